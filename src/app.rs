@@ -1,0 +1,128 @@
+//! Building and running the processes, so that binaries and tests start the real thing.
+
+use std::{net::SocketAddr, time::Duration};
+
+use anyhow::Context;
+use secrecy::SecretString;
+use sqlx::PgPool;
+use tokio::net::TcpListener;
+
+use crate::{
+    checkout::{Checkouts, waiter::Waiters},
+    http::{AppState, router},
+    notify::Notifier,
+    outbox::{self, runtime},
+    stripe::{StripeClientConfig, StripeHttp},
+    worker::Tasks,
+};
+
+/// What the API process needs, already validated.
+#[derive(Clone)]
+pub struct ApiConfig {
+    pub bind: SocketAddr,
+    pub checkout_wait: Duration,
+    pub webhook_secret: Option<SecretString>,
+    pub admin_token: Option<SecretString>,
+    /// Stored on each outbox task row: first try + retries.
+    pub max_attempts: i32,
+}
+
+pub struct Application {
+    listener: TcpListener,
+    state: AppState,
+}
+
+impl Application {
+    /// Binds the listener and starts the `LISTEN` connection; `run` serves.
+    pub async fn build(pool: PgPool, config: ApiConfig) -> anyhow::Result<Self> {
+        let listener = TcpListener::bind(config.bind)
+            .await
+            .with_context(|| format!("cannot listen on {}", config.bind))?;
+        let waiters = Waiters::listen(&pool)
+            .await
+            .context("cannot LISTEN for checkout results")?;
+        let state = AppState {
+            pool: pool.clone(),
+            checkouts: Checkouts {
+                pool,
+                waiters,
+                wait: config.checkout_wait,
+                max_attempts: config.max_attempts,
+            },
+        };
+        Ok(Application { listener, state })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.listener.local_addr().map(|a| a.port()).unwrap_or(0)
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener
+            .local_addr()
+            .expect("a bound listener has an address")
+    }
+
+    /// Serves until `shutdown` resolves, then finishes in-flight requests.
+    pub async fn run(
+        self,
+        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        tracing::info!(addr = %self.local_addr(), "api listening");
+        axum::serve(self.listener, router(self.state))
+            .with_graceful_shutdown(shutdown)
+            .await
+            .context("http server failed")
+    }
+}
+
+/// What the worker process needs, already validated.
+#[derive(Clone)]
+pub struct WorkerConfig {
+    pub stripe: StripeClientConfig,
+    pub notify_webhook_url: Option<String>,
+    pub runtime: runtime::RuntimeConfig,
+}
+
+/// Runs the outbox worker until `shutdown` resolves.
+pub async fn run_worker(
+    pool: PgPool,
+    config: WorkerConfig,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let tasks = Tasks {
+        pool: pool.clone(),
+        stripe: StripeHttp::new(config.stripe).context("building the Stripe client")?,
+        notifier: Notifier::new(config.notify_webhook_url),
+    };
+    tracing::info!(
+        worker = %config.runtime.worker_name,
+        concurrency = config.runtime.concurrency,
+        queue = outbox::QUEUE,
+        "worker started"
+    );
+    runtime::run(pool, config.runtime, tasks, shutdown).await
+}
+
+/// Resolves on SIGTERM or ctrl-c.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+    tracing::info!("shutdown requested");
+}

@@ -1,0 +1,66 @@
+//! The HTTP API: checkout, order status, Stripe webhook, operations. `--dev` runs everything.
+
+use clap::Parser;
+use h2s_dispatch::{
+    app::{ApiConfig, Application, shutdown_signal},
+    config::{ApiSettings, DatabaseSettings, LogSettings, StripeSettings, WorkerSettings, require},
+    db, dev, telemetry,
+};
+
+#[derive(Parser)]
+#[command(about = "h2s-dispatch HTTP API")]
+struct Cli {
+    /// Local development: worker and reconciler in-process, and a local Stripe sandbox when
+    /// no STRIPE_SECRET_KEY is given. Never for production.
+    #[arg(long)]
+    dev: bool,
+    #[command(flatten)]
+    db: DatabaseSettings,
+    #[command(flatten)]
+    api: ApiSettings,
+    #[command(flatten)]
+    stripe: StripeSettings,
+    #[command(flatten)]
+    worker: WorkerSettings,
+    #[command(flatten)]
+    log: LogSettings,
+}
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    telemetry::init(cli.log.log_json);
+    match run(cli).await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("api: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    if cli.dev {
+        return dev::run(cli.db, cli.api, cli.stripe, cli.worker).await;
+    }
+    let webhook_secret = require(
+        &cli.api.stripe_webhook_secret,
+        "--stripe-webhook-secret",
+        "STRIPE_WEBHOOK_SECRET",
+    )?
+    .clone();
+    let pool =
+        db::connect_and_migrate(&cli.db.database_url, cli.db.database_max_connections).await?;
+    let app = Application::build(
+        pool,
+        ApiConfig {
+            bind: cli.api.bind,
+            checkout_wait: cli.api.checkout_wait(),
+            webhook_secret: Some(webhook_secret),
+            admin_token: cli.api.admin_token.clone(),
+            max_attempts: cli.worker.retry_policy().max_attempts(),
+        },
+    )
+    .await?;
+    app.run(shutdown_signal()).await
+}

@@ -1,0 +1,79 @@
+//! The worker's checkout step: recipient, dispatch job, Stripe Checkout Session.
+
+use uuid::Uuid;
+
+use super::waiter::signal_done;
+use crate::{
+    dispatch,
+    orders::{
+        OrderId, OrderStatus, repo,
+        transition::{self, Amounts, PaymentEvent},
+    },
+    outbox::TaskError,
+    stripe::{StripeHttp, sessions},
+};
+
+/// Runs one checkout task to its end. Every step is idempotent, so a retry after any crash
+/// point converges: the job is ensured (one per order), the session is created with the
+/// order's idempotency key (Stripe replays rather than duplicates), and the first session
+/// stored is kept.
+#[tracing::instrument(skip_all, fields(order_id = %order_id, checkout_trace_id = %trace_id))]
+pub async fn fulfil(
+    pool: &sqlx::PgPool,
+    stripe: &StripeHttp,
+    order_id: &OrderId,
+    trace_id: Uuid,
+) -> Result<(), TaskError> {
+    let mut tx = pool.begin().await?;
+    let job_id = dispatch::ensure_job(&mut tx, order_id).await?;
+    tx.commit().await?;
+
+    let order = repo::session_inputs(pool, order_id)
+        .await?
+        .ok_or_else(|| TaskError::Permanent(format!("order {order_id} vanished")))?;
+    let status = OrderStatus::parse(&order.status);
+    if order.stripe_session_id.is_some() || status != Some(OrderStatus::PendingPayment) {
+        // Already has its session (a retry, or a webhook that came first), or no longer
+        // payable: nothing to create. Wake any waiting request all the same.
+        let mut tx = pool.begin().await?;
+        signal_done(&mut tx, order_id).await?;
+        tx.commit().await?;
+        return Ok(());
+    }
+
+    match sessions::create(stripe, &order, job_id).await {
+        Ok(session) => {
+            let mut tx = pool.begin().await?;
+            repo::store_session(&mut tx, order_id, &session.id, session.url.as_deref()).await?;
+            signal_done(&mut tx, order_id).await?;
+            tx.commit().await?;
+            tracing::info!(session_id = %session.id, "checkout session created");
+            Ok(())
+        }
+        Err(e) if e.is_retryable() => Err(TaskError::Retryable {
+            reason: e.to_string(),
+            retry_after: e.retry_after(),
+        }),
+        Err(e) => {
+            // Stripe refused the request itself: retrying cannot help. The order ends
+            // `failed` with Stripe's reason, its job cancelled.
+            let reason = e.to_string();
+            let mut tx = pool.begin().await?;
+            let changed = transition::apply(
+                &mut tx,
+                order_id,
+                PaymentEvent::SessionRejected,
+                &Amounts::default(),
+                Some(&reason),
+            )
+            .await?;
+            if let Some((_, now)) = changed {
+                dispatch::sync_status(&mut tx, order_id, now).await?;
+            }
+            signal_done(&mut tx, order_id).await?;
+            tx.commit().await?;
+            tracing::warn!(%reason, "stripe refused the checkout session; order failed");
+            Ok(())
+        }
+    }
+}

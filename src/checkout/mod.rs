@@ -1,0 +1,222 @@
+//! Checkout: the API side (order + outbox task in one transaction, then wait) and the worker
+//! side (`fulfil`: recipient, dispatch job, Stripe session).
+
+mod fulfil;
+pub mod request;
+pub mod waiter;
+
+use std::time::Duration;
+
+use sha2::{Digest, Sha256};
+use sqlx::PgPool;
+use tokio::time::Instant;
+use uuid::Uuid;
+
+pub use fulfil::fulfil;
+use request::NewCheckout;
+use waiter::{Waiter, Waiters};
+
+use crate::{
+    orders::{OrderId, OrderStatus, repo},
+    outbox::{self, OutboxTask},
+};
+
+/// A client's `Idempotency-Key`: 1 to 255 visible ASCII characters.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdempotencyKey(String);
+
+impl IdempotencyKey {
+    pub fn parse(s: &str) -> Option<Self> {
+        let ok = !s.is_empty() && s.len() <= 255 && s.bytes().all(|b| b.is_ascii_graphic());
+        ok.then(|| IdempotencyKey(s.to_owned()))
+    }
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// Where a checkout stands when the API answers.
+#[derive(Debug, Clone)]
+pub enum CheckoutOutcome {
+    /// The job and the session exist: the customer can pay.
+    Ready {
+        order_id: OrderId,
+        checkout_trace_id: Uuid,
+        job_id: Uuid,
+        session_id: String,
+        session_url: String,
+    },
+    /// Safe in the database; the worker has not finished within the wait budget.
+    Processing {
+        order_id: OrderId,
+        checkout_trace_id: Uuid,
+    },
+    /// Stripe refused the session (an unknown price, say); the order is `failed`.
+    Failed {
+        order_id: OrderId,
+        checkout_trace_id: Uuid,
+        reason: String,
+    },
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CheckoutError {
+    #[error("this Idempotency-Key was used with a different request body")]
+    KeyReused,
+    #[error(transparent)]
+    Database(#[from] sqlx::Error),
+}
+
+/// The API's checkout service.
+#[derive(Clone)]
+pub struct Checkouts {
+    pub pool: PgPool,
+    pub waiters: Waiters,
+    pub wait: Duration,
+    pub max_attempts: i32,
+}
+
+impl Checkouts {
+    /// Writes the order and its outbox task in one transaction, then waits (woken by
+    /// `NOTIFY`) up to the budget for the worker's result.
+    #[tracing::instrument(skip_all, fields(order_id, checkout_trace_id))]
+    pub async fn create(
+        &self,
+        checkout: NewCheckout,
+        key: Option<IdempotencyKey>,
+    ) -> Result<CheckoutOutcome, CheckoutError> {
+        let deadline = Instant::now() + self.wait;
+        let hash = request_hash(&checkout);
+        if let Some(key) = &key
+            && let Some(previous) = self.replay(key, &hash).await?
+        {
+            return Ok(previous);
+        }
+        let order_id = OrderId::generate();
+        let trace_id = Uuid::new_v4();
+        let span = tracing::Span::current();
+        span.record("order_id", tracing::field::display(&order_id));
+        span.record("checkout_trace_id", tracing::field::display(trace_id));
+
+        let waiter = self.waiters.register(&order_id);
+        let mut tx = self.pool.begin().await?;
+        let keyed = key.as_ref().map(|k| (k.as_str(), hash.as_str()));
+        if let Err(e) = repo::insert_checkout(&mut tx, &order_id, &checkout, trace_id, keyed).await
+        {
+            // A concurrent request with the same key won the race: answer as it will.
+            if is_unique_violation(&e)
+                && let Some(key) = &key
+            {
+                drop(tx);
+                if let Some(previous) = self.replay(key, &hash).await? {
+                    return Ok(previous);
+                }
+            }
+            return Err(e.into());
+        }
+        let task = OutboxTask::Checkout {
+            order_id: order_id.clone(),
+            checkout_trace_id: trace_id,
+        };
+        outbox::enqueue(&mut tx, &task, self.max_attempts).await?;
+        tx.commit().await?;
+        tracing::info!("checkout accepted");
+        // Fresh order: the worker cannot be done before it is notified, so wait first.
+        self.await_result(&order_id, trace_id, waiter, deadline, false)
+            .await
+    }
+
+    /// The answer for a key seen before: the same order, or `KeyReused` for another body.
+    async fn replay(
+        &self,
+        key: &IdempotencyKey,
+        hash: &str,
+    ) -> Result<Option<CheckoutOutcome>, CheckoutError> {
+        let Some(previous) = repo::find_by_idempotency_key(&self.pool, key.as_str()).await? else {
+            return Ok(None);
+        };
+        if previous.request_hash.as_deref() != Some(hash) {
+            return Err(CheckoutError::KeyReused);
+        }
+        let trace = previous.checkout_trace_id.unwrap_or_default();
+        let waiter = self.waiters.register(&previous.order_id);
+        let deadline = Instant::now() + self.wait;
+        Ok(Some(
+            self.await_result(&previous.order_id, trace, waiter, deadline, true)
+                .await?,
+        ))
+    }
+
+    async fn await_result(
+        &self,
+        order_id: &OrderId,
+        trace_id: Uuid,
+        waiter: Waiter,
+        deadline: Instant,
+        mut look_first: bool,
+    ) -> Result<CheckoutOutcome, CheckoutError> {
+        loop {
+            if look_first && let Some(outcome) = self.finished(order_id, trace_id).await? {
+                return Ok(outcome);
+            }
+            look_first = true;
+            if tokio::time::timeout_at(deadline, waiter.notified())
+                .await
+                .is_err()
+            {
+                // One last look: the notification may have raced the deadline.
+                if let Some(outcome) = self.finished(order_id, trace_id).await? {
+                    return Ok(outcome);
+                }
+                break;
+            }
+        }
+        Ok(CheckoutOutcome::Processing {
+            order_id: order_id.clone(),
+            checkout_trace_id: trace_id,
+        })
+    }
+
+    async fn finished(
+        &self,
+        order_id: &OrderId,
+        trace_id: Uuid,
+    ) -> Result<Option<CheckoutOutcome>, CheckoutError> {
+        let Some(view) = repo::view(&self.pool, order_id).await? else {
+            return Ok(None);
+        };
+        if let (Some(job_id), Some(session_id), Some(session_url)) = (
+            view.job_id,
+            view.session_id.clone(),
+            view.session_url.clone(),
+        ) {
+            return Ok(Some(CheckoutOutcome::Ready {
+                order_id: order_id.clone(),
+                checkout_trace_id: trace_id,
+                job_id,
+                session_id,
+                session_url,
+            }));
+        }
+        if OrderStatus::parse(&view.status) == Some(OrderStatus::Failed) {
+            return Ok(Some(CheckoutOutcome::Failed {
+                order_id: order_id.clone(),
+                checkout_trace_id: trace_id,
+                reason: view
+                    .failure_reason
+                    .unwrap_or_else(|| "the payment session could not be created".into()),
+            }));
+        }
+        Ok(None)
+    }
+}
+
+/// A stable fingerprint of the parsed request (field order and whitespace do not matter).
+fn request_hash(checkout: &NewCheckout) -> String {
+    let canonical = serde_json::to_vec(checkout).expect("a checkout serialises");
+    hex::encode(Sha256::digest(&canonical))
+}
+
+pub fn is_unique_violation(e: &sqlx::Error) -> bool {
+    matches!(e, sqlx::Error::Database(d) if d.code().as_deref() == Some("23505"))
+}

@@ -1,0 +1,125 @@
+//! Wakes API requests waiting for their checkout, by Postgres `LISTEN/NOTIFY`.
+//!
+//! The worker sends `NOTIFY h2s_checkout_done, '<order_id>'` in the transaction that finishes
+//! a checkout (session stored, or order failed). Each API process holds ONE listening
+//! connection and hands notifications to the requests waiting on that order. A request
+//! registers before its order commits, so a notification cannot slip past it; if the listening
+//! connection drops, every waiter is woken to re-read the database.
+
+use std::{
+    collections::HashMap,
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicU64, Ordering},
+    },
+};
+
+use sqlx::{PgPool, Postgres, Transaction, postgres::PgListener};
+use tokio::sync::Notify;
+
+use crate::orders::OrderId;
+
+pub const CHANNEL: &str = "h2s_checkout_done";
+
+type Slots = HashMap<String, Vec<(u64, Arc<Notify>)>>;
+
+#[derive(Clone, Default)]
+pub struct Waiters {
+    slots: Arc<Mutex<Slots>>,
+    next_id: Arc<AtomicU64>,
+}
+
+/// A registration; dropping it unregisters.
+pub struct Waiter {
+    waiters: Waiters,
+    order_id: String,
+    id: u64,
+    notify: Arc<Notify>,
+}
+
+impl Waiter {
+    /// Resolves at the next notification for this order (or one that came since the last call).
+    pub async fn notified(&self) {
+        self.notify.notified().await
+    }
+}
+
+impl Drop for Waiter {
+    fn drop(&mut self) {
+        let mut slots = self.waiters.slots.lock().expect("waiters lock");
+        if let Some(list) = slots.get_mut(&self.order_id) {
+            list.retain(|(id, _)| *id != self.id);
+            if list.is_empty() {
+                slots.remove(&self.order_id);
+            }
+        }
+    }
+}
+
+impl Waiters {
+    /// Starts the listening task of this process.
+    pub async fn listen(pool: &PgPool) -> Result<Self, sqlx::Error> {
+        let waiters = Waiters::default();
+        let mut listener = PgListener::connect_with(pool).await?;
+        listener.listen(CHANNEL).await?;
+        let w = waiters.clone();
+        tokio::spawn(async move {
+            loop {
+                match listener.try_recv().await {
+                    Ok(Some(n)) => w.wake(n.payload()),
+                    // The connection dropped (and will be re-established by the next call):
+                    // notifications may have been lost, so everyone re-reads.
+                    Ok(None) => w.wake_all(),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "checkout listener failed; retrying");
+                        w.wake_all();
+                        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+                    }
+                }
+            }
+        });
+        Ok(waiters)
+    }
+
+    pub fn register(&self, order_id: &OrderId) -> Waiter {
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let notify = Arc::new(Notify::new());
+        self.slots
+            .lock()
+            .expect("waiters lock")
+            .entry(order_id.as_str().to_owned())
+            .or_default()
+            .push((id, notify.clone()));
+        Waiter {
+            waiters: self.clone(),
+            order_id: order_id.as_str().to_owned(),
+            id,
+            notify,
+        }
+    }
+
+    fn wake(&self, order_id: &str) {
+        if let Some(list) = self.slots.lock().expect("waiters lock").get(order_id) {
+            list.iter().for_each(|(_, n)| n.notify_one());
+        }
+    }
+
+    fn wake_all(&self) {
+        for list in self.slots.lock().expect("waiters lock").values() {
+            list.iter().for_each(|(_, n)| n.notify_one());
+        }
+    }
+}
+
+/// Sent by the worker inside the transaction that finishes a checkout; delivered on commit.
+pub async fn signal_done(
+    tx: &mut Transaction<'_, Postgres>,
+    order_id: &OrderId,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(r#"SELECT pg_notify($1, $2)"#)
+        .bind(CHANNEL)
+        .bind(order_id.as_str())
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}

@@ -1,0 +1,113 @@
+//! `api --dev`: the whole system in one process on a developer's machine.
+
+use secrecy::SecretString;
+
+use crate::{
+    app::{ApiConfig, Application, WorkerConfig, run_worker, shutdown_signal},
+    config::{ApiSettings, DatabaseSettings, StripeSettings, WorkerSettings},
+    db,
+    stripe::{
+        StripeClientConfig,
+        standin::{StandIn, StandInConfig, WebhookTarget},
+    },
+};
+
+pub async fn run(
+    db_settings: DatabaseSettings,
+    api: ApiSettings,
+    stripe: StripeSettings,
+    worker: WorkerSettings,
+) -> anyhow::Result<()> {
+    let banner = "DEV MODE: worker in-process; NOT FOR PRODUCTION";
+    tracing::warn!("{banner}");
+    eprintln!("\n  *** {banner} ***\n");
+    let pool = db::connect_and_migrate(
+        &db_settings.database_url,
+        db_settings
+            .database_max_connections
+            .max(worker.concurrency as u32 + 8),
+    )
+    .await?;
+
+    let webhook_secret = api.stripe_webhook_secret.clone().unwrap_or_else(|| {
+        SecretString::from(format!("whsec_dev_{}", uuid::Uuid::new_v4().simple()))
+    });
+    let app = Application::build(
+        pool.clone(),
+        ApiConfig {
+            bind: api.bind,
+            checkout_wait: api.checkout_wait(),
+            webhook_secret: Some(webhook_secret.clone()),
+            admin_token: api.admin_token.clone(),
+            max_attempts: worker.retry_policy().max_attempts(),
+        },
+    )
+    .await?;
+
+    // Without a real key, a local Stripe sandbox answers, and its pay page sends the signed
+    // webhook back to this process.
+    let (stripe_config, sandbox) = match &stripe.stripe_secret_key {
+        Some(key) => (
+            StripeClientConfig {
+                secret_key: key.clone(),
+                api_base: stripe.stripe_api_base.clone(),
+                timeout: stripe.timeout(),
+                max_rps: Some(stripe.stripe_max_rps),
+            },
+            None,
+        ),
+        None => {
+            use secrecy::ExposeSecret;
+            let sandbox = StandIn::spawn(StandInConfig {
+                webhook: Some(WebhookTarget {
+                    url: format!("http://{}/api/stripe-webhook", app.local_addr()),
+                    secret: webhook_secret.expose_secret().to_owned(),
+                }),
+                ..Default::default()
+            })
+            .await?;
+            let msg = format!(
+                "DEV MODE: no STRIPE_SECRET_KEY; using the LOCAL STRIPE SANDBOX at {} (no real payments)",
+                sandbox.base_url()
+            );
+            tracing::warn!("{msg}");
+            eprintln!("  *** {msg} ***\n");
+            (
+                StripeClientConfig {
+                    secret_key: SecretString::from("sk_test_local_sandbox"),
+                    api_base: sandbox.base_url(),
+                    timeout: stripe.timeout(),
+                    max_rps: Some(stripe.stripe_max_rps),
+                },
+                Some(sandbox),
+            )
+        }
+    };
+
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|s| *s).await;
+    };
+    let worker_task = tokio::spawn(run_worker(
+        pool.clone(),
+        WorkerConfig {
+            stripe: stripe_config,
+            notify_webhook_url: worker.notify_webhook_url.clone(),
+            runtime: worker.runtime("dev-worker"),
+        },
+        stopped(stop_rx.clone()),
+    ));
+    eprintln!("  try it: curl -s localhost:{}/healthz\n", app.port());
+    let server = app.run(stopped(stop_rx));
+    let signal = async {
+        shutdown_signal().await;
+        let _ = stop_tx.send(true);
+    };
+    let (served, _) = tokio::join!(server, signal);
+    served?;
+    worker_task.await??;
+    if let Some(sandbox) = sandbox {
+        sandbox.shutdown().await;
+    }
+    Ok(())
+}

@@ -1,0 +1,166 @@
+//! The one error type of the HTTP API: `{"ok": false, "error": {"code", "message", "field"}}`.
+//! A 5xx never carries internal detail; its cause is logged instead.
+
+use axum::{
+    Json,
+    http::StatusCode,
+    response::{IntoResponse, Response},
+};
+use serde_json::json;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("invalid {field}: {message}")]
+    Invalid { field: String, message: String },
+    #[error("malformed request: {0}")]
+    BadRequest(String),
+    #[error("unauthorized")]
+    Unauthorized,
+    #[error("not found")]
+    NotFound,
+    #[error("conflict: {0}")]
+    Conflict(String),
+    #[error("body too large")]
+    PayloadTooLarge,
+    #[error("unsupported media type")]
+    UnsupportedMediaType,
+    #[error("unprocessable: {message}")]
+    Unprocessable {
+        code: &'static str,
+        message: String,
+        extra: serde_json::Value,
+    },
+    #[error("database unavailable: {0}")]
+    Unavailable(String),
+    #[error("internal error: {0:#}")]
+    Internal(anyhow::Error),
+}
+
+impl ApiError {
+    pub fn invalid(field: impl Into<String>, message: impl Into<String>) -> Self {
+        ApiError::Invalid {
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+}
+
+impl From<sqlx::Error> for ApiError {
+    fn from(e: sqlx::Error) -> Self {
+        match e {
+            sqlx::Error::PoolTimedOut
+            | sqlx::Error::PoolClosed
+            | sqlx::Error::Io(_)
+            | sqlx::Error::Tls(_) => ApiError::Unavailable(e.to_string()),
+            sqlx::Error::Database(ref d)
+                if d.code()
+                    .is_some_and(|c| c.starts_with("57P") || c.starts_with("08")) =>
+            {
+                // admin_shutdown, cannot_connect_now, connection exceptions
+                ApiError::Unavailable(e.to_string())
+            }
+            other => ApiError::Internal(other.into()),
+        }
+    }
+}
+
+impl From<crate::checkout::CheckoutError> for ApiError {
+    fn from(e: crate::checkout::CheckoutError) -> Self {
+        match e {
+            crate::checkout::CheckoutError::KeyReused => ApiError::Conflict(e.to_string()),
+            crate::checkout::CheckoutError::Database(d) => d.into(),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, code, message, field, extra) = match &self {
+            ApiError::Invalid { field, message } => (
+                StatusCode::BAD_REQUEST,
+                "invalid_input",
+                message.clone(),
+                Some(field.clone()),
+                None,
+            ),
+            ApiError::BadRequest(m) => (
+                StatusCode::BAD_REQUEST,
+                "bad_request",
+                m.clone(),
+                None,
+                None,
+            ),
+            ApiError::Unauthorized => (
+                StatusCode::UNAUTHORIZED,
+                "unauthorized",
+                "a valid bearer token is required".into(),
+                None,
+                None,
+            ),
+            ApiError::NotFound => (
+                StatusCode::NOT_FOUND,
+                "not_found",
+                "no such resource".into(),
+                None,
+                None,
+            ),
+            ApiError::Conflict(m) => (StatusCode::CONFLICT, "conflict", m.clone(), None, None),
+            ApiError::PayloadTooLarge => (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "payload_too_large",
+                format!("the body is over the {} byte limit", super::BODY_LIMIT),
+                Some("body".into()),
+                None,
+            ),
+            ApiError::UnsupportedMediaType => (
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+                "the body must be application/json".into(),
+                Some("content-type".into()),
+                None,
+            ),
+            ApiError::Unprocessable {
+                code,
+                message,
+                extra,
+            } => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                *code,
+                message.clone(),
+                None,
+                Some(extra.clone()),
+            ),
+            ApiError::Unavailable(cause) => {
+                tracing::warn!(%cause, "database unavailable");
+                (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "unavailable",
+                    "the service is temporarily unavailable; retry shortly".into(),
+                    None,
+                    None,
+                )
+            }
+            ApiError::Internal(cause) => {
+                tracing::error!(error = ?cause, "internal error");
+                (
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "internal",
+                    "an internal error occurred".into(),
+                    None,
+                    None,
+                )
+            }
+        };
+        let mut error = json!({ "code": code, "message": message });
+        if let Some(field) = field {
+            error["field"] = json!(field);
+        }
+        let mut body = json!({ "ok": false, "error": error });
+        if let Some(serde_json::Value::Object(extra)) = extra {
+            for (k, v) in extra {
+                body[k] = v;
+            }
+        }
+        (status, Json(body)).into_response()
+    }
+}

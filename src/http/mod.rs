@@ -1,0 +1,71 @@
+//! Routing, shared state and request plumbing of the HTTP API.
+
+mod error;
+mod health;
+mod orders;
+mod shop;
+
+use axum::{
+    Router,
+    body::Bytes,
+    extract::{DefaultBodyLimit, FromRequest, Request},
+    http::header::CONTENT_TYPE,
+    routing::{get, post},
+};
+pub use error::ApiError;
+use sqlx::PgPool;
+
+use crate::checkout::Checkouts;
+
+/// Largest accepted request body, in bytes (documented in the README).
+pub const BODY_LIMIT: usize = 64 * 1024;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub pool: PgPool,
+    pub checkouts: Checkouts,
+}
+
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/api/shop", post(shop::create_checkout))
+        .route("/api/orders/{order_id}", get(orders::status))
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
+        .fallback(|| async { ApiError::NotFound })
+        .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .with_state(state)
+}
+
+/// A JSON body: `application/json` required, size-limited, errors in the API's shape.
+pub struct JsonBody<T>(pub T);
+
+impl<S, T> FromRequest<S> for JsonBody<T>
+where
+    S: Send + Sync,
+    T: serde::de::DeserializeOwned,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        let is_json = req
+            .headers()
+            .get(CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(';').next())
+            .is_some_and(|v| v.trim().eq_ignore_ascii_case("application/json"));
+        if !is_json {
+            return Err(ApiError::UnsupportedMediaType);
+        }
+        let bytes = Bytes::from_request(req, state).await.map_err(|r| {
+            if r.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::PayloadTooLarge
+            } else {
+                ApiError::BadRequest("the body could not be read".into())
+            }
+        })?;
+        serde_json::from_slice(&bytes)
+            .map(JsonBody)
+            .map_err(|e| ApiError::BadRequest(format!("the body is not valid JSON: {e}")))
+    }
+}

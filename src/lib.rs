@@ -1,0 +1,21 @@
+#![forbid(unsafe_code)]
+//! h2s-dispatch: every paid order gets exactly one dispatch job.
+//!
+//! Three layers share this library: the checkout API with its transactional outbox and the
+//! worker that drains it; the Stripe webhook; the reconciler. See the README.
+
+pub mod app;
+pub mod checkout;
+pub mod config;
+pub mod db;
+pub mod dev;
+pub mod dispatch;
+pub mod http;
+pub mod metrics;
+pub mod notify;
+pub mod orders;
+pub mod outbox;
+pub mod recipients;
+pub mod stripe;
+pub mod telemetry;
+pub mod worker;

@@ -1,0 +1,156 @@
+//! Queries on `h2s_orders` that are not status changes (those live in `transition`).
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use sqlx::{PgPool, Postgres, Transaction};
+use uuid::Uuid;
+
+use super::OrderId;
+use crate::checkout::request::{CartLine, NewCheckout};
+
+/// Inserts a new checkout's order, `pending_payment`.
+pub async fn insert_checkout(
+    tx: &mut Transaction<'_, Postgres>,
+    order_id: &OrderId,
+    checkout: &NewCheckout,
+    checkout_trace_id: Uuid,
+    idempotency: Option<(&str, &str)>,
+) -> Result<(), sqlx::Error> {
+    let cart = serde_json::to_value(&checkout.cart).expect("a cart serialises");
+    let metadata = serde_json::to_value(&checkout.metadata).expect("metadata serialises");
+    sqlx::query(
+        r#"
+        INSERT INTO h2s_orders
+            (order_id, status, customer_email, customer_name, customer_phone, cart_json,
+             metadata_json, success_url, cancel_url, checkout_trace_id, idempotency_key,
+             request_hash)
+        VALUES ($1, 'pending_payment', $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+        "#,
+    )
+    .bind(order_id)
+    .bind(checkout.customer.email.as_str())
+    .bind(checkout.customer.name.as_deref())
+    .bind(checkout.customer.phone.as_deref())
+    .bind(cart)
+    .bind(metadata)
+    .bind(checkout.success_url.as_str())
+    .bind(checkout.cancel_url.as_str())
+    .bind(checkout_trace_id)
+    .bind(idempotency.map(|(k, _)| k))
+    .bind(idempotency.map(|(_, h)| h))
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// The order an `Idempotency-Key` created before, with the hash of the body it came with.
+#[derive(Debug, sqlx::FromRow)]
+pub struct KeyedOrder {
+    pub order_id: OrderId,
+    pub request_hash: Option<String>,
+    pub checkout_trace_id: Option<Uuid>,
+}
+
+pub async fn find_by_idempotency_key(
+    pool: &PgPool,
+    key: &str,
+) -> Result<Option<KeyedOrder>, sqlx::Error> {
+    sqlx::query_as(
+        r#"
+        SELECT order_id, request_hash, checkout_trace_id
+        FROM h2s_orders WHERE idempotency_key = $1
+        "#,
+    )
+    .bind(key)
+    .fetch_optional(pool)
+    .await
+}
+
+/// What the storefront may see of an order: no personal data.
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct OrderView {
+    pub order_id: OrderId,
+    pub status: String,
+    pub job_id: Option<Uuid>,
+    pub job_status: Option<String>,
+    #[serde(skip)]
+    pub session_id: Option<String>,
+    #[serde(skip)]
+    pub session_url: Option<String>,
+    pub failure_reason: Option<String>,
+    pub checkout_trace_id: Option<Uuid>,
+    pub created_at: DateTime<Utc>,
+    pub paid_at: Option<DateTime<Utc>>,
+}
+
+pub async fn view(pool: &PgPool, order_id: &OrderId) -> Result<Option<OrderView>, sqlx::Error> {
+    sqlx::query_as(
+        r#"
+        SELECT o.order_id, o.status, o.dispatch_job_id AS job_id, j.status AS job_status,
+               o.stripe_session_id AS session_id, o.stripe_session_url AS session_url,
+               o.failure_reason, o.checkout_trace_id, o.created_at, o.paid_at
+        FROM h2s_orders o
+        LEFT JOIN h2s_dispatch_jobs j ON j.job_id = o.dispatch_job_id
+        WHERE o.order_id = $1
+        "#,
+    )
+    .bind(order_id)
+    .fetch_optional(pool)
+    .await
+}
+
+/// What the worker needs to create an order's Checkout Session.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct SessionInputs {
+    pub order_id: OrderId,
+    pub status: String,
+    pub customer_email: String,
+    #[sqlx(json)]
+    pub cart_json: Vec<CartLine>,
+    #[sqlx(json)]
+    pub metadata_json: std::collections::BTreeMap<String, String>,
+    pub success_url: Option<String>,
+    pub cancel_url: Option<String>,
+    pub checkout_trace_id: Option<Uuid>,
+    pub dispatch_job_id: Option<Uuid>,
+    pub stripe_session_id: Option<String>,
+}
+
+pub async fn session_inputs(
+    pool: &PgPool,
+    order_id: &OrderId,
+) -> Result<Option<SessionInputs>, sqlx::Error> {
+    sqlx::query_as(
+        r#"
+        SELECT order_id, status, customer_email, cart_json, metadata_json, success_url,
+               cancel_url, checkout_trace_id, dispatch_job_id, stripe_session_id
+        FROM h2s_orders WHERE order_id = $1
+        "#,
+    )
+    .bind(order_id)
+    .fetch_optional(pool)
+    .await
+}
+
+/// Records the order's Checkout Session. The first session stored wins: a second one (which
+/// the idempotency key should make impossible) is never silently swapped in.
+pub async fn store_session(
+    tx: &mut Transaction<'_, Postgres>,
+    order_id: &OrderId,
+    session_id: &str,
+    session_url: Option<&str>,
+) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query(
+        r#"
+        UPDATE h2s_orders
+        SET stripe_session_id = $2, stripe_session_url = $3, updated_at = now()
+        WHERE order_id = $1 AND (stripe_session_id IS NULL OR stripe_session_id = $2)
+        "#,
+    )
+    .bind(order_id)
+    .bind(session_id)
+    .bind(session_url)
+    .execute(&mut **tx)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}

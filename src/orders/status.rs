@@ -1,0 +1,47 @@
+use serde::{Deserialize, Serialize};
+
+/// The payment status of an order (`h2s_orders.status`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, sqlx::Type)]
+#[serde(rename_all = "snake_case")]
+#[sqlx(type_name = "text", rename_all = "snake_case")]
+pub enum OrderStatus {
+    PendingPayment,
+    AwaitingPayment,
+    Paid,
+    PaymentFailed,
+    Expired,
+    Failed,
+}
+
+impl OrderStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OrderStatus::PendingPayment => "pending_payment",
+            OrderStatus::AwaitingPayment => "awaiting_payment",
+            OrderStatus::Paid => "paid",
+            OrderStatus::PaymentFailed => "payment_failed",
+            OrderStatus::Expired => "expired",
+            OrderStatus::Failed => "failed",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "pending_payment" => OrderStatus::PendingPayment,
+            "awaiting_payment" => OrderStatus::AwaitingPayment,
+            "paid" => OrderStatus::Paid,
+            "payment_failed" => OrderStatus::PaymentFailed,
+            "expired" => OrderStatus::Expired,
+            "failed" => OrderStatus::Failed,
+            _ => return None,
+        })
+    }
+
+    /// Not paid yet, and still payable.
+    pub fn is_unpaid(self) -> bool {
+        matches!(
+            self,
+            OrderStatus::PendingPayment | OrderStatus::AwaitingPayment
+        )
+    }
+}

@@ -1,0 +1,115 @@
+//! The transactional outbox. `apalis.jobs` is the outbox itself: a task row is inserted with
+//! plain SQL inside the business transaction that needs it, so a committed order always has
+//! its task and a rolled-back one never does. The apalis worker (`runtime`) drains it.
+
+pub mod runtime;
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use sqlx::{Postgres, Transaction};
+use uuid::Uuid;
+
+use crate::orders::OrderId;
+
+/// The apalis queue (`apalis.jobs.job_type`) that holds every h2s task.
+pub const QUEUE: &str = "h2s_outbox";
+
+/// One unit of outbox work. Each kind is idempotent: running it twice has the effect of once.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum OutboxTask {
+    /// Resolve the recipient, create the dispatch job, create the Stripe Checkout Session.
+    Checkout {
+        order_id: OrderId,
+        checkout_trace_id: Uuid,
+    },
+    /// Make sure a (paid) order has its dispatch job, with the status its order implies.
+    EnsureDispatchJob { order_id: OrderId },
+    /// Tell the management channel about a newly paid order.
+    NotifyPaid { order_id: OrderId },
+}
+
+impl OutboxTask {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            OutboxTask::Checkout { .. } => "checkout",
+            OutboxTask::EnsureDispatchJob { .. } => "ensure_dispatch_job",
+            OutboxTask::NotifyPaid { .. } => "notify_paid",
+        }
+    }
+
+    pub fn order_id(&self) -> &OrderId {
+        match self {
+            OutboxTask::Checkout { order_id, .. }
+            | OutboxTask::EnsureDispatchJob { order_id }
+            | OutboxTask::NotifyPaid { order_id } => order_id,
+        }
+    }
+
+    /// One row per kind and order: a second enqueue of the same task is a no-op.
+    pub fn idempotency_key(&self) -> String {
+        format!("{}:{}", self.kind(), self.order_id().as_str())
+    }
+}
+
+/// How a task attempt failed.
+#[derive(Debug, thiserror::Error)]
+pub enum TaskError {
+    /// Worth another attempt later (network, timeout, 429, 5xx, database).
+    #[error("retryable: {reason}")]
+    Retryable {
+        reason: String,
+        /// The server's `Retry-After`, honoured as the minimum delay.
+        retry_after: Option<Duration>,
+    },
+    /// Will fail the same way every time: do not retry.
+    #[error("permanent: {0}")]
+    Permanent(String),
+}
+
+impl From<sqlx::Error> for TaskError {
+    fn from(e: sqlx::Error) -> Self {
+        TaskError::Retryable {
+            reason: format!("database: {e}"),
+            retry_after: None,
+        }
+    }
+}
+
+/// Max attempts stored on every task row: the first try plus the configured retries.
+pub fn max_attempts(max_retries: u32) -> i32 {
+    i32::try_from(max_retries).unwrap_or(i32::MAX - 1) + 1
+}
+
+/// Writes `task` into the outbox inside `tx`. Runs now (`run_at = now()` of the database, so
+/// apalis's insert trigger wakes the workers). A live task with the same idempotency key is
+/// left alone; a dead one (retries exhausted, or killed) is revived with fresh attempts. This
+/// is the one way work enters the outbox, for the API, the webhook and the reconciler.
+pub async fn enqueue(
+    tx: &mut Transaction<'_, Postgres>,
+    task: &OutboxTask,
+    max_attempts: i32,
+) -> Result<(), sqlx::Error> {
+    let payload = serde_json::to_vec(task).expect("an outbox task always serialises");
+    sqlx::query(
+        r#"
+        INSERT INTO apalis.jobs
+            (id, job_type, job, status, attempts, max_attempts, run_at, priority, idempotency_key)
+        VALUES ($1, $2, $3, 'Pending', 0, $4, now(), 0, $5)
+        ON CONFLICT (job_type, idempotency_key) DO UPDATE
+            SET status = 'Pending', attempts = 0, run_at = now(),
+                lock_by = NULL, lock_at = NULL, done_at = NULL
+            WHERE (apalis.jobs.status = 'Failed' AND apalis.jobs.attempts >= apalis.jobs.max_attempts)
+               OR apalis.jobs.status = 'Killed'
+        "#,
+    )
+    .bind(ulid::Ulid::new().to_string())
+    .bind(QUEUE)
+    .bind(payload)
+    .bind(max_attempts)
+    .bind(task.idempotency_key())
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}

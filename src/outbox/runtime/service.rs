@@ -1,0 +1,197 @@
+//! One attempt of one outbox task, as the tower service apalis calls.
+//!
+//! apalis maps the service's result to the row's status: `Ok` → `Done`; an error wrapped in
+//! `AbortError` → `Killed` (never fetched again); any other error → `Failed` with `attempts`
+//! bumped, which apalis fetches again as soon as `run_at` has passed while
+//! `attempts < max_attempts`. apalis itself has no backoff, so before answering a retryable
+//! failure this service moves the row's `run_at` into the future, in the database: the
+//! schedule survives a crash of this process.
+
+use std::{
+    panic::AssertUnwindSafe,
+    sync::Arc,
+    task::{Context, Poll},
+    time::{Duration, Instant},
+};
+
+use apalis::prelude::{AbortError, BoxDynError, Task};
+use futures::{FutureExt, future::BoxFuture};
+use sqlx::PgPool;
+use tracing::Instrument;
+
+use super::{RetryPolicy, TaskHandler};
+use crate::outbox::{OutboxTask, TaskError};
+
+/// The payload is taken as raw JSON and parsed here rather than by apalis's codec: a row
+/// apalis cannot decode is a backend error that stops the whole worker (and, re-claimed
+/// after the restart, stops the next one), while here it only kills that one row.
+pub(super) type Payload = serde_json::Value;
+
+pub(super) struct OutboxService<H> {
+    handler: H,
+    pool: PgPool,
+    retry: RetryPolicy,
+    worker: Arc<str>,
+}
+
+impl<H: Clone> Clone for OutboxService<H> {
+    fn clone(&self) -> Self {
+        Self {
+            handler: self.handler.clone(),
+            pool: self.pool.clone(),
+            retry: self.retry.clone(),
+            worker: self.worker.clone(),
+        }
+    }
+}
+
+impl<H: TaskHandler> OutboxService<H> {
+    pub(super) fn new(handler: H, pool: PgPool, retry: RetryPolicy, worker: &str) -> Self {
+        Self {
+            handler,
+            pool,
+            retry,
+            worker: worker.into(),
+        }
+    }
+
+    async fn attempt(self, task: Task<Payload>) -> Result<(), BoxDynError> {
+        // apalis bumps the attempt counter before it first polls this future: 1 = first try.
+        let attempt = i32::try_from(task.attempt()).unwrap_or(i32::MAX);
+        let row_max = task
+            .max_attempts()
+            .and_then(|m| i32::try_from(m).ok())
+            .unwrap_or(i32::MAX);
+        let task_id = task.task_id().map(ToString::to_string).unwrap_or_default();
+        let (payload, _) = task.take();
+        let outbox: OutboxTask = match serde_json::from_value(payload) {
+            Ok(outbox) => outbox,
+            Err(e) => {
+                tracing::error!(task_id, attempt, error = %e, "undecodable outbox task: killed");
+                return Err(Box::new(AbortError::new(e)));
+            }
+        };
+        let span = tracing::info_span!(
+            "outbox_task",
+            task_id,
+            kind = outbox.kind(),
+            order_id = %outbox.order_id(),
+            attempt,
+        );
+        self.attempt_decoded(task_id, attempt, row_max, outbox)
+            .instrument(span)
+            .await
+    }
+
+    async fn attempt_decoded(
+        self,
+        task_id: String,
+        attempt: i32,
+        row_max: i32,
+        task: OutboxTask,
+    ) -> Result<(), BoxDynError> {
+        let started = Instant::now();
+        let outcome = AssertUnwindSafe(self.handler.handle(task))
+            .catch_unwind()
+            .await
+            .unwrap_or_else(|panic| {
+                Err(TaskError::Retryable {
+                    reason: format!("handler panicked: {}", panic_message(&panic)),
+                    retry_after: None,
+                })
+            });
+        let elapsed_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+        match outcome {
+            Ok(()) => {
+                tracing::info!(elapsed_ms, "outbox task done");
+                Ok(())
+            }
+            Err(error @ TaskError::Permanent(_)) => {
+                tracing::error!(%error, elapsed_ms, "outbox task failed for good: not retried");
+                Err(Box::new(AbortError::new(error)))
+            }
+            Err(TaskError::Retryable {
+                reason,
+                retry_after,
+            }) => {
+                // The row's max_attempts was set at enqueue; this process's policy may be
+                // stricter, and then it lowers the row's so that the row reads dead too.
+                let allowed = row_max.min(self.retry.max_attempts());
+                let next_in = (attempt < allowed).then(|| {
+                    self.retry
+                        .delay(u32::try_from(attempt).unwrap_or(1), retry_after)
+                });
+                match next_in {
+                    Some(delay) => tracing::warn!(
+                        error = %reason,
+                        elapsed_ms,
+                        retry_in_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX),
+                        "outbox task attempt failed: will retry",
+                    ),
+                    None => tracing::error!(
+                        error = %reason,
+                        elapsed_ms,
+                        max_attempts = allowed,
+                        "outbox task failed its last attempt: dead until re-enqueued",
+                    ),
+                }
+                if (next_in.is_some() || allowed < row_max)
+                    && let Err(e) = self.schedule(&task_id, next_in, allowed).await
+                {
+                    tracing::warn!(error = %e, "could not schedule the retry: it may come at once");
+                }
+                Err(Box::new(TaskError::Retryable {
+                    reason,
+                    retry_after,
+                }))
+            }
+        }
+    }
+
+    /// Moves the next attempt to `now() + delay` and lowers `max_attempts` to `allowed`, on
+    /// the row this worker still holds (a row re-claimed from us meanwhile is left alone).
+    async fn schedule(
+        &self,
+        task_id: &str,
+        delay: Option<Duration>,
+        allowed: i32,
+    ) -> Result<(), sqlx::Error> {
+        sqlx::query(
+            r#"
+            UPDATE apalis.jobs
+            SET run_at = COALESCE(now() + make_interval(secs => $2), run_at),
+                max_attempts = LEAST(max_attempts, $3)
+            WHERE id = $1 AND lock_by = $4
+            "#,
+        )
+        .bind(task_id)
+        .bind(delay.map(|d| d.as_secs_f64()))
+        .bind(allowed)
+        .bind(&*self.worker)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+}
+
+impl<H: TaskHandler> tower::Service<Task<Payload>> for OutboxService<H> {
+    type Response = ();
+    type Error = BoxDynError;
+    type Future = BoxFuture<'static, Result<(), BoxDynError>>;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, task: Task<Payload>) -> Self::Future {
+        self.clone().attempt(task).boxed()
+    }
+}
+
+fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> &str {
+    panic
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or("non-string panic payload")
+}

@@ -1,0 +1,654 @@
+//! The outbox worker against a real Postgres, one fresh database per test.
+
+use std::{
+    future::Future,
+    sync::{Arc, Mutex},
+    time::{Duration, Instant},
+};
+
+use proptest::prelude::*;
+use sqlx::{Connection, Executor, PgConnection, PgPool};
+use tokio::{sync::oneshot, task::JoinHandle};
+
+use super::*;
+use crate::{
+    orders::OrderId,
+    outbox::{self, OutboxTask, TaskError},
+};
+
+const SERVER: &str = "postgres://postgres@127.0.0.1:5432";
+
+struct TestDb {
+    pool: PgPool,
+    name: String,
+}
+
+async fn fresh_db() -> TestDb {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "h2s_dispatch=debug,apalis=info,apalis_postgres=info".into()),
+        )
+        .with_test_writer()
+        .try_init();
+    let name = format!("t_{}", uuid::Uuid::new_v4().simple());
+    let pool = crate::db::connect_and_migrate(&format!("{SERVER}/{name}"), 12)
+        .await
+        .expect("a fresh test database");
+    TestDb { pool, name }
+}
+
+impl TestDb {
+    async fn drop_db(self) {
+        self.pool.close().await;
+        let mut conn = PgConnection::connect(&format!("{SERVER}/postgres"))
+            .await
+            .expect("the maintenance database");
+        let drop = format!(r#"DROP DATABASE IF EXISTS "{}" WITH (FORCE)"#, self.name);
+        conn.execute(sqlx::AssertSqlSafe(drop))
+            .await
+            .expect("drop the test database");
+    }
+}
+
+/// A handler that records when it was called and answers from a script (1-based call no).
+#[derive(Clone)]
+struct Scripted {
+    calls: Arc<Mutex<Vec<Instant>>>,
+    outcome: Arc<dyn Fn(usize) -> Result<(), TaskError> + Send + Sync>,
+    work: Duration,
+    /// (in flight now, most ever in flight at once)
+    in_flight: Arc<Mutex<(usize, usize)>>,
+}
+
+impl Scripted {
+    fn new(outcome: impl Fn(usize) -> Result<(), TaskError> + Send + Sync + 'static) -> Self {
+        Self {
+            calls: Arc::default(),
+            outcome: Arc::new(outcome),
+            work: Duration::ZERO,
+            in_flight: Arc::default(),
+        }
+    }
+
+    fn succeeding() -> Self {
+        Self::new(|_| Ok(()))
+    }
+
+    fn calls(&self) -> Vec<Instant> {
+        self.calls.lock().unwrap().clone()
+    }
+
+    fn count(&self) -> usize {
+        self.calls.lock().unwrap().len()
+    }
+}
+
+impl TaskHandler for Scripted {
+    fn handle(&self, _task: OutboxTask) -> impl Future<Output = Result<(), TaskError>> + Send {
+        let call = {
+            let mut calls = self.calls.lock().unwrap();
+            calls.push(Instant::now());
+            calls.len()
+        };
+        let outcome = (self.outcome)(call);
+        let work = self.work;
+        let in_flight = self.in_flight.clone();
+        async move {
+            {
+                let mut n = in_flight.lock().unwrap();
+                n.0 += 1;
+                n.1 = n.1.max(n.0);
+            }
+            if !work.is_zero() {
+                tokio::time::sleep(work).await;
+            }
+            in_flight.lock().unwrap().0 -= 1;
+            outcome
+        }
+    }
+}
+
+fn retryable(retry_after: Option<Duration>) -> TaskError {
+    TaskError::Retryable {
+        reason: "upstream 503".into(),
+        retry_after,
+    }
+}
+
+fn fast_config() -> RuntimeConfig {
+    let mut config = RuntimeConfig::new(RuntimeConfig::unique_name("test"));
+    config.poll_interval = Duration::from_millis(50);
+    config.heartbeat = Duration::from_secs(1);
+    config.missed_heartbeats = 2;
+    config.retry = RetryPolicy {
+        max_retries: 5,
+        base: Duration::from_millis(100),
+        cap: Duration::from_secs(2),
+    };
+    config
+}
+
+struct Running {
+    stop: oneshot::Sender<()>,
+    handle: JoinHandle<anyhow::Result<()>>,
+}
+
+fn start(pool: &PgPool, config: RuntimeConfig, handler: Scripted) -> Running {
+    let (stop, stopped) = oneshot::channel::<()>();
+    let handle = tokio::spawn(run(pool.clone(), config, handler, async move {
+        let _ = stopped.await;
+    }));
+    Running { stop, handle }
+}
+
+impl Running {
+    /// Signals shutdown and returns how long `run` took to return `Ok`.
+    async fn shut_down(self) -> Duration {
+        let asked = Instant::now();
+        let _ = self.stop.send(());
+        tokio::time::timeout(Duration::from_secs(10), self.handle)
+            .await
+            .expect("run returns within 10 s of shutdown")
+            .expect("run does not panic")
+            .expect("run returns Ok");
+        asked.elapsed()
+    }
+}
+
+async fn enqueue(pool: &PgPool, task: &OutboxTask, max_attempts: i32) {
+    let mut tx = pool.begin().await.unwrap();
+    outbox::enqueue(&mut tx, task, max_attempts).await.unwrap();
+    tx.commit().await.unwrap();
+}
+
+fn notify_paid() -> OutboxTask {
+    OutboxTask::NotifyPaid {
+        order_id: OrderId::generate(),
+    }
+}
+
+/// `(status, attempts, max_attempts)` of the task's row.
+async fn row(pool: &PgPool, task: &OutboxTask) -> (String, i32, i32) {
+    sqlx::query_as(
+        r#"
+        SELECT status, attempts, max_attempts
+        FROM apalis.jobs
+        WHERE job_type = $1 AND idempotency_key = $2
+        "#,
+    )
+    .bind(outbox::QUEUE)
+    .bind(task.idempotency_key())
+    .fetch_one(pool)
+    .await
+    .unwrap()
+}
+
+/// Waits on a condition, polling every 20 ms; panics after `within`.
+async fn wait_for<F, Fut>(what: &str, within: Duration, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let deadline = Instant::now() + within;
+    loop {
+        if check().await {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {within:?} waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+async fn wait_for_status(pool: &PgPool, task: &OutboxTask, status: &str, within: Duration) {
+    wait_for(&format!("status {status}"), within, || async {
+        row(pool, task).await.0 == status
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_enqueued_task_is_handled_once_and_ends_done() {
+    let db = fresh_db().await;
+    let handler = Scripted::succeeding();
+    let worker = start(&db.pool, fast_config(), handler.clone());
+    let task = notify_paid();
+
+    enqueue(&db.pool, &task, outbox::max_attempts(3)).await;
+
+    wait_for_status(&db.pool, &task, "Done", Duration::from_secs(5)).await;
+    assert_eq!(handler.count(), 1);
+    assert_eq!(row(&db.pool, &task).await.1, 1, "one attempt recorded");
+    worker.shut_down().await;
+    db.drop_db().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_retryable_failure_is_retried_after_a_growing_backoff_until_it_succeeds() {
+    let db = fresh_db().await;
+    let config = fast_config();
+    let base = config.retry.base;
+    let handler = Scripted::new(|call| {
+        if call <= 2 {
+            Err(retryable(None))
+        } else {
+            Ok(())
+        }
+    });
+    let worker = start(&db.pool, config, handler.clone());
+    let task = notify_paid();
+
+    enqueue(&db.pool, &task, outbox::max_attempts(5)).await;
+
+    wait_for_status(&db.pool, &task, "Done", Duration::from_secs(10)).await;
+    let calls = handler.calls();
+    assert_eq!(calls.len(), 3);
+    assert_eq!(row(&db.pool, &task).await.1, 3);
+    let (first_gap, second_gap) = (calls[1] - calls[0], calls[2] - calls[1]);
+    assert!(
+        first_gap >= base,
+        "first retry after {first_gap:?} < {base:?}"
+    );
+    assert!(
+        second_gap >= base * 2,
+        "second retry after {second_gap:?} < {:?}",
+        base * 2
+    );
+    worker.shut_down().await;
+    db.drop_db().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_retry_after_from_the_server_is_the_minimum_wait() {
+    let db = fresh_db().await;
+    let retry_after = Duration::from_millis(600);
+    let handler = Scripted::new(move |call| {
+        if call == 1 {
+            Err(retryable(Some(retry_after)))
+        } else {
+            Ok(())
+        }
+    });
+    let worker = start(&db.pool, fast_config(), handler.clone());
+    let task = notify_paid();
+
+    enqueue(&db.pool, &task, outbox::max_attempts(5)).await;
+
+    wait_for_status(&db.pool, &task, "Done", Duration::from_secs(10)).await;
+    let calls = handler.calls();
+    assert_eq!(calls.len(), 2);
+    assert!(
+        calls[1] - calls[0] >= retry_after,
+        "retried after {:?}",
+        calls[1] - calls[0]
+    );
+    worker.shut_down().await;
+    db.drop_db().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_permanent_failure_is_not_retried_and_counts_as_dead() {
+    let db = fresh_db().await;
+    let config = fast_config();
+    let poll = config.poll_interval;
+    let handler = Scripted::new(|_| Err(TaskError::Permanent("price does not exist".into())));
+    let worker = start(&db.pool, config, handler.clone());
+    let task = notify_paid();
+
+    enqueue(&db.pool, &task, outbox::max_attempts(5)).await;
+
+    wait_for_status(&db.pool, &task, "Killed", Duration::from_secs(5)).await;
+    // A bounded look at several poll intervals: nothing fetches the row again.
+    tokio::time::sleep(poll * 8).await;
+    assert_eq!(handler.count(), 1);
+    assert_eq!(row(&db.pool, &task).await.0, "Killed");
+    let dead = dead_tasks(&db.pool).await.unwrap();
+    assert_eq!(dead.count, 1);
+    assert!(dead.oldest_age.is_some());
+    worker.shut_down().await;
+    db.drop_db().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_task_failing_forever_gets_one_try_plus_max_retries_then_stays_dead() {
+    let db = fresh_db().await;
+    let mut config = fast_config();
+    config.retry = RetryPolicy {
+        max_retries: 2,
+        base: Duration::from_millis(20),
+        cap: Duration::from_millis(100),
+    };
+    let poll = config.poll_interval;
+    let handler = Scripted::new(|_| Err(retryable(None)));
+    let worker = start(&db.pool, config, handler.clone());
+    let task = notify_paid();
+
+    enqueue(&db.pool, &task, outbox::max_attempts(2)).await;
+
+    wait_for(
+        "three attempts recorded",
+        Duration::from_secs(10),
+        || async { row(&db.pool, &task).await == ("Failed".to_string(), 3, 3) },
+    )
+    .await;
+    tokio::time::sleep(poll * 8).await;
+    assert_eq!(handler.count(), 3);
+    let dead = dead_tasks(&db.pool).await.unwrap();
+    assert_eq!(dead.count, 1);
+    worker.shut_down().await;
+    db.drop_db().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_worker_policy_caps_a_row_enqueued_with_more_attempts() {
+    let db = fresh_db().await;
+    let mut config = fast_config();
+    config.retry = RetryPolicy {
+        max_retries: 1,
+        base: Duration::from_millis(20),
+        cap: Duration::from_millis(100),
+    };
+    let handler = Scripted::new(|_| Err(retryable(None)));
+    let worker = start(&db.pool, config, handler.clone());
+    let task = notify_paid();
+
+    enqueue(&db.pool, &task, outbox::max_attempts(20)).await;
+
+    wait_for(
+        "two attempts, then dead",
+        Duration::from_secs(10),
+        || async { row(&db.pool, &task).await == ("Failed".to_string(), 2, 2) },
+    )
+    .await;
+    assert_eq!(handler.count(), 2);
+    assert_eq!(dead_tasks(&db.pool).await.unwrap().count, 1);
+    worker.shut_down().await;
+    db.drop_db().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_lets_the_task_in_flight_finish_and_returns_ok_promptly() {
+    let db = fresh_db().await;
+    let mut handler = Scripted::succeeding();
+    handler.work = Duration::from_millis(500);
+    let worker = start(&db.pool, fast_config(), handler.clone());
+    let task = notify_paid();
+    enqueue(&db.pool, &task, outbox::max_attempts(3)).await;
+    wait_for("the task to start", Duration::from_secs(5), || async {
+        handler.count() == 1
+    })
+    .await;
+
+    let took = worker.shut_down().await;
+
+    assert!(took < Duration::from_secs(3), "shutdown took {took:?}");
+    assert_eq!(row(&db.pool, &task).await.0, "Done");
+    assert_eq!(handler.count(), 1);
+    db.drop_db().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idle_worker_shuts_down_at_once() {
+    let db = fresh_db().await;
+    let worker = start(&db.pool, fast_config(), Scripted::succeeding());
+    wait_for("the worker to register", Duration::from_secs(5), || async {
+        sqlx::query_scalar::<_, i64>("SELECT count(*) FROM apalis.workers")
+            .fetch_one(&db.pool)
+            .await
+            .unwrap()
+            == 1
+    })
+    .await;
+
+    let took = worker.shut_down().await;
+
+    assert!(took < Duration::from_secs(1), "shutdown took {took:?}");
+    db.drop_db().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_task_is_picked_up_by_notify_long_before_the_poll() {
+    let db = fresh_db().await;
+    let mut config = fast_config();
+    config.poll_interval = Duration::from_secs(10);
+    let handler = Scripted::succeeding();
+    let worker = start(&db.pool, config, handler.clone());
+    // Warm up: the worker is registered and listening once a first task went through.
+    wait_for("the worker to register", Duration::from_secs(5), || async {
+        sqlx::query_scalar::<_, i64>("SELECT count(*) FROM apalis.workers")
+            .fetch_one(&db.pool)
+            .await
+            .unwrap()
+            == 1
+    })
+    .await;
+    let warm_up = notify_paid();
+    enqueue(&db.pool, &warm_up, outbox::max_attempts(3)).await;
+    wait_for_status(&db.pool, &warm_up, "Done", Duration::from_secs(12)).await;
+
+    let mut latencies = Vec::new();
+    for i in 0..10 {
+        let task = notify_paid();
+        let committed = Instant::now();
+        enqueue(&db.pool, &task, outbox::max_attempts(3)).await;
+        wait_for("pickup", Duration::from_secs(1), || async {
+            handler.count() == i + 2
+        })
+        .await;
+        latencies.push(*handler.calls().last().unwrap() - committed);
+    }
+
+    latencies.sort();
+    println!(
+        "pickup after commit: min {:?}, median {:?}, max {:?}",
+        latencies[0], latencies[5], latencies[9]
+    );
+    assert!(latencies[9] < Duration::from_secs(1));
+    worker.shut_down().await;
+    db.drop_db().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dead_workers_claimed_task_is_reclaimed_after_the_missed_heartbeats() {
+    let db = fresh_db().await;
+    let config = fast_config(); // heartbeat 1 s × 2 missed
+    let orphan_timeout = config.heartbeat * 2;
+    let task = notify_paid();
+    // A worker that claimed the task and died just now: its last heartbeat is its last sign.
+    let died = Instant::now();
+    let mut tx = db.pool.begin().await.unwrap();
+    sqlx::query(
+        r#"INSERT INTO apalis.workers (id, worker_type, storage_name, layers, last_seen)
+           VALUES ('dead-worker', $1, 'PgStorage', '', now())"#,
+    )
+    .bind(outbox::QUEUE)
+    .execute(&mut *tx)
+    .await
+    .unwrap();
+    outbox::enqueue(&mut tx, &task, outbox::max_attempts(3))
+        .await
+        .unwrap();
+    sqlx::query(
+        r#"UPDATE apalis.jobs SET status = 'Running', lock_by = 'dead-worker', lock_at = now()
+           WHERE idempotency_key = $1"#,
+    )
+    .bind(task.idempotency_key())
+    .execute(&mut *tx)
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+    let handler = Scripted::succeeding();
+
+    let worker = start(&db.pool, config, handler.clone());
+
+    wait_for_status(&db.pool, &task, "Done", Duration::from_secs(10)).await;
+    let reclaimed_after = handler.calls()[0] - died;
+    println!("re-claimed {reclaimed_after:?} after the worker died");
+    assert!(
+        reclaimed_after >= orphan_timeout,
+        "re-claimed too early: {reclaimed_after:?}"
+    );
+    assert!(
+        reclaimed_after < orphan_timeout + Duration::from_secs(2),
+        "re-claimed too late: {reclaimed_after:?}"
+    );
+    assert_eq!(handler.count(), 1);
+    worker.shut_down().await;
+    db.drop_db().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_that_fails_restarts_under_a_new_name_and_keeps_working() {
+    let db = fresh_db().await;
+    let config = fast_config(); // heartbeat 1 s
+    let name = config.worker_name.clone();
+    let handler = Scripted::succeeding();
+    let worker = start(&db.pool, config, handler.clone());
+    let registered = |id: String| {
+        let pool = db.pool.clone();
+        async move {
+            sqlx::query_scalar::<_, bool>(
+                "SELECT EXISTS (SELECT 1 FROM apalis.workers WHERE id = $1)",
+            )
+            .bind(id)
+            .fetch_one(&pool)
+            .await
+            .unwrap()
+        }
+    };
+    wait_for("the worker to register", Duration::from_secs(5), || {
+        registered(name.clone())
+    })
+    .await;
+
+    // Its registration vanishes: the next heartbeat fails and apalis stops the worker.
+    sqlx::query("DELETE FROM apalis.workers WHERE id = $1")
+        .bind(&name)
+        .execute(&db.pool)
+        .await
+        .unwrap();
+
+    wait_for("a new worker generation", Duration::from_secs(10), || {
+        registered(format!("{name}-r1"))
+    })
+    .await;
+    let task = notify_paid();
+    enqueue(&db.pool, &task, outbox::max_attempts(3)).await;
+    wait_for_status(&db.pool, &task, "Done", Duration::from_secs(5)).await;
+    assert_eq!(handler.count(), 1);
+    worker.shut_down().await;
+    db.drop_db().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_more_than_concurrency_tasks_run_at_once() {
+    let db = fresh_db().await;
+    let mut config = fast_config();
+    config.concurrency = 2;
+    let mut handler = Scripted::succeeding();
+    handler.work = Duration::from_millis(150);
+    let worker = start(&db.pool, config, handler.clone());
+    let tasks: Vec<_> = (0..6).map(|_| notify_paid()).collect();
+
+    for task in &tasks {
+        enqueue(&db.pool, task, outbox::max_attempts(3)).await;
+    }
+
+    for task in &tasks {
+        wait_for_status(&db.pool, task, "Done", Duration::from_secs(10)).await;
+    }
+    assert_eq!(handler.count(), 6);
+    assert_eq!(handler.in_flight.lock().unwrap().1, 2, "peak in flight");
+    worker.shut_down().await;
+    db.drop_db().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_undecodable_row_is_killed_without_stopping_the_worker() {
+    let db = fresh_db().await;
+    let handler = Scripted::succeeding();
+    let worker = start(&db.pool, fast_config(), handler.clone());
+    sqlx::query(
+        r#"
+        INSERT INTO apalis.jobs
+            (id, job_type, job, status, attempts, max_attempts, run_at, priority)
+        VALUES ('01J00000000000000000000000', $1,
+                convert_to('{"kind":"from_the_future"}', 'UTF8'), 'Pending', 0, 3, now(), 0)
+        "#,
+    )
+    .bind(outbox::QUEUE)
+    .execute(&db.pool)
+    .await
+    .unwrap();
+    let task = notify_paid();
+    enqueue(&db.pool, &task, outbox::max_attempts(3)).await;
+
+    wait_for_status(&db.pool, &task, "Done", Duration::from_secs(5)).await;
+    wait_for(
+        "the odd row to be killed",
+        Duration::from_secs(5),
+        || async {
+            sqlx::query_scalar::<_, String>(
+                "SELECT status FROM apalis.jobs WHERE id = '01J00000000000000000000000'",
+            )
+            .fetch_one(&db.pool)
+            .await
+            .unwrap()
+                == "Killed"
+        },
+    )
+    .await;
+    assert_eq!(handler.count(), 1);
+    worker.shut_down().await;
+    db.drop_db().await;
+}
+
+#[test]
+fn unique_names_differ_and_carry_the_prefix() {
+    let (a, b) = (
+        RuntimeConfig::unique_name("worker"),
+        RuntimeConfig::unique_name("worker"),
+    );
+    assert_ne!(a, b);
+    assert!(a.starts_with("worker-"));
+    assert!(a.contains(&std::process::id().to_string()));
+}
+
+#[test]
+fn a_config_whose_orphan_timeout_rounds_to_zero_is_refused() {
+    let mut config = RuntimeConfig::new("w");
+    assert!(config.validate().is_ok());
+    config.heartbeat = Duration::from_millis(200);
+    config.missed_heartbeats = 2;
+    assert!(config.validate().is_err());
+}
+
+proptest! {
+    #[test]
+    fn the_delay_lies_in_its_jittered_window_and_honours_retry_after(
+        attempt in 1u32..40,
+        base_ms in 1u64..5_000,
+        cap_ms in 1u64..600_000,
+        retry_after_ms in proptest::option::of(0u64..900_000),
+    ) {
+        let policy = RetryPolicy {
+            max_retries: 10,
+            base: Duration::from_millis(base_ms),
+            cap: Duration::from_millis(cap_ms),
+        };
+        let retry_after = retry_after_ms.map(Duration::from_millis);
+        let delay = policy.delay(attempt, retry_after);
+        let window = Duration::from_millis(base_ms)
+            .saturating_mul(2u32.saturating_pow(attempt))
+            .min(policy.cap);
+        let floor = (window / 2).max(retry_after.unwrap_or_default());
+        prop_assert!(delay >= floor);
+        prop_assert!(delay <= window.max(retry_after.unwrap_or_default()));
+        if attempt == 1 && policy.cap >= policy.base * 2 {
+            prop_assert!(delay >= policy.base);
+        }
+    }
+}

@@ -1,0 +1,268 @@
+//! A local stand-in for Stripe's API (Checkout Sessions and events), for integration tests,
+//! benchmarks and `--dev`: Stripe cannot be reached from here. Answers are built from Stripe's
+//! own sample objects and parse with async-stripe; events are signed like Stripe's webhooks.
+//!
+//! ```ignore
+//! let stripe = StandIn::spawn(StandInConfig::default()).await?;
+//! // point the client at stripe.base_url(); the webhook target at the API under test
+//! stripe.set_webhook_target(WebhookTarget { url, secret: "whsec_test".into() });
+//! let delivery = stripe.complete_session(&session_id, PaymentStatus::Paid).await?;
+//! ```
+
+mod faults;
+mod form;
+mod objects;
+mod routes;
+mod state;
+mod webhook;
+
+#[cfg(test)]
+mod tests;
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use serde_json::Value;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+pub use faults::{Fault, Faults};
+pub use objects::API_VERSION;
+pub use webhook::{Delivery, SignedEvent, sign_payload};
+
+use state::Shared;
+
+#[derive(Clone, Debug, Default)]
+pub struct StandInConfig {
+    /// Default `127.0.0.1:0`.
+    pub bind: Option<SocketAddr>,
+    pub webhook: Option<WebhookTarget>,
+    /// Added to every API call.
+    pub latency: Duration,
+    /// Base of the session `url`s (`{base}/pay/{id}`); default the bound address.
+    pub public_base_url: Option<String>,
+}
+
+#[derive(Clone, Debug)]
+pub struct WebhookTarget {
+    pub url: String,
+    /// `whsec_...`, used whole as the HMAC key.
+    pub secret: String,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PaymentStatus {
+    Paid,
+    Unpaid,
+    NoPaymentRequired,
+}
+
+impl PaymentStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PaymentStatus::Paid => "paid",
+            PaymentStatus::Unpaid => "unpaid",
+            PaymentStatus::NoPaymentRequired => "no_payment_required",
+        }
+    }
+}
+
+/// A running stand-in. Dropping it stops the server; `shutdown` stops it gracefully.
+pub struct StandIn {
+    addr: SocketAddr,
+    shared: Arc<Shared>,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<()>>,
+}
+
+impl StandIn {
+    pub async fn spawn(config: StandInConfig) -> anyhow::Result<StandIn> {
+        let bind = config
+            .bind
+            .unwrap_or(SocketAddr::from((Ipv4Addr::LOCALHOST, 0)));
+        let listener = tokio::net::TcpListener::bind(bind)
+            .await
+            .with_context(|| format!("binding the Stripe stand-in to {bind}"))?;
+        let mut addr = listener
+            .local_addr()
+            .context("reading the stand-in's address")?;
+        if addr.ip().is_unspecified() {
+            addr.set_ip(Ipv4Addr::LOCALHOST.into());
+        }
+        let public_base_url = match config.public_base_url {
+            Some(url) => url.trim_end_matches('/').to_owned(),
+            None => format!("http://{addr}"),
+        };
+        let shared = Arc::new(Shared::new(public_base_url, config.webhook, config.latency));
+        let app = routes::router(shared.clone());
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(async move {
+            let serve = axum::serve(listener, app).with_graceful_shutdown(async {
+                let _ = stopped.await;
+            });
+            if let Err(err) = serve.await {
+                tracing::error!(error = %err, "Stripe stand-in stopped");
+            }
+        });
+        tracing::info!(%addr, "Stripe stand-in listening");
+        Ok(StandIn {
+            addr,
+            shared,
+            stop: Some(stop),
+            task: Some(task),
+        })
+    }
+
+    /// `http://127.0.0.1:PORT`: scheme, host and port, no path.
+    pub fn base_url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    pub fn set_webhook_target(&self, target: WebhookTarget) {
+        self.shared.lock().webhook = Some(target);
+    }
+
+    pub fn set_latency(&self, d: Duration) {
+        self.shared.lock().latency = d;
+    }
+
+    pub fn set_faults(&self, f: Faults) {
+        self.shared.lock().faults = f;
+    }
+
+    /// The next API call consumes this fault (FIFO across pushes), before any random fault.
+    pub fn push_fault(&self, f: Fault) {
+        self.shared.lock().scripted.push_back(f);
+    }
+
+    /// Creating a session with this price answers 400 `resource_missing`.
+    pub fn add_unknown_price(&self, price_id: &str) {
+        self.shared
+            .lock()
+            .unknown_prices
+            .insert(price_id.to_owned());
+    }
+
+    /// Any other price costs 10_000 (cents, usd).
+    pub fn set_price(&self, price_id: &str, unit_amount: i64) {
+        self.shared
+            .lock()
+            .prices
+            .insert(price_id.to_owned(), unit_amount);
+    }
+
+    /// Distinct sessions created whose `metadata.order_id` is `order_id`.
+    pub fn sessions_created_for(&self, order_id: &str) -> usize {
+        let inner = self.shared.lock();
+        inner
+            .sessions()
+            .iter()
+            .filter(|s| s["metadata"]["order_id"] == order_id)
+            .count()
+    }
+
+    /// `POST /v1/checkout/sessions` requests received, faulted and replayed ones included.
+    pub fn create_calls(&self) -> usize {
+        self.shared.lock().create_calls
+    }
+
+    pub fn session(&self, id: &str) -> Option<Value> {
+        self.shared.lock().session(id).cloned()
+    }
+
+    /// All sessions, in creation order.
+    pub fn sessions(&self) -> Vec<Value> {
+        self.shared.lock().sessions().to_vec()
+    }
+
+    /// Events recorded so far (completions, expiries, async payments), oldest first.
+    pub fn events(&self) -> Vec<Value> {
+        self.shared.lock().events.clone()
+    }
+
+    /// The most API calls received within any one-second window.
+    pub fn calls_per_second_peak(&self) -> usize {
+        self.shared.lock().peak_per_sec
+    }
+
+    /// 429s answered (random limiter and scripted).
+    pub fn rate_limited_count(&self) -> usize {
+        self.shared.lock().rate_limited
+    }
+
+    /// Marks an open session complete, records `checkout.session.completed`, signs it and POSTs
+    /// it to the webhook target. `Delivery::status` is the target's answer (0: no target set).
+    pub async fn complete_session(
+        &self,
+        session_id: &str,
+        payment_status: PaymentStatus,
+    ) -> anyhow::Result<Delivery> {
+        self.shared
+            .complete(session_id, payment_status.as_str())
+            .await
+    }
+
+    /// An open session → `expired`, with `checkout.session.expired`.
+    pub async fn expire_session(&self, session_id: &str) -> anyhow::Result<Delivery> {
+        self.shared.expire(session_id).await
+    }
+
+    /// A complete session's delayed payment settles: `checkout.session.async_payment_succeeded`
+    /// (payment_status `paid`) or `_failed` (`unpaid`).
+    pub async fn async_payment(
+        &self,
+        session_id: &str,
+        succeeded: bool,
+    ) -> anyhow::Result<Delivery> {
+        self.shared.async_payment(session_id, succeeded).await
+    }
+
+    /// A signed event of any type around the session as it is now, neither sent nor recorded
+    /// nor changing the session: for tests that deliver duplicates, races or out-of-order events.
+    pub fn build_event(&self, event_type: &str, session_id: &str) -> anyhow::Result<SignedEvent> {
+        let inner = self.shared.lock();
+        let secret = inner
+            .webhook
+            .as_ref()
+            .map(|t| t.secret.clone())
+            .context("no webhook target (and so no secret) is set")?;
+        let session = inner
+            .session(session_id)
+            .cloned()
+            .with_context(|| format!("no session {session_id}"))?;
+        let event = objects::event_json(event_type, session, chrono::Utc::now().timestamp());
+        Ok(webhook::sign_event(&event, &secret))
+    }
+
+    /// Stops accepting, lets calls in flight finish (up to 2 s), then stops.
+    pub async fn shutdown(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(mut task) = self.task.take()
+            && tokio::time::timeout(Duration::from_secs(2), &mut task)
+                .await
+                .is_err()
+        {
+            task.abort();
+        }
+    }
+}
+
+impl Drop for StandIn {
+    /// Stops accepting at once; kept-alive connections are told to close once idle.
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take() {
+            task.abort();
+        }
+    }
+}
