@@ -1,0 +1,258 @@
+//! Test harness: each test gets a fresh database, its own Stripe stand-in on `127.0.0.1:0`,
+//! the real API on port 0 and, unless told otherwise, the real worker in-process.
+
+use std::{future::Future, time::Duration};
+
+use h2s_dispatch::{
+    app::{ApiConfig, Application, WorkerConfig, run_worker},
+    db,
+    outbox::runtime::{RetryPolicy, RuntimeConfig},
+    stripe::{
+        StripeClientConfig,
+        standin::{StandIn, StandInConfig, WebhookTarget},
+    },
+};
+use secrecy::SecretString;
+use serde_json::{Value, json};
+use sqlx::PgPool;
+use tokio::{sync::watch, task::JoinHandle};
+
+pub const WEBHOOK_SECRET: &str = "whsec_test_secret_for_integration_tests";
+pub const ADMIN_TOKEN: &str = "admin-test-token";
+
+#[derive(Clone)]
+pub struct Options {
+    pub start_worker: bool,
+    pub checkout_wait: Duration,
+    pub max_retries: u32,
+    pub retry_base: Duration,
+    pub stripe_timeout: Duration,
+    pub notify_webhook_url: Option<String>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            start_worker: true,
+            checkout_wait: Duration::from_secs(10),
+            max_retries: 6,
+            retry_base: Duration::from_millis(50),
+            stripe_timeout: Duration::from_millis(800),
+            notify_webhook_url: None,
+        }
+    }
+}
+
+pub struct Worker {
+    stop: watch::Sender<bool>,
+    handle: JoinHandle<anyhow::Result<()>>,
+}
+
+pub struct TestApp {
+    pub base_url: String,
+    pub pool: PgPool,
+    pub database_url: String,
+    pub stripe: StandIn,
+    pub http: reqwest::Client,
+    pub options: Options,
+    api_stop: watch::Sender<bool>,
+    worker: Option<Worker>,
+}
+
+/// A fresh, migrated database named after a random uuid.
+pub async fn fresh_database() -> (String, PgPool) {
+    let base = std::env::var("TEST_DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".to_string());
+    let url = format!(
+        "{}/t_{}",
+        base.trim_end_matches('/'),
+        uuid::Uuid::new_v4().simple()
+    );
+    let pool = db::connect_and_migrate(&url, 20)
+        .await
+        .expect("test database");
+    (url, pool)
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(Options::default()).await
+}
+
+pub async fn spawn_app_with(options: Options) -> TestApp {
+    let (database_url, pool) = fresh_database().await;
+    let stripe = StandIn::spawn(StandInConfig::default())
+        .await
+        .expect("stand-in");
+    let app = Application::build(
+        pool.clone(),
+        ApiConfig {
+            bind: "127.0.0.1:0".parse().unwrap(),
+            checkout_wait: options.checkout_wait,
+            webhook_secret: Some(SecretString::from(WEBHOOK_SECRET)),
+            admin_token: Some(SecretString::from(ADMIN_TOKEN)),
+            max_attempts: options.max_retries as i32 + 1,
+        },
+    )
+    .await
+    .expect("api builds");
+    let base_url = format!("http://{}", app.local_addr());
+    stripe.set_webhook_target(WebhookTarget {
+        url: format!("{base_url}/api/stripe-webhook"),
+        secret: WEBHOOK_SECRET.to_string(),
+    });
+    let (api_stop, rx) = watch::channel(false);
+    tokio::spawn(app.run(stopped(rx)));
+    let mut test_app = TestApp {
+        base_url,
+        pool,
+        database_url,
+        stripe,
+        http: reqwest::Client::new(),
+        options: options.clone(),
+        api_stop,
+        worker: None,
+    };
+    if options.start_worker {
+        test_app.start_worker();
+    }
+    test_app
+}
+
+fn stopped(mut rx: watch::Receiver<bool>) -> impl Future<Output = ()> + Send + 'static {
+    async move {
+        let _ = rx.wait_for(|s| *s).await;
+    }
+}
+
+impl TestApp {
+    pub fn worker_config(&self) -> WorkerConfig {
+        let mut runtime = RuntimeConfig::new(RuntimeConfig::unique_name("test-worker"));
+        runtime.concurrency = 8;
+        runtime.batch_size = 8;
+        runtime.poll_interval = Duration::from_millis(100);
+        runtime.heartbeat = Duration::from_secs(1);
+        runtime.missed_heartbeats = 3;
+        runtime.retry = RetryPolicy {
+            max_retries: self.options.max_retries,
+            base: self.options.retry_base,
+            cap: Duration::from_millis(500),
+        };
+        WorkerConfig {
+            stripe: StripeClientConfig {
+                secret_key: SecretString::from("sk_test_integration"),
+                api_base: self.stripe.base_url(),
+                timeout: self.options.stripe_timeout,
+                max_rps: None,
+            },
+            notify_webhook_url: self.options.notify_webhook_url.clone(),
+            runtime,
+        }
+    }
+
+    pub fn start_worker(&mut self) {
+        assert!(self.worker.is_none(), "worker already running");
+        let (stop, rx) = watch::channel(false);
+        let handle = tokio::spawn(run_worker(
+            self.pool.clone(),
+            self.worker_config(),
+            stopped(rx),
+        ));
+        self.worker = Some(Worker { stop, handle });
+    }
+
+    pub async fn stop_worker(&mut self) {
+        if let Some(w) = self.worker.take() {
+            let _ = w.stop.send(true);
+            w.handle.await.expect("worker task").expect("worker ran");
+        }
+    }
+
+    pub async fn post_checkout(&self, body: &Value) -> reqwest::Response {
+        self.http
+            .post(format!("{}/api/shop", self.base_url))
+            .json(body)
+            .send()
+            .await
+            .expect("request")
+    }
+
+    pub async fn post_checkout_with_key(&self, body: &Value, key: &str) -> reqwest::Response {
+        self.http
+            .post(format!("{}/api/shop", self.base_url))
+            .header("Idempotency-Key", key)
+            .json(body)
+            .send()
+            .await
+            .expect("request")
+    }
+
+    pub async fn get_order(&self, order_id: &str) -> (u16, Value) {
+        let r = self
+            .http
+            .get(format!("{}/api/orders/{order_id}", self.base_url))
+            .send()
+            .await
+            .expect("request");
+        let status = r.status().as_u16();
+        (status, r.json().await.unwrap_or(Value::Null))
+    }
+
+    pub async fn count(&self, sql_from_where: &str) -> i64 {
+        sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+            "SELECT count(*) FROM {sql_from_where}"
+        )))
+        .fetch_one(&self.pool)
+        .await
+        .expect("count query")
+    }
+
+    /// Rows in every table a checkout writes to.
+    pub async fn rows_written(&self) -> i64 {
+        self.count("h2s_orders").await
+            + self.count("h2s_recipients").await
+            + self.count("h2s_dispatch_jobs").await
+            + self.count("apalis.jobs").await
+    }
+
+    pub async fn order_status(&self, order_id: &str) -> String {
+        sqlx::query_scalar("SELECT status FROM h2s_orders WHERE order_id = $1")
+            .bind(order_id)
+            .fetch_one(&self.pool)
+            .await
+            .expect("order exists")
+    }
+
+    pub async fn shutdown(mut self) {
+        self.stop_worker().await;
+        let _ = self.api_stop.send(true);
+    }
+}
+
+/// Waits for `check` to hold, polling every 20 ms, up to `deadline`; panics with `what`.
+pub async fn wait_until<F, Fut>(what: &str, deadline: Duration, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let end = tokio::time::Instant::now() + deadline;
+    loop {
+        if check().await {
+            return;
+        }
+        if tokio::time::Instant::now() > end {
+            panic!("timed out waiting for: {what}");
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+pub fn checkout_body(email: &str) -> Value {
+    json!({
+        "__action": "create_checkout_session",
+        "customer": {"email": email, "name": "Ann", "phone": "+15551234567"},
+        "cart": [{"price_id": "price_123", "qty": 1}],
+        "metadata": {"service_address": "123 Test St"},
+        "success_url": "https://shop.example/thanks",
+        "cancel_url": "https://shop.example/cart"
+    })
+}

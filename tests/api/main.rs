@@ -1,0 +1,4 @@
+//! Integration tests: the real API, worker and database, a local Stripe stand-in.
+
+mod checkout;
+mod helpers;
