@@ -15,6 +15,7 @@ pub mod metrics;
 pub mod notify;
 pub mod orders;
 pub mod outbox;
+pub mod payments;
 pub mod recipients;
 pub mod stripe;
 pub mod telemetry;

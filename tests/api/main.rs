@@ -2,3 +2,5 @@
 
 mod checkout;
 mod helpers;
+mod reconcile;
+mod webhook;

@@ -1,0 +1,220 @@
+//! Applying what Stripe says about a Checkout Session to our order. The webhook (layer 2) and
+//! the reconciler (layer 3) both come here, so a missed webhook repaired by a sweep has
+//! exactly the effect the webhook would have had.
+
+use std::collections::BTreeMap;
+
+use sqlx::{Postgres, Transaction};
+use stripe_shared::{CheckoutSession, CheckoutSessionPaymentStatus, CheckoutSessionStatus};
+
+use crate::{
+    dispatch,
+    orders::{
+        OrderId, OrderStatus, repo,
+        transition::{self, Amounts, PaymentEvent},
+    },
+    outbox::{self, OutboxTask},
+};
+
+/// What we use of a Checkout Session.
+#[derive(Debug, Clone)]
+pub struct SessionFacts {
+    pub session_id: String,
+    pub url: Option<String>,
+    pub status: Option<CheckoutSessionStatus>,
+    pub payment_status: CheckoutSessionPaymentStatus,
+    pub client_reference_id: Option<String>,
+    pub metadata: BTreeMap<String, String>,
+    pub amount_total: Option<i64>,
+    pub currency: Option<String>,
+    pub customer_email: Option<String>,
+    pub customer_name: Option<String>,
+    pub customer_phone: Option<String>,
+}
+
+impl From<&CheckoutSession> for SessionFacts {
+    fn from(s: &CheckoutSession) -> Self {
+        let details = s.customer_details.as_ref();
+        SessionFacts {
+            session_id: s.id.as_str().to_owned(),
+            url: s.url.clone(),
+            status: s.status.clone(),
+            payment_status: s.payment_status.clone(),
+            client_reference_id: s.client_reference_id.clone(),
+            metadata: s.metadata.clone().unwrap_or_default().into_iter().collect(),
+            amount_total: s.amount_total,
+            currency: s.currency.as_ref().map(|c| c.to_string()),
+            customer_email: details
+                .and_then(|d| d.email.clone())
+                .or_else(|| s.customer_email.clone()),
+            customer_name: details.and_then(|d| d.name.clone()),
+            customer_phone: details.and_then(|d| d.phone.clone()),
+        }
+    }
+}
+
+impl SessionFacts {
+    /// The event a `checkout.session.completed` with this payment status stands for.
+    pub fn completed_event(&self) -> PaymentEvent {
+        match self.payment_status {
+            CheckoutSessionPaymentStatus::Paid
+            | CheckoutSessionPaymentStatus::NoPaymentRequired => PaymentEvent::CompletedPaid,
+            _ => PaymentEvent::CompletedUnpaid,
+        }
+    }
+
+    /// What a retrieved session says happened, for the reconciler: `None` while it is open.
+    pub fn observed_event(&self) -> Option<PaymentEvent> {
+        match self.status {
+            Some(CheckoutSessionStatus::Complete) => Some(self.completed_event()),
+            Some(CheckoutSessionStatus::Expired) => Some(PaymentEvent::Expired),
+            _ => None,
+        }
+    }
+}
+
+/// The result of applying a session.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Applied {
+    pub order_id: OrderId,
+    /// The order did not exist and was created from the session.
+    pub created: bool,
+    /// `(before, after)` if the status changed.
+    pub changed: Option<(OrderStatus, OrderStatus)>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApplyError {
+    #[error("the session names no order and carries no customer email")]
+    Unattributable,
+    #[error(transparent)]
+    Database(#[from] sqlx::Error),
+}
+
+/// Applies `event` for the session to its order, inside `tx`:
+/// finds the order (by `metadata.order_id`, then `client_reference_id`, then the session id),
+/// or creates it from the session so that a payment is never lost; records the session;
+/// moves the status by the one transition function; brings the job in line; and, for a
+/// newly paid order, enqueues the dispatch job and the management notification.
+#[tracing::instrument(skip_all, fields(session_id = %facts.session_id, order_id))]
+pub async fn apply_session(
+    tx: &mut Transaction<'_, Postgres>,
+    facts: &SessionFacts,
+    event: PaymentEvent,
+    max_attempts: i32,
+) -> Result<Applied, ApplyError> {
+    let (order_id, created) = match find_order(tx, facts).await? {
+        Some(id) => (id, false),
+        None => (create_from_session(tx, facts).await?, true),
+    };
+    tracing::Span::current().record("order_id", tracing::field::display(&order_id));
+    repo::store_session(tx, &order_id, &facts.session_id, facts.url.as_deref()).await?;
+    let amounts = Amounts {
+        amount_total: facts.amount_total,
+        currency: facts.currency.clone(),
+    };
+    let changed = transition::apply(tx, &order_id, event, &amounts, None).await?;
+    if let Some((_, now)) = changed {
+        dispatch::sync_status(tx, &order_id, now).await?;
+        if now == OrderStatus::Paid {
+            for task in [
+                OutboxTask::EnsureDispatchJob {
+                    order_id: order_id.clone(),
+                },
+                OutboxTask::NotifyPaid {
+                    order_id: order_id.clone(),
+                },
+            ] {
+                outbox::enqueue(tx, &task, max_attempts).await?;
+            }
+        }
+    }
+    Ok(Applied {
+        order_id,
+        created,
+        changed,
+    })
+}
+
+async fn find_order(
+    tx: &mut Transaction<'_, Postgres>,
+    facts: &SessionFacts,
+) -> Result<Option<OrderId>, sqlx::Error> {
+    let candidates = [
+        facts
+            .metadata
+            .get("order_id")
+            .and_then(|s| OrderId::parse(s)),
+        facts
+            .client_reference_id
+            .as_deref()
+            .and_then(OrderId::parse),
+    ];
+    for candidate in candidates.into_iter().flatten() {
+        let found: Option<OrderId> =
+            sqlx::query_scalar(r#"SELECT order_id FROM h2s_orders WHERE order_id = $1"#)
+                .bind(&candidate)
+                .fetch_optional(&mut **tx)
+                .await?;
+        if found.is_some() {
+            return Ok(found);
+        }
+    }
+    sqlx::query_scalar(r#"SELECT order_id FROM h2s_orders WHERE stripe_session_id = $1"#)
+        .bind(&facts.session_id)
+        .fetch_optional(&mut **tx)
+        .await
+}
+
+/// An order for a session we have no record of (written elsewhere, or lost): built from the
+/// session's own data, under the id it names when it names one.
+async fn create_from_session(
+    tx: &mut Transaction<'_, Postgres>,
+    facts: &SessionFacts,
+) -> Result<OrderId, ApplyError> {
+    let email = facts
+        .customer_email
+        .clone()
+        .ok_or(ApplyError::Unattributable)?;
+    let order_id = facts
+        .metadata
+        .get("order_id")
+        .and_then(|s| OrderId::parse(s))
+        .or_else(|| {
+            facts
+                .client_reference_id
+                .as_deref()
+                .and_then(OrderId::parse)
+        })
+        .unwrap_or_else(OrderId::generate);
+    let mut metadata = facts.metadata.clone();
+    for reserved in ["order_id", "job_id", "checkout_trace_id"] {
+        metadata.remove(reserved);
+    }
+    let trace = facts
+        .metadata
+        .get("checkout_trace_id")
+        .and_then(|t| uuid::Uuid::parse_str(t).ok());
+    // ON CONFLICT: a concurrent delivery for the same session may have created it first.
+    sqlx::query(
+        r#"
+        INSERT INTO h2s_orders
+            (order_id, status, customer_email, customer_name, customer_phone, metadata_json,
+             amount_total, currency, checkout_trace_id)
+        VALUES ($1, 'pending_payment', $2, $3, $4, $5, $6, $7, $8)
+        ON CONFLICT (order_id) DO NOTHING
+        "#,
+    )
+    .bind(&order_id)
+    .bind(email)
+    .bind(facts.customer_name.as_deref())
+    .bind(facts.customer_phone.as_deref())
+    .bind(serde_json::to_value(&metadata).expect("metadata serialises"))
+    .bind(facts.amount_total)
+    .bind(facts.currency.as_deref())
+    .bind(trace)
+    .execute(&mut **tx)
+    .await?;
+    tracing::warn!(order_id = %order_id, "order created from a Stripe session we had no record of");
+    Ok(order_id)
+}
