@@ -49,6 +49,8 @@ impl Application {
                 wait: config.checkout_wait,
                 max_attempts: config.max_attempts,
             },
+            webhook_secret: config.webhook_secret,
+            admin_token: config.admin_token,
         };
         Ok(Application { listener, state })
     }

@@ -19,4 +19,5 @@ pub mod payments;
 pub mod recipients;
 pub mod stripe;
 pub mod telemetry;
+pub mod webhook;
 pub mod worker;

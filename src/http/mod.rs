@@ -4,6 +4,7 @@ mod error;
 mod health;
 mod orders;
 mod shop;
+mod webhook;
 
 use axum::{
     Router,
@@ -13,6 +14,7 @@ use axum::{
     routing::{get, post},
 };
 pub use error::ApiError;
+use secrecy::SecretString;
 use sqlx::PgPool;
 
 use crate::checkout::Checkouts;
@@ -24,12 +26,15 @@ pub const BODY_LIMIT: usize = 64 * 1024;
 pub struct AppState {
     pub pool: PgPool,
     pub checkouts: Checkouts,
+    pub webhook_secret: Option<SecretString>,
+    pub admin_token: Option<SecretString>,
 }
 
 pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/api/shop", post(shop::create_checkout))
         .route("/api/orders/{order_id}", get(orders::status))
+        .route("/api/stripe-webhook", post(webhook::receive))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .fallback(|| async { ApiError::NotFound })

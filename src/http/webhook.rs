@@ -1,0 +1,29 @@
+use axum::{Json, body::Bytes, extract::State, http::HeaderMap};
+use serde_json::{Value, json};
+
+use super::{ApiError, AppState};
+use crate::webhook::{self, Outcome};
+
+/// `POST /api/stripe-webhook`: the raw body is verified, then recorded and applied once.
+pub async fn receive(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Json<Value>, ApiError> {
+    let Some(secret) = &state.webhook_secret else {
+        return Err(ApiError::BadRequest("webhooks are not configured".into()));
+    };
+    let signature = headers.get("stripe-signature").and_then(|v| v.to_str().ok());
+    let event = webhook::verify(&body, signature, secret).map_err(|e| {
+        tracing::warn!(reason = %e, "webhook rejected");
+        crate::metrics::webhook_event("unverified", "rejected");
+        ApiError::BadRequest(format!("webhook rejected: {e}"))
+    })?;
+    let outcome = webhook::handle(&state.pool, &event, state.checkouts.max_attempts).await?;
+    crate::metrics::webhook_event(&event.type_.to_string(), outcome.label());
+    let mut body = json!({ "ok": true, "received": event.id.as_str(), "outcome": outcome.label() });
+    if let Outcome::Applied(applied) = &outcome {
+        body["order_id"] = json!(applied.order_id);
+    }
+    Ok(Json(body))
+}
