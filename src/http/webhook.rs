@@ -13,7 +13,9 @@ pub async fn receive(
     let Some(secret) = &state.webhook_secret else {
         return Err(ApiError::BadRequest("webhooks are not configured".into()));
     };
-    let signature = headers.get("stripe-signature").and_then(|v| v.to_str().ok());
+    let signature = headers
+        .get("stripe-signature")
+        .and_then(|v| v.to_str().ok());
     let event = webhook::verify(&body, signature, secret).map_err(|e| {
         tracing::warn!(reason = %e, "webhook rejected");
         crate::metrics::webhook_event("unverified", "rejected");

@@ -256,3 +256,142 @@ pub fn checkout_body(email: &str) -> Value {
         "cancel_url": "https://shop.example/cart"
     })
 }
+
+impl TestApp {
+    /// Posts a webhook delivery as Stripe would.
+    pub async fn deliver(&self, payload: &str, signature: Option<&str>) -> reqwest::Response {
+        let mut req = self
+            .http
+            .post(format!("{}/api/stripe-webhook", self.base_url))
+            .header("content-type", "application/json")
+            .body(payload.to_owned());
+        if let Some(sig) = signature {
+            req = req.header("Stripe-Signature", sig);
+        }
+        req.send().await.expect("webhook request")
+    }
+
+    /// A checkout through the API; returns `(order_id, session_id)`.
+    pub async fn checkout(&self, email: &str) -> (String, String) {
+        let r = self.post_checkout(&checkout_body(email)).await;
+        assert_eq!(r.status().as_u16(), 200, "checkout");
+        let b: Value = r.json().await.unwrap();
+        (
+            b["order_id"].as_str().unwrap().to_owned(),
+            b["pay"]["session_id"].as_str().unwrap().to_owned(),
+        )
+    }
+
+    pub async fn job_status(&self, order_id: &str) -> Option<String> {
+        sqlx::query_scalar("SELECT status FROM h2s_dispatch_jobs WHERE order_id = $1")
+            .bind(order_id)
+            .fetch_optional(&self.pool)
+            .await
+            .expect("job query")
+    }
+}
+
+/// A local stand-in for the management channel (a Slack-compatible incoming webhook).
+pub struct NotifyReceiver {
+    pub url: String,
+    pub received: std::sync::Arc<std::sync::Mutex<Vec<Value>>>,
+    addr: std::net::SocketAddr,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+impl NotifyReceiver {
+    pub async fn start() -> Self {
+        Self::start_on("127.0.0.1:0".parse().unwrap()).await
+    }
+
+    pub async fn start_on(addr: std::net::SocketAddr) -> Self {
+        use axum::{Json, Router, extract::State, routing::post};
+        let received = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .expect("bind receiver");
+        let addr = listener.local_addr().unwrap();
+        let app = Router::new()
+            .route(
+                "/hook",
+                post(
+                    |State(r): State<std::sync::Arc<std::sync::Mutex<Vec<Value>>>>,
+                     Json(v): Json<Value>| async move {
+                        r.lock().unwrap().push(v);
+                        "ok"
+                    },
+                ),
+            )
+            .with_state(received.clone());
+        let (stop, rx) = tokio::sync::oneshot::channel::<()>();
+        tokio::spawn(async move {
+            axum::serve(listener, app)
+                .with_graceful_shutdown(async {
+                    let _ = rx.await;
+                })
+                .await
+                .ok();
+        });
+        NotifyReceiver {
+            url: format!("http://{addr}/hook"),
+            received,
+            addr,
+            stop: Some(stop),
+        }
+    }
+
+    /// A URL on which nothing listens yet; `start_on(addr)` later brings it up.
+    pub async fn reserve_addr() -> std::net::SocketAddr {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap()
+    }
+
+    pub fn count(&self) -> usize {
+        self.received.lock().unwrap().len()
+    }
+
+    pub fn addr(&self) -> std::net::SocketAddr {
+        self.addr
+    }
+
+    pub fn stop(&mut self) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+    }
+}
+
+impl TestApp {
+    /// Creates a Checkout Session directly at the stand-in (as if another process had, or an
+    /// older system), for an order id that may or may not be ours. Two units of `price_9`.
+    pub async fn create_session_at_stripe(
+        &self,
+        email: &str,
+        order_id: &str,
+        extra_metadata: &[(&str, &str)],
+    ) -> String {
+        let mut form: Vec<(String, String)> = vec![
+            ("mode".into(), "payment".into()),
+            ("line_items[0][price]".into(), "price_9".into()),
+            ("line_items[0][quantity]".into(), "2".into()),
+            ("customer_email".into(), email.into()),
+            ("client_reference_id".into(), order_id.into()),
+            ("metadata[order_id]".into(), order_id.into()),
+        ];
+        for (k, v) in extra_metadata {
+            form.push((format!("metadata[{k}]"), (*v).into()));
+        }
+        let created: Value = self
+            .http
+            .post(format!("{}/v1/checkout/sessions", self.stripe.base_url()))
+            .bearer_auth("sk_test_x")
+            .form(&form)
+            .send()
+            .await
+            .expect("stand-in answers")
+            .json()
+            .await
+            .expect("a session");
+        created["id"].as_str().expect("session id").to_owned()
+    }
+}
