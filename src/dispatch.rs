@@ -41,6 +41,17 @@ impl JobStatus {
     }
 }
 
+/// The order row as `ensure_job` reads it, under lock.
+#[derive(sqlx::FromRow)]
+struct LockedOrder {
+    status: String,
+    dispatch_job_id: Option<Uuid>,
+    customer_email: String,
+    customer_name: Option<String>,
+    customer_phone: Option<String>,
+    service_address: Option<String>,
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum EnsureJobError {
     #[error("order {0} does not exist")]
@@ -63,35 +74,32 @@ pub async fn ensure_job(
     tx: &mut Transaction<'_, Postgres>,
     order_id: &OrderId,
 ) -> Result<Uuid, EnsureJobError> {
-    let order: Option<(
-        String,
-        Option<Uuid>,
-        String,
-        Option<String>,
-        Option<String>,
-        Option<String>,
-    )> = sqlx::query_as(
+    let order: Option<LockedOrder> = sqlx::query_as(
         r#"
-            SELECT status, dispatch_job_id, customer_email, customer_name, customer_phone,
-                   metadata_json->>'service_address'
-            FROM h2s_orders
-            WHERE order_id = $1
-            FOR UPDATE
-            "#,
+        SELECT status, dispatch_job_id, customer_email, customer_name, customer_phone,
+               metadata_json->>'service_address' AS service_address
+        FROM h2s_orders
+        WHERE order_id = $1
+        FOR UPDATE
+        "#,
     )
     .bind(order_id)
     .fetch_optional(&mut **tx)
     .await?;
-    let Some((status, linked, email, name, phone, address)) = order else {
-        return Err(EnsureJobError::NoSuchOrder(order_id.clone()));
-    };
-    let status = OrderStatus::parse(&status)
+    let order = order.ok_or_else(|| EnsureJobError::NoSuchOrder(order_id.clone()))?;
+    let status = OrderStatus::parse(&order.status)
         .ok_or_else(|| EnsureJobError::UnknownStatus(order_id.clone()))?;
-    if let Some(job_id) = linked {
+    if let Some(job_id) = order.dispatch_job_id {
         sync_status(tx, order_id, status).await?;
         return Ok(job_id);
     }
-    let recipient_id = recipients::resolve(tx, &email, name.as_deref(), phone.as_deref()).await?;
+    let recipient_id = recipients::resolve(
+        tx,
+        &order.customer_email,
+        order.customer_name.as_deref(),
+        order.customer_phone.as_deref(),
+    )
+    .await?;
     let job_id: Uuid = sqlx::query_scalar(
         r#"
         INSERT INTO h2s_dispatch_jobs (job_id, order_id, recipient_id, status, service_address)
@@ -104,7 +112,7 @@ pub async fn ensure_job(
     .bind(order_id)
     .bind(recipient_id)
     .bind(JobStatus::for_order(status).as_str())
-    .bind(address)
+    .bind(order.service_address)
     .fetch_one(&mut **tx)
     .await?;
     sqlx::query(

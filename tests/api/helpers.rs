@@ -118,10 +118,8 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
     test_app
 }
 
-fn stopped(mut rx: watch::Receiver<bool>) -> impl Future<Output = ()> + Send + 'static {
-    async move {
-        let _ = rx.wait_for(|s| *s).await;
-    }
+async fn stopped(mut rx: watch::Receiver<bool>) {
+    let _ = rx.wait_for(|s| *s).await;
 }
 
 impl TestApp {
@@ -295,8 +293,6 @@ impl TestApp {
 pub struct NotifyReceiver {
     pub url: String,
     pub received: std::sync::Arc<std::sync::Mutex<Vec<Value>>>,
-    addr: std::net::SocketAddr,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
 }
 
 impl NotifyReceiver {
@@ -323,20 +319,11 @@ impl NotifyReceiver {
                 ),
             )
             .with_state(received.clone());
-        let (stop, rx) = tokio::sync::oneshot::channel::<()>();
-        tokio::spawn(async move {
-            axum::serve(listener, app)
-                .with_graceful_shutdown(async {
-                    let _ = rx.await;
-                })
-                .await
-                .ok();
-        });
+        // Serves until the test's runtime ends.
+        tokio::spawn(async move { axum::serve(listener, app).await.ok() });
         NotifyReceiver {
             url: format!("http://{addr}/hook"),
             received,
-            addr,
-            stop: Some(stop),
         }
     }
 
@@ -348,16 +335,6 @@ impl NotifyReceiver {
 
     pub fn count(&self) -> usize {
         self.received.lock().unwrap().len()
-    }
-
-    pub fn addr(&self) -> std::net::SocketAddr {
-        self.addr
-    }
-
-    pub fn stop(&mut self) {
-        if let Some(s) = self.stop.take() {
-            let _ = s.send(());
-        }
     }
 }
 
