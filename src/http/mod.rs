@@ -1,7 +1,9 @@
 //! Routing, shared state and request plumbing of the HTTP API.
 
+mod admin;
 mod error;
 mod health;
+mod metrics;
 mod orders;
 mod shop;
 mod webhook;
@@ -35,6 +37,11 @@ pub fn router(state: AppState) -> Router {
         .route("/api/shop", post(shop::create_checkout))
         .route("/api/orders/{order_id}", get(orders::status))
         .route("/api/stripe-webhook", post(webhook::receive))
+        .route("/api/admin/orders", get(admin::orders))
+        .route("/api/admin/dispatch-jobs", get(admin::dispatch_jobs))
+        .route("/api/admin/outbox/dead", get(admin::dead_tasks))
+        .route("/api/admin/outbox/{id}/retry", post(admin::retry_task))
+        .route("/metrics", get(metrics::metrics))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .fallback(|| async { ApiError::NotFound })

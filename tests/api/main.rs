@@ -2,5 +2,6 @@
 
 mod checkout;
 mod helpers;
+mod operations;
 mod reconcile;
 mod webhook;

@@ -1,0 +1,128 @@
+//! Operator routes, behind `Authorization: Bearer $ADMIN_TOKEN`.
+
+use axum::{
+    Json,
+    extract::{FromRequestParts, Path, Query, State},
+    http::request::Parts,
+};
+use secrecy::ExposeSecret;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+
+use super::{ApiError, AppState};
+use crate::outbox;
+
+/// Proof that the request carried the admin token. No token configured: every request is 401.
+pub struct Admin;
+
+impl FromRequestParts<AppState> for Admin {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let expected = state.admin_token.as_ref().ok_or(ApiError::Unauthorized)?;
+        let given = parts
+            .headers
+            .get(axum::http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .ok_or(ApiError::Unauthorized)?;
+        // Compare digests: equal length, so the comparison time says nothing of the token.
+        let a = Sha256::digest(given.as_bytes());
+        let b = Sha256::digest(expected.expose_secret().as_bytes());
+        if a.iter()
+            .zip(b.iter())
+            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
+            == 0
+        {
+            Ok(Admin)
+        } else {
+            Err(ApiError::Unauthorized)
+        }
+    }
+}
+
+#[derive(Deserialize)]
+pub struct ListQuery {
+    status: Option<String>,
+    limit: Option<i64>,
+}
+
+impl ListQuery {
+    fn limit(&self) -> i64 {
+        self.limit.unwrap_or(100).clamp(1, 1000)
+    }
+}
+
+/// `GET /api/admin/orders?status=paid&limit=100`, newest first.
+pub async fn orders(
+    _: Admin,
+    State(state): State<AppState>,
+    Query(q): Query<ListQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let rows: Vec<Value> = sqlx::query_scalar(
+        r#"
+        SELECT to_jsonb(x) FROM (
+            SELECT order_id, status, dispatch_job_id, stripe_session_id, customer_email,
+                   amount_total, currency, failure_reason, created_at, paid_at
+            FROM h2s_orders
+            WHERE $1::text IS NULL OR status = $1
+            ORDER BY created_at DESC
+            LIMIT $2
+        ) x
+        "#,
+    )
+    .bind(q.status.as_deref())
+    .bind(q.limit())
+    .fetch_all(&state.pool)
+    .await?;
+    Ok(Json(json!({ "ok": true, "orders": rows })))
+}
+
+/// `GET /api/admin/dispatch-jobs?status=ready`: the dispatch queue, oldest first.
+pub async fn dispatch_jobs(
+    _: Admin,
+    State(state): State<AppState>,
+    Query(q): Query<ListQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let rows: Vec<Value> = sqlx::query_scalar(
+        r#"
+        SELECT to_jsonb(x) FROM (
+            SELECT j.job_id, j.order_id, j.status, j.service_address, r.email, r.name, r.phone,
+                   j.created_at, j.updated_at
+            FROM h2s_dispatch_jobs j JOIN h2s_recipients r USING (recipient_id)
+            WHERE $1::text IS NULL OR j.status = $1
+            ORDER BY j.created_at
+            LIMIT $2
+        ) x
+        "#,
+    )
+    .bind(q.status.as_deref())
+    .bind(q.limit())
+    .fetch_all(&state.pool)
+    .await?;
+    Ok(Json(json!({ "ok": true, "jobs": rows })))
+}
+
+/// `GET /api/admin/outbox/dead`: tasks that exhausted their retries.
+pub async fn dead_tasks(
+    _: Admin,
+    State(state): State<AppState>,
+    Query(q): Query<ListQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let tasks = outbox::admin::list_dead(&state.pool, q.limit()).await?;
+    Ok(Json(json!({ "ok": true, "tasks": tasks })))
+}
+
+/// `POST /api/admin/outbox/{id}/retry`: fresh attempts for one dead task.
+pub async fn retry_task(
+    _: Admin,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    if outbox::admin::revive(&state.pool, &id).await? {
+        Ok(Json(json!({ "ok": true, "retried": id })))
+    } else {
+        Err(ApiError::NotFound)
+    }
+}

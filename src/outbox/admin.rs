@@ -1,0 +1,73 @@
+//! Operator views of the outbox: what is dead, and bringing one task back.
+
+use serde::Serialize;
+use sqlx::PgPool;
+
+use super::QUEUE;
+
+/// A task that exhausted its retries (or was killed as permanent).
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct DeadTask {
+    pub id: String,
+    pub task: Option<serde_json::Value>,
+    pub status: String,
+    pub attempts: i32,
+    pub max_attempts: i32,
+    pub last_result: Option<serde_json::Value>,
+    pub run_at: chrono::DateTime<chrono::Utc>,
+    pub done_at: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+pub async fn list_dead(pool: &PgPool, limit: i64) -> Result<Vec<DeadTask>, sqlx::Error> {
+    sqlx::query_as(
+        r#"
+        SELECT id, convert_from(job, 'UTF8')::jsonb AS task, status, attempts, max_attempts,
+               last_result, run_at, done_at
+        FROM apalis.jobs
+        WHERE job_type = $1
+          AND (status = 'Killed' OR (status = 'Failed' AND attempts >= max_attempts))
+        ORDER BY run_at
+        LIMIT $2
+        "#,
+    )
+    .bind(QUEUE)
+    .bind(limit)
+    .fetch_all(pool)
+    .await
+}
+
+/// Gives a dead task fresh attempts, to run now. `false` if no dead task has this id.
+pub async fn revive(pool: &PgPool, id: &str) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query(
+        r#"
+        UPDATE apalis.jobs
+        SET status = 'Pending', attempts = 0, run_at = now(),
+            lock_by = NULL, lock_at = NULL, done_at = NULL
+        WHERE id = $1 AND job_type = $2
+          AND (status = 'Killed' OR (status = 'Failed' AND attempts >= max_attempts))
+        "#,
+    )
+    .bind(id)
+    .bind(QUEUE)
+    .execute(pool)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Queue depth for `/metrics`: tasks waiting or running, and the age of the oldest waiting.
+pub async fn depth(pool: &PgPool) -> Result<(i64, f64), sqlx::Error> {
+    sqlx::query_as(
+        r#"
+        SELECT count(*),
+               COALESCE(EXTRACT(EPOCH FROM now() - min(run_at)
+                   FILTER (WHERE status IN ('Pending', 'Failed')))::float8, 0)
+        FROM apalis.jobs
+        WHERE job_type = $1
+          AND (status IN ('Pending', 'Queued', 'Running')
+               OR (status = 'Failed' AND attempts < max_attempts))
+        "#,
+    )
+    .bind(QUEUE)
+    .fetch_one(pool)
+    .await
+}

@@ -1,0 +1,156 @@
+//! Operations: admin routes and metrics.
+
+use std::time::Duration;
+
+use h2s_dispatch::stripe::standin::Faults;
+use serde_json::Value;
+
+use crate::helpers::{ADMIN_TOKEN, Options, checkout_body, spawn_app, spawn_app_with, wait_until};
+
+#[tokio::test]
+async fn admin_routes_refuse_a_missing_or_wrong_token_and_list_with_the_right_one() {
+    let app = spawn_app().await;
+    let (order_id, _) = app.checkout("admin@example.com").await;
+    let url = format!("{}/api/admin/orders?status=pending_payment", app.base_url);
+
+    let none = app.http.get(&url).send().await.unwrap();
+    let wrong = app.http.get(&url).bearer_auth("nope").send().await.unwrap();
+    let right = app
+        .http
+        .get(&url)
+        .bearer_auth(ADMIN_TOKEN)
+        .send()
+        .await
+        .unwrap();
+
+    assert_eq!(none.status().as_u16(), 401);
+    assert_eq!(wrong.status().as_u16(), 401);
+    assert_eq!(right.status().as_u16(), 200);
+    let body: Value = right.json().await.unwrap();
+    assert_eq!(body["orders"][0]["order_id"], order_id.as_str());
+    let paid: Value = app
+        .http
+        .get(format!("{}/api/admin/orders?status=paid", app.base_url))
+        .bearer_auth(ADMIN_TOKEN)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(paid["orders"].as_array().unwrap().len(), 0);
+    let jobs: Value = app
+        .http
+        .get(format!(
+            "{}/api/admin/dispatch-jobs?status=awaiting_payment",
+            app.base_url
+        ))
+        .bearer_auth(ADMIN_TOKEN)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(jobs["jobs"][0]["order_id"], order_id.as_str());
+    app.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_dead_checkout_task_is_listed_and_an_admin_retry_completes_it_with_one_session() {
+    let app = spawn_app_with(Options {
+        max_retries: 1,
+        checkout_wait: Duration::from_millis(100),
+        ..Options::default()
+    })
+    .await;
+    app.stripe.set_faults(Faults {
+        error_rate: 1.0,
+        error_status: 500,
+        ..Faults::default()
+    });
+    let r = app.post_checkout(&checkout_body("dead@example.com")).await;
+    let order_id = r.json::<Value>().await.unwrap()["order_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let dead_url = format!("{}/api/admin/outbox/dead", app.base_url);
+    wait_until("the task is dead", Duration::from_secs(10), || async {
+        app.count("apalis.jobs WHERE status = 'Failed' AND attempts >= max_attempts")
+            .await
+            == 1
+    })
+    .await;
+    let dead: Value = app
+        .http
+        .get(&dead_url)
+        .bearer_auth(ADMIN_TOKEN)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(dead["tasks"].as_array().unwrap().len(), 1);
+    assert_eq!(dead["tasks"][0]["task"]["order_id"], order_id.as_str());
+    let id = dead["tasks"][0]["id"].as_str().unwrap().to_owned();
+
+    app.stripe.set_faults(Faults::default());
+    let retried = app
+        .http
+        .post(format!("{}/api/admin/outbox/{id}/retry", app.base_url))
+        .bearer_auth(ADMIN_TOKEN)
+        .send()
+        .await
+        .unwrap();
+
+    assert_eq!(retried.status().as_u16(), 200);
+    wait_until(
+        "the order gets its session",
+        Duration::from_secs(10),
+        || async { app.get_order(&order_id).await.1["pay"]["session_id"].is_string() },
+    )
+    .await;
+    assert_eq!(app.stripe.sessions_created_for(&order_id), 1);
+    let again = app
+        .http
+        .post(format!("{}/api/admin/outbox/{id}/retry", app.base_url))
+        .bearer_auth(ADMIN_TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        again.status().as_u16(),
+        404,
+        "only dead tasks can be retried"
+    );
+    app.shutdown().await;
+}
+
+#[tokio::test]
+async fn metrics_report_checkouts_outbox_depth_and_orphans() {
+    let app = spawn_app().await;
+    app.checkout("metrics@example.com").await;
+
+    let text = app
+        .http
+        .get(format!("{}/metrics", app.base_url))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+
+    for name in [
+        "h2s_checkouts_total{outcome=\"ready\"}",
+        "h2s_outbox_depth",
+        "h2s_outbox_oldest_pending_seconds",
+        "h2s_outbox_dead_tasks 0",
+        "h2s_orphan_orders 0",
+        "h2s_stripe_call_seconds_count",
+    ] {
+        assert!(text.contains(name), "{name} missing from:\n{text}");
+    }
+    app.shutdown().await;
+}
