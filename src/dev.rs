@@ -18,7 +18,7 @@ pub async fn run(
     stripe: StripeSettings,
     worker: WorkerSettings,
 ) -> anyhow::Result<()> {
-    let banner = "DEV MODE: worker in-process; NOT FOR PRODUCTION";
+    let banner = "DEV MODE: worker and reconciler in-process; NOT FOR PRODUCTION";
     tracing::warn!("{banner}");
     eprintln!("\n  *** {banner} ***\n");
     let pool = db::connect_and_migrate(
@@ -88,6 +88,18 @@ pub async fn run(
     let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
         let _ = rx.wait_for(|s| *s).await;
     };
+    // The reconciler in-process, on its default schedule and options.
+    let reconciler_task = tokio::spawn(crate::reconcile::run_scheduled(
+        pool.clone(),
+        crate::stripe::StripeHttp::new(stripe_config.clone())?,
+        crate::reconcile::SweepOptions {
+            max_attempts: worker.retry_policy().max_attempts(),
+            ..Default::default()
+        },
+        crate::reconcile::settings::parse_schedule(crate::reconcile::settings::DEFAULT_SCHEDULE)?,
+        stopped(stop_rx.clone()),
+        |report| tracing::info!("{report}"),
+    ));
     let worker_task = tokio::spawn(run_worker(
         pool.clone(),
         WorkerConfig {
@@ -98,14 +110,12 @@ pub async fn run(
         stopped(stop_rx.clone()),
     ));
     eprintln!("  try it: curl -s localhost:{}/healthz\n", app.port());
-    let server = app.run(stopped(stop_rx));
-    let signal = async {
-        shutdown_signal().await;
-        let _ = stop_tx.send(true);
-    };
-    let (served, _) = tokio::join!(server, signal);
-    served?;
+    let server = tokio::spawn(app.run(stopped(stop_rx)));
+    shutdown_signal().await;
+    let _ = stop_tx.send(true);
+    server.await??;
     worker_task.await??;
+    reconciler_task.await??;
     if let Some(sandbox) = sandbox {
         sandbox.shutdown().await;
     }

@@ -143,7 +143,9 @@ pub async fn store_session(
     let done = sqlx::query(
         r#"
         UPDATE h2s_orders
-        SET stripe_session_id = $2, stripe_session_url = $3, updated_at = now()
+        SET stripe_session_id = $2,
+            stripe_session_url = COALESCE($3, stripe_session_url),
+            updated_at = now()
         WHERE order_id = $1 AND (stripe_session_id IS NULL OR stripe_session_id = $2)
         "#,
     )

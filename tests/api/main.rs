@@ -4,4 +4,5 @@ mod checkout;
 mod helpers;
 mod operations;
 mod reconcile;
+mod startup;
 mod webhook;

@@ -75,6 +75,8 @@ pub(super) fn session_json(id: &str, new: &NewSession, amount: i64, url: &str, n
         "created": now,
         "expires_at": now + 24 * 3600,
         "livemode": false,
+        // The sample's "hosted" predates the API version async-stripe parses.
+        "ui_mode": "hosted_page",
         "payment_intent": null,
         "after_expiration": null,
         "consent_collection": null,
