@@ -106,6 +106,27 @@ pub async fn run_worker(
     runtime::run(pool, config.runtime, tasks, shutdown).await
 }
 
+/// Serves this process's counters as Prometheus text on `GET /metrics` (for the worker,
+/// whose work the API's `/metrics` cannot see), until `shutdown` resolves.
+pub async fn serve_metrics(
+    addr: SocketAddr,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let listener = TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("cannot listen on {addr}"))?;
+    let app = axum::Router::new()
+        .route(
+            "/metrics",
+            axum::routing::get(|| async { crate::metrics::render("") }),
+        )
+        .route("/healthz", axum::routing::get(|| async { "ok" }));
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await
+        .context("metrics server failed")
+}
+
 /// Resolves on SIGTERM or ctrl-c.
 pub async fn shutdown_signal() {
     let ctrl_c = async {

@@ -60,6 +60,9 @@ pub struct WorkerSettings {
     /// Management notification endpoint (Slack-compatible). Unset: notifications are logged.
     #[arg(long, env = "NOTIFY_WEBHOOK_URL")]
     pub notify_webhook_url: Option<String>,
+    /// Serve this process's `/metrics` (task attempts, Stripe latency) on this address.
+    #[arg(long, env = "WORKER_METRICS_BIND")]
+    pub metrics_bind: Option<std::net::SocketAddr>,
 }
 
 #[derive(Debug, Clone, Args)]

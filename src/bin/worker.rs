@@ -2,7 +2,7 @@
 
 use clap::Parser;
 use h2s_dispatch::{
-    app::{WorkerConfig, run_worker, shutdown_signal},
+    app::{WorkerConfig, run_worker, serve_metrics, shutdown_signal},
     config::{DatabaseSettings, LogSettings, StripeSettings, WorkerSettings, require},
     db,
     stripe::StripeClientConfig,
@@ -59,5 +59,22 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         notify_webhook_url: cli.worker.notify_webhook_url.clone(),
         runtime: cli.worker.runtime("worker"),
     };
-    run_worker(pool, config, shutdown_signal()).await
+    // One signal stops both the worker and its metrics endpoint.
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let wait = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|s| *s).await;
+    };
+    if let Some(addr) = cli.worker.metrics_bind {
+        let listener = serve_metrics(addr, wait(stopped.clone()));
+        tokio::spawn(async move {
+            if let Err(e) = listener.await {
+                tracing::error!(error = %e, "metrics endpoint stopped");
+            }
+        });
+    }
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        let _ = stop.send(true);
+    });
+    run_worker(pool, config, wait(stopped)).await
 }
