@@ -2,6 +2,18 @@
 
 use uuid::Uuid;
 
+/// How long after its checkout an order may still get its Checkout Session: inside Stripe's
+/// 24-hour idempotency window, with an hour to spare.
+pub const SESSION_CREATION_WINDOW: chrono::TimeDelta = chrono::TimeDelta::hours(23);
+
+#[derive(Debug, thiserror::Error)]
+enum Refusal {
+    #[error("{0}")]
+    Stripe(crate::stripe::StripeCallError),
+    #[error("the payment session was not created within 23 hours of the checkout")]
+    TooLate,
+}
+
 use super::waiter::signal_done;
 use crate::{
     dispatch,
@@ -41,7 +53,17 @@ pub async fn fulfil(
         return Ok(());
     }
 
-    match sessions::create(stripe, &order, job_id).await {
+    // Stripe keeps idempotency keys for 24 hours. Past that, a retry could create a second
+    // session if an earlier attempt created one and crashed before storing it; and a customer
+    // who waited a day is gone anyway. So an order that old fails instead.
+    let result = if chrono::Utc::now() - order.created_at > SESSION_CREATION_WINDOW {
+        Err(Refusal::TooLate)
+    } else {
+        sessions::create(stripe, &order, job_id)
+            .await
+            .map_err(Refusal::Stripe)
+    };
+    match result {
         Ok(session) => {
             let mut tx = pool.begin().await?;
             repo::store_session(&mut tx, order_id, &session.id, session.url.as_deref()).await?;
@@ -50,13 +72,13 @@ pub async fn fulfil(
             tracing::info!(session_id = %session.id, "checkout session created");
             Ok(())
         }
-        Err(e) if e.is_retryable() => Err(TaskError::Retryable {
+        Err(Refusal::Stripe(e)) if e.is_retryable() => Err(TaskError::Retryable {
             reason: e.to_string(),
             retry_after: e.retry_after(),
         }),
         Err(e) => {
-            // Stripe refused the request itself: retrying cannot help. The order ends
-            // `failed` with Stripe's reason, its job cancelled.
+            // Stripe refused the request itself, or it is too late to ask: retrying cannot
+            // help. The order ends `failed` with the reason, its job cancelled.
             let reason = e.to_string();
             let mut tx = pool.begin().await?;
             let changed = transition::apply(

@@ -114,6 +114,7 @@ pub struct SessionInputs {
     pub checkout_trace_id: Option<Uuid>,
     pub dispatch_job_id: Option<Uuid>,
     pub stripe_session_id: Option<String>,
+    pub created_at: DateTime<Utc>,
 }
 
 pub async fn session_inputs(
@@ -123,7 +124,7 @@ pub async fn session_inputs(
     sqlx::query_as(
         r#"
         SELECT order_id, status, customer_email, cart_json, metadata_json, success_url,
-               cancel_url, checkout_trace_id, dispatch_job_id, stripe_session_id
+               cancel_url, checkout_trace_id, dispatch_job_id, stripe_session_id, created_at
         FROM h2s_orders WHERE order_id = $1
         "#,
     )

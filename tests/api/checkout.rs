@@ -368,3 +368,45 @@ async fn unknown_orders_are_404_and_health_endpoints_answer() {
     }
     app.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_checkout_older_than_stripes_idempotency_window_fails_instead_of_risking_a_second_session()
+ {
+    let mut app = spawn_app_with(Options {
+        start_worker: false,
+        checkout_wait: Duration::from_millis(50),
+        ..Options::default()
+    })
+    .await;
+    let r = app
+        .post_checkout(&checkout_body("yesterday@example.com"))
+        .await;
+    assert_eq!(r.status().as_u16(), 202);
+    let order_id = r.json::<Value>().await.unwrap()["order_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    sqlx::query(
+        "UPDATE h2s_orders SET created_at = now() - interval '24 hours' WHERE order_id = $1",
+    )
+    .bind(&order_id)
+    .execute(&app.pool)
+    .await
+    .unwrap();
+
+    app.start_worker();
+
+    wait_until("the order fails", Duration::from_secs(10), || async {
+        app.order_status(&order_id).await == "failed"
+    })
+    .await;
+    assert_eq!(app.stripe.create_calls(), 0);
+    let (_, order) = app.get_order(&order_id).await;
+    assert!(
+        order["failure_reason"]
+            .as_str()
+            .unwrap()
+            .contains("23 hours")
+    );
+    app.shutdown().await;
+}
