@@ -372,3 +372,28 @@ impl TestApp {
         created["id"].as_str().expect("session id").to_owned()
     }
 }
+
+impl TestApp {
+    /// GET an admin URL with the admin token; the JSON body.
+    pub async fn admin_get(&self, url: String) -> Value {
+        self.http
+            .get(url)
+            .bearer_auth(ADMIN_TOKEN)
+            .send()
+            .await
+            .expect("admin request")
+            .json()
+            .await
+            .expect("admin JSON")
+    }
+
+    /// POST to an admin URL with the admin token.
+    pub async fn admin_post(&self, url: String) -> reqwest::Response {
+        self.http
+            .post(url)
+            .bearer_auth(ADMIN_TOKEN)
+            .send()
+            .await
+            .expect("admin request")
+    }
+}

@@ -29,29 +29,15 @@ async fn admin_routes_refuse_a_missing_or_wrong_token_and_list_with_the_right_on
     let body: Value = right.json().await.unwrap();
     assert_eq!(body["orders"][0]["order_id"], order_id.as_str());
     let paid: Value = app
-        .http
-        .get(format!("{}/api/admin/orders?status=paid", app.base_url))
-        .bearer_auth(ADMIN_TOKEN)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .admin_get(format!("{}/api/admin/orders?status=paid", app.base_url))
+        .await;
     assert_eq!(paid["orders"].as_array().unwrap().len(), 0);
     let jobs: Value = app
-        .http
-        .get(format!(
+        .admin_get(format!(
             "{}/api/admin/dispatch-jobs?status=awaiting_payment",
             app.base_url
         ))
-        .bearer_auth(ADMIN_TOKEN)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .await;
     assert_eq!(jobs["jobs"][0]["order_id"], order_id.as_str());
     app.shutdown().await;
 }
@@ -81,28 +67,15 @@ async fn a_dead_checkout_task_is_listed_and_an_admin_retry_completes_it_with_one
             == 1
     })
     .await;
-    let dead: Value = app
-        .http
-        .get(&dead_url)
-        .bearer_auth(ADMIN_TOKEN)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let dead: Value = app.admin_get(dead_url).await;
     assert_eq!(dead["tasks"].as_array().unwrap().len(), 1);
     assert_eq!(dead["tasks"][0]["task"]["order_id"], order_id.as_str());
     let id = dead["tasks"][0]["id"].as_str().unwrap().to_owned();
 
     app.stripe.set_faults(Faults::default());
     let retried = app
-        .http
-        .post(format!("{}/api/admin/outbox/{id}/retry", app.base_url))
-        .bearer_auth(ADMIN_TOKEN)
-        .send()
-        .await
-        .unwrap();
+        .admin_post(format!("{}/api/admin/outbox/{id}/retry", app.base_url))
+        .await;
 
     assert_eq!(retried.status().as_u16(), 200);
     wait_until(
@@ -113,12 +86,8 @@ async fn a_dead_checkout_task_is_listed_and_an_admin_retry_completes_it_with_one
     .await;
     assert_eq!(app.stripe.sessions_created_for(&order_id), 1);
     let again = app
-        .http
-        .post(format!("{}/api/admin/outbox/{id}/retry", app.base_url))
-        .bearer_auth(ADMIN_TOKEN)
-        .send()
-        .await
-        .unwrap();
+        .admin_post(format!("{}/api/admin/outbox/{id}/retry", app.base_url))
+        .await;
     assert_eq!(
         again.status().as_u16(),
         404,
