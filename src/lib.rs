@@ -17,6 +17,7 @@ pub mod orders;
 pub mod outbox;
 pub mod payments;
 pub mod recipients;
+pub mod reconcile;
 pub mod stripe;
 pub mod telemetry;
 pub mod webhook;

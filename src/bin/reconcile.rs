@@ -1,0 +1,34 @@
+//! The reconciler: sweeps for paid orders without jobs, missed payments and lost checkouts.
+
+use clap::Parser;
+use h2s_dispatch::{
+    config::{DatabaseSettings, LogSettings, StripeSettings},
+    reconcile::{ReconcileSettings, process},
+    telemetry,
+};
+
+#[derive(Parser)]
+#[command(about = "h2s-dispatch reconciler: one sweep (--once) or sweeps on --schedule")]
+struct Cli {
+    #[command(flatten)]
+    db: DatabaseSettings,
+    #[command(flatten)]
+    stripe: StripeSettings,
+    #[command(flatten)]
+    reconcile: ReconcileSettings,
+    #[command(flatten)]
+    log: LogSettings,
+}
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    telemetry::init(cli.log.log_json);
+    match process::run(cli.db, cli.stripe, cli.reconcile).await {
+        Ok(outcome) => std::process::ExitCode::from(outcome.exit_code()),
+        Err(e) => {
+            eprintln!("reconcile: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,59 @@
+//! One sweep at a time across all replicas: a session-level Postgres advisory lock, held on a
+//! connection of its own for the whole sweep.
+//!
+//! Why not the pool: a session lock lives as long as its connection, and a pooled connection
+//! goes back to the pool, lock and all, when a sweep is dropped half-way (a shutdown, a
+//! panic). A dedicated connection is closed instead, and Postgres releases the lock the
+//! moment the session ends, crash included. Why not a transaction-level lock: it would keep
+//! a transaction open for the whole sweep (minutes of Stripe calls), which
+//! `idle_in_transaction_session_timeout` may kill and which pins the connection in a
+//! transaction-pooling proxy just the same.
+//!
+//! The lock is not what keeps repairs correct: every repair is idempotent under row locks
+//! (`dispatch::ensure_job` locks the order, `transition::apply` too, `outbox::enqueue` is
+//! `ON CONFLICT`), so two sweeps that did overlap (say the lock's connection died mid-sweep)
+//! would still make one job per order. The lock keeps sweeps from doing the same work twice
+//! and keeps their reports adding up.
+//!
+//! Note: a session lock needs a real session. Behind PgBouncer in transaction mode, point the
+//! reconciler at Postgres directly (or at a session-mode pool).
+
+use sqlx::{Connection, PgConnection, PgPool};
+
+/// The advisory lock key: the ASCII of `h2s_reco`. Advisory locks are per database, so
+/// several databases on one server do not contend.
+pub const SWEEP_LOCK_KEY: i64 = 0x6832_735f_7265_636f;
+
+/// The held lock. [`SweepLock::release`] unlocks and closes; dropping it closes the
+/// connection, which releases the lock server-side all the same.
+pub struct SweepLock {
+    conn: PgConnection,
+}
+
+impl SweepLock {
+    /// The lock, or `None` when another sweep holds it. Never waits.
+    pub async fn try_acquire(pool: &PgPool) -> Result<Option<SweepLock>, sqlx::Error> {
+        let mut conn = PgConnection::connect_with(&pool.connect_options()).await?;
+        let acquired: bool = sqlx::query_scalar(r#"SELECT pg_try_advisory_lock($1)"#)
+            .bind(SWEEP_LOCK_KEY)
+            .fetch_one(&mut conn)
+            .await?;
+        if acquired {
+            Ok(Some(SweepLock { conn }))
+        } else {
+            conn.close().await.ok();
+            Ok(None)
+        }
+    }
+
+    pub async fn release(mut self) {
+        let unlocked = sqlx::query_scalar::<_, bool>(r#"SELECT pg_advisory_unlock($1)"#)
+            .bind(SWEEP_LOCK_KEY)
+            .fetch_one(&mut self.conn)
+            .await;
+        if let Err(e) = unlocked {
+            tracing::warn!(error = %e, "could not unlock the sweep lock; closing its connection");
+        }
+        self.conn.close().await.ok();
+    }
+}

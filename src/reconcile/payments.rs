@@ -1,0 +1,123 @@
+//! (b) Stale unpaid orders: their Stripe session, retrieved by its stored id, is applied
+//! through `payments::apply_session`, exactly as the webhook applies it.
+
+use chrono::{DateTime, Utc};
+use futures::StreamExt;
+use sqlx::PgPool;
+
+use super::{
+    Ctx,
+    queries::{self, Cursor},
+    report::Repair,
+};
+use crate::{
+    orders::{
+        OrderId, OrderStatus,
+        transition::{self, PaymentEvent},
+    },
+    payments::{self, Applied, ApplyError, SessionFacts},
+    stripe::sessions,
+};
+
+type Row = (OrderId, DateTime<Utc>, String, String);
+
+pub(super) async fn apply_stale(ctx: &mut Ctx<'_>) {
+    let mut cursor = Cursor::start();
+    loop {
+        if ctx.stopping() {
+            return;
+        }
+        let rows: Vec<Row> = match queries::stale_unpaid(&cursor, ctx.options)
+            .query_as()
+            .fetch_all(ctx.pool)
+            .await
+        {
+            Ok(rows) => rows,
+            Err(e) => return ctx.report.fail(Repair::MissedPayment, None, e),
+        };
+        let full = rows.len() >= ctx.options.batch_size as usize;
+        if let Some((order_id, created_at, _, _)) = rows.last() {
+            cursor = Cursor {
+                created_at: *created_at,
+                order_id: order_id.clone(),
+            };
+        }
+        // Stripe first, a few calls at a time, outside any transaction.
+        let stripe = ctx.stripe;
+        let retrieved: Vec<_> = futures::stream::iter(rows)
+            .map(|(order_id, _, session_id, status)| async move {
+                let session = sessions::retrieve(stripe, &session_id).await;
+                (order_id, status, session)
+            })
+            .buffer_unordered(ctx.options.stripe_concurrency.max(1))
+            .collect()
+            .await;
+        for (order_id, status, session) in retrieved {
+            if ctx.stopping() {
+                return;
+            }
+            let facts = match session {
+                Ok(session) => SessionFacts::from(&session),
+                Err(e) => {
+                    ctx.report.fail(
+                        Repair::MissedPayment,
+                        Some(&order_id),
+                        format_args!("retrieving its Stripe session: {e}"),
+                    );
+                    continue;
+                }
+            };
+            let Some(event) = facts.observed_event() else {
+                tracing::debug!(order_id = %order_id, "session still open: left alone");
+                continue;
+            };
+            if ctx.options.dry_run {
+                let now = OrderStatus::parse(&status).and_then(|s| transition::next(s, event));
+                count(ctx, &order_id, now, "dry run: would apply the session");
+                continue;
+            }
+            match apply(ctx.pool, &facts, event, ctx.options.max_attempts).await {
+                Ok(applied) => {
+                    let now = applied.changed.map(|(_, now)| now);
+                    count(
+                        ctx,
+                        &applied.order_id,
+                        now,
+                        "missed session outcome applied",
+                    );
+                }
+                Err(e) => ctx.report.fail(Repair::MissedPayment, Some(&order_id), e),
+            }
+        }
+        if !full {
+            return;
+        }
+    }
+}
+
+/// One order, one transaction: the same call the webhook makes.
+async fn apply(
+    pool: &PgPool,
+    facts: &SessionFacts,
+    event: PaymentEvent,
+    max_attempts: i32,
+) -> Result<Applied, ApplyError> {
+    let mut tx = pool.begin().await?;
+    let applied = payments::apply_session(&mut tx, facts, event, max_attempts).await?;
+    tx.commit().await?;
+    Ok(applied)
+}
+
+fn count(ctx: &mut Ctx<'_>, order_id: &OrderId, now: Option<OrderStatus>, what: &str) {
+    let Some(now) = now else {
+        return; // nothing to change (another layer got there first, or a no-op event)
+    };
+    match now {
+        OrderStatus::Paid => ctx.report.missed_payments += 1,
+        OrderStatus::Expired => ctx.report.expired += 1,
+        OrderStatus::AwaitingPayment => ctx.report.awaiting_payment += 1,
+        // The session outcomes map only to the three above; counted nowhere else.
+        OrderStatus::PendingPayment | OrderStatus::PaymentFailed | OrderStatus::Failed => {}
+    }
+    tracing::info!(order_id = %order_id, status = now.as_str(), "{what}");
+}

@@ -1,0 +1,82 @@
+//! The `reconcile` process: settings checked, database and Stripe client built, then one
+//! sweep (`--once`) or sweeps on the schedule until SIGTERM/ctrl-c.
+
+use anyhow::Context;
+
+use super::{ReconcileSettings, SweepReport, run_scheduled, sweep};
+use crate::{
+    app::shutdown_signal,
+    config::{DatabaseSettings, StripeSettings, require},
+    db,
+    stripe::{StripeClientConfig, StripeHttp},
+};
+
+/// How the process ended, for its exit code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Every repair done (or the sweep skipped, or a scheduled run shut down): exit 0.
+    Clean,
+    /// `--once` and some repair failed: exit 3.
+    RepairsFailed,
+}
+
+impl Outcome {
+    pub fn exit_code(self) -> u8 {
+        match self {
+            Outcome::Clean => 0,
+            Outcome::RepairsFailed => 3,
+        }
+    }
+}
+
+pub async fn run(
+    db_settings: DatabaseSettings,
+    stripe: StripeSettings,
+    settings: ReconcileSettings,
+) -> anyhow::Result<Outcome> {
+    // Settings first: a missing one stops the process before it touches anything.
+    let key = require(
+        &stripe.stripe_secret_key,
+        "--stripe-secret-key",
+        "STRIPE_SECRET_KEY",
+    )?;
+    let schedule = settings.parsed_schedule()?;
+    let options = settings.options();
+    let client = StripeHttp::new(StripeClientConfig {
+        secret_key: key.clone(),
+        api_base: stripe.stripe_api_base.clone(),
+        timeout: stripe.timeout(),
+        max_rps: Some(stripe.stripe_max_rps),
+    })
+    .context("building the Stripe client")?;
+    // A sweep needs a few connections (the lock's is its own), not a worker's pool.
+    let pool = db::connect_and_migrate(
+        &db_settings.database_url,
+        db_settings.database_max_connections.min(4),
+    )
+    .await?;
+    let json = settings.json;
+    if settings.once {
+        let report = sweep(&pool, &client, &options).await?;
+        print(&report, json);
+        return Ok(if report.succeeded() {
+            Outcome::Clean
+        } else {
+            Outcome::RepairsFailed
+        });
+    }
+    run_scheduled(pool, client, options, schedule, shutdown_signal(), |r| {
+        print(r, json)
+    })
+    .await?;
+    Ok(Outcome::Clean)
+}
+
+/// The report on stdout: one JSON object per sweep with `--json`, else the summary.
+fn print(report: &SweepReport, json: bool) {
+    if json {
+        println!("{}", report.to_json());
+    } else {
+        println!("{report}");
+    }
+}

@@ -1,0 +1,128 @@
+//! The `reconcile` process's own flags (clap, with environment fallbacks), parsed once and
+//! turned into [`SweepOptions`] and a cron [`Schedule`] before anything connects.
+
+use std::{str::FromStr, time::Duration};
+
+use clap::Args;
+use cron::Schedule;
+
+use super::SweepOptions;
+use crate::outbox;
+
+/// Every 5 minutes, at second 0 (the `cron` crate's 6-field form: sec min hour dom mon dow).
+pub const DEFAULT_SCHEDULE: &str = "0 */5 * * * *";
+pub const DEFAULT_STALE_AFTER: &str = "15m";
+pub const DEFAULT_REQUEUE_AFTER: &str = "5m";
+pub const DEFAULT_RETENTION: &str = "7d";
+pub const DEFAULT_BATCH_SIZE: u32 = 100;
+/// The worker's default `WORKER_MAX_RETRIES`.
+pub const DEFAULT_TASK_MAX_RETRIES: u32 = 8;
+
+#[derive(Debug, Clone, Args)]
+pub struct ReconcileSettings {
+    /// When sweeps run: a cron expression with seconds (sec min hour day-of-month month
+    /// day-of-week, then an optional year), in UTC.
+    #[arg(long, env = "RECONCILE_SCHEDULE", default_value = DEFAULT_SCHEDULE)]
+    pub schedule: String,
+    /// Run one sweep, print its report and exit (for system cron or a Kubernetes CronJob).
+    #[arg(long)]
+    pub once: bool,
+    /// Report what a sweep would repair, and change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Print each report as one JSON object on stdout.
+    #[arg(long)]
+    pub json: bool,
+    /// Unpaid orders older than this are checked against their Stripe session (`15m`, `900s`).
+    #[arg(long, env = "RECONCILE_STALE_AFTER", default_value = DEFAULT_STALE_AFTER, value_parser = parse_duration)]
+    pub stale_after: Duration,
+    /// A checkout with no session and a dead or missing task is re-enqueued after this age.
+    #[arg(long, env = "RECONCILE_REQUEUE_AFTER", default_value = DEFAULT_REQUEUE_AFTER, value_parser = parse_duration)]
+    pub requeue_after: Duration,
+    /// Finished outbox tasks older than this are deleted.
+    #[arg(long, env = "RECONCILE_RETENTION", default_value = DEFAULT_RETENTION, value_parser = parse_duration)]
+    pub retention: Duration,
+    /// Rows read per query; every repair kind pages through its rows in batches of this size.
+    #[arg(long, env = "RECONCILE_BATCH_SIZE", default_value_t = DEFAULT_BATCH_SIZE)]
+    pub batch_size: u32,
+    /// Retries of a re-enqueued outbox task (the worker's setting, same variable).
+    #[arg(long = "task-max-retries", env = "WORKER_MAX_RETRIES", default_value_t = DEFAULT_TASK_MAX_RETRIES)]
+    pub task_max_retries: u32,
+}
+
+impl ReconcileSettings {
+    pub fn options(&self) -> SweepOptions {
+        SweepOptions {
+            dry_run: self.dry_run,
+            stale_after: self.stale_after,
+            requeue_after: self.requeue_after,
+            retention: self.retention,
+            batch_size: self.batch_size.clamp(1, 10_000),
+            max_attempts: outbox::max_attempts(self.task_max_retries),
+            ..SweepOptions::default()
+        }
+    }
+
+    pub fn parsed_schedule(&self) -> anyhow::Result<Schedule> {
+        parse_schedule(&self.schedule)
+    }
+}
+
+/// A cron expression with at least one upcoming tick.
+pub fn parse_schedule(expression: &str) -> anyhow::Result<Schedule> {
+    let schedule = Schedule::from_str(expression).map_err(|e| {
+        // The cron crate's message echoes the expression with a caret line: keep one line.
+        let message = e.to_string();
+        let reason = message
+            .lines()
+            .rfind(|l| !l.trim().is_empty())
+            .unwrap_or("");
+        anyhow::anyhow!("invalid --schedule (env RECONCILE_SCHEDULE) {expression:?}: {reason}")
+    })?;
+    if schedule.upcoming(chrono::Utc).next().is_none() {
+        anyhow::bail!("--schedule (env RECONCILE_SCHEDULE) {expression:?} never fires again");
+    }
+    Ok(schedule)
+}
+
+/// `90s`, `15m`, `23h`, `7d`, or plain seconds.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (digits, unit) = s.split_at(split);
+    let n: u64 = digits
+        .parse()
+        .map_err(|_| format!("{s:?} is not a duration like 90s, 15m, 23h or 7d"))?;
+    let unit_secs = match unit {
+        "" | "s" => 1,
+        "m" => 60,
+        "h" => 3_600,
+        "d" => 86_400,
+        _ => return Err(format!("{s:?}: unknown unit {unit:?} (use s, m, h or d)")),
+    };
+    n.checked_mul(unit_secs)
+        .map(Duration::from_secs)
+        .ok_or_else(|| format!("{s:?} is too long"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_parse_with_units() {
+        assert_eq!(parse_duration("90"), Ok(Duration::from_secs(90)));
+        assert_eq!(parse_duration("15m"), Ok(Duration::from_secs(900)));
+        assert_eq!(parse_duration("7d"), Ok(Duration::from_secs(604_800)));
+        assert!(parse_duration("7 weeks").is_err());
+        assert!(parse_duration("m").is_err());
+    }
+
+    #[test]
+    fn the_default_schedule_parses_and_a_bad_one_names_the_setting() {
+        assert!(parse_schedule(DEFAULT_SCHEDULE).is_ok());
+        let e = format!("{:#}", parse_schedule("every now and then").unwrap_err());
+        assert!(e.contains("--schedule"), "{e}");
+        assert_eq!(e.lines().count(), 1, "{e}");
+    }
+}
