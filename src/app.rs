@@ -25,6 +25,8 @@ pub struct ApiConfig {
     pub admin_token: Option<SecretString>,
     /// Stored on each outbox task row: first try + retries.
     pub max_attempts: i32,
+    /// Lets the admin route run reconcile sweeps (they ask Stripe about stale sessions).
+    pub stripe: Option<StripeClientConfig>,
 }
 
 pub struct Application {
@@ -51,6 +53,11 @@ impl Application {
             },
             webhook_secret: config.webhook_secret,
             admin_token: config.admin_token,
+            stripe: config
+                .stripe
+                .map(StripeHttp::new)
+                .transpose()
+                .context("building the Stripe client")?,
         };
         Ok(Application { listener, state })
     }

@@ -32,18 +32,6 @@ pub async fn run(
     let webhook_secret = api.stripe_webhook_secret.clone().unwrap_or_else(|| {
         SecretString::from(format!("whsec_dev_{}", uuid::Uuid::new_v4().simple()))
     });
-    let app = Application::build(
-        pool.clone(),
-        ApiConfig {
-            bind: api.bind,
-            checkout_wait: api.checkout_wait(),
-            webhook_secret: Some(webhook_secret.clone()),
-            admin_token: api.admin_token.clone(),
-            max_attempts: worker.retry_policy().max_attempts(),
-        },
-    )
-    .await?;
-
     // Without a real key, a local Stripe sandbox answers, and its pay page sends the signed
     // webhook back to this process.
     let (stripe_config, sandbox) = match &stripe.stripe_secret_key {
@@ -57,15 +45,7 @@ pub async fn run(
             None,
         ),
         None => {
-            use secrecy::ExposeSecret;
-            let sandbox = StandIn::spawn(StandInConfig {
-                webhook: Some(WebhookTarget {
-                    url: format!("http://{}/api/stripe-webhook", app.local_addr()),
-                    secret: webhook_secret.expose_secret().to_owned(),
-                }),
-                ..Default::default()
-            })
-            .await?;
+            let sandbox = StandIn::spawn(StandInConfig::default()).await?;
             let msg = format!(
                 "DEV MODE: no STRIPE_SECRET_KEY; using the LOCAL STRIPE SANDBOX at {} (no real payments)",
                 sandbox.base_url()
@@ -83,6 +63,26 @@ pub async fn run(
             )
         }
     };
+
+    let app = Application::build(
+        pool.clone(),
+        ApiConfig {
+            bind: api.bind,
+            checkout_wait: api.checkout_wait(),
+            webhook_secret: Some(webhook_secret.clone()),
+            admin_token: api.admin_token.clone(),
+            max_attempts: worker.retry_policy().max_attempts(),
+            stripe: Some(stripe_config.clone()),
+        },
+    )
+    .await?;
+    if let Some(sandbox) = &sandbox {
+        use secrecy::ExposeSecret;
+        sandbox.set_webhook_target(WebhookTarget {
+            url: format!("http://{}/api/stripe-webhook", app.local_addr()),
+            secret: webhook_secret.expose_secret().to_owned(),
+        });
+    }
 
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {

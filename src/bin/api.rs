@@ -4,7 +4,9 @@ use clap::Parser;
 use h2s_dispatch::{
     app::{ApiConfig, Application, shutdown_signal},
     config::{ApiSettings, DatabaseSettings, LogSettings, StripeSettings, WorkerSettings, require},
-    db, dev, telemetry,
+    db, dev,
+    stripe::StripeClientConfig,
+    telemetry,
 };
 
 #[derive(Parser)]
@@ -59,6 +61,16 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             webhook_secret: Some(webhook_secret),
             admin_token: cli.api.admin_token.clone(),
             max_attempts: cli.worker.retry_policy().max_attempts(),
+            stripe: cli
+                .stripe
+                .stripe_secret_key
+                .clone()
+                .map(|key| StripeClientConfig {
+                    secret_key: key,
+                    api_base: cli.stripe.stripe_api_base.clone(),
+                    timeout: cli.stripe.timeout(),
+                    max_rps: Some(cli.stripe.stripe_max_rps),
+                }),
         },
     )
     .await?;

@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
 use super::{ApiError, AppState};
-use crate::outbox;
+use crate::{outbox, reconcile};
 
 /// Proof that the request carried the admin token. No token configured: every request is 401.
 pub struct Admin;
@@ -125,4 +125,33 @@ pub async fn retry_task(
     } else {
         Err(ApiError::NotFound)
     }
+}
+
+#[derive(Deserialize)]
+pub struct SweepQuery {
+    #[serde(default)]
+    dry_run: bool,
+}
+
+/// `POST /api/admin/reconcile?dry_run=true`: one sweep now, its report as JSON. Needs the
+/// api to have a Stripe key (the sweep asks Stripe about stale sessions).
+pub async fn reconcile(
+    _: Admin,
+    State(state): State<AppState>,
+    Query(q): Query<SweepQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let stripe = state.stripe.as_ref().ok_or_else(|| {
+        ApiError::NotConfigured(
+            "the api has no STRIPE_SECRET_KEY; set it, or run `reconcile --once`".into(),
+        )
+    })?;
+    let options = reconcile::SweepOptions {
+        dry_run: q.dry_run,
+        max_attempts: state.checkouts.max_attempts,
+        ..reconcile::SweepOptions::default()
+    };
+    let report = reconcile::sweep(&state.pool, stripe, &options)
+        .await
+        .map_err(|e| ApiError::Internal(e.into()))?;
+    Ok(Json(json!({ "ok": true, "report": report })))
 }

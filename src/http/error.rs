@@ -30,6 +30,8 @@ pub enum ApiError {
         message: String,
         extra: serde_json::Value,
     },
+    #[error("not configured: {0}")]
+    NotConfigured(String),
     #[error("database unavailable: {0}")]
     Unavailable(String),
     #[error("internal error: {0:#}")]
@@ -129,6 +131,13 @@ impl IntoResponse for ApiError {
                 message.clone(),
                 None,
                 Some(extra.clone()),
+            ),
+            ApiError::NotConfigured(m) => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "not_configured",
+                m.clone(),
+                None,
+                None,
             ),
             ApiError::Unavailable(cause) => {
                 tracing::warn!(%cause, "database unavailable");

@@ -30,6 +30,8 @@ pub struct AppState {
     pub checkouts: Checkouts,
     pub webhook_secret: Option<SecretString>,
     pub admin_token: Option<SecretString>,
+    /// Only for admin-triggered reconcile sweeps; `None` when the api has no Stripe key.
+    pub stripe: Option<crate::stripe::StripeHttp>,
 }
 
 pub fn router(state: AppState) -> Router {
@@ -41,6 +43,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/admin/dispatch-jobs", get(admin::dispatch_jobs))
         .route("/api/admin/outbox/dead", get(admin::dead_tasks))
         .route("/api/admin/outbox/{id}/retry", post(admin::retry_task))
+        .route("/api/admin/reconcile", post(admin::reconcile))
         .route("/metrics", get(metrics::metrics))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))

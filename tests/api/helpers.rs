@@ -91,6 +91,12 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
             webhook_secret: Some(SecretString::from(WEBHOOK_SECRET)),
             admin_token: Some(SecretString::from(ADMIN_TOKEN)),
             max_attempts: options.max_retries as i32 + 1,
+            stripe: Some(StripeClientConfig {
+                secret_key: SecretString::from("sk_test_integration"),
+                api_base: stripe.base_url(),
+                timeout: options.stripe_timeout,
+                max_rps: None,
+            }),
         },
     )
     .await

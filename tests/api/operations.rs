@@ -123,3 +123,27 @@ async fn metrics_report_checkouts_outbox_depth_and_orphans() {
     }
     app.shutdown().await;
 }
+
+#[tokio::test]
+async fn an_admin_sweep_reports_in_dry_run_then_repairs_a_legacy_orphan() {
+    let app = spawn_app().await;
+    sqlx::query(
+        "INSERT INTO h2s_orders (order_id, status, customer_email) VALUES ('LEGACY-1', 'paid', 'old@example.com')",
+    )
+    .execute(&app.pool)
+    .await
+    .unwrap();
+    let url = |dry: bool| format!("{}/api/admin/reconcile?dry_run={dry}", app.base_url);
+
+    let dry: Value = app.admin_post(url(true)).await.json().await.unwrap();
+    assert_eq!(dry["report"]["orphans_repaired"], 1, "{dry}");
+    assert_eq!(app.count("h2s_dispatch_jobs").await, 0);
+
+    let real: Value = app.admin_post(url(false)).await.json().await.unwrap();
+    assert_eq!(real["report"]["orphans_repaired"], 1, "{real}");
+    assert_eq!(real["report"]["failed"], 0);
+    assert_eq!(app.job_status("LEGACY-1").await.as_deref(), Some("ready"));
+    let unauthorized = app.http.post(url(false)).send().await.unwrap();
+    assert_eq!(unauthorized.status().as_u16(), 401);
+    app.shutdown().await;
+}
