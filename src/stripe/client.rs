@@ -110,7 +110,16 @@ impl StripeHttp {
         let limiter = config
             .max_rps
             .and_then(NonZeroU32::new)
-            .map(|n| Arc::new(RateLimiter::direct(Quota::per_second(n))));
+            // No burst, and 2 % slack: calls leave at least 1.02/n s apart, so no one-second
+            // window, however aligned, sees more than n of them at Stripe even with a few ms
+            // of jitter on the way (a burst of n would allow ~2n in some window).
+            .map(|n| {
+                let period = Duration::from_secs(1).mul_f64(1.02) / n.get();
+                let quota = Quota::with_period(period)
+                    .expect("a positive period")
+                    .allow_burst(NonZeroU32::MIN);
+                Arc::new(RateLimiter::direct(quota))
+            });
         Ok(StripeHttp {
             http,
             base: config.api_base.trim_end_matches('/').to_owned(),

@@ -410,3 +410,37 @@ async fn a_checkout_older_than_stripes_idempotency_window_fails_instead_of_riski
     );
     app.shutdown().await;
 }
+
+#[tokio::test]
+async fn the_stripe_rate_cap_keeps_every_one_second_window_under_the_cap() {
+    use h2s_dispatch::stripe::{StripeClientConfig, StripeHttp, sessions};
+    let app = spawn_app_with(Options {
+        start_worker: false,
+        ..Options::default()
+    })
+    .await;
+    let client = StripeHttp::new(StripeClientConfig {
+        secret_key: secrecy::SecretString::from("sk_test_cap"),
+        api_base: app.stripe.base_url(),
+        timeout: Duration::from_secs(5),
+        max_rps: Some(10),
+    })
+    .unwrap();
+
+    // 25 calls at once from one process: the cap spaces them out.
+    let calls = (0..25).map(|i| {
+        let client = client.clone();
+        async move { sessions::retrieve(&client, &format!("cs_test_missing_{i}")).await }
+    });
+    let results = futures::future::join_all(calls).await;
+
+    assert!(
+        results
+            .iter()
+            .all(|r| r.as_ref().err().and_then(|e| e.status()) == Some(404))
+    );
+    let peak = app.stripe.calls_per_second_peak();
+    assert!(peak <= 10, "peak {peak} calls in one second, cap 10");
+    assert!(peak >= 5, "the calls were made ({peak})");
+    app.shutdown().await;
+}
