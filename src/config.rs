@@ -60,6 +60,10 @@ pub struct WorkerSettings {
     /// Management notification endpoint (Slack-compatible). Unset: notifications are logged.
     #[arg(long, env = "NOTIFY_WEBHOOK_URL")]
     pub notify_webhook_url: Option<String>,
+    /// Fallback poll of the outbox, in milliseconds (tasks are normally picked up at once by
+    /// LISTEN/NOTIFY; the poll bounds the delay when a notification is missed).
+    #[arg(long, env = "WORKER_POLL_INTERVAL_MS", default_value_t = 100)]
+    pub poll_interval_ms: u64,
     /// Serve this process's `/metrics` (task attempts, Stripe latency) on this address.
     #[arg(long, env = "WORKER_METRICS_BIND")]
     pub metrics_bind: Option<std::net::SocketAddr>,
@@ -111,6 +115,7 @@ impl WorkerSettings {
         rt.concurrency = self.concurrency.max(1);
         rt.batch_size = self.concurrency.clamp(1, 100);
         rt.retry = self.retry_policy();
+        rt.poll_interval = Duration::from_millis(self.poll_interval_ms.max(10));
         rt
     }
 }

@@ -87,11 +87,6 @@ impl Checkouts {
     ) -> Result<CheckoutOutcome, CheckoutError> {
         let deadline = Instant::now() + self.wait;
         let hash = request_hash(&checkout);
-        if let Some(key) = &key
-            && let Some(previous) = self.replay(key, &hash).await?
-        {
-            return Ok(previous);
-        }
         let order_id = OrderId::generate();
         let trace_id = Uuid::new_v4();
         let span = tracing::Span::current();
@@ -103,7 +98,9 @@ impl Checkouts {
         let keyed = key.as_ref().map(|k| (k.as_str(), hash.as_str()));
         if let Err(e) = repo::insert_checkout(&mut tx, &order_id, &checkout, trace_id, keyed).await
         {
-            // A concurrent request with the same key won the race: answer as it will.
+            // The key was seen before (earlier, or by a concurrent request that won the race):
+            // the first order's answer, or 409 for another body. Looking the key up only on
+            // a conflict keeps the common path to one transaction.
             if is_unique_violation(&e)
                 && let Some(key) = &key
             {
@@ -155,6 +152,12 @@ impl Checkouts {
         deadline: Instant,
         mut look_first: bool,
     ) -> Result<CheckoutOutcome, CheckoutError> {
+        if self.wait.is_zero() && !look_first {
+            return Ok(CheckoutOutcome::Processing {
+                order_id: order_id.clone(),
+                checkout_trace_id: trace_id,
+            });
+        }
         loop {
             if look_first && let Some(outcome) = self.finished(order_id, trace_id).await? {
                 return Ok(outcome);

@@ -1,0 +1,21 @@
+//! The fault suite (issue 5): the real `api` and `worker` binaries as child processes, the
+//! Stripe stand-in in this process, and faults injected from outside: SIGKILLs, Stripe errors,
+//! hangs and rate limits, a Postgres restart, malformed and forged input. Each scenario is
+//! bounded in time and prints its counts (straight to stderr, so they show without
+//! `--nocapture`). Run with `scripts/ci-faults`, or
+//! `cargo test --test faults` (scenarios take a lock, so they run one at a time).
+
+mod bad_input;
+mod crashes;
+mod db_restart;
+mod helpers;
+mod stripe_faults;
+
+/// Prints a scenario's counts on the process's stderr, bypassing the test harness's capture.
+#[macro_export]
+macro_rules! report {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($arg)*);
+    }};
+}
