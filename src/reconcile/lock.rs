@@ -1,9 +1,9 @@
 //! One sweep at a time across all replicas: a session-level Postgres advisory lock, held on a
 //! connection of its own for the whole sweep.
 //!
-//! Why not the pool: a session lock lives as long as its connection, and a pooled connection
-//! goes back to the pool, lock and all, when a sweep is dropped half-way (a shutdown, a
-//! panic). A dedicated connection is closed instead, and Postgres releases the lock the
+//! Why not a pooled connection: a session lock lives as long as its connection, and a pooled
+//! connection goes back to the pool, lock and all, when a sweep is dropped half-way (a
+//! shutdown, a panic). The sweep detaches one from the pool instead and closes it after, and Postgres releases the lock the
 //! moment the session ends, crash included. Why not a transaction-level lock: it would keep
 //! a transaction open for the whole sweep (minutes of Stripe calls), which
 //! `idle_in_transaction_session_timeout` may kill and which pins the connection in a
@@ -33,7 +33,9 @@ pub struct SweepLock {
 impl SweepLock {
     /// The lock, or `None` when another sweep holds it. Never waits.
     pub async fn try_acquire(pool: &PgPool) -> Result<Option<SweepLock>, sqlx::Error> {
-        let mut conn = PgConnection::connect_with(&pool.connect_options()).await?;
+        // An open connection taken out of the pool for good (no connect on the sweep's
+        // path); it is closed, never returned, when the sweep ends.
+        let mut conn = pool.acquire().await?.detach();
         let acquired: bool = sqlx::query_scalar(r#"SELECT pg_try_advisory_lock($1)"#)
             .bind(SWEEP_LOCK_KEY)
             .fetch_one(&mut conn)
