@@ -5,7 +5,7 @@ use std::time::Duration;
 use anyhow::Context;
 use sqlx::{
     Connection, Executor, PgConnection, PgPool,
-    postgres::{PgConnectOptions, PgPoolOptions},
+    postgres::{PgConnectOptions, PgPoolOptions, PgSslMode},
 };
 
 /// Migrations of h2s-dispatch (the `public` schema, `_sqlx_migrations`).
@@ -32,6 +32,7 @@ pub async fn connect_and_migrate(url: &str, max_connections: u32) -> anyhow::Res
     let options: PgConnectOptions = url
         .parse()
         .with_context(|| format!("invalid database URL {masked}"))?;
+    let options = plain_on_loopback(url, options);
     ensure_database(&options)
         .await
         .with_context(|| format!("cannot reach the database at {masked}"))?;
@@ -51,6 +52,36 @@ pub async fn migrate(pool: &PgPool) -> anyhow::Result<()> {
         .context("applying the queue's migrations")?;
     MIGRATOR.run(pool).await.context("applying migrations")?;
     Ok(())
+}
+
+/// On a loopback address TLS protects nothing, and negotiating it (sqlx's default `prefer`
+/// with a server that has `ssl = on`) costs ~100 ms per connection here, which every pool
+/// refill, listener reconnect and reconciler sweep would pay. So a loopback URL that does not
+/// ask for an `sslmode` connects without TLS; any other URL keeps sqlx's default.
+fn plain_on_loopback(url: &str, options: PgConnectOptions) -> PgConnectOptions {
+    let Ok(parsed) = url::Url::parse(url) else {
+        return options;
+    };
+    let explicit = parsed
+        .query_pairs()
+        .any(|(k, _)| k == "sslmode" || k == "ssl-mode");
+    let loopback = match parsed.host() {
+        // A `postgres:` URL is not a "special" scheme, so its IP hosts come back as text.
+        Some(url::Host::Domain(d)) => {
+            d == "localhost"
+                || d.trim_matches(['[', ']'])
+                    .parse::<std::net::IpAddr>()
+                    .is_ok_and(|ip| ip.is_loopback())
+        }
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    };
+    if loopback && !explicit {
+        options.ssl_mode(PgSslMode::Disable)
+    } else {
+        options
+    }
 }
 
 async fn ensure_database(options: &PgConnectOptions) -> anyhow::Result<()> {
@@ -82,4 +113,47 @@ async fn ensure_database(options: &PgConnectOptions) -> anyhow::Result<()> {
     }
     conn.close().await.ok();
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use sqlx::postgres::{PgConnectOptions, PgSslMode};
+
+    use super::{mask_url, plain_on_loopback};
+
+    fn mode(url: &str) -> PgSslMode {
+        let options: PgConnectOptions = url.parse().unwrap();
+        plain_on_loopback(url, options).get_ssl_mode()
+    }
+
+    #[test]
+    fn loopback_urls_skip_tls_unless_they_ask_for_it() {
+        assert!(matches!(
+            mode("postgres://u@127.0.0.1:5432/d"),
+            PgSslMode::Disable
+        ));
+        assert!(matches!(
+            mode("postgres://u@localhost/d"),
+            PgSslMode::Disable
+        ));
+        assert!(matches!(
+            mode("postgres://u@[::1]:5432/d"),
+            PgSslMode::Disable
+        ));
+        assert!(matches!(
+            mode("postgres://u@127.0.0.1/d?sslmode=require"),
+            PgSslMode::Require
+        ));
+        assert!(matches!(
+            mode("postgres://u@db.internal/d"),
+            PgSslMode::Prefer
+        ));
+    }
+
+    #[test]
+    fn passwords_are_masked() {
+        let masked = mask_url("postgres://u:secret@db.internal:5432/d");
+        assert!(!masked.contains("secret"));
+        assert!(masked.contains("db.internal:5432"));
+    }
 }

@@ -11,7 +11,9 @@ pub async fn receive(
     body: Bytes,
 ) -> Result<Json<Value>, ApiError> {
     let Some(secret) = &state.webhook_secret else {
-        return Err(ApiError::BadRequest("webhooks are not configured".into()));
+        return Err(ApiError::NotConfigured(
+            "STRIPE_WEBHOOK_SECRET is not set".into(),
+        ));
     };
     let signature = headers
         .get("stripe-signature")
@@ -19,7 +21,11 @@ pub async fn receive(
     let event = webhook::verify(&body, signature, secret).map_err(|e| {
         tracing::warn!(reason = %e, "webhook rejected");
         crate::metrics::webhook_event("unverified", "rejected");
-        ApiError::BadRequest(format!("webhook rejected: {e}"))
+        if e.is_about_the_body() {
+            ApiError::BadRequest(format!("webhook rejected: {e}"))
+        } else {
+            ApiError::invalid("Stripe-Signature", format!("webhook rejected: {e}"))
+        }
     })?;
     let outcome = webhook::handle(&state.pool, &event, state.checkouts.max_attempts).await?;
     crate::metrics::webhook_event(&event.type_.to_string(), outcome.label());

@@ -22,6 +22,16 @@ pub enum Rejected {
     Verification(stripe_webhook::WebhookError),
 }
 
+impl Rejected {
+    /// The body is at fault (not UTF-8, not an event), rather than the signature.
+    pub fn is_about_the_body(&self) -> bool {
+        matches!(
+            self,
+            Rejected::NotUtf8 | Rejected::Verification(stripe_webhook::WebhookError::BadParse(_))
+        )
+    }
+}
+
 /// What a delivery did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {

@@ -449,3 +449,31 @@ async fn the_dev_pay_page_pays_the_order_through_the_signed_webhook() {
     assert_eq!(app.order_status(order_id).await, "paid");
     app.shutdown().await;
 }
+
+#[tokio::test]
+async fn an_event_of_another_type_is_recorded_answered_200_and_changes_nothing() {
+    let app = spawn_app().await;
+    let (order_id, session_id) = app.checkout("other-type@example.com").await;
+    let built = app
+        .stripe
+        .build_event("checkout.session.completed", &session_id)
+        .unwrap();
+    let mut event: Value = serde_json::from_str(&built.payload).unwrap();
+    event["type"] = "h2s.future.event_type".into();
+    event["id"] = "evt_other_type_1".into();
+    let payload = serde_json::to_string(&event).unwrap();
+    let sig = sign_payload(&payload, WEBHOOK_SECRET, chrono::Utc::now().timestamp());
+
+    let r = app.deliver(&payload, Some(&sig)).await;
+
+    assert_eq!(r.status().as_u16(), 200);
+    let b: Value = r.json().await.unwrap();
+    assert_eq!(b["outcome"], "ignored");
+    assert_eq!(
+        app.count("h2s_stripe_events WHERE event_id = 'evt_other_type_1'")
+            .await,
+        1
+    );
+    assert_eq!(app.order_status(&order_id).await, "pending_payment");
+    app.shutdown().await;
+}
