@@ -41,6 +41,26 @@ impl StripeSettings {
     pub fn timeout(&self) -> Duration {
         Duration::from_millis(self.stripe_timeout_ms)
     }
+
+    /// The client settings for `key` (the configured one, or the dev sandbox's) at `api_base`.
+    pub fn client_config(
+        &self,
+        key: SecretString,
+        api_base: String,
+    ) -> crate::stripe::StripeClientConfig {
+        crate::stripe::StripeClientConfig {
+            secret_key: key,
+            api_base,
+            timeout: self.timeout(),
+            max_rps: Some(self.stripe_max_rps),
+        }
+    }
+
+    /// The client settings when a secret key is configured.
+    pub fn configured(&self) -> Option<crate::stripe::StripeClientConfig> {
+        let key = self.stripe_secret_key.clone()?;
+        Some(self.client_config(key, self.stripe_api_base.clone()))
+    }
 }
 
 #[derive(Debug, Clone, Args)]

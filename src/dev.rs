@@ -6,10 +6,7 @@ use crate::{
     app::{ApiConfig, Application, WorkerConfig, run_worker, shutdown_signal},
     config::{ApiSettings, DatabaseSettings, StripeSettings, WorkerSettings},
     db,
-    stripe::{
-        StripeClientConfig,
-        standin::{StandIn, StandInConfig, WebhookTarget},
-    },
+    stripe::standin::{StandIn, StandInConfig, WebhookTarget},
 };
 
 pub async fn run(
@@ -36,12 +33,7 @@ pub async fn run(
     // webhook back to this process.
     let (stripe_config, sandbox) = match &stripe.stripe_secret_key {
         Some(key) => (
-            StripeClientConfig {
-                secret_key: key.clone(),
-                api_base: stripe.stripe_api_base.clone(),
-                timeout: stripe.timeout(),
-                max_rps: Some(stripe.stripe_max_rps),
-            },
+            stripe.client_config(key.clone(), stripe.stripe_api_base.clone()),
             None,
         ),
         None => {
@@ -53,12 +45,10 @@ pub async fn run(
             tracing::warn!("{msg}");
             eprintln!("  *** {msg} ***\n");
             (
-                StripeClientConfig {
-                    secret_key: SecretString::from("sk_test_local_sandbox"),
-                    api_base: sandbox.base_url(),
-                    timeout: stripe.timeout(),
-                    max_rps: Some(stripe.stripe_max_rps),
-                },
+                stripe.client_config(
+                    SecretString::from("sk_test_local_sandbox"),
+                    sandbox.base_url(),
+                ),
                 Some(sandbox),
             )
         }

@@ -4,9 +4,7 @@ use clap::Parser;
 use h2s_dispatch::{
     app::{ApiConfig, Application, shutdown_signal},
     config::{ApiSettings, DatabaseSettings, LogSettings, StripeSettings, WorkerSettings, require},
-    db, dev,
-    stripe::StripeClientConfig,
-    telemetry,
+    db, dev, telemetry,
 };
 
 #[derive(Parser)]
@@ -61,16 +59,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             webhook_secret: Some(webhook_secret),
             admin_token: cli.api.admin_token.clone(),
             max_attempts: cli.worker.retry_policy().max_attempts(),
-            stripe: cli
-                .stripe
-                .stripe_secret_key
-                .clone()
-                .map(|key| StripeClientConfig {
-                    secret_key: key,
-                    api_base: cli.stripe.stripe_api_base.clone(),
-                    timeout: cli.stripe.timeout(),
-                    max_rps: Some(cli.stripe.stripe_max_rps),
-                }),
+            stripe: cli.stripe.configured(),
         },
     )
     .await?;

@@ -4,9 +4,7 @@ use clap::Parser;
 use h2s_dispatch::{
     app::{WorkerConfig, run_worker, serve_metrics, shutdown_signal},
     config::{DatabaseSettings, LogSettings, StripeSettings, WorkerSettings, require},
-    db,
-    stripe::StripeClientConfig,
-    telemetry,
+    db, telemetry,
 };
 
 #[derive(Parser)]
@@ -41,12 +39,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         "--stripe-secret-key",
         "STRIPE_SECRET_KEY",
     )?;
-    let stripe = StripeClientConfig {
-        secret_key: key.clone(),
-        api_base: cli.stripe.stripe_api_base.clone(),
-        timeout: cli.stripe.timeout(),
-        max_rps: Some(cli.stripe.stripe_max_rps),
-    };
+    let stripe = cli
+        .stripe
+        .client_config(key.clone(), cli.stripe.stripe_api_base.clone());
     let pool = db::connect_and_migrate(
         &cli.db.database_url,
         cli.db

@@ -370,6 +370,33 @@ async fn the_worker_policy_caps_a_row_enqueued_with_more_attempts() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_worker_policy_also_raises_a_row_enqueued_with_fewer_attempts() {
+    let db = fresh_db().await;
+    let mut config = fast_config();
+    config.retry = RetryPolicy {
+        max_retries: 3,
+        base: Duration::from_millis(20),
+        cap: Duration::from_millis(100),
+    };
+    let handler = Scripted::new(|_| Err(retryable(None)));
+    let worker = start(&db.pool, config, handler.clone());
+    let task = notify_paid();
+
+    // Enqueued by a process configured with a single attempt.
+    enqueue(&db.pool, &task, outbox::max_attempts(0)).await;
+
+    wait_for(
+        "four attempts (the worker's policy), then dead",
+        Duration::from_secs(10),
+        || async { row(&db.pool, &task).await == ("Failed".to_string(), 4, 4) },
+    )
+    .await;
+    assert_eq!(handler.count(), 4);
+    worker.shut_down().await;
+    db.drop_db().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shutdown_lets_the_task_in_flight_finish_and_returns_ok_promptly() {
     let db = fresh_db().await;
     let mut handler = Scripted::succeeding();

@@ -8,7 +8,7 @@ use crate::{
     app::shutdown_signal,
     config::{DatabaseSettings, StripeSettings, require},
     db,
-    stripe::{StripeClientConfig, StripeHttp},
+    stripe::StripeHttp,
 };
 
 /// How the process ended, for its exit code.
@@ -42,13 +42,8 @@ pub async fn run(
     )?;
     let schedule = settings.parsed_schedule()?;
     let options = settings.options();
-    let client = StripeHttp::new(StripeClientConfig {
-        secret_key: key.clone(),
-        api_base: stripe.stripe_api_base.clone(),
-        timeout: stripe.timeout(),
-        max_rps: Some(stripe.stripe_max_rps),
-    })
-    .context("building the Stripe client")?;
+    let client = StripeHttp::new(stripe.client_config(key.clone(), stripe.stripe_api_base.clone()))
+        .context("building the Stripe client")?;
     // A sweep needs a few connections (the lock's is its own), not a worker's pool.
     let pool = db::connect_and_migrate(
         &db_settings.database_url,

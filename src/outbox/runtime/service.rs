@@ -114,9 +114,11 @@ impl<H: TaskHandler> OutboxService<H> {
                 reason,
                 retry_after,
             }) => {
-                // The row's max_attempts was set at enqueue; this process's policy may be
-                // stricter, and then it lowers the row's so that the row reads dead too.
-                let allowed = row_max.min(self.retry.max_attempts());
+                // The row's max_attempts was written by whichever process enqueued it (the
+                // api, the webhook, the reconciler), maybe with other settings: the worker's
+                // policy is the one in force, and the row is brought to it (up or down) so
+                // that it reads dead exactly when this worker gives up.
+                let allowed = self.retry.max_attempts();
                 let next_in = (attempt < allowed).then(|| {
                     self.retry
                         .delay(u32::try_from(attempt).unwrap_or(1), retry_after)
@@ -135,7 +137,7 @@ impl<H: TaskHandler> OutboxService<H> {
                         "outbox task failed its last attempt: dead until re-enqueued",
                     ),
                 }
-                if (next_in.is_some() || allowed < row_max)
+                if (next_in.is_some() || allowed != row_max)
                     && let Err(e) = self.schedule(&task_id, next_in, allowed).await
                 {
                     tracing::warn!(error = %e, "could not schedule the retry: it may come at once");
@@ -148,7 +150,7 @@ impl<H: TaskHandler> OutboxService<H> {
         }
     }
 
-    /// Moves the next attempt to `now() + delay` and lowers `max_attempts` to `allowed`, on
+    /// Moves the next attempt to `now() + delay` and sets `max_attempts` to `allowed`, on
     /// the row this worker still holds (a row re-claimed from us meanwhile is left alone).
     async fn schedule(
         &self,
@@ -160,7 +162,7 @@ impl<H: TaskHandler> OutboxService<H> {
             r#"
             UPDATE apalis.jobs
             SET run_at = COALESCE(now() + make_interval(secs => $2), run_at),
-                max_attempts = LEAST(max_attempts, $3)
+                max_attempts = $3
             WHERE id = $1 AND lock_by = $4
             "#,
         )
