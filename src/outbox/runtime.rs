@@ -281,20 +281,21 @@ async fn release_claims(pool: &PgPool, worker: &str) -> Result<u64, sqlx::Error>
     Ok(released)
 }
 
+/// The dead-task count and oldest age of queue `$1` (the reconciler EXPLAINs this same text).
+pub const DEAD_TASKS_SQL: &str = r#"
+    SELECT count(*),
+           EXTRACT(EPOCH FROM now() - min(COALESCE(done_at, run_at)))::float8
+    FROM apalis.jobs
+    WHERE job_type = $1
+      AND (status = 'Killed' OR (status = 'Failed' AND attempts >= max_attempts))
+    "#;
+
 /// Dead tasks (retries exhausted, or killed) of the outbox queue: the reconciler reports them.
 pub async fn dead_tasks(pool: &PgPool) -> Result<DeadTasks, sqlx::Error> {
-    let (count, oldest_secs): (i64, Option<f64>) = sqlx::query_as(
-        r#"
-        SELECT count(*),
-               EXTRACT(EPOCH FROM now() - min(COALESCE(done_at, run_at)))::float8
-        FROM apalis.jobs
-        WHERE job_type = $1
-          AND (status = 'Killed' OR (status = 'Failed' AND attempts >= max_attempts))
-        "#,
-    )
-    .bind(QUEUE)
-    .fetch_one(pool)
-    .await?;
+    let (count, oldest_secs): (i64, Option<f64>) = sqlx::query_as(DEAD_TASKS_SQL)
+        .bind(QUEUE)
+        .fetch_one(pool)
+        .await?;
     Ok(DeadTasks {
         count,
         oldest_age: oldest_secs.map(|s| Duration::from_secs_f64(s.max(0.0))),

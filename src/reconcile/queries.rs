@@ -200,19 +200,10 @@ pub fn count_finished(options: &SweepOptions) -> Stmt {
     .bind(secs(options.retention))
 }
 
-/// (d) Dead tasks, as `outbox::runtime::dead_tasks` counts them (index `h2s_outbox_dead`).
-/// The sweep calls that function; this copy of its predicate is here for [`explain`] only.
+/// (d) Dead tasks: the very query `outbox::runtime::dead_tasks` runs (index `h2s_outbox_dead`),
+/// here for [`explain`].
 fn dead_tasks() -> Stmt {
-    Stmt::new(
-        "dead_tasks",
-        r#"
-        SELECT count(*), EXTRACT(EPOCH FROM now() - min(COALESCE(done_at, run_at)))::float8
-        FROM apalis.jobs
-        WHERE job_type = $1
-          AND (status = 'Killed' OR (status = 'Failed' AND attempts >= max_attempts))
-        "#,
-    )
-    .bind(QUEUE)
+    Stmt::new("dead_tasks", crate::outbox::runtime::DEAD_TASKS_SQL).bind(QUEUE)
 }
 
 /// The plan of every sweep query, as `(name, EXPLAIN (FORMAT JSON) output)`.
