@@ -115,8 +115,18 @@ pub async fn ensure_job(
     .bind(order.service_address)
     .fetch_one(&mut **tx)
     .await?;
+    // The link is written both ways in one statement: the column (indexed, the source of
+    // truth) and `metadata_json.dispatch_job_id`, where the admin portal and the operators'
+    // runbook queries read it.
     sqlx::query(
-        r#"UPDATE h2s_orders SET dispatch_job_id = $2, updated_at = now() WHERE order_id = $1"#,
+        r#"
+        UPDATE h2s_orders
+        SET dispatch_job_id = $2,
+            metadata_json = jsonb_set(COALESCE(metadata_json, '{}'::jsonb),
+                                      '{dispatch_job_id}', to_jsonb($2::text)),
+            updated_at = now()
+        WHERE order_id = $1
+        "#,
     )
     .bind(order_id)
     .bind(job_id)

@@ -401,7 +401,7 @@ async fn stripes_own_sample_event_re_signed_is_accepted_and_applied() {
     let app = spawn_app().await;
     let path = concat!(
         env!("CARGO_MANIFEST_DIR"),
-        "/../shared/fixtures/stripe/checkout.session.completed.json"
+        "/tests/fixtures/stripe/checkout.session.completed.json"
     );
     let payload = std::fs::read_to_string(path).expect("Stripe's sample event");
     let sig = sign_payload(&payload, WEBHOOK_SECRET, chrono::Utc::now().timestamp());
