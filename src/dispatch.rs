@@ -27,6 +27,15 @@ impl JobStatus {
         }
     }
 
+    /// The statuses a job may be moved from to reach `self` by a payment change.
+    fn moves_from(self) -> Vec<&'static str> {
+        match self {
+            JobStatus::Ready => vec!["awaiting_payment", "cancelled"],
+            JobStatus::AwaitingPayment => vec!["ready"],
+            JobStatus::Cancelled => vec!["awaiting_payment", "ready"],
+        }
+    }
+
     /// The job status an order's payment status implies.
     pub fn for_order(status: OrderStatus) -> Self {
         match status {
@@ -45,7 +54,6 @@ impl JobStatus {
 #[derive(sqlx::FromRow)]
 struct LockedOrder {
     status: String,
-    dispatch_job_id: Option<Uuid>,
     customer_email: String,
     customer_name: Option<String>,
     customer_phone: Option<String>,
@@ -62,9 +70,31 @@ pub enum EnsureJobError {
     Database(#[from] sqlx::Error),
 }
 
-/// THE function that creates dispatch jobs; the worker, the webhook's outbox task and the
-/// reconciler all come here. It returns the order's job, creating it (and the recipient) if
-/// missing, and links it through `h2s_orders.dispatch_job_id`.
+/// What `ensure_job` found and did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Ensured {
+    pub job_id: Uuid,
+    /// The job did not exist and was created.
+    pub created: bool,
+    /// The order did not name it in both places (column and metadata) and now does.
+    pub linked: bool,
+    /// Its status was brought in line with the order's (a paid order's job made `ready`).
+    pub status_changed: bool,
+}
+
+impl Ensured {
+    /// Anything was wrong and is now right.
+    pub fn repaired(&self) -> bool {
+        self.created || self.linked || self.status_changed
+    }
+}
+
+/// THE function that creates dispatch jobs and holds the invariant: the worker, the webhook,
+/// the Events API catch-up and the reconciler all come here. Afterwards the order has exactly
+/// one job (its own, found by the `UNIQUE (order_id)` key, never a second one), named both in
+/// `h2s_orders.dispatch_job_id` and in `metadata_json.dispatch_job_id`, with the status the
+/// order implies: for a paid order `ready` (a `cancelled` or `awaiting_payment` job is
+/// revived; `scheduled` and `completed` are left alone).
 ///
 /// Safe twice and concurrently: the order row is locked first (`FOR UPDATE`), so callers for
 /// one order run one after the other and the second finds the job of the first; the
@@ -73,10 +103,10 @@ pub enum EnsureJobError {
 pub async fn ensure_job(
     tx: &mut Transaction<'_, Postgres>,
     order_id: &OrderId,
-) -> Result<Uuid, EnsureJobError> {
+) -> Result<Ensured, EnsureJobError> {
     let order: Option<LockedOrder> = sqlx::query_as(
         r#"
-        SELECT status, dispatch_job_id, customer_email, customer_name, customer_phone,
+        SELECT status, customer_email, customer_name, customer_phone,
                metadata_json->>'service_address' AS service_address
         FROM h2s_orders
         WHERE order_id = $1
@@ -89,10 +119,57 @@ pub async fn ensure_job(
     let order = order.ok_or_else(|| EnsureJobError::NoSuchOrder(order_id.clone()))?;
     let status = OrderStatus::parse(&order.status)
         .ok_or_else(|| EnsureJobError::UnknownStatus(order_id.clone()))?;
-    if let Some(job_id) = order.dispatch_job_id {
-        sync_status(tx, order_id, status).await?;
-        return Ok(job_id);
+    // The order's own job, whatever its row says it links.
+    let existing: Option<Uuid> =
+        sqlx::query_scalar(r#"SELECT job_id FROM h2s_dispatch_jobs WHERE order_id = $1"#)
+            .bind(order_id)
+            .fetch_optional(&mut **tx)
+            .await?;
+    let (job_id, created) = match existing {
+        Some(job_id) => (job_id, false),
+        None => (create_job(tx, order_id, &order, status).await?, true),
+    };
+    // The link is written both ways in one statement: the column (indexed, the source of
+    // truth) and `metadata_json.dispatch_job_id`, where the admin portal and the operators'
+    // runbook queries read it. Only when either is wrong, so a healthy order is not rewritten.
+    let linked = sqlx::query(
+        r#"
+        UPDATE h2s_orders
+        SET dispatch_job_id = $2,
+            metadata_json = jsonb_set(COALESCE(metadata_json, '{}'::jsonb),
+                                      '{dispatch_job_id}', to_jsonb($2::text)),
+            updated_at = now()
+        WHERE order_id = $1
+          AND (dispatch_job_id IS DISTINCT FROM $2
+               OR (metadata_json->>'dispatch_job_id') IS DISTINCT FROM $2::text)
+        "#,
+    )
+    .bind(order_id)
+    .bind(job_id)
+    .execute(&mut **tx)
+    .await?
+    .rows_affected()
+        == 1;
+    let status_changed = !created && sync_status(tx, order_id, status).await?;
+    if created {
+        tracing::info!(%job_id, "dispatch job created");
+    } else if linked || status_changed {
+        tracing::warn!(%job_id, linked, status_changed, "dispatch job brought in line with its order");
     }
+    Ok(Ensured {
+        job_id,
+        created,
+        linked: linked && !created,
+        status_changed,
+    })
+}
+
+async fn create_job(
+    tx: &mut Transaction<'_, Postgres>,
+    order_id: &OrderId,
+    order: &LockedOrder,
+    status: OrderStatus,
+) -> Result<Uuid, sqlx::Error> {
     let recipient_id = recipients::resolve(
         tx,
         &order.customer_email,
@@ -100,7 +177,7 @@ pub async fn ensure_job(
         order.customer_phone.as_deref(),
     )
     .await?;
-    let job_id: Uuid = sqlx::query_scalar(
+    sqlx::query_scalar(
         r#"
         INSERT INTO h2s_dispatch_jobs (job_id, order_id, recipient_id, status, service_address)
         VALUES ($1, $2, $3, $4, $5)
@@ -112,49 +189,33 @@ pub async fn ensure_job(
     .bind(order_id)
     .bind(recipient_id)
     .bind(JobStatus::for_order(status).as_str())
-    .bind(order.service_address)
+    .bind(order.service_address.as_deref())
     .fetch_one(&mut **tx)
-    .await?;
-    // The link is written both ways in one statement: the column (indexed, the source of
-    // truth) and `metadata_json.dispatch_job_id`, where the admin portal and the operators'
-    // runbook queries read it.
-    sqlx::query(
-        r#"
-        UPDATE h2s_orders
-        SET dispatch_job_id = $2,
-            metadata_json = jsonb_set(COALESCE(metadata_json, '{}'::jsonb),
-                                      '{dispatch_job_id}', to_jsonb($2::text)),
-            updated_at = now()
-        WHERE order_id = $1
-        "#,
-    )
-    .bind(order_id)
-    .bind(job_id)
-    .execute(&mut **tx)
-    .await?;
-    tracing::info!(%job_id, "dispatch job created");
-    Ok(job_id)
+    .await
 }
 
-/// Brings an existing job in line with its order's payment status (a paid order's job becomes
-/// `ready`; an expired or failed one's `cancelled`). No job yet: nothing to do here, the
-/// outbox's `EnsureDispatchJob` creates it with the right status.
+/// Brings an existing job in line with its order's payment status: a paid order's job
+/// becomes `ready` (from `awaiting_payment`, or `cancelled` when an expired order is paid
+/// after all); an expired or failed one's `cancelled`; `scheduled` and `completed` are the
+/// dispatcher's and never touched. No job yet: nothing to do. `true` if the status changed.
 pub async fn sync_status(
     tx: &mut Transaction<'_, Postgres>,
     order_id: &OrderId,
     order_status: OrderStatus,
-) -> Result<(), sqlx::Error> {
-    sqlx::query(
+) -> Result<bool, sqlx::Error> {
+    let target = JobStatus::for_order(order_status);
+    let done = sqlx::query(
         r#"
         UPDATE h2s_dispatch_jobs SET status = $2, updated_at = now()
-        WHERE order_id = $1 AND status IN ('awaiting_payment', 'ready') AND status <> $2
+        WHERE order_id = $1 AND status = ANY($3)
         "#,
     )
     .bind(order_id)
-    .bind(JobStatus::for_order(order_status).as_str())
+    .bind(target.as_str())
+    .bind(target.moves_from())
     .execute(&mut **tx)
     .await?;
-    Ok(())
+    Ok(done.rows_affected() > 0)
 }
 
 impl From<EnsureJobError> for crate::outbox::TaskError {

@@ -11,6 +11,7 @@ pub mod db;
 pub mod dev;
 pub mod dispatch;
 pub mod http;
+pub mod invariant;
 pub mod metrics;
 pub mod notify;
 pub mod orders;

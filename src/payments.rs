@@ -8,7 +8,7 @@ use sqlx::{Postgres, Transaction};
 use stripe_shared::{CheckoutSession, CheckoutSessionPaymentStatus, CheckoutSessionStatus};
 
 use crate::{
-    dispatch,
+    dispatch::{self, EnsureJobError},
     orders::{
         OrderId, OrderStatus, repo,
         transition::{self, Amounts, PaymentEvent},
@@ -30,6 +30,8 @@ pub struct SessionFacts {
     pub customer_email: Option<String>,
     pub customer_name: Option<String>,
     pub customer_phone: Option<String>,
+    /// Unix seconds.
+    pub expires_at: Option<i64>,
 }
 
 impl From<&CheckoutSession> for SessionFacts {
@@ -49,6 +51,7 @@ impl From<&CheckoutSession> for SessionFacts {
                 .or_else(|| s.customer_email.clone()),
             customer_name: details.and_then(|d| d.name.clone()),
             customer_phone: details.and_then(|d| d.phone.clone()),
+            expires_at: Some(s.expires_at),
         }
     }
 }
@@ -88,14 +91,24 @@ pub enum ApplyError {
     #[error("the session names no order and carries no customer email")]
     Unattributable,
     #[error(transparent)]
+    Job(EnsureJobError),
+    #[error(transparent)]
     Database(#[from] sqlx::Error),
+}
+
+impl From<EnsureJobError> for ApplyError {
+    fn from(e: EnsureJobError) -> Self {
+        match e {
+            EnsureJobError::Database(e) => ApplyError::Database(e),
+            other => ApplyError::Job(other),
+        }
+    }
 }
 
 /// Applies `event` for the session to its order, inside `tx`:
 /// finds the order (by `metadata.order_id`, then `client_reference_id`, then the session id),
 /// or creates it from the session so that a payment is never lost; records the session;
-/// moves the status by the one transition function; brings the job in line; and, for a
-/// newly paid order, enqueues the dispatch job and the management notification.
+/// then [`apply_event`].
 #[tracing::instrument(skip_all, fields(session_id = %facts.session_id, order_id))]
 pub async fn apply_session(
     tx: &mut Transaction<'_, Postgres>,
@@ -108,32 +121,65 @@ pub async fn apply_session(
         None => (create_from_session(tx, facts).await?, true),
     };
     tracing::Span::current().record("order_id", tracing::field::display(&order_id));
-    repo::store_session(tx, &order_id, &facts.session_id, facts.url.as_deref()).await?;
+    repo::store_session(
+        tx,
+        &order_id,
+        &facts.session_id,
+        facts.url.as_deref(),
+        facts.expires_at,
+    )
+    .await?;
     let amounts = Amounts {
         amount_total: facts.amount_total,
         currency: facts.currency.clone(),
     };
-    let changed = transition::apply(tx, &order_id, event, &amounts, None).await?;
-    if let Some((_, now)) = changed {
-        dispatch::sync_status(tx, &order_id, now).await?;
-        if now == OrderStatus::Paid {
-            for task in [
-                OutboxTask::EnsureDispatchJob {
-                    order_id: order_id.clone(),
-                },
-                OutboxTask::NotifyPaid {
-                    order_id: order_id.clone(),
-                },
-            ] {
-                outbox::enqueue(tx, &task, max_attempts).await?;
-            }
-        }
-    }
+    let changed = apply_event(tx, &order_id, event, &amounts, None, max_attempts).await?;
     Ok(Applied {
         order_id,
         created,
         changed,
     })
+}
+
+/// THE way an order's payment status changes, for every path (the webhook, the sweep's
+/// Events API catch-up and session retrievals, the worker when Stripe refuses a checkout):
+/// the status moves by the one transition function (`transition::next`, which never leaves
+/// `paid`), and the dispatch job follows in the same transaction. Whenever the order is paid
+/// after a paying event — newly, or already — `dispatch::ensure_job` holds the invariant:
+/// one job, linked both ways, `ready` (a `cancelled` one revived, never a second). A newly
+/// paid order also gets its management notification through the outbox.
+pub async fn apply_event(
+    tx: &mut Transaction<'_, Postgres>,
+    order_id: &OrderId,
+    event: PaymentEvent,
+    amounts: &Amounts,
+    reason: Option<&str>,
+    max_attempts: i32,
+) -> Result<Option<(OrderStatus, OrderStatus)>, ApplyError> {
+    let changed = transition::apply(tx, order_id, event, amounts, reason).await?;
+    let pays = matches!(
+        event,
+        PaymentEvent::CompletedPaid | PaymentEvent::AsyncSucceeded
+    );
+    match changed {
+        Some((_, OrderStatus::Paid)) => {
+            dispatch::ensure_job(tx, order_id).await?;
+            let notice = OutboxTask::NotifyPaid {
+                order_id: order_id.clone(),
+            };
+            outbox::enqueue(tx, &notice, max_attempts).await?;
+        }
+        Some((_, now)) => {
+            dispatch::sync_status(tx, order_id, now).await?;
+        }
+        // A paying event for an order already paid: hold the invariant all the same (a job
+        // an operator cancelled by mistake, say, is ready again).
+        None if pays && repo::status(tx, order_id).await? == Some(OrderStatus::Paid) => {
+            dispatch::ensure_job(tx, order_id).await?;
+        }
+        None => {}
+    }
+    Ok(changed)
 }
 
 async fn find_order(
@@ -217,4 +263,13 @@ async fn create_from_session(
     .await?;
     tracing::warn!(order_id = %order_id, "order created from a Stripe session we had no record of");
     Ok(order_id)
+}
+
+impl From<ApplyError> for crate::outbox::TaskError {
+    fn from(e: ApplyError) -> Self {
+        match e {
+            ApplyError::Database(e) => e.into(),
+            other => crate::outbox::TaskError::Permanent(other.to_string()),
+        }
+    }
 }

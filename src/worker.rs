@@ -40,6 +40,7 @@ impl TaskHandler for Tasks {
             match &result {
                 Ok(()) => "ok",
                 Err(TaskError::Retryable { .. }) => "retryable_error",
+                Err(TaskError::Outage { .. }) => "outage",
                 Err(TaskError::Permanent(_)) => "permanent_error",
             },
         );

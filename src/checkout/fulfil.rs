@@ -19,10 +19,14 @@ use crate::{
     dispatch,
     orders::{
         OrderId, OrderStatus, repo,
-        transition::{self, Amounts, PaymentEvent},
+        transition::{Amounts, PaymentEvent},
     },
     outbox::TaskError,
-    stripe::{StripeHttp, sessions},
+    payments,
+    stripe::{
+        Blame, StripeHttp, outage,
+        sessions::{self, CreatedSession},
+    },
 };
 
 /// Runs one checkout task to its end. Every step is idempotent, so a retry after any crash
@@ -37,7 +41,7 @@ pub async fn fulfil(
     trace_id: Uuid,
 ) -> Result<(), TaskError> {
     let mut tx = pool.begin().await?;
-    let job_id = dispatch::ensure_job(&mut tx, order_id).await?;
+    let job_id = dispatch::ensure_job(&mut tx, order_id).await?.job_id;
     tx.commit().await?;
 
     let order = repo::session_inputs(pool, order_id)
@@ -59,43 +63,87 @@ pub async fn fulfil(
     let result = if chrono::Utc::now() - order.created_at > SESSION_CREATION_WINDOW {
         Err(Refusal::TooLate)
     } else {
-        sessions::create(stripe, &order, job_id)
-            .await
-            .map_err(Refusal::Stripe)
+        match sessions::create(stripe, &order, job_id).await {
+            Err(e) if e.blame() == Blame::IdempotencyKey => {
+                // A request under this order's key reached Stripe before with other
+                // parameters (an older build's encoding, say): its session is the order's.
+                find_existing(stripe, &order).await?
+            }
+            other => other.map_err(Refusal::Stripe),
+        }
     };
     match result {
         Ok(session) => {
             let mut tx = pool.begin().await?;
-            repo::store_session(&mut tx, order_id, &session.id, session.url.as_deref()).await?;
+            repo::store_session(
+                &mut tx,
+                order_id,
+                &session.id,
+                session.url.as_deref(),
+                session.expires_at,
+            )
+            .await?;
             signal_done(&mut tx, order_id).await?;
             tx.commit().await?;
             tracing::info!(session_id = %session.id, "checkout session created");
             Ok(())
         }
-        Err(Refusal::Stripe(e)) if e.is_retryable() => Err(TaskError::Retryable {
-            reason: e.to_string(),
-            retry_after: e.retry_after(),
-        }),
+        Err(Refusal::Stripe(e)) if e.blame() != Blame::Order => {
+            // Not the order's fault (our key, Stripe's health, the network): the order stays
+            // `pending_payment` and the task waits the outage out.
+            outage::report("create_session", &e);
+            Err(TaskError::Outage {
+                reason: e.to_string(),
+                retry_after: e.retry_after(),
+            })
+        }
         Err(e) => {
-            // Stripe refused the request itself, or it is too late to ask: retrying cannot
-            // help. The order ends `failed` with the reason, its job cancelled.
+            // Stripe refused the order's own content, or it is too late to ask: retrying
+            // cannot help. The order ends `failed` with the reason, its job cancelled.
             let reason = e.to_string();
             let mut tx = pool.begin().await?;
-            let changed = transition::apply(
+            // A rejection never pays the order, so no notification is enqueued: the
+            // attempts figure is unused.
+            payments::apply_event(
                 &mut tx,
                 order_id,
                 PaymentEvent::SessionRejected,
                 &Amounts::default(),
                 Some(&reason),
+                1,
             )
             .await?;
-            if let Some((_, now)) = changed {
-                dispatch::sync_status(&mut tx, order_id, now).await?;
-            }
             signal_done(&mut tx, order_id).await?;
             tx.commit().await?;
             tracing::warn!(%reason, "stripe refused the checkout session; order failed");
             Ok(())
+        }
+    }
+}
+
+/// The session an earlier request under the order's idempotency key created. Any failure to
+/// look is an outage; a session not (yet) listed is retried.
+async fn find_existing(
+    stripe: &StripeHttp,
+    order: &repo::SessionInputs,
+) -> Result<Result<CreatedSession, Refusal>, TaskError> {
+    // A minute of slack for clocks: the session cannot predate its order.
+    let since = order.created_at.timestamp() - 60;
+    match sessions::find_for_order(stripe, &order.order_id, since).await {
+        Ok(Some(session)) => {
+            tracing::warn!(session_id = %session.id, "idempotency_error: the order's existing session adopted");
+            Ok(Ok(session))
+        }
+        Ok(None) => Err(TaskError::Retryable {
+            reason: "idempotency_error, and no session of this order is listed yet".into(),
+            retry_after: None,
+        }),
+        Err(e) => {
+            outage::report("list_sessions", &e);
+            Err(TaskError::Outage {
+                reason: format!("looking for the order's session: {e}"),
+                retry_after: e.retry_after(),
+            })
         }
     }
 }

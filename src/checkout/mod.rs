@@ -119,8 +119,10 @@ impl Checkouts {
         tx.commit().await?;
         tracing::info!("checkout accepted");
         // Fresh order: the worker cannot be done before it is notified, so wait first.
-        self.await_result(&order_id, trace_id, waiter, deadline, false)
-            .await
+        let outcome = self
+            .await_result(&order_id, trace_id, waiter, deadline, false)
+            .await;
+        Ok(after_commit(outcome, &order_id, trace_id))
     }
 
     /// The answer for a key seen before: the same order, or `KeyReused` for another body.
@@ -138,10 +140,10 @@ impl Checkouts {
         let trace = previous.checkout_trace_id.unwrap_or_default();
         let waiter = self.waiters.register(&previous.order_id);
         let deadline = Instant::now() + self.wait;
-        Ok(Some(
-            self.await_result(&previous.order_id, trace, waiter, deadline, true)
-                .await?,
-        ))
+        let outcome = self
+            .await_result(&previous.order_id, trace, waiter, deadline, true)
+            .await;
+        Ok(Some(after_commit(outcome, &previous.order_id, trace)))
     }
 
     async fn await_result(
@@ -212,6 +214,24 @@ impl Checkouts {
         }
         Ok(None)
     }
+}
+
+/// Once the order is committed the answer is never an error: a failure while waiting for
+/// the worker (the database gone, say) is logged and answered `Processing` (202 with the
+/// status URL), because a 5xx would invite the storefront to retry and, without an
+/// `Idempotency-Key`, create a second order. The order completes on its own.
+fn after_commit(
+    outcome: Result<CheckoutOutcome, CheckoutError>,
+    order_id: &OrderId,
+    trace_id: Uuid,
+) -> CheckoutOutcome {
+    outcome.unwrap_or_else(|e| {
+        tracing::warn!(error = %e, "waiting for a committed checkout failed: answering 202");
+        CheckoutOutcome::Processing {
+            order_id: order_id.clone(),
+            checkout_trace_id: trace_id,
+        }
+    })
 }
 
 /// A stable fingerprint of the parsed request (field order and whitespace do not matter).

@@ -75,6 +75,15 @@ impl From<crate::checkout::CheckoutError> for ApiError {
     }
 }
 
+impl From<crate::webhook::HandleError> for ApiError {
+    fn from(e: crate::webhook::HandleError) -> Self {
+        match e {
+            crate::webhook::HandleError::Database(d) => d.into(),
+            crate::webhook::HandleError::Job(j) => ApiError::Internal(j.into()),
+        }
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (status, code, message, field, extra) = match &self {

@@ -27,9 +27,16 @@ pub async fn receive(
             ApiError::invalid("Stripe-Signature", format!("webhook rejected: {e}"))
         }
     })?;
-    let outcome = webhook::handle(&state.pool, &event, state.checkouts.max_attempts).await?;
-    crate::metrics::webhook_event(&event.type_.to_string(), outcome.label());
-    let mut body = json!({ "ok": true, "received": event.id.as_str(), "outcome": outcome.label() });
+    let event = webhook::StripeEvent::from(&event);
+    let outcome = webhook::handle(
+        &state.pool,
+        &event,
+        webhook::Source::Webhook,
+        state.checkouts.max_attempts,
+    )
+    .await?;
+    crate::metrics::webhook_event(&event.event_type, outcome.label());
+    let mut body = json!({ "ok": true, "received": event.id, "outcome": outcome.label() });
     if let Outcome::Applied(applied) = &outcome {
         body["order_id"] = json!(applied.order_id);
     }

@@ -140,12 +140,15 @@ pub async fn store_session(
     order_id: &OrderId,
     session_id: &str,
     session_url: Option<&str>,
+    expires_at: Option<i64>,
 ) -> Result<bool, sqlx::Error> {
+    let expires_at = expires_at.and_then(|secs| DateTime::<Utc>::from_timestamp(secs, 0));
     let done = sqlx::query(
         r#"
         UPDATE h2s_orders
         SET stripe_session_id = $2,
             stripe_session_url = COALESCE($3, stripe_session_url),
+            stripe_session_expires_at = COALESCE($4, stripe_session_expires_at),
             updated_at = now()
         WHERE order_id = $1 AND (stripe_session_id IS NULL OR stripe_session_id = $2)
         "#,
@@ -153,7 +156,21 @@ pub async fn store_session(
     .bind(order_id)
     .bind(session_id)
     .bind(session_url)
+    .bind(expires_at)
     .execute(&mut **tx)
     .await?;
     Ok(done.rows_affected() == 1)
+}
+
+/// The order's payment status, read inside `tx`.
+pub async fn status(
+    tx: &mut Transaction<'_, Postgres>,
+    order_id: &OrderId,
+) -> Result<Option<super::OrderStatus>, sqlx::Error> {
+    let status: Option<String> =
+        sqlx::query_scalar(r#"SELECT status FROM h2s_orders WHERE order_id = $1"#)
+            .bind(order_id)
+            .fetch_optional(&mut **tx)
+            .await?;
+    Ok(status.as_deref().and_then(super::OrderStatus::parse))
 }

@@ -64,6 +64,15 @@ pub enum TaskError {
         /// The server's `Retry-After`, honoured as the minimum delay.
         retry_after: Option<Duration>,
     },
+    /// A dependency fails for reasons that are not this task's (Stripe rejects our key, rate
+    /// limits, errors or times out): retried with the capped backoff for as long as it lasts,
+    /// never counted towards the task's death. The task's own step bounds it in time (the
+    /// checkout gives up 23 h after the order, inside Stripe's idempotency window).
+    #[error("dependency outage: {reason}")]
+    Outage {
+        reason: String,
+        retry_after: Option<Duration>,
+    },
     /// Will fail the same way every time: do not retry.
     #[error("permanent: {0}")]
     Permanent(String),

@@ -7,14 +7,20 @@
 //!
 //! # A sweep, step by step
 //! Each repair goes through the function the other layers use, one order per transaction
-//! (a failure is counted, logged with the order id, and the sweep goes on):
-//! - **(a) orphans**: paid orders with no `dispatch_job_id`, legacy rows included →
-//!   [`crate::dispatch::ensure_job`] (the recipient is resolved from the order's email).
-//! - **(b) missed payments**: `pending_payment`/`awaiting_payment` orders older than
-//!   `stale_after` with a stored session id → the session is retrieved from Stripe and applied
-//!   by [`crate::payments::apply_session`], exactly as the webhook would (paid → `paid` with its
-//!   job made `ready`; expired → `expired`, job `cancelled`; open → left alone). It relies on the
-//!   stored session id only: Stripe lists events for 30 days and keeps idempotency keys 24 h.
+//! (a failure is counted, logged with the order id, and the sweep goes on). The report
+//! gives `invariant_violations_before` and `_after`: the count of the one invariant query
+//! ([`crate::invariant::VIOLATIONS_SQL`]) when the sweep starts and ends.
+//! - **(b) missed webhooks, through Stripe's Events API** ([`events`]): the
+//!   `checkout.session.*` events created since a cursor stored in Postgres are listed (100 per
+//!   call) and applied through the webhook's own path, `webhook::handle` (dedupe by event id
+//!   in `h2s_stripe_events`: an event both delivered and listed has its effect once). Stripe
+//!   calls follow new events, not open carts. A session is retrieved one by one only when
+//!   events cannot answer: a `pending_payment` order past its session's `expires_at` (by
+//!   `expiry_grace`) with no terminal event seen, once per order; or every stale unpaid
+//!   order, once, when the cursor fell out of Stripe's 30-day event window.
+//! - **(a) the invariant**: every row of the invariant query — paid orders with no job, a job
+//!   not linked both ways, a job not `ready` (legacy rows included) →
+//!   [`crate::dispatch::ensure_job`], which creates, links or revives (never a second job).
 //! - **(c) lost checkouts**: `pending_payment` orders of this system (with a
 //!   `checkout_trace_id`) with no session, older than `requeue_after`, whose `Checkout`
 //!   outbox task is dead or missing → [`crate::outbox::enqueue`] (same idempotency key: the
@@ -24,15 +30,17 @@
 //!   keys after 24 h) and fails the order with the reason, so a re-enqueued old checkout ends `failed`
 //!   instead of staying pending behind a dead task. Legacy rows (no trace id) never had a
 //!   checkout task here and are left alone.
-//! - **(d) dead tasks**: outbox tasks killed or out of retries are counted, with the oldest age
-//!   ([`crate::outbox::runtime::dead_tasks`]); (c) runs first, so these are what it left.
+//! - **(d) dead tasks** of every kind (`NotifyPaid`, `EnsureDispatchJob`, `Checkout`) are
+//!   revived with fresh attempts once `revive_after × 2^revivals` passed since their last
+//!   attempt, then those still dead are counted, with the oldest age
+//!   ([`crate::outbox::runtime::dead_tasks`]).
 //! - **(e) housekeeping**: `Done` outbox rows older than `retention` are deleted in batches
 //!   (apalis never deletes them, and a growing queue table slows every claim).
 //!
 //! Every step reads through a partial index, in batches of `batch_size` with a keyset cursor,
 //! so a sweep costs what it repairs, not the size of the tables (see [`queries`]).
-//! In a dry run nothing is written: (b) still asks Stripe (read-only) so that it can report
-//! what it would apply.
+//! In a dry run nothing is written (not even the event cursor): (b) still asks Stripe
+//! (read-only) so that it can report what it would apply.
 //!
 //! # One sweep at a time
 //! A Postgres session advisory lock (`pg_try_advisory_lock`, key [`lock::SWEEP_LOCK_KEY`]) on
@@ -72,6 +80,7 @@
 //! Exit codes of `reconcile --once`: 0 all repairs done (or skipped), 3 some repair failed
 //! (the report names them), 1 the sweep could not run (settings, database), 2 bad flags.
 
+mod events;
 pub mod lock;
 mod orphans;
 mod payments;
@@ -106,6 +115,11 @@ pub struct SweepOptions {
     pub stale_after: Duration,
     /// (c) Minimum age of a session-less checkout before it is re-enqueued.
     pub requeue_after: Duration,
+    /// (b) How long past its `expires_at` a session with no terminal event is retrieved
+    /// (Stripe sends `checkout.session.expired` shortly after; this leaves it time to).
+    pub expiry_grace: Duration,
+    /// (d) A dead task is revived this long after its last attempt, doubling per revival.
+    pub revive_after: Duration,
     /// (e) Finished outbox rows older than this are deleted.
     pub retention: Duration,
     /// Rows per query.
@@ -125,6 +139,8 @@ impl Default for SweepOptions {
             dry_run: false,
             stale_after: d(settings::DEFAULT_STALE_AFTER),
             requeue_after: d(settings::DEFAULT_REQUEUE_AFTER),
+            expiry_grace: d(settings::DEFAULT_EXPIRY_GRACE),
+            revive_after: d(settings::DEFAULT_REVIVE_AFTER),
             retention: d(settings::DEFAULT_RETENTION),
             batch_size: settings::DEFAULT_BATCH_SIZE,
             delete_batch_size: 1_000,
@@ -181,22 +197,31 @@ pub async fn sweep_until(
             ..SweepReport::default()
         },
     };
+    ctx.report.invariant_violations_before = violations(pool, &mut ctx.report).await;
+    events::catch_up(&mut ctx).await;
+    payments::retrieve_past_expiry(&mut ctx).await;
     orphans::repair(&mut ctx).await;
-    payments::apply_stale(&mut ctx).await;
     requeue::repair(&mut ctx).await;
+    tidy::revive_dead(&mut ctx).await;
     tidy::count_dead(&mut ctx).await;
     tidy::delete_finished(&mut ctx).await;
+    ctx.report.invariant_violations_after = violations(pool, &mut ctx.report).await;
     lock.release().await;
 
     let mut report = ctx.report;
     report.duration_ms = elapsed_ms(started);
     record_metrics(&report);
     tracing::info!(
+        invariant_violations_before = report.invariant_violations_before,
+        invariant_violations_after = report.invariant_violations_after,
+        stripe_calls = report.stripe_calls,
+        events_listed = report.events_listed,
         orphans_repaired = report.orphans_repaired,
         missed_payments = report.missed_payments,
         expired = report.expired,
         awaiting_payment = report.awaiting_payment,
         requeued = report.requeued,
+        revived_tasks = report.revived_tasks,
         dead_tasks = report.dead_tasks,
         deleted = report.deleted,
         failed = report.failed,
@@ -225,6 +250,21 @@ impl Ctx<'_> {
     }
 }
 
+/// The invariant query's count (a failure to count is a failed step, counted as 0).
+async fn violations(pool: &PgPool, report: &mut SweepReport) -> u64 {
+    match crate::invariant::count(pool).await {
+        Ok(n) => u64::try_from(n).unwrap_or(0),
+        Err(e) => {
+            report.fail(
+                Repair::Orphan,
+                None,
+                format_args!("counting violations: {e}"),
+            );
+            0
+        }
+    }
+}
+
 fn elapsed_ms(started: Instant) -> u64 {
     u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX)
 }
@@ -234,11 +274,13 @@ fn record_metrics(report: &SweepReport) {
         return;
     }
     for (kind, n) in [
-        ("orphan", report.orphans_repaired),
+        ("invariant", report.orphans_repaired),
         ("missed_payment", report.missed_payments),
         ("expired", report.expired),
         ("awaiting_payment", report.awaiting_payment),
+        ("payment_failed", report.payment_failed),
         ("requeue", report.requeued),
+        ("revived_task", report.revived_tasks),
         ("deleted", report.deleted),
     ] {
         crate::metrics::count("h2s_reconcile_repairs_total", format!("kind=\"{kind}\""), n);

@@ -1,8 +1,9 @@
-//! (a) Paid orders with no dispatch job get exactly one, through `dispatch::ensure_job`.
+//! (a) Every paid order that breaks the invariant (no job, a job not linked both ways, a job
+//! not `ready`) is repaired through `dispatch::ensure_job`, the function every other path
+//! runs: rows written by older systems straight into the tables included.
 
 use chrono::{DateTime, Utc};
 use sqlx::PgPool;
-use uuid::Uuid;
 
 use super::{
     Ctx,
@@ -10,7 +11,7 @@ use super::{
     report::Repair,
 };
 use crate::{
-    dispatch::{self, EnsureJobError},
+    dispatch::{self, EnsureJobError, Ensured},
     orders::OrderId,
 };
 
@@ -21,7 +22,7 @@ pub(super) async fn repair(ctx: &mut Ctx<'_>) {
             return;
         }
         let rows: Vec<(OrderId, DateTime<Utc>)> =
-            match queries::paid_without_job(&cursor, ctx.options)
+            match queries::invariant_violations(&cursor, ctx.options)
                 .query_as()
                 .fetch_all(ctx.pool)
                 .await
@@ -39,17 +40,24 @@ pub(super) async fn repair(ctx: &mut Ctx<'_>) {
                 order_id: order_id.clone(),
             };
             if ctx.options.dry_run {
-                tracing::info!(order_id = %order_id, "dry run: would create the missing dispatch job");
+                tracing::info!(order_id = %order_id, "dry run: would bring the paid order's job in line");
                 ctx.report.orphans_repaired += 1;
                 continue;
             }
             match repair_one(ctx.pool, &order_id).await {
-                Ok(Some(job_id)) => {
-                    tracing::info!(order_id = %order_id, %job_id, "orphan repaired: dispatch job created and linked");
+                Ok(ensured) if ensured.repaired() => {
+                    tracing::info!(
+                        order_id = %order_id,
+                        job_id = %ensured.job_id,
+                        created = ensured.created,
+                        linked = ensured.linked,
+                        readied = ensured.status_changed,
+                        "invariant restored: the paid order has its one ready job, linked both ways"
+                    );
                     ctx.report.orphans_repaired += 1;
                 }
-                Ok(None) => {
-                    tracing::debug!(order_id = %order_id, "linked meanwhile by another layer")
+                Ok(_) => {
+                    tracing::debug!(order_id = %order_id, "repaired meanwhile by another layer")
                 }
                 Err(e) => ctx.report.fail(Repair::Orphan, Some(&order_id), e),
             }
@@ -60,25 +68,12 @@ pub(super) async fn repair(ctx: &mut Ctx<'_>) {
     }
 }
 
-/// One order, one transaction. `None` if, under the order's row lock, it turns out another
-/// layer (the worker's `EnsureDispatchJob`, say) linked a job since the batch was read: then
-/// it is not this sweep's repair, and the report does not count it.
-async fn repair_one(pool: &PgPool, order_id: &OrderId) -> Result<Option<Uuid>, EnsureJobError> {
+/// One order, one transaction, under the order's row lock (taken by `ensure_job`): if
+/// another layer repaired it since the batch was read, nothing changes and the report does
+/// not count it.
+async fn repair_one(pool: &PgPool, order_id: &OrderId) -> Result<Ensured, EnsureJobError> {
     let mut tx = pool.begin().await?;
-    let still_orphan: Option<bool> = sqlx::query_scalar(
-        r#"
-        SELECT status = 'paid' AND dispatch_job_id IS NULL
-        FROM h2s_orders WHERE order_id = $1
-        FOR UPDATE
-        "#,
-    )
-    .bind(order_id)
-    .fetch_optional(&mut *tx)
-    .await?;
-    if still_orphan != Some(true) {
-        return Ok(None);
-    }
-    let job_id = dispatch::ensure_job(&mut tx, order_id).await?;
+    let ensured = dispatch::ensure_job(&mut tx, order_id).await?;
     tx.commit().await?;
-    Ok(Some(job_id))
+    Ok(ensured)
 }

@@ -1,5 +1,9 @@
-//! (b) Stale unpaid orders: their Stripe session, retrieved by its stored id, is applied
-//! through `payments::apply_session`, exactly as the webhook applies it.
+//! (b) Sessions retrieved one by one, only where the Events API cannot answer, and applied
+//! through `payments::apply_session`, exactly as the webhook applies them:
+//! - [`retrieve_past_expiry`]: a `pending_payment` order whose session passed its
+//!   `expires_at` with no terminal event seen — once per order, ever;
+//! - [`apply_stale`]: every stale unpaid order, once, when the event cursor fell out of
+//!   Stripe's 30-day event window (see `events`).
 
 use chrono::{DateTime, Utc};
 use futures::StreamExt;
@@ -43,6 +47,7 @@ pub(super) async fn apply_stale(ctx: &mut Ctx<'_>) {
             };
         }
         // Stripe first, a few calls at a time, outside any transaction.
+        ctx.report.stripe_calls += rows.len() as u64;
         let stripe = ctx.stripe;
         let retrieved: Vec<_> = futures::stream::iter(rows)
             .map(|(order_id, _, session_id, status)| async move {
@@ -95,6 +100,81 @@ pub(super) async fn apply_stale(ctx: &mut Ctx<'_>) {
     }
 }
 
+/// Orders whose session expired with no terminal event seen: retrieved once each (then
+/// marked `stripe_session_checked_at`, whatever the answer), one batch per sweep.
+pub(super) async fn retrieve_past_expiry(ctx: &mut Ctx<'_>) {
+    if ctx.stopping() {
+        return;
+    }
+    let rows: Vec<(OrderId, String)> = match queries::sessions_past_expiry(ctx.options)
+        .query_as()
+        .fetch_all(ctx.pool)
+        .await
+    {
+        Ok(rows) => rows,
+        Err(e) => return ctx.report.fail(Repair::MissedPayment, None, e),
+    };
+    for (order_id, session_id) in rows {
+        if ctx.stopping() {
+            return;
+        }
+        ctx.report.stripe_calls += 1;
+        ctx.report.sessions_retrieved += 1;
+        let facts = match sessions::retrieve(ctx.stripe, &session_id).await {
+            Ok(session) => SessionFacts::from(&session),
+            Err(e) => {
+                ctx.report.fail(
+                    Repair::MissedPayment,
+                    Some(&order_id),
+                    format_args!("retrieving its expired Stripe session: {e}"),
+                );
+                continue;
+            }
+        };
+        let event = facts.observed_event();
+        if ctx.options.dry_run {
+            let status = OrderStatus::PendingPayment;
+            let now = event.and_then(|e| transition::next(status, e));
+            count(
+                ctx,
+                &order_id,
+                now,
+                "dry run: would apply the expired session",
+            );
+            continue;
+        }
+        match apply_checked(ctx.pool, &order_id, &facts, event, ctx.options.max_attempts).await {
+            Ok(now) => count(ctx, &order_id, now, "expired session's outcome applied"),
+            Err(e) => ctx.report.fail(Repair::MissedPayment, Some(&order_id), e),
+        }
+    }
+}
+
+/// Applies what a retrieved session says (if it ended) and marks the order checked, in one
+/// transaction.
+async fn apply_checked(
+    pool: &PgPool,
+    order_id: &OrderId,
+    facts: &SessionFacts,
+    event: Option<PaymentEvent>,
+    max_attempts: i32,
+) -> Result<Option<OrderStatus>, ApplyError> {
+    let mut tx = pool.begin().await?;
+    let now = match event {
+        Some(event) => payments::apply_session(&mut tx, facts, event, max_attempts)
+            .await?
+            .changed
+            .map(|(_, now)| now),
+        None => None,
+    };
+    sqlx::query(r#"UPDATE h2s_orders SET stripe_session_checked_at = now() WHERE order_id = $1"#)
+        .bind(order_id)
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    Ok(now)
+}
+
 /// One order, one transaction: the same call the webhook makes.
 async fn apply(
     pool: &PgPool,
@@ -116,8 +196,8 @@ fn count(ctx: &mut Ctx<'_>, order_id: &OrderId, now: Option<OrderStatus>, what: 
         OrderStatus::Paid => ctx.report.missed_payments += 1,
         OrderStatus::Expired => ctx.report.expired += 1,
         OrderStatus::AwaitingPayment => ctx.report.awaiting_payment += 1,
-        // The session outcomes map only to the three above; counted nowhere else.
-        OrderStatus::PendingPayment | OrderStatus::PaymentFailed | OrderStatus::Failed => {}
+        OrderStatus::PaymentFailed => ctx.report.payment_failed += 1,
+        OrderStatus::PendingPayment | OrderStatus::Failed => {}
     }
     tracing::info!(order_id = %order_id, status = now.as_str(), "{what}");
 }

@@ -86,22 +86,117 @@ fn limit(options: &SweepOptions) -> i64 {
     i64::from(options.batch_size.max(1))
 }
 
-/// (a) Paid orders with no dispatch job (index `h2s_orders_paid_without_job`).
-pub fn paid_without_job(after: &Cursor, options: &SweepOptions) -> Stmt {
+/// (a) Paid orders that break the invariant: the one named query,
+/// [`crate::invariant::VIOLATIONS_SQL`] (indexes `h2s_orders_paid_unlinked` and
+/// `h2s_dispatch_jobs_not_ready`).
+pub fn invariant_violations(after: &Cursor, options: &SweepOptions) -> Stmt {
+    Stmt::new("invariant_violations", crate::invariant::VIOLATIONS_SQL)
+        .bind(after.created_at)
+        .bind(after.order_id.clone())
+        .bind(limit(options))
+}
+
+/// (b) `pending_payment` orders whose session passed its `expires_at` (by `expiry_grace`)
+/// with no terminal event seen, and not retrieved before: one retrieval per order, ever
+/// (indexes `h2s_orders_session_past_expiry`, and `h2s_orders_session_expiry_unknown` for
+/// sessions stored without an expiry by older systems: Stripe's last at most 24 h).
+pub fn sessions_past_expiry(options: &SweepOptions) -> Stmt {
     Stmt::new(
-        "paid_without_job",
+        "sessions_past_expiry",
         r#"
-        SELECT order_id, created_at
-        FROM h2s_orders
-        WHERE status = 'paid' AND dispatch_job_id IS NULL
-          AND (created_at, order_id) > ($1, $2)
-        ORDER BY created_at, order_id
-        LIMIT $3
+        (SELECT order_id, stripe_session_id
+         FROM h2s_orders
+         WHERE status = 'pending_payment' AND stripe_session_checked_at IS NULL
+           AND stripe_session_id IS NOT NULL AND stripe_session_expires_at IS NOT NULL
+           AND stripe_session_expires_at < now() - make_interval(secs => $1)
+         ORDER BY stripe_session_expires_at
+         LIMIT $2)
+        UNION ALL
+        (SELECT order_id, stripe_session_id
+         FROM h2s_orders
+         WHERE status = 'pending_payment' AND stripe_session_checked_at IS NULL
+           AND stripe_session_id IS NOT NULL AND stripe_session_expires_at IS NULL
+           AND created_at < now() - make_interval(secs => $1) - interval '24 hours'
+         ORDER BY created_at
+         LIMIT $2)
         "#,
     )
-    .bind(after.created_at)
-    .bind(after.order_id.clone())
+    .bind(secs(options.expiry_grace))
     .bind(limit(options))
+}
+
+/// (b) The oldest unpaid order with a session: where a first catch-up starts reading events
+/// (index `h2s_orders_unpaid`).
+pub fn oldest_open_session() -> Stmt {
+    Stmt::new(
+        "oldest_open_session",
+        r#"
+        SELECT min(created_at)
+        FROM h2s_orders
+        WHERE status IN ('pending_payment', 'awaiting_payment')
+          AND stripe_session_id IS NOT NULL
+        "#,
+    )
+}
+
+/// (d) Dead tasks of every kind whose backoff has passed, revived with fresh attempts: the
+/// `n`-th revival of a task waits `revive_after × 2^n` after its last attempt (capped at
+/// 2^10), so a task that keeps dying is retried ever more rarely, never forgotten (index
+/// `h2s_outbox_dead`). `SKIP LOCKED`: a row some other session holds waits for the next sweep.
+pub fn revive_dead(options: &SweepOptions) -> Stmt {
+    Stmt::new(
+        "revive_dead",
+        r#"
+        WITH due AS (
+            SELECT j.id
+            FROM apalis.jobs j
+            LEFT JOIN h2s_task_revivals r ON r.task_id = j.id
+            WHERE j.job_type = $1
+              AND (j.status = 'Killed' OR (j.status = 'Failed' AND j.attempts >= j.max_attempts))
+              AND COALESCE(j.done_at, j.run_at) < now()
+                  - make_interval(secs => $2 * power(2::float8, LEAST(COALESCE(r.revivals, 0), 10)))
+            ORDER BY COALESCE(j.done_at, j.run_at)
+            LIMIT $3
+            FOR UPDATE OF j SKIP LOCKED
+        ),
+        revived AS (
+            UPDATE apalis.jobs j
+            SET status = 'Pending', attempts = 0, run_at = now(),
+                lock_by = NULL, lock_at = NULL, done_at = NULL
+            FROM due WHERE j.id = due.id
+            RETURNING j.id
+        ),
+        counted AS (
+            INSERT INTO h2s_task_revivals (task_id, revivals, last_revived_at)
+            SELECT id, 1, now() FROM revived
+            ON CONFLICT (task_id) DO UPDATE
+                SET revivals = h2s_task_revivals.revivals + 1, last_revived_at = now()
+            RETURNING task_id
+        )
+        SELECT count(*) FROM counted
+        "#,
+    )
+    .bind(QUEUE)
+    .bind(secs(options.revive_after))
+    .bind(limit(options))
+}
+
+/// (d) In a dry run: how many dead tasks a sweep would revive now.
+pub fn count_revivable(options: &SweepOptions) -> Stmt {
+    Stmt::new(
+        "count_revivable",
+        r#"
+        SELECT count(*)
+        FROM apalis.jobs j
+        LEFT JOIN h2s_task_revivals r ON r.task_id = j.id
+        WHERE j.job_type = $1
+          AND (j.status = 'Killed' OR (j.status = 'Failed' AND j.attempts >= j.max_attempts))
+          AND COALESCE(j.done_at, j.run_at) < now()
+              - make_interval(secs => $2 * power(2::float8, LEAST(COALESCE(r.revivals, 0), 10)))
+        "#,
+    )
+    .bind(QUEUE)
+    .bind(secs(options.revive_after))
 }
 
 /// (b) Unpaid orders older than `stale_after` with a stored session (index `h2s_orders_unpaid`).
@@ -213,8 +308,10 @@ pub async fn explain(
 ) -> Result<Vec<(&'static str, Value)>, sqlx::Error> {
     let start = Cursor::start();
     let statements = [
-        paid_without_job(&start, options),
+        invariant_violations(&start, options),
         stale_unpaid(&start, options),
+        sessions_past_expiry(options),
+        oldest_open_session(),
         checkouts_without_session(&start, options),
         live_task_keys(&[OutboxTask::Checkout {
             order_id: start.order_id.clone(),
@@ -222,6 +319,7 @@ pub async fn explain(
         }
         .idempotency_key()]),
         dead_tasks(),
+        count_revivable(options),
         count_finished(options),
         delete_finished(options),
     ];

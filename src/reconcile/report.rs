@@ -13,8 +13,24 @@ pub const MAX_LISTED_FAILURES: usize = 50;
 /// The report of one sweep. In a dry run every count is what the sweep *would* have done.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct SweepReport {
-    /// Paid orders that had no dispatch job and got one (created and linked) — repair (a).
+    /// Paid orders that broke the invariant (no job, a job not linked both ways, a job not
+    /// `ready`) and were repaired: job created, linked, or made `ready` — repair (a).
     pub orphans_repaired: u64,
+    /// Paid orders breaking the invariant when the sweep started (the one named query).
+    pub invariant_violations_before: u64,
+    /// ... and when it ended: 0 unless a repair failed (or in a dry run).
+    pub invariant_violations_after: u64,
+    /// `checkout.session.*` events read from Stripe's Events API — (b).
+    pub events_listed: u64,
+    /// Sessions retrieved one by one (past their expiry with no terminal event, or after a
+    /// cursor fell out of the event window) — (b).
+    pub sessions_retrieved: u64,
+    /// Stripe API calls this sweep made.
+    pub stripe_calls: u64,
+    /// Unpaid orders whose delayed payment failed (a missed async_payment_failed) — (b).
+    pub payment_failed: u64,
+    /// Dead outbox tasks (any kind) revived with fresh attempts, after their backoff — (d).
+    pub revived_tasks: u64,
     /// Unpaid orders whose Stripe session was in fact paid (a missed webhook): now `paid` — (b).
     pub missed_payments: u64,
     /// Unpaid orders whose Stripe session had expired: now `expired`, job cancelled — (b).
@@ -125,15 +141,27 @@ impl fmt::Display for SweepReport {
             "reconcile sweep"
         };
         writeln!(f, "{head} in {} ms:", self.duration_ms)?;
+        writeln!(
+            f,
+            "  invariant violations: {} before, {} after",
+            self.invariant_violations_before, self.invariant_violations_after
+        )?;
+        writeln!(
+            f,
+            "  stripe: {} calls, {} events listed, {} sessions retrieved",
+            self.stripe_calls, self.events_listed, self.sessions_retrieved
+        )?;
         let lines = [
             (
                 self.orphans_repaired,
-                "paid orders without a job: job created",
+                "paid orders breaking the invariant: repaired",
             ),
             (self.missed_payments, "missed payments: order paid"),
             (self.expired, "expired sessions: order expired"),
             (self.awaiting_payment, "completed sessions awaiting payment"),
+            (self.payment_failed, "delayed payments failed"),
             (self.requeued, "checkouts without a session: re-enqueued"),
+            (self.revived_tasks, "dead outbox tasks: revived"),
             (self.deleted, "finished outbox tasks: deleted"),
         ];
         for (n, what) in lines {

@@ -14,6 +14,8 @@ pub const DEFAULT_SCHEDULE: &str = "0 */5 * * * *";
 pub const DEFAULT_STALE_AFTER: &str = "15m";
 pub const DEFAULT_REQUEUE_AFTER: &str = "5m";
 pub const DEFAULT_RETENTION: &str = "7d";
+pub const DEFAULT_EXPIRY_GRACE: &str = "1h";
+pub const DEFAULT_REVIVE_AFTER: &str = "5m";
 pub const DEFAULT_BATCH_SIZE: u32 = 100;
 /// The worker's default `WORKER_MAX_RETRIES`.
 pub const DEFAULT_TASK_MAX_RETRIES: u32 = 8;
@@ -39,6 +41,14 @@ pub struct ReconcileSettings {
     /// A checkout with no session and a dead or missing task is re-enqueued after this age.
     #[arg(long, env = "RECONCILE_REQUEUE_AFTER", default_value = DEFAULT_REQUEUE_AFTER, value_parser = parse_duration)]
     pub requeue_after: Duration,
+    /// A session past its `expires_at` by this much, with no terminal event seen, is
+    /// retrieved from Stripe (once per order).
+    #[arg(long, env = "RECONCILE_EXPIRY_GRACE", default_value = DEFAULT_EXPIRY_GRACE, value_parser = parse_duration)]
+    pub expiry_grace: Duration,
+    /// A dead outbox task (any kind) is revived this long after its last attempt; the wait
+    /// doubles with each revival of the same task.
+    #[arg(long, env = "RECONCILE_REVIVE_AFTER", default_value = DEFAULT_REVIVE_AFTER, value_parser = parse_duration)]
+    pub revive_after: Duration,
     /// Finished outbox tasks older than this are deleted.
     #[arg(long, env = "RECONCILE_RETENTION", default_value = DEFAULT_RETENTION, value_parser = parse_duration)]
     pub retention: Duration,
@@ -56,6 +66,8 @@ impl ReconcileSettings {
             dry_run: self.dry_run,
             stale_after: self.stale_after,
             requeue_after: self.requeue_after,
+            expiry_grace: self.expiry_grace,
+            revive_after: self.revive_after,
             retention: self.retention,
             batch_size: self.batch_size.clamp(1, 10_000),
             max_attempts: outbox::max_attempts(self.task_max_retries),

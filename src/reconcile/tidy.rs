@@ -1,7 +1,31 @@
-//! (d) Dead outbox tasks, counted; (e) finished outbox rows past the retention, deleted.
+//! (d) Dead outbox tasks of every kind, revived after a backoff and counted; (e) finished
+//! outbox rows past the retention, deleted.
 
 use super::{Ctx, queries, report::Repair};
 use crate::outbox::runtime;
+
+/// Dead tasks (a notification whose endpoint was down for an hour, a job task that met a
+/// database outage, a checkout (c) did not cover) get fresh attempts once their backoff
+/// passed: `revive_after`, doubling with each revival of the same task.
+pub(super) async fn revive_dead(ctx: &mut Ctx<'_>) {
+    if ctx.stopping() {
+        return;
+    }
+    let stmt = if ctx.options.dry_run {
+        queries::count_revivable(ctx.options)
+    } else {
+        queries::revive_dead(ctx.options)
+    };
+    match stmt.query_as::<(i64,)>().fetch_one(ctx.pool).await {
+        Ok((n,)) => {
+            ctx.report.revived_tasks = u64::try_from(n).unwrap_or(0);
+            if n > 0 && !ctx.options.dry_run {
+                tracing::warn!(revived = n, "dead outbox tasks revived with fresh attempts");
+            }
+        }
+        Err(e) => ctx.report.fail(Repair::DeadTasks, None, e),
+    }
+}
 
 pub(super) async fn count_dead(ctx: &mut Ctx<'_>) {
     if ctx.stopping() {

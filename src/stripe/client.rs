@@ -22,7 +22,12 @@ pub enum StripeCallError {
     #[error("stripe answered {status} ({code}): {message}")]
     Api {
         status: u16,
+        /// `error.code`, else `error.type`.
         code: String,
+        /// `error.type`: `invalid_request_error`, `idempotency_error`, `api_error`, ...
+        kind: String,
+        /// `error.param`: the request parameter at fault, when Stripe names one.
+        param: Option<String>,
         message: String,
         retry_after: Option<Duration>,
         should_retry: Option<bool>,
@@ -35,20 +40,62 @@ pub enum StripeCallError {
     Decode(String),
 }
 
-impl StripeCallError {
-    /// 429, 409 (a concurrent request with the same key), 5xx, timeouts and connection errors
-    /// can succeed later; other 4xx answers will not.
-    pub fn is_retryable(&self) -> bool {
-        match self {
-            StripeCallError::Api {
-                status,
-                should_retry,
-                ..
-            } => should_retry.unwrap_or(matches!(status, 409 | 424 | 429 | 500..=599)),
-            StripeCallError::Timeout
-            | StripeCallError::Transport(_)
-            | StripeCallError::Decode(_) => true,
+/// Whose fault a failed call is: that decides what becomes of the order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Blame {
+    /// Stripe refused the order's own content (an unknown price, an invalid amount): a 400
+    /// `invalid_request_error` naming a parameter. Retrying cannot help; the order fails.
+    Order,
+    /// The idempotency key was first used with other parameters: a request under this key
+    /// was already made, so a session may exist. Find it; never fail the order for this.
+    IdempotencyKey,
+    /// Ours or Stripe's, not the order's: a wrong or revoked key (401/403), a rate limit, a
+    /// 5xx, a timeout, a connection error, an answer we could not read, any error that names
+    /// no parameter. The order stays payable and the call is retried.
+    Outage,
+}
+
+impl Blame {
+    /// The metric label of an outage's cause.
+    pub fn outage_class(error: &StripeCallError) -> &'static str {
+        match error {
+            StripeCallError::Api { status: 401, .. } => "authentication",
+            StripeCallError::Api { status: 403, .. } => "permission",
+            StripeCallError::Api { status: 429, .. } => "rate_limit",
+            StripeCallError::Api { status, .. } if *status >= 500 => "server",
+            StripeCallError::Api { .. } => "other",
+            StripeCallError::Timeout => "timeout",
+            StripeCallError::Transport(_) => "connection",
+            StripeCallError::Decode(_) => "decode",
         }
+    }
+}
+
+impl StripeCallError {
+    /// Whose fault this failure is (see [`Blame`]).
+    pub fn blame(&self) -> Blame {
+        match self {
+            // Stripe itself says a retry can succeed (a lock contention, say).
+            StripeCallError::Api {
+                should_retry: Some(true),
+                ..
+            } => Blame::Outage,
+            StripeCallError::Api { kind, .. } if kind == "idempotency_error" => {
+                Blame::IdempotencyKey
+            }
+            StripeCallError::Api {
+                status: 400,
+                kind,
+                param: Some(_),
+                ..
+            } if kind == "invalid_request_error" => Blame::Order,
+            _ => Blame::Outage,
+        }
+    }
+
+    /// Worth calling again later: everything but the order's own fault.
+    pub fn is_retryable(&self) -> bool {
+        self.blame() != Blame::Order
     }
 
     pub fn retry_after(&self) -> Option<Duration> {
@@ -128,8 +175,39 @@ impl StripeHttp {
         })
     }
 
+    /// `GET /v1{path}?{query}`, the answer as JSON: for the list calls whose answers we parse
+    /// leniently (events of any API version), which async-stripe's typed requests would not.
+    pub async fn get_json(
+        &self,
+        path: &str,
+        query: &[(&str, String)],
+    ) -> Result<serde_json::Value, StripeCallError> {
+        let mut req = stripe_client_core::RequestBuilder::new(StripeMethod::Get, path);
+        if !query.is_empty() {
+            let encoded = url::form_urlencoded::Serializer::new(String::new())
+                .extend_pairs(query.iter().map(|(k, v)| (*k, v.as_str())))
+                .finish();
+            req.query = Some(encoded);
+        }
+        let bytes = self.send_parts(req, None, None).await?;
+        serde_json::from_slice(&bytes).map_err(|e| StripeCallError::Decode(e.to_string()))
+    }
+
     async fn send(&self, req: CustomizedStripeRequest) -> Result<Bytes, StripeCallError> {
         let (req, overrides) = req.into_pieces();
+        let key = overrides
+            .request_strategy
+            .as_ref()
+            .and_then(|s| s.get_key());
+        self.send_parts(req, key, overrides.timeout).await
+    }
+
+    async fn send_parts(
+        &self,
+        req: stripe_client_core::RequestBuilder,
+        idempotency_key: Option<stripe_client_core::IdempotencyKey>,
+        timeout: Option<Duration>,
+    ) -> Result<Bytes, StripeCallError> {
         let mut url = format!("{}/v1{}", self.base, req.path);
         if let Some(query) = &req.query {
             url.push('?');
@@ -145,14 +223,10 @@ impl StripeHttp {
             .request(method, url)
             .bearer_auth(self.secret.expose_secret())
             .header("Stripe-Version", API_VERSION);
-        if let Some(key) = overrides
-            .request_strategy
-            .as_ref()
-            .and_then(|s| s.get_key())
-        {
+        if let Some(key) = idempotency_key {
             builder = builder.header("Idempotency-Key", key.as_str());
         }
-        if let Some(timeout) = overrides.timeout {
+        if let Some(timeout) = timeout {
             builder = builder.timeout(timeout);
         }
         if let Some(body) = req.body {
@@ -180,11 +254,13 @@ impl StripeHttp {
         if (200..300).contains(&status) {
             return Ok(body);
         }
-        let (code, message) = error_parts(&body);
+        let parts = error_parts(&body);
         Err(StripeCallError::Api {
             status,
-            code,
-            message,
+            code: parts.code,
+            kind: parts.kind,
+            param: parts.param,
+            message: parts.message,
             retry_after,
             should_retry,
         })
@@ -200,22 +276,32 @@ fn transport_error(e: reqwest::Error) -> StripeCallError {
     }
 }
 
-/// Stripe's `{"error": {"code", "type", "message"}}`, best effort.
-fn error_parts(body: &[u8]) -> (String, String) {
+struct ErrorParts {
+    code: String,
+    kind: String,
+    param: Option<String>,
+    message: String,
+}
+
+/// Stripe's `{"error": {"code", "type", "param", "message"}}`, best effort.
+fn error_parts(body: &[u8]) -> ErrorParts {
     let value: serde_json::Value = serde_json::from_slice(body).unwrap_or_default();
     let error = &value["error"];
-    let code = error["code"]
-        .as_str()
-        .or(error["type"].as_str())
-        .unwrap_or("unknown")
-        .to_owned();
-    let message = error["message"]
-        .as_str()
-        .unwrap_or("no message")
-        .chars()
-        .take(500)
-        .collect();
-    (code, message)
+    let kind = error["type"].as_str().unwrap_or("unknown").to_owned();
+    ErrorParts {
+        code: error["code"].as_str().unwrap_or(&kind).to_owned(),
+        param: error["param"]
+            .as_str()
+            .filter(|p| !p.is_empty())
+            .map(|p| p.chars().take(200).collect()),
+        message: error["message"]
+            .as_str()
+            .unwrap_or("no message")
+            .chars()
+            .take(500)
+            .collect(),
+        kind,
+    }
 }
 
 impl StripeClient for StripeHttp {
@@ -226,5 +312,65 @@ impl StripeClient for StripeHttp {
         req: CustomizedStripeRequest,
     ) -> impl std::future::Future<Output = Result<Bytes, Self::Err>> + Send {
         self.send(req)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn api(status: u16, kind: &str, param: Option<&str>) -> StripeCallError {
+        StripeCallError::Api {
+            status,
+            code: kind.into(),
+            kind: kind.into(),
+            param: param.map(Into::into),
+            message: "m".into(),
+            retry_after: None,
+            should_retry: None,
+        }
+    }
+
+    #[test]
+    fn only_a_400_naming_a_parameter_is_the_orders_fault() {
+        let param = Some("line_items[0][price]");
+        assert_eq!(
+            api(400, "invalid_request_error", param).blame(),
+            Blame::Order
+        );
+        assert_eq!(
+            api(400, "idempotency_error", None).blame(),
+            Blame::IdempotencyKey
+        );
+        for not_the_order in [
+            api(401, "invalid_request_error", None),
+            api(403, "invalid_request_error", None),
+            api(429, "invalid_request_error", None),
+            api(500, "api_error", None),
+            api(503, "api_error", None),
+            api(400, "invalid_request_error", None),
+            api(404, "invalid_request_error", param),
+            StripeCallError::Timeout,
+            StripeCallError::Transport("reset".into()),
+        ] {
+            assert_eq!(not_the_order.blame(), Blame::Outage, "{not_the_order}");
+            assert!(not_the_order.is_retryable());
+        }
+    }
+
+    #[test]
+    fn stripe_error_bodies_give_their_type_and_parameter() {
+        let parts = error_parts(
+            br#"{"error":{"type":"invalid_request_error","code":"resource_missing","param":"line_items[0][price]","message":"No such price"}}"#,
+        );
+        assert_eq!(parts.kind, "invalid_request_error");
+        assert_eq!(parts.code, "resource_missing");
+        assert_eq!(parts.param.as_deref(), Some("line_items[0][price]"));
+        let parts = error_parts(br#"{"error":{"type":"idempotency_error","message":"x"}}"#);
+        assert_eq!(
+            (parts.kind.as_str(), parts.code.as_str()),
+            ("idempotency_error", "idempotency_error")
+        );
+        assert_eq!(parts.param, None);
     }
 }

@@ -1,7 +1,8 @@
 //! Stripe: the client the worker and reconciler call, and the stand-in used by tests and `--dev`.
 
 pub mod client;
+pub mod outage;
 pub mod sessions;
 pub mod standin;
 
-pub use client::{StripeCallError, StripeClientConfig, StripeHttp};
+pub use client::{Blame, StripeCallError, StripeClientConfig, StripeHttp};

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use stripe_checkout::checkout_session::{
     CreateCheckoutSession, CreateCheckoutSessionLineItems, RetrieveCheckoutSession,
 };
-use stripe_client_core::{IdempotencyKey, RequestStrategy, StripeRequest};
+use stripe_client_core::{IdempotencyKey, RequestBuilder, RequestStrategy, StripeRequest};
 pub use stripe_shared::{CheckoutSession, CheckoutSessionPaymentStatus, CheckoutSessionStatus};
 use uuid::Uuid;
 
@@ -18,19 +18,46 @@ pub fn idempotency_key(order_id: &OrderId) -> String {
     format!("h2s-checkout-session-{}", order_id.as_str())
 }
 
-/// A created (or replayed) session.
+/// A created (or replayed, or found) session.
 #[derive(Debug, Clone)]
 pub struct CreatedSession {
     pub id: String,
     pub url: Option<String>,
+    /// Unix seconds; Stripe's default is 24 h after creation.
+    pub expires_at: Option<i64>,
 }
 
-#[tracing::instrument(skip_all, fields(order_id = %order.order_id))]
-pub async fn create(
-    client: &StripeHttp,
-    order: &SessionInputs,
-    job_id: Uuid,
-) -> Result<CreatedSession, StripeCallError> {
+/// The create request for an order, with a deterministic body.
+///
+/// Stripe compares an idempotent request's parameters with the first request's, and
+/// async-stripe encodes `metadata` from a `HashMap`, whose order depends on a per-process
+/// random seed: a retry from another process would send the same parameters in another
+/// order. So the encoded form is put in one canonical order (pairs sorted by key; every
+/// array index is explicit in the key, so the order carries no meaning).
+struct CreateRequest(CreateCheckoutSession);
+
+impl StripeRequest for CreateRequest {
+    type Output = CheckoutSession;
+
+    fn build(&self) -> RequestBuilder {
+        let mut request = self.0.build();
+        request.body = request.body.as_deref().map(canonical_form);
+        request
+    }
+}
+
+/// A form body with its pairs sorted by key (then value), re-encoded.
+fn canonical_form(body: &str) -> String {
+    let mut pairs: Vec<(String, String)> = url::form_urlencoded::parse(body.as_bytes())
+        .into_owned()
+        .collect();
+    pairs.sort();
+    url::form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(pairs)
+        .finish()
+}
+
+fn create_request(order: &SessionInputs, job_id: Uuid) -> CreateRequest {
     let line_items: Vec<CreateCheckoutSessionLineItems> = order
         .cart_json
         .iter()
@@ -59,10 +86,27 @@ pub async fn create(
     if let Some(url) = &order.cancel_url {
         request = request.cancel_url(url.clone());
     }
+    CreateRequest(request)
+}
+
+/// The exact form body `create` sends for this order (for tests and diagnostics).
+pub fn create_body(order: &SessionInputs, job_id: Uuid) -> String {
+    create_request(order, job_id)
+        .build()
+        .body
+        .unwrap_or_default()
+}
+
+#[tracing::instrument(skip_all, fields(order_id = %order.order_id))]
+pub async fn create(
+    client: &StripeHttp,
+    order: &SessionInputs,
+    job_id: Uuid,
+) -> Result<CreatedSession, StripeCallError> {
     let key = IdempotencyKey::new(idempotency_key(&order.order_id))
         .expect("an order id makes a valid idempotency key");
     let started = std::time::Instant::now();
-    let result = request
+    let result = create_request(order, job_id)
         .customize()
         .request_strategy(RequestStrategy::Idempotent(key))
         .send(client)
@@ -72,6 +116,7 @@ pub async fn create(
     Ok(CreatedSession {
         id: session.id.as_str().to_owned(),
         url: session.url,
+        expires_at: Some(session.expires_at),
     })
 }
 
@@ -84,4 +129,76 @@ pub async fn retrieve(
     let result = RetrieveCheckoutSession::new(session_id).send(client).await;
     crate::metrics::observe_stripe_call("retrieve_session", started.elapsed(), result.is_ok());
     result
+}
+
+/// Pages of sessions looked through by [`find_for_order`] before giving up.
+const FIND_MAX_PAGES: usize = 10;
+
+/// The session created for `order_id` since `since` (unix seconds), found by its
+/// `metadata.order_id` in Stripe's list of sessions (newest first, 100 per call). For an
+/// `idempotency_error`: a request under the order's key reached Stripe before, so its
+/// session is there; Stripe has no lookup by metadata, hence the list, bounded in pages.
+#[tracing::instrument(skip(client))]
+pub async fn find_for_order(
+    client: &StripeHttp,
+    order_id: &OrderId,
+    since: i64,
+) -> Result<Option<CreatedSession>, StripeCallError> {
+    let mut after: Option<String> = None;
+    for _ in 0..FIND_MAX_PAGES {
+        let mut query = vec![
+            ("limit", "100".to_owned()),
+            ("created[gte]", since.to_string()),
+        ];
+        if let Some(after) = &after {
+            query.push(("starting_after", after.clone()));
+        }
+        let started = std::time::Instant::now();
+        let result = client.get_json("/checkout/sessions", &query).await;
+        crate::metrics::observe_stripe_call("list_sessions", started.elapsed(), result.is_ok());
+        let page = result?;
+        let data = page["data"].as_array().cloned().unwrap_or_default();
+        if let Some(found) = data
+            .iter()
+            .find(|s| s["metadata"]["order_id"].as_str() == Some(order_id.as_str()))
+        {
+            return Ok(found["id"].as_str().map(|id| CreatedSession {
+                id: id.to_owned(),
+                url: found["url"].as_str().map(str::to_owned),
+                expires_at: found["expires_at"].as_i64(),
+            }));
+        }
+        after = data
+            .last()
+            .and_then(|s| s["id"].as_str())
+            .map(str::to_owned);
+        if page["has_more"].as_bool() != Some(true) || after.is_none() {
+            break;
+        }
+    }
+    Ok(None)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_canonical_form_sorts_pairs_and_keeps_every_value() {
+        let body =
+            "mode=payment&metadata%5Bz%5D=1&metadata%5Ba%5D=a+b&line_items%5B0%5D%5Bprice%5D=p";
+        let canonical = canonical_form(body);
+        let pairs: Vec<(String, String)> = url::form_urlencoded::parse(canonical.as_bytes())
+            .into_owned()
+            .collect();
+        assert_eq!(
+            pairs,
+            vec![
+                ("line_items[0][price]".into(), "p".into()),
+                ("metadata[a]".into(), "a b".into()),
+                ("metadata[z]".into(), "1".into()),
+                ("mode".into(), "payment".into()),
+            ]
+        );
+    }
 }

@@ -69,6 +69,99 @@ pub fn verify(
         .map_err(Rejected::Verification)
 }
 
+/// A Stripe event as this system uses it, wherever it came from: the webhook (verified, then
+/// parsed by async-stripe) or the sweep's read of the Events API (parsed leniently).
+#[derive(Debug, Clone)]
+pub struct StripeEvent {
+    pub id: String,
+    pub event_type: String,
+    /// Unix seconds (Stripe's clock).
+    pub created: i64,
+    /// The payment event and its session, for the `checkout.session.*` types we act on.
+    pub payment: Option<(PaymentEvent, SessionFacts)>,
+}
+
+/// Where an event came from (`h2s_stripe_events.source`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    Webhook,
+    EventsApi,
+}
+
+impl Source {
+    fn as_str(self) -> &'static str {
+        match self {
+            Source::Webhook => "webhook",
+            Source::EventsApi => "events_api",
+        }
+    }
+}
+
+impl From<&stripe_webhook::Event> for StripeEvent {
+    fn from(event: &stripe_webhook::Event) -> Self {
+        StripeEvent {
+            id: event.id.as_str().to_owned(),
+            event_type: event.type_.to_string(),
+            created: event.created,
+            payment: classify(&event.data.object),
+        }
+    }
+}
+
+impl StripeEvent {
+    /// An event object as the Events API lists it, of any API version: only the fields used
+    /// are read (`id`, `type`, `created`, and of the session `id`, `status`,
+    /// `payment_status`, `metadata`, `client_reference_id`, amounts and customer details).
+    /// `None` when even the id or the type is missing.
+    pub fn from_json(event: &serde_json::Value) -> Option<Self> {
+        let id = event["id"].as_str()?.to_owned();
+        let event_type = event["type"].as_str()?.to_owned();
+        let created = event["created"].as_i64().unwrap_or_default();
+        let payment = session_facts_from_json(&event["data"]["object"]).and_then(|facts| {
+            let payment_event = match event_type.as_str() {
+                "checkout.session.completed" => facts.completed_event(),
+                "checkout.session.async_payment_succeeded" => PaymentEvent::AsyncSucceeded,
+                "checkout.session.async_payment_failed" => PaymentEvent::AsyncFailed,
+                "checkout.session.expired" => PaymentEvent::Expired,
+                _ => return None,
+            };
+            Some((payment_event, facts))
+        });
+        Some(StripeEvent {
+            id,
+            event_type,
+            created,
+            payment,
+        })
+    }
+}
+
+fn session_facts_from_json(o: &serde_json::Value) -> Option<SessionFacts> {
+    let text = |v: &serde_json::Value| v.as_str().map(str::to_owned);
+    let details = &o["customer_details"];
+    Some(SessionFacts {
+        session_id: o["id"].as_str()?.to_owned(),
+        url: text(&o["url"]),
+        status: o["status"].as_str().and_then(|s| s.parse().ok()),
+        payment_status: o["payment_status"].as_str()?.parse().ok()?,
+        client_reference_id: text(&o["client_reference_id"]),
+        metadata: o["metadata"]
+            .as_object()
+            .map(|m| {
+                m.iter()
+                    .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_owned())))
+                    .collect()
+            })
+            .unwrap_or_default(),
+        amount_total: o["amount_total"].as_i64(),
+        currency: text(&o["currency"]),
+        customer_email: text(&details["email"]).or_else(|| text(&o["customer_email"])),
+        customer_name: text(&details["name"]),
+        customer_phone: text(&details["phone"]),
+        expires_at: o["expires_at"].as_i64(),
+    })
+}
+
 /// The payment event a Stripe event stands for, with its session; `None` for other types.
 fn classify(object: &EventObject) -> Option<(PaymentEvent, SessionFacts)> {
     Some(match object {
@@ -87,26 +180,38 @@ fn classify(object: &EventObject) -> Option<(PaymentEvent, SessionFacts)> {
     })
 }
 
-/// Records the event once and applies it, in one transaction.
-#[tracing::instrument(skip_all, fields(event_id = %event.id.as_str(), event_type = %event.type_))]
+/// Why an event could not be applied (the delivery is answered 5xx and Stripe retries it).
+#[derive(Debug, thiserror::Error)]
+pub enum HandleError {
+    #[error(transparent)]
+    Database(#[from] sqlx::Error),
+    #[error(transparent)]
+    Job(crate::dispatch::EnsureJobError),
+}
+
+/// Records the event once and applies it, in one transaction: the one path of every Stripe
+/// event, delivered by the webhook or listed by the sweep. An event id already recorded (by
+/// either) is a `Duplicate` and changes nothing.
+#[tracing::instrument(skip_all, fields(event_id = %event.id, event_type = %event.event_type, source = source.as_str()))]
 pub async fn handle(
     pool: &PgPool,
-    event: &stripe_webhook::Event,
+    event: &StripeEvent,
+    source: Source,
     max_attempts: i32,
-) -> Result<Outcome, sqlx::Error> {
-    let event_type = event.type_.to_string();
+) -> Result<Outcome, HandleError> {
     let mut tx = pool.begin().await?;
     // Insert first: a repeat delivery, even a concurrent one, waits on this row and then
     // finds it, so an event has its effect once.
     let fresh = sqlx::query(
         r#"
-        INSERT INTO h2s_stripe_events (event_id, event_type, outcome)
-        VALUES ($1, $2, 'received')
+        INSERT INTO h2s_stripe_events (event_id, event_type, outcome, source)
+        VALUES ($1, $2, 'received', $3)
         ON CONFLICT (event_id) DO NOTHING
         "#,
     )
-    .bind(event.id.as_str())
-    .bind(&event_type)
+    .bind(&event.id)
+    .bind(&event.event_type)
+    .bind(source.as_str())
     .execute(&mut *tx)
     .await?
     .rows_affected()
@@ -115,16 +220,17 @@ pub async fn handle(
         tx.rollback().await?;
         return Ok(Outcome::Duplicate);
     }
-    let outcome = match classify(&event.data.object) {
+    let outcome = match &event.payment {
         None => Outcome::Ignored,
         Some((payment_event, facts)) => {
-            match payments::apply_session(&mut tx, &facts, payment_event, max_attempts).await {
+            match payments::apply_session(&mut tx, facts, *payment_event, max_attempts).await {
                 Ok(applied) => Outcome::Applied(applied),
                 Err(ApplyError::Unattributable) => {
                     tracing::error!(session_id = %facts.session_id, "a session names no order and has no email; needs a human");
                     Outcome::Unattributable
                 }
-                Err(ApplyError::Database(e)) => return Err(e),
+                Err(ApplyError::Database(e)) => return Err(e.into()),
+                Err(ApplyError::Job(e)) => return Err(HandleError::Job(e)),
             }
         }
     };
@@ -133,7 +239,7 @@ pub async fn handle(
         _ => None,
     };
     sqlx::query(r#"UPDATE h2s_stripe_events SET outcome = $2, order_id = $3 WHERE event_id = $1"#)
-        .bind(event.id.as_str())
+        .bind(&event.id)
         .bind(outcome.label())
         .bind(order_id)
         .execute(&mut *tx)

@@ -403,3 +403,22 @@ impl TestApp {
             .expect("admin request")
     }
 }
+
+impl TestApp {
+    /// Marks the order's checkout task dead (retries exhausted), as a database outage
+    /// through every attempt would leave it. (Stripe errors no longer kill a checkout task:
+    /// they are not the order's fault, and the task waits them out.) Run it with the worker
+    /// stopped, so that no attempt is in flight.
+    pub async fn kill_checkout_task(&self, order_id: &str) {
+        let done = sqlx::query(
+            "UPDATE apalis.jobs
+             SET status = 'Failed', attempts = max_attempts, lock_by = NULL, lock_at = NULL
+             WHERE idempotency_key = $1",
+        )
+        .bind(format!("checkout:{order_id}"))
+        .execute(&self.pool)
+        .await
+        .expect("kill the task");
+        assert_eq!(done.rows_affected(), 1, "the order has its checkout task");
+    }
+}

@@ -2,6 +2,7 @@
 
 mod checkout;
 mod helpers;
+mod invariant;
 mod operations;
 mod reconcile;
 mod startup;

@@ -27,6 +27,14 @@ use crate::outbox::{OutboxTask, TaskError};
 /// after the restart, stops the next one), while here it only kills that one row.
 pub(super) type Payload = serde_json::Value;
 
+/// A failed attempt that may be retried.
+struct Failure {
+    reason: String,
+    retry_after: Option<Duration>,
+    /// Not the task's fault: never counted towards its death.
+    outage: bool,
+}
+
 pub(super) struct OutboxService<H> {
     handler: H,
     pool: PgPool,
@@ -114,40 +122,86 @@ impl<H: TaskHandler> OutboxService<H> {
                 reason,
                 retry_after,
             }) => {
-                // The row's max_attempts was written by whichever process enqueued it (the
-                // api, the webhook, the reconciler), maybe with other settings: the worker's
-                // policy is the one in force, and the row is brought to it (up or down) so
-                // that it reads dead exactly when this worker gives up.
-                let allowed = self.retry.max_attempts();
-                let next_in = (attempt < allowed).then(|| {
-                    self.retry
-                        .delay(u32::try_from(attempt).unwrap_or(1), retry_after)
-                });
-                match next_in {
-                    Some(delay) => tracing::warn!(
-                        error = %reason,
-                        elapsed_ms,
-                        retry_in_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX),
-                        "outbox task attempt failed: will retry",
-                    ),
-                    None => tracing::error!(
-                        error = %reason,
-                        elapsed_ms,
-                        max_attempts = allowed,
-                        "outbox task failed its last attempt: dead until re-enqueued",
-                    ),
-                }
-                if (next_in.is_some() || allowed != row_max)
-                    && let Err(e) = self.schedule(&task_id, next_in, allowed).await
-                {
-                    tracing::warn!(error = %e, "could not schedule the retry: it may come at once");
-                }
-                Err(Box::new(TaskError::Retryable {
+                let failure = Failure {
                     reason,
                     retry_after,
-                }))
+                    outage: false,
+                };
+                self.retry_later(&task_id, attempt, row_max, failure, elapsed_ms)
+                    .await
+            }
+            Err(TaskError::Outage {
+                reason,
+                retry_after,
+            }) => {
+                let failure = Failure {
+                    reason,
+                    retry_after,
+                    outage: true,
+                };
+                self.retry_later(&task_id, attempt, row_max, failure, elapsed_ms)
+                    .await
             }
         }
+    }
+
+    /// Schedules the next attempt of a failed one (or lets the task die), and answers apalis.
+    async fn retry_later(
+        &self,
+        task_id: &str,
+        attempt: i32,
+        row_max: i32,
+        failure: Failure,
+        elapsed_ms: u64,
+    ) -> Result<(), BoxDynError> {
+        let Failure {
+            reason,
+            retry_after,
+            outage,
+        } = failure;
+        // The row's max_attempts was written by whichever process enqueued it (the api, the
+        // webhook, the reconciler), maybe with other settings: the worker's policy is the one
+        // in force, and the row is brought to it (up or down) so that it reads dead exactly
+        // when this worker gives up. An outage is not the task's failure: its row always
+        // keeps one more attempt, so it comes back after the capped backoff for as long as
+        // the outage lasts.
+        let mut allowed = self.retry.max_attempts();
+        if outage {
+            allowed = allowed.max(attempt.saturating_add(1));
+        }
+        let next_in = (attempt < allowed).then(|| {
+            self.retry
+                .delay(u32::try_from(attempt).unwrap_or(1), retry_after)
+        });
+        match next_in {
+            // The outage itself is logged loudly, once a minute, where it is seen.
+            Some(delay) if outage => tracing::debug!(
+                error = %reason,
+                retry_in_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX),
+                "outbox task waits out an outage",
+            ),
+            Some(delay) => tracing::warn!(
+                error = %reason,
+                elapsed_ms,
+                retry_in_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX),
+                "outbox task attempt failed: will retry",
+            ),
+            None => tracing::error!(
+                error = %reason,
+                elapsed_ms,
+                max_attempts = allowed,
+                "outbox task failed its last attempt: dead until re-enqueued",
+            ),
+        }
+        if (next_in.is_some() || allowed != row_max)
+            && let Err(e) = self.schedule(task_id, next_in, allowed).await
+        {
+            tracing::warn!(error = %e, "could not schedule the retry: it may come at once");
+        }
+        Err(Box::new(TaskError::Retryable {
+            reason,
+            retry_after,
+        }))
     }
 
     /// Moves the next attempt to `now() + delay` and sets `max_attempts` to `allowed`, on

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use axum::extract::{Request, State};
+use axum::extract::{MatchedPath, Request, State};
 use axum::http::{HeaderValue, Method, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -38,6 +38,8 @@ pub enum Fault {
     Hang(Duration),
     /// Close the connection without answering.
     Drop,
+    /// 400 `idempotency_error`, as Stripe answers a key reused with other parameters.
+    IdempotencyError,
 }
 
 /// What the fault layer decided for one call.
@@ -52,12 +54,13 @@ pub(super) enum Decision {
 
 impl Shared {
     /// Accounts for one API call and draws its fault, all under one lock.
-    fn decide(&self, is_create: bool) -> Decision {
+    fn decide(&self, is_create: bool, endpoint: String) -> Decision {
         let now = Instant::now();
         let mut inner = self.lock();
         if is_create {
             inner.create_calls += 1;
         }
+        *inner.calls.entry(endpoint).or_default() += 1;
         inner.note_call(now);
         let latency = inner.latency;
         if let Some(fault) = inner.scripted.pop_front() {
@@ -80,6 +83,9 @@ impl Shared {
                     latency,
                 },
                 Fault::Drop => Decision::Drop,
+                Fault::IdempotencyError => Decision::Answer(error_response(
+                    &StripeError::idempotency("(scripted fault)"),
+                )),
             };
         }
         let faults = inner.faults.clone();
@@ -111,7 +117,13 @@ pub(super) async fn fault_layer(
 ) -> Response {
     let is_create =
         request.method() == Method::POST && request.uri().path() == "/v1/checkout/sessions";
-    let mut response = match shared.decide(is_create) {
+    // Counted per route (`GET /v1/checkout/sessions/{id}`), not per id.
+    let route = request.extensions().get::<MatchedPath>().map_or_else(
+        || request.uri().path().to_owned(),
+        |p| p.as_str().to_owned(),
+    );
+    let endpoint = format!("{} {route}", request.method());
+    let mut response = match shared.decide(is_create, endpoint) {
         Decision::Answer(response) => response,
         // Unwinding out of the handler ends the connection's task, so hyper drops the socket
         // without writing a response: what a client sees when Stripe's edge resets it.

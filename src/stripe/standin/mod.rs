@@ -167,6 +167,22 @@ impl StandIn {
             .count()
     }
 
+    /// API calls received per endpoint (`"GET /v1/events"`, `"GET /v1/checkout/sessions/{id}"`,
+    /// ...), faulted ones included.
+    pub fn calls(&self) -> std::collections::BTreeMap<String, usize> {
+        self.shared.lock().calls.clone()
+    }
+
+    /// API calls received, all endpoints.
+    pub fn total_calls(&self) -> usize {
+        self.shared.lock().calls.values().sum()
+    }
+
+    /// Forgets the per-endpoint call counts.
+    pub fn reset_calls(&self) {
+        self.shared.lock().calls.clear();
+    }
+
     /// `POST /v1/checkout/sessions` requests received, faulted and replayed ones included.
     pub fn create_calls(&self) -> usize {
         self.shared.lock().create_calls
@@ -206,6 +222,20 @@ impl StandIn {
         self.shared
             .complete(session_id, payment_status.as_str())
             .await
+    }
+
+    /// Marks an open session complete and records `checkout.session.completed` (listed by
+    /// `GET /v1/events`) without sending it: a webhook Stripe never delivered.
+    pub fn complete_session_silently(
+        &self,
+        session_id: &str,
+        payment_status: PaymentStatus,
+    ) -> anyhow::Result<Value> {
+        self.shared
+            .transition(session_id, "checkout.session.completed", |s| {
+                state::change::complete(s, payment_status.as_str())
+            })
+            .map_err(|e| anyhow::anyhow!(e.message))
     }
 
     /// An open session → `expired`, with `checkout.session.expired`.

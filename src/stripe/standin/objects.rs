@@ -194,6 +194,13 @@ impl StripeError {
                 message: "Too many requests hit the API too quickly. We recommend an exponential backoff of your requests.".into(),
                 param: None,
             },
+            401 => Self {
+                status,
+                kind: "invalid_request_error",
+                code: None,
+                message: "Invalid API Key provided: sk_test_********************xxxx".into(),
+                param: None,
+            },
             400..=499 => Self {
                 status,
                 kind: "invalid_request_error",

@@ -3,21 +3,23 @@
 use std::sync::Arc;
 
 use axum::Router;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware;
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
-use serde::Deserialize;
 use serde_json::Value;
 
 use super::faults::{error_response, fault_layer};
 use super::objects::StripeError;
-use super::state::{Shared, change};
+use super::state::{ListQuery, Shared, change};
 
 pub(super) fn router(shared: Arc<Shared>) -> Router {
     let api = Router::new()
-        .route("/v1/checkout/sessions", post(create_session))
+        .route(
+            "/v1/checkout/sessions",
+            post(create_session).get(list_sessions),
+        )
         .route("/v1/checkout/sessions/{id}", get(get_session))
         .route("/v1/checkout/sessions/{id}/expire", post(expire_session))
         .route("/v1/events", get(list_events))
@@ -81,21 +83,14 @@ async fn expire_session(State(shared): State<Arc<Shared>>, Path(id): Path<String
     }
 }
 
-#[derive(Deserialize)]
-struct EventsQuery {
-    limit: Option<usize>,
-    #[serde(rename = "type")]
-    event_type: Option<String>,
+async fn list_events(State(shared): State<Arc<Shared>>, RawQuery(q): RawQuery) -> Response {
+    let query = ListQuery::parse(q.as_deref());
+    json_response(200, shared.list_events(&query).to_string())
 }
 
-async fn list_events(State(shared): State<Arc<Shared>>, Query(q): Query<EventsQuery>) -> Response {
-    let limit = q.limit.unwrap_or(10).clamp(1, 100);
-    json_response(
-        200,
-        shared
-            .list_events(q.event_type.as_deref(), limit)
-            .to_string(),
-    )
+async fn list_sessions(State(shared): State<Arc<Shared>>, RawQuery(q): RawQuery) -> Response {
+    let query = ListQuery::parse(q.as_deref());
+    json_response(200, shared.list_sessions(&query).to_string())
 }
 
 async fn unknown_url(method: axum::http::Method, uri: axum::http::Uri) -> Response {

@@ -31,6 +31,8 @@ pub(super) struct Inner {
     pub unknown_prices: HashSet<String>,
     pub prices: HashMap<String, i64>,
     pub create_calls: usize,
+    /// API calls per endpoint (`GET /v1/events`), faulted ones included.
+    pub calls: std::collections::BTreeMap<String, usize>,
     pub webhook: Option<WebhookTarget>,
     pub latency: Duration,
     pub faults: Faults,
@@ -228,23 +230,86 @@ impl Shared {
         Ok(event)
     }
 
-    /// `GET /v1/events`: newest first, optionally filtered by `type` (`checkout.session.*` works).
-    pub(super) fn list_events(&self, event_type: Option<&str>, limit: usize) -> Value {
+    /// `GET /v1/events`: newest first, Stripe's list shape; filtered by `type` (`checkout.session.*`
+    /// works) or `types[]`, and `created[gte]`; paged by `starting_after` (an event id).
+    pub(super) fn list_events(&self, query: &ListQuery) -> Value {
         let inner = self.lock();
-        let matches = |e: &&Value| match event_type {
-            None => true,
-            Some(t) => {
-                let actual = e["type"].as_str().unwrap_or_default();
-                match t.strip_suffix('*') {
-                    Some(prefix) => actual.starts_with(prefix),
-                    None => actual == t,
-                }
-            }
+        let type_matches = |actual: &str| {
+            let one = |t: &str| match t.strip_suffix('*') {
+                Some(prefix) => actual.starts_with(prefix),
+                None => actual == t,
+            };
+            query.event_type.as_deref().is_none_or(one)
+                && (query.types.is_empty() || query.types.iter().any(|t| one(t)))
         };
-        let all: Vec<&Value> = inner.events.iter().rev().filter(matches).collect();
-        let data: Vec<&Value> = all.iter().copied().take(limit).collect();
-        json!({"object": "list", "data": data, "has_more": all.len() > limit, "url": "/v1/events"})
+        let matching = inner.events.iter().rev().filter(|e| {
+            type_matches(e["type"].as_str().unwrap_or_default())
+                && query
+                    .created_gte
+                    .is_none_or(|gte| e["created"].as_i64().unwrap_or_default() >= gte)
+        });
+        page(matching, query, "/v1/events")
     }
+
+    /// `GET /v1/checkout/sessions`: newest first, filtered by `created[gte]`, paged by
+    /// `starting_after` (a session id).
+    pub(super) fn list_sessions(&self, query: &ListQuery) -> Value {
+        let inner = self.lock();
+        let matching = inner.sessions().iter().rev().filter(|s| {
+            query
+                .created_gte
+                .is_none_or(|gte| s["created"].as_i64().unwrap_or_default() >= gte)
+        });
+        page(matching, query, "/v1/checkout/sessions")
+    }
+}
+
+/// The query of a list call: `limit` (1-100, default 10), `starting_after`, `created[gte]`,
+/// `type`, `types[]` (repeated).
+#[derive(Debug, Default)]
+pub(super) struct ListQuery {
+    pub limit: usize,
+    pub starting_after: Option<String>,
+    pub created_gte: Option<i64>,
+    pub event_type: Option<String>,
+    pub types: Vec<String>,
+}
+
+impl ListQuery {
+    pub fn parse(raw: Option<&str>) -> Self {
+        let mut query = ListQuery {
+            limit: 10,
+            ..ListQuery::default()
+        };
+        for (key, value) in url::form_urlencoded::parse(raw.unwrap_or_default().as_bytes()) {
+            match key.as_ref() {
+                "limit" => query.limit = value.parse().unwrap_or(10),
+                "starting_after" => query.starting_after = Some(value.into_owned()),
+                "created[gte]" => query.created_gte = value.parse().ok(),
+                "type" => query.event_type = Some(value.into_owned()),
+                "types[]" => query.types.push(value.into_owned()),
+                _ => {}
+            }
+        }
+        query.limit = query.limit.clamp(1, 100);
+        query
+    }
+}
+
+/// One page of `items` (newest first) in Stripe's list shape.
+fn page<'a>(items: impl Iterator<Item = &'a Value>, query: &ListQuery, url: &str) -> Value {
+    let mut items = items.peekable();
+    if let Some(after) = &query.starting_after {
+        // Skip up to and including the object named by `starting_after`.
+        for item in items.by_ref() {
+            if item["id"].as_str() == Some(after.as_str()) {
+                break;
+            }
+        }
+    }
+    let data: Vec<&Value> = items.by_ref().take(query.limit).collect();
+    let has_more = items.peek().is_some();
+    json!({"object": "list", "data": data, "has_more": has_more, "url": url})
 }
 
 /// The session transitions, shared by the API, the pay page and the test handle.
