@@ -8,6 +8,7 @@
 mod bad_input;
 mod crashes;
 mod db_restart;
+mod db_wait;
 mod helpers;
 mod stripe_faults;
 
