@@ -48,6 +48,7 @@ pub(super) async fn apply_stale(ctx: &mut Ctx<'_>) {
         }
         // Stripe first, a few calls at a time, outside any transaction.
         ctx.report.stripe_calls += rows.len() as u64;
+        ctx.report.sessions_retrieved += rows.len() as u64;
         let stripe = ctx.stripe;
         let retrieved: Vec<_> = futures::stream::iter(rows)
             .map(|(order_id, _, session_id, status)| async move {

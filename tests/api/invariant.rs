@@ -450,6 +450,45 @@ async fn a_session_past_its_expiry_with_no_event_seen_is_retrieved_once_and_neve
     app.shutdown().await;
 }
 
+#[tokio::test]
+async fn a_cursor_older_than_stripes_event_window_retrieves_the_stale_sessions_once_then_lists_events()
+ {
+    let app = spawn_app().await;
+    let (order_id, session_id) = app.checkout("old-cursor@example.com").await;
+    app.stripe
+        .complete_session_silently(&session_id, PaymentStatus::Paid)
+        .unwrap();
+    sqlx::query(
+        "INSERT INTO h2s_sweep_cursors (name, position)
+         VALUES ('stripe_events', EXTRACT(EPOCH FROM now() - interval '31 days')::bigint)",
+    )
+    .execute(&app.pool)
+    .await
+    .unwrap();
+    app.stripe.reset_calls();
+
+    let first = sweep(&app, &options()).await;
+    let first_calls = app.stripe.calls();
+    app.stripe.reset_calls();
+    let second = sweep(&app, &options()).await;
+
+    assert_eq!(first.sessions_retrieved, 1, "{first:?}");
+    assert_eq!(first.missed_payments, 1, "{first:?}");
+    assert_eq!(
+        first_calls.get("GET /v1/checkout/sessions/{id}"),
+        Some(&1),
+        "{first_calls:?}"
+    );
+    assert_eq!(facts(&app.pool, &order_id).await, paid_with_one_ready_job());
+    assert_eq!(second.sessions_retrieved, 0, "{second:?}");
+    assert_eq!(
+        app.stripe.calls().get("GET /v1/checkout/sessions/{id}"),
+        None,
+        "the cursor is back inside the window"
+    );
+    app.shutdown().await;
+}
+
 // ---------------------------------------------------------------------------------------
 // Deterministic bodies; an idempotency_error adopts the existing session
 // ---------------------------------------------------------------------------------------
