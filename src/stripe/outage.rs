@@ -19,6 +19,22 @@ struct Window {
     unlogged: u64,
 }
 
+impl Window {
+    /// Counts one failure at `now`; `Some(failures since the last line)` when a loud line is
+    /// due (the first failure, then at most once per [`LOG_EVERY`]).
+    fn count(&mut self, now: Instant) -> Option<u64> {
+        self.unlogged += 1;
+        if self
+            .last_logged
+            .is_some_and(|at| now.duration_since(at) < LOG_EVERY)
+        {
+            return None;
+        }
+        self.last_logged = Some(now);
+        Some(std::mem::take(&mut self.unlogged))
+    }
+}
+
 static WINDOW: Mutex<Window> = Mutex::new(Window {
     last_logged: None,
     unlogged: 0,
@@ -32,18 +48,13 @@ pub fn report(call: &'static str, error: &StripeCallError) {
         format!("call=\"{call}\",class=\"{class}\""),
         1,
     );
-    let now = Instant::now();
-    let mut window = WINDOW.lock().unwrap_or_else(|p| p.into_inner());
-    window.unlogged += 1;
-    if window
-        .last_logged
-        .is_some_and(|at| now.duration_since(at) < LOG_EVERY)
-    {
+    let line = WINDOW
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .count(Instant::now());
+    let Some(failures) = line else {
         return;
-    }
-    let failures = std::mem::take(&mut window.unlogged);
-    window.last_logged = Some(now);
-    drop(window);
+    };
     tracing::error!(
         call,
         class,
@@ -52,4 +63,29 @@ pub fn report(call: &'static str, error: &StripeCallError) {
         "STRIPE IS FAILING for reasons that are not the orders' (check the key, Stripe's status, \
          the network): checkouts stay pending and are retried; this line repeats at most once a minute"
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_thousand_failures_in_two_minutes_make_three_loud_lines() {
+        let mut window = Window {
+            last_logged: None,
+            unlogged: 0,
+        };
+        let start = Instant::now();
+        let lines: Vec<(u64, u64)> = (0..1_000u64)
+            .filter_map(|i| {
+                let at = start + Duration::from_millis(i * 121);
+                window.count(at).map(|n| (i, n))
+            })
+            .collect();
+        // At 0 s, then the first failure at or after 60 s and after 120 s; each line says
+        // how many failures it stands for.
+        assert_eq!(lines.len(), 3, "{lines:?}");
+        assert_eq!(lines[0], (0, 1));
+        assert_eq!(lines.iter().map(|(_, n)| n).sum::<u64>(), lines[2].0 + 1);
+    }
 }
