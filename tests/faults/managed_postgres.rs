@@ -380,3 +380,19 @@ async fn verify_full_with_a_wrong_ca_and_a_missing_database_each_stop_with_one_c
     admin.close().await;
     crate::report!("[faults/managed_postgres] wrong CA: {line}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dev_mode_still_creates_its_missing_database() {
+    let _serial = one_at_a_time().await;
+    let db = fresh_database_url(&main_cluster(), "faults_dev");
+    let mut api = spawn_api_with(&["--dev", "--database-url", &db], &[]).await;
+    let pool = pool(&db).await;
+    let migrated: i64 = sqlx::query_scalar(r#"SELECT count(*) FROM _sqlx_migrations"#)
+        .fetch_one(&pool)
+        .await
+        .expect("the database exists and is migrated");
+    assert!(migrated > 0);
+    assert_eq!(api.proc.terminate(Duration::from_secs(15)), Some(0));
+    pool.close().await;
+    drop_database(&db).await;
+}
