@@ -42,7 +42,8 @@ ENTRYPOINT ["/usr/local/bin/stripe_standin"]
 # ---- runtime: small, non-root ----------------------------------------------------------
 FROM debian:bookworm-slim AS runtime
 # curl for the HEALTHCHECK only; TLS roots are compiled into the binaries (webpki-roots),
-# so no ca-certificates are needed.
+# so no ca-certificates are needed. Unpinned on purpose: a rebuild takes Debian's fixes.
+# hadolint ignore=DL3008
 RUN apt-get update \
  && apt-get install -y --no-install-recommends curl \
  && rm -rf /var/lib/apt/lists/* \
