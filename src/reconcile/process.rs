@@ -49,20 +49,23 @@ pub async fn run(
     let options = settings.options();
     let client = StripeHttp::new(stripe.client_config(key.clone(), stripe.stripe_api_base.clone()))
         .context("building the Stripe client")?;
-    // A sweep needs a few connections (the lock's is its own), not a worker's pool.
-    let pool = db::connect_target(&db_settings.target(db_settings.database_max_connections.min(4)))
-        .await?;
-    let json = settings.json;
+    // SIGTERM (a CronJob's pod evicted, systemd stopping the unit) stops a `--once` sweep
+    // between two repairs: each repair is one transaction, so nothing is left half-made, and
+    // the report says `interrupted` (exit 0: the next run does the rest). Listened for from
+    // here on, so that a signal while connecting ends in the same report, not a kill.
+    let stop = Arc::new(AtomicBool::new(false));
     if settings.once {
-        // SIGTERM (a CronJob's pod evicted, systemd stopping the unit) stops the sweep between
-        // two repairs: each repair is one transaction, so nothing is left half-made, and the
-        // report says `interrupted` (exit 0: the next run does the rest).
-        let stop = Arc::new(AtomicBool::new(false));
         let flag = stop.clone();
         tokio::spawn(async move {
             shutdown_signal().await;
             flag.store(true, Ordering::Relaxed);
         });
+    }
+    // A sweep needs a few connections (the lock's is its own), not a worker's pool.
+    let pool = db::connect_target(&db_settings.target(db_settings.database_max_connections.min(4)))
+        .await?;
+    let json = settings.json;
+    if settings.once {
         let report = sweep_until(&pool, &client, &options, &stop).await?;
         print(&report, json);
         return Ok(if report.succeeded() {
