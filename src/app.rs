@@ -21,6 +21,8 @@ use crate::{
 pub struct ApiConfig {
     pub bind: SocketAddr,
     pub checkout_wait: Duration,
+    /// Longest a request may take before it is answered 503 `timeout`.
+    pub request_timeout: Duration,
     pub webhook_secret: Option<SecretString>,
     pub admin_token: Option<SecretString>,
     /// Stored on each outbox task row: first try + retries.
@@ -32,6 +34,7 @@ pub struct ApiConfig {
 pub struct Application {
     listener: TcpListener,
     state: AppState,
+    request_timeout: Duration,
 }
 
 impl Application {
@@ -59,7 +62,11 @@ impl Application {
                 .transpose()
                 .context("building the Stripe client")?,
         };
-        Ok(Application { listener, state })
+        Ok(Application {
+            listener,
+            state,
+            request_timeout: config.request_timeout,
+        })
     }
 
     pub fn port(&self) -> u16 {
@@ -78,7 +85,7 @@ impl Application {
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
         tracing::info!(addr = %self.local_addr(), "api listening");
-        axum::serve(self.listener, router(self.state))
+        axum::serve(self.listener, router(self.state, self.request_timeout))
             .with_graceful_shutdown(shutdown)
             .await
             .context("http server failed")
@@ -89,7 +96,7 @@ impl Application {
 #[derive(Clone)]
 pub struct WorkerConfig {
     pub stripe: StripeClientConfig,
-    pub notify_webhook_url: Option<String>,
+    pub notify_webhook_url: Option<SecretString>,
     pub runtime: runtime::RuntimeConfig,
 }
 
@@ -114,20 +121,33 @@ pub async fn run_worker(
 }
 
 /// Serves this process's counters as Prometheus text on `GET /metrics` (for the worker,
-/// whose work the API's `/metrics` cannot see), until `shutdown` resolves.
+/// whose work the API's `/metrics` cannot see), `GET /healthz` (up) and `GET /readyz` (the
+/// database answers: what a Kubernetes readiness probe asks), until `shutdown` resolves.
 pub async fn serve_metrics(
     addr: SocketAddr,
+    pool: PgPool,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let listener = TcpListener::bind(addr)
         .await
         .with_context(|| format!("cannot listen on {addr}"))?;
+    let readyz = |axum::extract::State(pool): axum::extract::State<PgPool>| async move {
+        match sqlx::query("SELECT 1").execute(&pool).await {
+            Ok(_) => (axum::http::StatusCode::OK, "ok"),
+            Err(_) => (
+                axum::http::StatusCode::SERVICE_UNAVAILABLE,
+                "database unreachable",
+            ),
+        }
+    };
     let app = axum::Router::new()
         .route(
             "/metrics",
             axum::routing::get(|| async { crate::metrics::render("") }),
         )
-        .route("/healthz", axum::routing::get(|| async { "ok" }));
+        .route("/healthz", axum::routing::get(|| async { "ok" }))
+        .route("/readyz", axum::routing::get(readyz))
+        .with_state(pool);
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
         .await

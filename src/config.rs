@@ -1,20 +1,67 @@
 //! Settings of the three processes: clap flags with environment fallbacks, parsed once.
 
-use std::{net::SocketAddr, time::Duration};
+use std::{net::SocketAddr, path::PathBuf, time::Duration};
 
 use clap::Args;
 use secrecy::SecretString;
+use sqlx::postgres::PgSslMode;
+
+use crate::secrets::{SecretFileError, fill_from_file, read_secret_file};
 
 pub const DEFAULT_DATABASE_URL: &str = "postgres://postgres@127.0.0.1:5432/h2s_dispatch";
 
+// Secret-bearing settings carry `hide_env_values` (so `--help` never prints what the
+// environment holds), are `SecretString` (so `Debug` prints `[REDACTED]`), and have a `*_FILE`
+// twin that clap keeps mutually exclusive with them.
 #[derive(Debug, Clone, Args)]
 pub struct DatabaseSettings {
-    /// Postgres URL; the database is created if missing and migrated at start.
-    #[arg(long, env = "DATABASE_URL", default_value = DEFAULT_DATABASE_URL)]
-    pub database_url: String,
+    /// Postgres URL (its password is a secret: see DATABASE_URL_FILE); migrated at start.
+    #[arg(
+        long,
+        env = "DATABASE_URL",
+        default_value = DEFAULT_DATABASE_URL,
+        hide_env_values = true
+    )]
+    pub database_url: SecretString,
+    /// File holding the Postgres URL (instead of DATABASE_URL).
+    #[arg(long, env = "DATABASE_URL_FILE", conflicts_with = "database_url")]
+    pub database_url_file: Option<PathBuf>,
+    /// TLS to Postgres: disable, prefer, require, verify-ca or verify-full (overrides the
+    /// URL's `sslmode`). Unset: the URL's, else plain on loopback and `prefer` elsewhere.
+    #[arg(long, env = "DATABASE_SSLMODE")]
+    pub database_sslmode: Option<PgSslMode>,
+    /// CA certificate (PEM) that verifies the server for verify-ca/verify-full (overrides the
+    /// URL's `sslrootcert`). Unset: the Mozilla root set compiled in.
+    #[arg(long, env = "DATABASE_SSLROOTCERT")]
+    pub database_sslrootcert: Option<PathBuf>,
+    /// Create the database if it is missing (the role needs CREATEDB and access to the
+    /// `postgres` database). Off: a missing database stops the process. Always on in `--dev`.
+    #[arg(long)]
+    pub create_database: bool,
     /// Connections in this process's pool.
     #[arg(long, env = "DATABASE_MAX_CONNECTIONS", default_value_t = 16)]
     pub database_max_connections: u32,
+}
+
+impl DatabaseSettings {
+    /// Reads `DATABASE_URL_FILE` if given.
+    pub fn read_secret_files(&mut self) -> Result<(), SecretFileError> {
+        if let Some(path) = &self.database_url_file {
+            self.database_url = read_secret_file(path, "DATABASE_URL_FILE")?;
+        }
+        Ok(())
+    }
+
+    /// What [`crate::db::connect`] needs, with this process's pool size.
+    pub fn target(&self, max_connections: u32) -> crate::db::Target {
+        crate::db::Target {
+            url: self.database_url.clone(),
+            ssl_mode: self.database_sslmode,
+            ssl_root_cert: self.database_sslrootcert.clone(),
+            create_if_missing: self.create_database,
+            max_connections,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Args)]
@@ -22,6 +69,13 @@ pub struct StripeSettings {
     /// Stripe secret key (sk_...). Required outside `--dev`.
     #[arg(long, env = "STRIPE_SECRET_KEY", hide_env_values = true)]
     pub stripe_secret_key: Option<SecretString>,
+    /// File holding the Stripe secret key (instead of STRIPE_SECRET_KEY).
+    #[arg(
+        long,
+        env = "STRIPE_SECRET_KEY_FILE",
+        conflicts_with = "stripe_secret_key"
+    )]
+    pub stripe_secret_key_file: Option<PathBuf>,
     /// Stripe API base URL (scheme, host and port).
     #[arg(
         long,
@@ -38,6 +92,15 @@ pub struct StripeSettings {
 }
 
 impl StripeSettings {
+    /// Reads `STRIPE_SECRET_KEY_FILE` if given.
+    pub fn read_secret_files(&mut self) -> Result<(), SecretFileError> {
+        fill_from_file(
+            &mut self.stripe_secret_key,
+            &self.stripe_secret_key_file,
+            "STRIPE_SECRET_KEY_FILE",
+        )
+    }
+
     pub fn timeout(&self) -> Duration {
         Duration::from_millis(self.stripe_timeout_ms)
     }
@@ -77,14 +140,23 @@ pub struct WorkerSettings {
     /// Upper bound of one retry delay in milliseconds.
     #[arg(long, env = "WORKER_RETRY_CAP_MS", default_value_t = 60_000)]
     pub retry_cap_ms: u64,
-    /// Management notification endpoint (Slack-compatible). Unset: notifications are logged.
-    #[arg(long, env = "NOTIFY_WEBHOOK_URL")]
-    pub notify_webhook_url: Option<String>,
+    /// Management notification endpoint (Slack-compatible; a secret URL). Unset:
+    /// notifications are logged.
+    #[arg(long, env = "NOTIFY_WEBHOOK_URL", hide_env_values = true)]
+    pub notify_webhook_url: Option<SecretString>,
+    /// File holding the notification URL (instead of NOTIFY_WEBHOOK_URL).
+    #[arg(
+        long,
+        env = "NOTIFY_WEBHOOK_URL_FILE",
+        conflicts_with = "notify_webhook_url"
+    )]
+    pub notify_webhook_url_file: Option<PathBuf>,
     /// Fallback poll of the outbox, in milliseconds (tasks are normally picked up at once by
     /// LISTEN/NOTIFY; the poll bounds the delay when a notification is missed).
     #[arg(long, env = "WORKER_POLL_INTERVAL_MS", default_value_t = 100)]
     pub poll_interval_ms: u64,
-    /// Serve this process's `/metrics` (task attempts, Stripe latency) on this address.
+    /// Serve this process's `/metrics` (task attempts, Stripe latency), `/healthz` and
+    /// `/readyz` (for probes) on this address.
     #[arg(long, env = "WORKER_METRICS_BIND")]
     pub metrics_bind: Option<std::net::SocketAddr>,
 }
@@ -97,17 +169,60 @@ pub struct ApiSettings {
     /// Secret that signs Stripe webhooks (whsec_...). Required outside `--dev`.
     #[arg(long, env = "STRIPE_WEBHOOK_SECRET", hide_env_values = true)]
     pub stripe_webhook_secret: Option<SecretString>,
+    /// File holding the webhook signing secret (instead of STRIPE_WEBHOOK_SECRET).
+    #[arg(
+        long,
+        env = "STRIPE_WEBHOOK_SECRET_FILE",
+        conflicts_with = "stripe_webhook_secret"
+    )]
+    pub stripe_webhook_secret_file: Option<PathBuf>,
     /// Bearer token of the admin routes; unset: admin routes answer 401.
     #[arg(long, env = "ADMIN_TOKEN", hide_env_values = true)]
     pub admin_token: Option<SecretString>,
+    /// File holding the admin token (instead of ADMIN_TOKEN).
+    #[arg(long, env = "ADMIN_TOKEN_FILE", conflicts_with = "admin_token")]
+    pub admin_token_file: Option<PathBuf>,
     /// How long `POST /api/shop` waits for the worker before answering 202, in milliseconds.
     #[arg(long, env = "CHECKOUT_WAIT_MS", default_value_t = 3_000)]
     pub checkout_wait_ms: u64,
+    /// Longest time one HTTP request may take before it is answered 503 `timeout`, in
+    /// milliseconds; must exceed CHECKOUT_WAIT_MS.
+    #[arg(long, env = "REQUEST_TIMEOUT_MS", default_value_t = 30_000)]
+    pub request_timeout_ms: u64,
 }
 
 impl ApiSettings {
+    /// Reads `STRIPE_WEBHOOK_SECRET_FILE` and `ADMIN_TOKEN_FILE` if given.
+    pub fn read_secret_files(&mut self) -> Result<(), SecretFileError> {
+        fill_from_file(
+            &mut self.stripe_webhook_secret,
+            &self.stripe_webhook_secret_file,
+            "STRIPE_WEBHOOK_SECRET_FILE",
+        )?;
+        fill_from_file(
+            &mut self.admin_token,
+            &self.admin_token_file,
+            "ADMIN_TOKEN_FILE",
+        )
+    }
+
     pub fn checkout_wait(&self) -> Duration {
         Duration::from_millis(self.checkout_wait_ms)
+    }
+
+    /// The request timeout, checked against the checkout wait: a timeout shorter than the
+    /// wait would cut every slow checkout into an error instead of its 202.
+    pub fn request_timeout(&self) -> anyhow::Result<Duration> {
+        let timeout = Duration::from_millis(self.request_timeout_ms);
+        if timeout < self.checkout_wait() + Duration::from_secs(1) {
+            anyhow::bail!(
+                "--request-timeout-ms (env REQUEST_TIMEOUT_MS) {} must exceed --checkout-wait-ms \
+                 (env CHECKOUT_WAIT_MS) {} by at least 1000",
+                self.request_timeout_ms,
+                self.checkout_wait_ms
+            );
+        }
+        Ok(timeout)
     }
 }
 
@@ -119,6 +234,15 @@ pub fn require<'a, T>(value: &'a Option<T>, flag: &str, env: &str) -> anyhow::Re
 }
 
 impl WorkerSettings {
+    /// Reads `NOTIFY_WEBHOOK_URL_FILE` if given.
+    pub fn read_secret_files(&mut self) -> Result<(), SecretFileError> {
+        fill_from_file(
+            &mut self.notify_webhook_url,
+            &self.notify_webhook_url_file,
+            "NOTIFY_WEBHOOK_URL_FILE",
+        )
+    }
+
     pub fn retry_policy(&self) -> crate::outbox::runtime::RetryPolicy {
         crate::outbox::runtime::RetryPolicy {
             max_retries: self.max_retries,

@@ -18,11 +18,12 @@ pub async fn run(
     let banner = "DEV MODE: worker and reconciler in-process; NOT FOR PRODUCTION";
     tracing::warn!("{banner}");
     eprintln!("\n  *** {banner} ***\n");
-    let pool = db::connect_and_migrate(
-        &db_settings.database_url,
-        db_settings
-            .database_max_connections
-            .max(worker.concurrency as u32 + 8),
+    let pool = db::connect_target(
+        &db_settings.target(
+            db_settings
+                .database_max_connections
+                .max(worker.concurrency as u32 + 8),
+        ),
     )
     .await?;
 
@@ -59,6 +60,7 @@ pub async fn run(
         ApiConfig {
             bind: api.bind,
             checkout_wait: api.checkout_wait(),
+            request_timeout: api.request_timeout()?,
             webhook_secret: Some(webhook_secret.clone()),
             admin_token: api.admin_token.clone(),
             max_attempts: worker.retry_policy().max_attempts(),

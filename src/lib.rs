@@ -19,6 +19,7 @@ pub mod outbox;
 pub mod payments;
 pub mod recipients;
 pub mod reconcile;
+pub mod secrets;
 pub mod stripe;
 pub mod telemetry;
 pub mod webhook;

@@ -1,5 +1,6 @@
 //! Management notifications: a new paid order, posted to a Slack-compatible incoming webhook.
 
+use secrecy::{ExposeSecret, SecretString};
 use serde::Serialize;
 use sqlx::PgPool;
 use uuid::Uuid;
@@ -22,11 +23,12 @@ pub struct PaidOrderNotice {
 #[derive(Clone)]
 pub struct Notifier {
     http: reqwest::Client,
-    url: Option<String>,
+    /// A Slack-style URL is its own credential: kept secret, and stripped from errors.
+    url: Option<SecretString>,
 }
 
 impl Notifier {
-    pub fn new(url: Option<String>) -> Self {
+    pub fn new(url: Option<SecretString>) -> Self {
         let http = reqwest::Client::builder()
             .timeout(std::time::Duration::from_secs(10))
             .build()
@@ -71,7 +73,7 @@ impl Notifier {
         };
         let response = self
             .http
-            .post(url)
+            .post(url.expose_secret())
             .json(&notice)
             .send()
             .await

@@ -39,8 +39,15 @@ async fn main() -> std::process::ExitCode {
     }
 }
 
-async fn run(cli: Cli) -> anyhow::Result<()> {
+async fn run(mut cli: Cli) -> anyhow::Result<()> {
+    cli.db.read_secret_files()?;
+    cli.api.read_secret_files()?;
+    cli.stripe.read_secret_files()?;
+    cli.worker.read_secret_files()?;
+    let request_timeout = cli.api.request_timeout()?;
     if cli.dev {
+        // The developer's local database is created when missing, as before.
+        cli.db.create_database = true;
         return dev::run(cli.db, cli.api, cli.stripe, cli.worker).await;
     }
     let webhook_secret = require(
@@ -49,13 +56,13 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         "STRIPE_WEBHOOK_SECRET",
     )?
     .clone();
-    let pool =
-        db::connect_and_migrate(&cli.db.database_url, cli.db.database_max_connections).await?;
+    let pool = db::connect_target(&cli.db.target(cli.db.database_max_connections)).await?;
     let app = Application::build(
         pool,
         ApiConfig {
             bind: cli.api.bind,
             checkout_wait: cli.api.checkout_wait(),
+            request_timeout,
             webhook_secret: Some(webhook_secret),
             admin_token: cli.api.admin_token.clone(),
             max_attempts: cli.worker.retry_policy().max_attempts(),

@@ -24,11 +24,17 @@ struct Cli {
 async fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     telemetry::init(cli.log.log_json);
-    match process::run(cli.db, cli.stripe, cli.reconcile).await {
+    match run(cli).await {
         Ok(outcome) => std::process::ExitCode::from(outcome.exit_code()),
         Err(e) => {
             eprintln!("reconcile: {e:#}");
             std::process::ExitCode::FAILURE
         }
     }
+}
+
+async fn run(mut cli: Cli) -> anyhow::Result<process::Outcome> {
+    cli.db.read_secret_files()?;
+    cli.stripe.read_secret_files()?;
+    process::run(cli.db, cli.stripe, cli.reconcile).await
 }

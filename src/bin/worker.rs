@@ -33,7 +33,10 @@ async fn main() -> std::process::ExitCode {
     }
 }
 
-async fn run(cli: Cli) -> anyhow::Result<()> {
+async fn run(mut cli: Cli) -> anyhow::Result<()> {
+    cli.db.read_secret_files()?;
+    cli.stripe.read_secret_files()?;
+    cli.worker.read_secret_files()?;
     let key = require(
         &cli.stripe.stripe_secret_key,
         "--stripe-secret-key",
@@ -42,11 +45,12 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     let stripe = cli
         .stripe
         .client_config(key.clone(), cli.stripe.stripe_api_base.clone());
-    let pool = db::connect_and_migrate(
-        &cli.db.database_url,
-        cli.db
-            .database_max_connections
-            .max(cli.worker.concurrency as u32 + 4),
+    let pool = db::connect_target(
+        &cli.db.target(
+            cli.db
+                .database_max_connections
+                .max(cli.worker.concurrency as u32 + 4),
+        ),
     )
     .await?;
     let config = WorkerConfig {
@@ -60,7 +64,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         let _ = rx.wait_for(|s| *s).await;
     };
     if let Some(addr) = cli.worker.metrics_bind {
-        let listener = serve_metrics(addr, wait(stopped.clone()));
+        let listener = serve_metrics(addr, pool.clone(), wait(stopped.clone()));
         tokio::spawn(async move {
             if let Err(e) = listener.await {
                 tracing::error!(error = %e, "metrics endpoint stopped");

@@ -182,3 +182,38 @@ impl IntoResponse for ApiError {
         (status, Json(body)).into_response()
     }
 }
+
+/// Gives a body in the API's error shape to an error answer that has none: axum's 405 (its
+/// `Allow` header kept), tower-http's timeout (503 `timeout`), any other bodiless 4xx/5xx.
+pub async fn json_error_bodies(response: Response) -> Response {
+    let status = response.status();
+    if !(status.is_client_error() || status.is_server_error())
+        || response
+            .headers()
+            .contains_key(axum::http::header::CONTENT_TYPE)
+    {
+        return response;
+    }
+    let (code, message) = match status {
+        StatusCode::METHOD_NOT_ALLOWED => (
+            "method_not_allowed",
+            "this method is not allowed on this route".to_owned(),
+        ),
+        StatusCode::SERVICE_UNAVAILABLE => (
+            "timeout",
+            "the request took too long; retry shortly (with the same Idempotency-Key)".to_owned(),
+        ),
+        StatusCode::NOT_FOUND => ("not_found", "no such resource".to_owned()),
+        other => (
+            "error",
+            other
+                .canonical_reason()
+                .unwrap_or("request failed")
+                .to_lowercase(),
+        ),
+    };
+    let (mut parts, _) = response.into_parts();
+    parts.headers.remove(axum::http::header::CONTENT_LENGTH);
+    let body = Json(json!({ "ok": false, "error": { "code": code, "message": message } }));
+    (parts, body).into_response()
+}

@@ -8,16 +8,19 @@ mod orders;
 mod shop;
 mod webhook;
 
+use std::time::Duration;
+
 use axum::{
     Router,
     body::Bytes,
     extract::{DefaultBodyLimit, FromRequest, Request},
-    http::header::CONTENT_TYPE,
+    http::{StatusCode, header::CONTENT_TYPE},
     routing::{get, post},
 };
 pub use error::ApiError;
 use secrecy::SecretString;
 use sqlx::PgPool;
+use tower_http::timeout::TimeoutLayer;
 
 use crate::checkout::Checkouts;
 
@@ -34,7 +37,10 @@ pub struct AppState {
     pub stripe: Option<crate::stripe::StripeHttp>,
 }
 
-pub fn router(state: AppState) -> Router {
+/// The API's routes. Every request is bounded by `request_timeout` (tower-http), and every
+/// error answer carries the JSON error shape, including the ones axum and tower-http make
+/// without a body (405, the timeout's 503).
+pub fn router(state: AppState, request_timeout: Duration) -> Router {
     Router::new()
         .route("/api/shop", post(shop::create_checkout))
         .route("/api/orders/{order_id}", get(orders::status))
@@ -49,6 +55,11 @@ pub fn router(state: AppState) -> Router {
         .route("/readyz", get(health::readyz))
         .fallback(|| async { ApiError::NotFound })
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::SERVICE_UNAVAILABLE,
+            request_timeout,
+        ))
+        .layer(axum::middleware::map_response(error::json_error_bodies))
         .with_state(state)
 }
 

@@ -1,9 +1,14 @@
 //! The `reconcile` process: settings checked, database and Stripe client built, then one
 //! sweep (`--once`) or sweeps on the schedule until SIGTERM/ctrl-c.
 
+use std::sync::{
+    Arc,
+    atomic::{AtomicBool, Ordering},
+};
+
 use anyhow::Context;
 
-use super::{ReconcileSettings, SweepReport, run_scheduled, sweep};
+use super::{ReconcileSettings, SweepReport, run_scheduled, sweep_until};
 use crate::{
     app::shutdown_signal,
     config::{DatabaseSettings, StripeSettings, require},
@@ -44,15 +49,24 @@ pub async fn run(
     let options = settings.options();
     let client = StripeHttp::new(stripe.client_config(key.clone(), stripe.stripe_api_base.clone()))
         .context("building the Stripe client")?;
+    // SIGTERM (a CronJob's pod evicted, systemd stopping the unit) stops a `--once` sweep
+    // between two repairs: each repair is one transaction, so nothing is left half-made, and
+    // the report says `interrupted` (exit 0: the next run does the rest). Listened for from
+    // here on, so that a signal while connecting ends in the same report, not a kill.
+    let stop = Arc::new(AtomicBool::new(false));
+    if settings.once {
+        let flag = stop.clone();
+        tokio::spawn(async move {
+            shutdown_signal().await;
+            flag.store(true, Ordering::Relaxed);
+        });
+    }
     // A sweep needs a few connections (the lock's is its own), not a worker's pool.
-    let pool = db::connect_and_migrate(
-        &db_settings.database_url,
-        db_settings.database_max_connections.min(4),
-    )
-    .await?;
+    let pool = db::connect_target(&db_settings.target(db_settings.database_max_connections.min(4)))
+        .await?;
     let json = settings.json;
     if settings.once {
-        let report = sweep(&pool, &client, &options).await?;
+        let report = sweep_until(&pool, &client, &options, &stop).await?;
         print(&report, json);
         return Ok(if report.succeeded() {
             Outcome::Clean

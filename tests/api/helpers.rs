@@ -24,6 +24,8 @@ pub const ADMIN_TOKEN: &str = "admin-test-token";
 pub struct Options {
     pub start_worker: bool,
     pub checkout_wait: Duration,
+    /// The api's request timeout (tower-http).
+    pub request_timeout: Duration,
     pub max_retries: u32,
     pub retry_base: Duration,
     pub stripe_timeout: Duration,
@@ -35,6 +37,7 @@ impl Default for Options {
         Options {
             start_worker: true,
             checkout_wait: Duration::from_secs(10),
+            request_timeout: Duration::from_secs(30),
             max_retries: 6,
             retry_base: Duration::from_millis(50),
             stripe_timeout: Duration::from_millis(800),
@@ -88,6 +91,7 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
         ApiConfig {
             bind: "127.0.0.1:0".parse().unwrap(),
             checkout_wait: options.checkout_wait,
+            request_timeout: options.request_timeout,
             webhook_secret: Some(SecretString::from(WEBHOOK_SECRET)),
             admin_token: Some(SecretString::from(ADMIN_TOKEN)),
             max_attempts: options.max_retries as i32 + 1,
@@ -148,7 +152,11 @@ impl TestApp {
                 timeout: self.options.stripe_timeout,
                 max_rps: None,
             },
-            notify_webhook_url: self.options.notify_webhook_url.clone(),
+            notify_webhook_url: self
+                .options
+                .notify_webhook_url
+                .clone()
+                .map(SecretString::from),
             runtime,
         }
     }

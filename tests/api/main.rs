@@ -2,6 +2,7 @@
 
 mod checkout;
 mod helpers;
+mod http_errors;
 mod invariant;
 mod operations;
 mod reconcile;

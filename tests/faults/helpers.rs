@@ -85,13 +85,15 @@ pub struct Proc {
 }
 
 impl Proc {
-    fn spawn(name: &str, exe: &str, args: &[String]) -> Proc {
+    /// `exe args` with `env` added to the suite's environment (stdout and stderr to one log).
+    pub fn spawn_with_env(name: &str, exe: &str, args: &[String], env: &[(&str, &str)]) -> Proc {
         let log = log_dir().join(format!("{name}-{}.log", uuid::Uuid::new_v4().simple()));
         let file = std::fs::File::create(&log).expect("log file");
         let child = Command::new(exe)
             .args(args)
             .env("RUST_LOG", "info,sqlx=warn,apalis=warn,apalis_core=warn")
             .env_remove("DATABASE_URL")
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(file.try_clone().expect("log file"))
             .stderr(file)
@@ -126,6 +128,22 @@ impl Proc {
         None
     }
 
+    /// Waits up to `deadline` for the process to exit on its own; its code, or `None`.
+    pub async fn exit_code_within(&mut self, deadline: Duration) -> Option<i32> {
+        let end = Instant::now() + deadline;
+        while Instant::now() < end {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return status.code();
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        None
+    }
+
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
     /// Still running (it was not restarted by anyone: same pid, no exit).
     pub fn alive(&mut self) -> bool {
         matches!(self.child.try_wait(), Ok(None))
@@ -153,18 +171,25 @@ pub struct Api {
     pub base_url: String,
 }
 
+/// Each scenario names a fresh database, which the processes create.
 pub async fn spawn_api(database_url: &str, extra: &[&str]) -> Api {
-    let port = free_port();
     let mut args = vec![
-        "--database-url".to_string(),
-        database_url.to_string(),
-        "--bind".to_string(),
-        format!("127.0.0.1:{port}"),
-        "--stripe-webhook-secret".to_string(),
-        WEBHOOK_SECRET.to_string(),
+        "--database-url",
+        database_url,
+        "--stripe-webhook-secret",
+        WEBHOOK_SECRET,
+        "--create-database",
     ];
-    args.extend(extra.iter().map(|s| s.to_string()));
-    let mut proc = Proc::spawn("api", env!("CARGO_BIN_EXE_api"), &args);
+    args.extend(extra);
+    spawn_api_with(&args, &[]).await
+}
+
+/// The api with exactly these arguments (and `--bind`) and environment, once it is healthy.
+pub async fn spawn_api_with(args: &[&str], env: &[(&str, &str)]) -> Api {
+    let port = free_port();
+    let mut args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+    args.extend(["--bind".to_string(), format!("127.0.0.1:{port}")]);
+    let mut proc = Proc::spawn_with_env("api", env!("CARGO_BIN_EXE_api"), &args, env);
     let base_url = format!("http://127.0.0.1:{port}");
     let http = reqwest::Client::new();
     let end = Instant::now() + Duration::from_secs(60);
@@ -185,15 +210,22 @@ pub async fn spawn_api(database_url: &str, extra: &[&str]) -> Api {
 /// The worker as a child process; panics if it exits at once (a bad flag, say).
 pub async fn spawn_worker(database_url: &str, stripe_base: &str, extra: &[&str]) -> Proc {
     let mut args = vec![
-        "--database-url".to_string(),
-        database_url.to_string(),
-        "--stripe-secret-key".to_string(),
-        "sk_test_fault_suite".to_string(),
-        "--stripe-api-base".to_string(),
-        stripe_base.to_string(),
+        "--database-url",
+        database_url,
+        "--stripe-secret-key",
+        "sk_test_fault_suite",
+        "--stripe-api-base",
+        stripe_base,
+        "--create-database",
     ];
-    args.extend(extra.iter().map(|s| s.to_string()));
-    let mut proc = Proc::spawn("worker", env!("CARGO_BIN_EXE_worker"), &args);
+    args.extend(extra);
+    spawn_worker_with(&args, &[]).await
+}
+
+/// The worker with exactly these arguments and environment.
+pub async fn spawn_worker_with(args: &[&str], env: &[(&str, &str)]) -> Proc {
+    let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+    let mut proc = Proc::spawn_with_env("worker", env!("CARGO_BIN_EXE_worker"), &args, env);
     tokio::time::sleep(Duration::from_millis(150)).await;
     assert!(
         proc.alive(),
@@ -363,6 +395,16 @@ pub struct Cluster {
     pub dir: PathBuf,
     pub port: u16,
     bin: PathBuf,
+    options: Vec<String>,
+}
+
+/// What a scenario changes in its cluster: files in the data directory (owned by
+/// `postgres`, mode 0600: certificates and keys), `pg_hba.conf`, and `-c` server options.
+#[derive(Default)]
+pub struct ClusterConfig {
+    pub files: Vec<(String, Vec<u8>)>,
+    pub hba: Option<String>,
+    pub options: Vec<String>,
 }
 
 fn pg_bin() -> PathBuf {
@@ -401,6 +443,10 @@ fn is_root() -> bool {
 
 impl Cluster {
     pub fn init() -> Cluster {
+        Cluster::init_with(ClusterConfig::default())
+    }
+
+    pub fn init_with(config: ClusterConfig) -> Cluster {
         let bin = pg_bin();
         let dir = std::env::temp_dir().join(format!("h2s-faults-pg-{}", uuid::Uuid::new_v4()));
         std::fs::create_dir_all(&dir).expect("cluster dir");
@@ -424,10 +470,29 @@ impl Cluster {
             "initdb: {}",
             String::from_utf8_lossy(&out.stderr)
         );
+        let mut files = config.files;
+        if let Some(hba) = config.hba {
+            files.push(("pg_hba.conf".into(), hba.into_bytes()));
+        }
+        for (name, content) in &files {
+            let path = dir.join(name);
+            std::fs::write(&path, content).expect("cluster file");
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+            if is_root() {
+                let ok = Command::new("chown")
+                    .arg("postgres:postgres")
+                    .arg(&path)
+                    .status()
+                    .is_ok_and(|s| s.success());
+                assert!(ok, "chown of {}", path.display());
+            }
+        }
         let cluster = Cluster {
             dir,
             port: free_port(),
             bin,
+            options: config.options,
         };
         cluster.start();
         cluster
@@ -439,10 +504,13 @@ impl Cluster {
 
     pub fn start(&self) {
         let d = self.dir.to_string_lossy().to_string();
-        let opts = format!(
+        let mut opts = format!(
             "-p {} -k {d} -c listen_addresses=127.0.0.1 -c max_connections=200",
             self.port
         );
+        for o in &self.options {
+            opts.push_str(&format!(" -c {o}"));
+        }
         let log = format!("{d}/log");
         let out = as_postgres(
             &self.bin,

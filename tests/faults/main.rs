@@ -10,6 +10,10 @@ mod crashes;
 mod db_restart;
 mod db_wait;
 mod helpers;
+mod managed_postgres;
+mod pooler;
+mod secrets;
+mod shutdown;
 mod stripe_faults;
 
 /// Prints a scenario's counts on the process's stderr, bypassing the test harness's capture.
