@@ -3,7 +3,10 @@
 use clap::Parser;
 use h2s_dispatch::{
     app::{ApiConfig, Application, shutdown_signal},
-    config::{ApiSettings, DatabaseSettings, LogSettings, StripeSettings, WorkerSettings, require},
+    config::{
+        ApiSettings, CheckoutUrlSettings, DatabaseSettings, LogSettings, StripeSettings,
+        WorkerSettings, require,
+    },
     db, dev, telemetry,
 };
 
@@ -24,6 +27,8 @@ struct Cli {
     worker: WorkerSettings,
     #[command(flatten)]
     log: LogSettings,
+    #[command(flatten)]
+    checkout_urls: CheckoutUrlSettings,
 }
 
 #[tokio::main]
@@ -40,8 +45,9 @@ async fn main() -> std::process::ExitCode {
 }
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
+    let checkout_urls = cli.checkout_urls.defaults()?;
     if cli.dev {
-        return dev::run(cli.db, cli.api, cli.stripe, cli.worker).await;
+        return dev::run(cli.db, cli.api, cli.stripe, cli.worker, checkout_urls).await;
     }
     let webhook_secret = require(
         &cli.api.stripe_webhook_secret,
@@ -60,6 +66,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             admin_token: cli.api.admin_token.clone(),
             max_attempts: cli.worker.retry_policy().max_attempts(),
             stripe: cli.stripe.configured(),
+            checkout_urls,
         },
     )
     .await?;

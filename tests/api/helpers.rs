@@ -5,6 +5,7 @@ use std::{future::Future, time::Duration};
 
 use h2s_dispatch::{
     app::{ApiConfig, Application, WorkerConfig, run_worker},
+    checkout::request::UrlDefaults,
     db,
     outbox::runtime::{RetryPolicy, RuntimeConfig},
     stripe::{
@@ -28,6 +29,8 @@ pub struct Options {
     pub retry_base: Duration,
     pub stripe_timeout: Duration,
     pub notify_webhook_url: Option<String>,
+    /// `CHECKOUT_SUCCESS_URL` / `CHECKOUT_CANCEL_URL` (none by default).
+    pub checkout_urls: UrlDefaults,
 }
 
 impl Default for Options {
@@ -39,6 +42,7 @@ impl Default for Options {
             retry_base: Duration::from_millis(50),
             stripe_timeout: Duration::from_millis(800),
             notify_webhook_url: None,
+            checkout_urls: UrlDefaults::default(),
         }
     }
 }
@@ -97,6 +101,7 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
                 timeout: options.stripe_timeout,
                 max_rps: None,
             }),
+            checkout_urls: options.checkout_urls.clone(),
         },
     )
     .await
