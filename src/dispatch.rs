@@ -100,12 +100,15 @@ pub async fn ensure_job(
         order.customer_phone.as_deref(),
     )
     .await?;
-    let job_id: Uuid = sqlx::query_scalar(
+    // An order with no link may still have a job (one the old backend wrote): the conflict
+    // on UNIQUE (order_id) links that one instead of creating a second (`xmax = 0` only for a
+    // row this statement inserted).
+    let (job_id, inserted): (Uuid, bool) = sqlx::query_as(
         r#"
         INSERT INTO h2s_dispatch_jobs (job_id, order_id, recipient_id, status, service_address)
         VALUES ($1, $2, $3, $4, $5)
         ON CONFLICT (order_id) DO UPDATE SET updated_at = h2s_dispatch_jobs.updated_at
-        RETURNING job_id
+        RETURNING job_id, (xmax = 0)
         "#,
     )
     .bind(Uuid::new_v4())
@@ -132,7 +135,12 @@ pub async fn ensure_job(
     .bind(job_id)
     .execute(&mut **tx)
     .await?;
-    tracing::info!(%job_id, "dispatch job created");
+    if inserted {
+        tracing::info!(%job_id, "dispatch job created");
+    } else {
+        sync_status(tx, order_id, status).await?;
+        tracing::info!(%job_id, "existing dispatch job linked");
+    }
     Ok(job_id)
 }
 

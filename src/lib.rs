@@ -12,6 +12,7 @@ pub mod dev;
 pub mod dispatch;
 pub mod http;
 pub mod metrics;
+pub mod migrate;
 pub mod notify;
 pub mod orders;
 pub mod outbox;

@@ -7,7 +7,7 @@ use h2s_dispatch::{
         ApiSettings, CheckoutUrlSettings, DatabaseSettings, LogSettings, StripeSettings,
         WorkerSettings, require,
     },
-    db, dev, telemetry,
+    db, dev, migrate, telemetry,
 };
 
 #[derive(Parser)]
@@ -17,6 +17,11 @@ struct Cli {
     /// no STRIPE_SECRET_KEY is given. Never for production.
     #[arg(long)]
     dev: bool,
+    /// Rehearse the migrations: run every pending one in one transaction, print what they
+    /// would add, backfill, merge and leave invalid, roll back, and exit (0: they would
+    /// succeed; 1: they would fail, and why). Changes nothing; needs only --database-url.
+    #[arg(long, conflicts_with = "dev")]
+    migrate_check: bool,
     #[command(flatten)]
     db: DatabaseSettings,
     #[command(flatten)]
@@ -45,6 +50,11 @@ async fn main() -> std::process::ExitCode {
 }
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
+    if cli.migrate_check {
+        let report = migrate::check_url(&cli.db.database_url).await?;
+        println!("{report}");
+        return Ok(());
+    }
     let checkout_urls = cli.checkout_urls.defaults()?;
     if cli.dev {
         return dev::run(cli.db, cli.api, cli.stripe, cli.worker, checkout_urls).await;

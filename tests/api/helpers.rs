@@ -78,12 +78,42 @@ pub async fn fresh_database() -> (String, PgPool) {
     (url, pool)
 }
 
+/// A fresh database with nothing in it, not migrated: where a test builds an old schema.
+pub async fn empty_database() -> (String, PgPool) {
+    let base = std::env::var("TEST_DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".to_string());
+    let base = base.trim_end_matches('/');
+    let name = format!("t_{}", uuid::Uuid::new_v4().simple());
+    let admin = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(1)
+        .connect(&format!("{base}/postgres"))
+        .await
+        .expect("the test server");
+    sqlx::query(sqlx::AssertSqlSafe(format!(r#"CREATE DATABASE "{name}""#)))
+        .execute(&admin)
+        .await
+        .expect("create database");
+    admin.close().await;
+    let url = format!("{base}/{name}");
+    let pool = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(20)
+        .connect(&url)
+        .await
+        .expect("the new database");
+    (url, pool)
+}
+
 pub async fn spawn_app() -> TestApp {
     spawn_app_with(Options::default()).await
 }
 
 pub async fn spawn_app_with(options: Options) -> TestApp {
     let (database_url, pool) = fresh_database().await;
+    spawn_app_on(database_url, pool, options).await
+}
+
+/// The app on a database that already exists and is migrated (an adopted one, say).
+pub async fn spawn_app_on(database_url: String, pool: PgPool, options: Options) -> TestApp {
     let stripe = StandIn::spawn(StandInConfig::default())
         .await
         .expect("stand-in");
