@@ -505,7 +505,7 @@ impl MigrationReport {
                 action = %change.action,
                 table = %change.table_name,
                 rows = change.row_count,
-                detail = %change.detail,
+                detail = %shorten(&change.detail.to_string(), 1000),
                 "adoption: {}",
                 change.message
             );

@@ -703,3 +703,86 @@ async fn the_migration_lock_is_the_one_sqlx_takes() {
         .await
         .expect("migrates once the lock is free");
 }
+
+/// A port nothing listens on now.
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+#[tokio::test]
+async fn two_api_processes_started_at_once_on_an_old_database_both_serve_and_adopt_it_once() {
+    let (url, pool) = old_database().await;
+    let ports = [free_port(), free_port()];
+    let mut children: Vec<std::process::Child> = ports
+        .iter()
+        .map(|port| {
+            Command::new(env!("CARGO_BIN_EXE_api"))
+                .args([
+                    "--database-url",
+                    &url,
+                    "--bind",
+                    &format!("127.0.0.1:{port}"),
+                ])
+                .args(["--stripe-webhook-secret", "whsec_adopt_test"])
+                .env_remove("DATABASE_URL")
+                .env("RUST_LOG", "off")
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .expect("the api binary starts")
+        })
+        .collect();
+
+    let http = reqwest::Client::new();
+    let mut up = [false, false];
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    while up.contains(&false) && tokio::time::Instant::now() < deadline {
+        for (i, port) in ports.iter().enumerate() {
+            up[i] = up[i]
+                || http
+                    .get(format!("http://127.0.0.1:{port}/readyz"))
+                    .send()
+                    .await
+                    .is_ok_and(|r| r.status().is_success());
+        }
+        if children
+            .iter_mut()
+            .any(|c| matches!(c.try_wait(), Ok(Some(_))))
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let logs: Vec<String> = children.iter_mut().map(stop).collect();
+
+    assert_eq!(up, [true, true], "both apis serve: {logs:?}");
+    let ours = migrations_recorded(&pool, "_sqlx_migrations").await;
+    assert_eq!(ours.len(), db::MIGRATOR.iter().count());
+    let merges: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM h2s_adoption_log WHERE action = 'merge'")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert_eq!(merges, 1, "adopted once");
+    let orders: i64 = sqlx::query_scalar("SELECT count(*) FROM h2s_orders")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(orders, OLD_ORDERS as i64);
+}
+
+/// Kills a child this test started, waits for it, and returns its stderr.
+fn stop(child: &mut std::process::Child) -> String {
+    use std::io::Read;
+    let _ = child.kill();
+    let _ = child.wait();
+    let mut err = String::new();
+    if let Some(mut stderr) = child.stderr.take() {
+        let _ = stderr.read_to_string(&mut err);
+    }
+    err
+}
