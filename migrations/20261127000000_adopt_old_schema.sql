@@ -18,7 +18,7 @@
 --
 -- On a fresh database, or one this system created, every step finds nothing to do. Whatever
 -- it changes in data is recorded in h2s_adoption_log, and `api --migrate-check` prints it.
--- All pending migrations run in one transaction (src/migrate.rs): a failure anywhere leaves
+-- All pending migrations run in one transaction (src/migrate/): a failure anywhere leaves
 -- the database exactly as it was.
 
 -- What adoption changed in data, step by step (read by `api --migrate-check` and the startup

@@ -5,7 +5,7 @@
 -- CHECKs, UNIQUE (order_id) and foreign keys are added here, in a way old data cannot stop:
 --   - a constraint old rows break is added NOT VALID (new rows must satisfy it, old ones are
 --     kept as they are and reported); every start tries to validate it again, so it becomes
---     valid once the data is clean (src/migrate.rs);
+--     valid once the data is clean (src/migrate/);
 --   - NOT NULL is set where no old row is NULL; a column with NULLs, or one the old backend
 --     never had, stays nullable (the old backend may still be writing rows during the switch);
 --   - an old CHECK on a status that refuses today's statuses is replaced (its definition kept

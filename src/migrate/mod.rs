@@ -304,6 +304,13 @@ async fn validate_constraints(
     .fetch_all(&mut **tx)
     .await
     .context("listing constraints not validated yet")?;
+    if !pending.is_empty() {
+        // A validation waits for no one for long (a manual VACUUM, say): it is tried again at
+        // the next start, and the process starts meanwhile.
+        sqlx::query("SET LOCAL lock_timeout = '5s'")
+            .execute(&mut **tx)
+            .await?;
+    }
     for (table, constraint, statement) in pending {
         let mut savepoint = Connection::begin(&mut **tx).await?;
         match sqlx::query(sqlx::AssertSqlSafe(statement))
