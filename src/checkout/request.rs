@@ -109,7 +109,9 @@ pub struct Customer {
     pub name: Option<String>,
     /// As the customer typed it: trimmed, capped at `MAX_PHONE_LEN` bytes.
     pub phone: Option<String>,
-    /// The phone normalised to E.164, when it reads as an international number.
+    /// The phone normalised to E.164, when it reads as an international number. Derived, so
+    /// left out of the request's fingerprint (an `Idempotency-Key` keeps matching its body).
+    #[serde(skip)]
     pub phone_e164: Option<String>,
 }
 
