@@ -5,6 +5,7 @@ use std::{future::Future, time::Duration};
 
 use h2s_dispatch::{
     app::{ApiConfig, Application, WorkerConfig, run_worker},
+    checkout::request::UrlDefaults,
     db,
     outbox::runtime::{RetryPolicy, RuntimeConfig},
     stripe::{
@@ -30,6 +31,8 @@ pub struct Options {
     pub retry_base: Duration,
     pub stripe_timeout: Duration,
     pub notify_webhook_url: Option<String>,
+    /// `CHECKOUT_SUCCESS_URL` / `CHECKOUT_CANCEL_URL` (none by default).
+    pub checkout_urls: UrlDefaults,
 }
 
 impl Default for Options {
@@ -42,6 +45,7 @@ impl Default for Options {
             retry_base: Duration::from_millis(50),
             stripe_timeout: Duration::from_millis(800),
             notify_webhook_url: None,
+            checkout_urls: UrlDefaults::default(),
         }
     }
 }
@@ -77,12 +81,42 @@ pub async fn fresh_database() -> (String, PgPool) {
     (url, pool)
 }
 
+/// A fresh database with nothing in it, not migrated: where a test builds an old schema.
+pub async fn empty_database() -> (String, PgPool) {
+    let base = std::env::var("TEST_DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".to_string());
+    let base = base.trim_end_matches('/');
+    let name = format!("t_{}", uuid::Uuid::new_v4().simple());
+    let admin = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(1)
+        .connect(&format!("{base}/postgres"))
+        .await
+        .expect("the test server");
+    sqlx::query(sqlx::AssertSqlSafe(format!(r#"CREATE DATABASE "{name}""#)))
+        .execute(&admin)
+        .await
+        .expect("create database");
+    admin.close().await;
+    let url = format!("{base}/{name}");
+    let pool = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(20)
+        .connect(&url)
+        .await
+        .expect("the new database");
+    (url, pool)
+}
+
 pub async fn spawn_app() -> TestApp {
     spawn_app_with(Options::default()).await
 }
 
 pub async fn spawn_app_with(options: Options) -> TestApp {
     let (database_url, pool) = fresh_database().await;
+    spawn_app_on(database_url, pool, options).await
+}
+
+/// The app on a database that already exists and is migrated (an adopted one, say).
+pub async fn spawn_app_on(database_url: String, pool: PgPool, options: Options) -> TestApp {
     let stripe = StandIn::spawn(StandInConfig::default())
         .await
         .expect("stand-in");
@@ -101,6 +135,7 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
                 timeout: options.stripe_timeout,
                 max_rps: None,
             }),
+            checkout_urls: options.checkout_urls.clone(),
         },
     )
     .await
