@@ -25,14 +25,13 @@
 mod report;
 mod snapshot;
 
-use std::{collections::BTreeMap, time::Duration};
+use std::collections::BTreeMap;
 
 use anyhow::Context;
 use serde::Serialize;
 use sqlx::{
     Connection, PgConnection, PgPool, Postgres, Transaction,
     migrate::{Migrate, MigrateError, Migrator},
-    postgres::{PgConnectOptions, PgPoolOptions},
 };
 
 use snapshot::Snapshot;
