@@ -15,6 +15,8 @@ mod script;
 mod system;
 mod table;
 
+use std::{collections::BTreeMap, sync::Mutex};
+
 use proptest::test_runner::{Config, TestCaseError, TestError, TestRunner};
 
 use model::{AtStripe, Model};
@@ -23,8 +25,8 @@ use system::{System, Template};
 
 /// Cases per CI run (README: "The lifecycle, by model"); `PROPTEST_CASES` overrides.
 const CI_CASES: u32 = 48;
-/// Operations per case, at most (before the settling ones).
-const MAX_OPS: usize = 20;
+/// Operations per case, at most (before the settling ones); `LIFECYCLE_MAX_OPS` overrides.
+const MAX_OPS: usize = 24;
 
 /// Cases found by the property test (and shrunk), replayed on every run.
 const REGRESSIONS: &[(&str, &str)] = &[(
@@ -34,6 +36,13 @@ const REGRESSIONS: &[(&str, &str)] = &[(
      expire A x1
      pay A paid x1",
 )];
+
+/// Operations that took effect, by kind, over a run (printed, to see what the cases reach).
+static REACHED: Mutex<BTreeMap<String, u64>> = Mutex::new(BTreeMap::new());
+
+fn reached(what: String) {
+    *REACHED.lock().unwrap().entry(what).or_default() += 1;
+}
 
 /// The operations that end every case: Stripe healthy, the queue drained, a sweep.
 const SETTLE: [Op; 4] = [
@@ -96,6 +105,11 @@ async fn play(
         };
         if !settling {
             script.push(printed);
+            let kind: String = printed.to_string().split_whitespace().take(1).collect();
+            reached(kind);
+            if let Some(model::Action::PayAfterExpiry(_)) = actions.first() {
+                reached("(paid after expiry)".into());
+            }
         }
         let key = match op {
             Op::Checkout { key } => *key,
@@ -117,7 +131,11 @@ async fn play(
             .await
             .map_err(|e| format!("after {at}: {e}"))?;
     }
-    settled(system, model).await
+    settled(system, model).await?;
+    for order in &model.orders {
+        reached(format!("(ended {})", order.status.as_str()));
+    }
+    Ok(())
 }
 
 /// The database against the model, order by order, and the invariant query.
@@ -132,14 +150,26 @@ async fn compare(system: &System, model: &Model) -> Result<(), String> {
             ))
         };
         if seen.status != want.status {
-            return mismatch("status", format!("{:?}", want.status), format!("{:?}", seen.status));
+            return mismatch(
+                "status",
+                format!("{:?}", want.status),
+                format!("{:?}", seen.status),
+            );
         }
         let want_job = want.job.map(|j| j.as_str().to_owned());
         if seen.job != want_job {
-            return mismatch("the job's status", format!("{want_job:?}"), format!("{:?}", seen.job));
+            return mismatch(
+                "the job's status",
+                format!("{want_job:?}"),
+                format!("{:?}", seen.job),
+            );
         }
         if seen.linked != want.job.is_some() {
-            return mismatch("linked both ways", format!("{}", want.job.is_some()), format!("{}", seen.linked));
+            return mismatch(
+                "linked both ways",
+                format!("{}", want.job.is_some()),
+                format!("{}", seen.linked),
+            );
         }
         if seen.session_stored != want.session_stored {
             return mismatch(
@@ -149,23 +179,37 @@ async fn compare(system: &System, model: &Model) -> Result<(), String> {
             );
         }
         if seen.checkout != want.checkout {
-            return mismatch("the checkout task", format!("{:?}", want.checkout), format!("{:?}", seen.checkout));
+            return mismatch(
+                "the checkout task",
+                format!("{:?}", want.checkout),
+                format!("{:?}", seen.checkout),
+            );
         }
         if seen.notify != want.notify {
-            return mismatch("the notification task", format!("{:?}", want.notify), format!("{:?}", seen.notify));
+            return mismatch(
+                "the notification task",
+                format!("{:?}", want.notify),
+                format!("{:?}", seen.notify),
+            );
         }
         let jobs = system.jobs(o).await;
         if jobs > 1 {
             return mismatch("jobs", "at most 1".into(), jobs.to_string());
         }
-        let sessions = system.stripe.sessions_created_for(system.orders[o].as_str());
+        let sessions = system
+            .stripe
+            .sessions_created_for(system.orders[o].as_str());
         let fits = match want.at_stripe {
             AtStripe::No => sessions == 0,
             AtStripe::Maybe => sessions <= 1,
             AtStripe::Yes => sessions == 1,
         };
         if !fits {
-            return mismatch("Stripe sessions", format!("{:?}", want.at_stripe), sessions.to_string());
+            return mismatch(
+                "Stripe sessions",
+                format!("{:?}", want.at_stripe),
+                sessions.to_string(),
+            );
         }
     }
     match system.invariant_violations().await {
@@ -179,21 +223,41 @@ async fn compare(system: &System, model: &Model) -> Result<(), String> {
 async fn settled(system: &System, model: &Model) -> Result<(), String> {
     let runnable = system.runnable_tasks().await;
     if runnable != 0 {
-        return Err(format!("settled, yet {runnable} task(s) wait in the outbox"));
+        return Err(format!(
+            "settled, yet {runnable} task(s) wait in the outbox"
+        ));
     }
     for (o, want) in model.orders.iter().enumerate() {
         let seen = system.seen(o).await;
-        if seen.status == h2s_dispatch::orders::OrderStatus::PendingPayment && !seen.session_stored {
-            return Err(format!("settled, yet order {} has no session", system.orders[o]));
+        if seen.status == h2s_dispatch::orders::OrderStatus::PendingPayment && !seen.session_stored
+        {
+            return Err(format!(
+                "settled, yet order {} has no session",
+                system.orders[o]
+            ));
         }
-        if want.status == h2s_dispatch::orders::OrderStatus::Paid && seen.job.as_deref() != Some("ready") {
-            return Err(format!("settled, yet paid order {} has job {:?}", system.orders[o], seen.job));
+        if want.status == h2s_dispatch::orders::OrderStatus::Paid
+            && seen.job.as_deref() != Some("ready")
+        {
+            return Err(format!(
+                "settled, yet paid order {} has job {:?}",
+                system.orders[o], seen.job
+            ));
         }
     }
     match system.invariant_violations().await {
         0 => Ok(()),
-        n => Err(format!("settled, yet the invariant query returns {n} order(s)")),
+        n => Err(format!(
+            "settled, yet the invariant query returns {n} order(s)"
+        )),
     }
+}
+
+fn max_ops() -> usize {
+    std::env::var("LIFECYCLE_MAX_OPS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(MAX_OPS)
 }
 
 fn cases() -> u32 {
@@ -215,18 +279,31 @@ fn every_history_of_up_to_three_orders_keeps_the_model_and_the_invariant() {
     };
     let started = std::time::Instant::now();
     let mut runner = TestRunner::new(config.clone());
-    let result = runner.run(&script::ops(MAX_OPS), |ops| {
-        run_case(&template, &ops).map_err(TestCaseError::fail)
+    let ran = std::cell::Cell::new(0u32);
+    let first_failure = std::cell::Cell::new(None);
+    let result = runner.run(&script::ops(max_ops()), |ops| {
+        ran.set(ran.get() + 1);
+        let outcome = run_case(&template, &ops);
+        if outcome.is_err() && first_failure.get().is_none() {
+            first_failure.set(Some(ran.get()));
+        }
+        outcome.map_err(TestCaseError::fail)
     });
+    let (ran, first_failure) = (ran.get(), first_failure.get());
     runtime.block_on(template.drop());
     eprintln!(
-        "[lifecycle] {} cases in {:.1} s",
-        config.cases,
-        started.elapsed().as_secs_f64()
+        "[lifecycle] {ran} runs (cases and shrinking) in {:.1} s; operations that took \
+         effect: {:?}",
+        started.elapsed().as_secs_f64(),
+        REACHED.lock().unwrap()
     );
     match result {
         Ok(()) => {}
-        Err(TestError::Fail(reason, _)) => panic!("{reason}"),
+        Err(TestError::Fail(reason, _)) => panic!(
+            "case {} failed; shrunk in {} more runs to:\n{reason}",
+            first_failure.unwrap_or_default(),
+            ran - first_failure.unwrap_or_default()
+        ),
         Err(e) => panic!("{e}"),
     }
 }
@@ -243,4 +320,55 @@ fn the_regression_scripts_still_hold() {
     }
     runtime.block_on(template.drop());
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+}
+
+/// How often the generator reaches the histories that matter, by the model alone (no I/O):
+/// `cargo test --test lifecycle -- --ignored --nocapture reach` while tuning weights.
+#[test]
+#[ignore]
+fn reach() {
+    use proptest::strategy::{Strategy, ValueTree};
+    let mut runner = TestRunner::default();
+    let (mut revived, mut downgradable, mut crashed_after_call) = (0, 0, 0);
+    let cases = 1_000;
+    for _ in 0..cases {
+        let ops = script::ops(max_ops())
+            .new_tree(&mut runner)
+            .unwrap()
+            .current();
+        let mut model = Model::default();
+        let mut was_expired = [false; 3];
+        let (mut r, mut d, mut c) = (false, false, false);
+        for op in ops {
+            let Some((_, actions)) = model.resolve(op) else {
+                continue;
+            };
+            let key = match op {
+                Op::Checkout { key } => key,
+                _ => None,
+            };
+            for action in actions {
+                if let model::Action::Step(_, Some(script::Crash::AfterStripeCall)) = action {
+                    c = true;
+                }
+                model.apply(action, key);
+            }
+            for (o, order) in model.orders.iter().enumerate() {
+                was_expired[o] |= order.status == h2s_dispatch::orders::OrderStatus::Expired;
+                r |= was_expired[o] && order.status == h2s_dispatch::orders::OrderStatus::Paid;
+                d |= order.status == h2s_dispatch::orders::OrderStatus::Paid
+                    && order.events.iter().any(|e| {
+                        !e.seen
+                            && e.payment == h2s_dispatch::orders::transition::PaymentEvent::Expired
+                    });
+            }
+        }
+        revived += r as u32;
+        downgradable += d as u32;
+        crashed_after_call += c as u32;
+    }
+    eprintln!(
+        "of {cases} cases: expired then paid {revived}; paid with an expiry not yet seen \
+         {downgradable}; a crash after the Stripe call {crashed_after_call}"
+    );
 }

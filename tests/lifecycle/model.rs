@@ -10,8 +10,9 @@ use h2s_dispatch::{
 
 use crate::script::{Crash, Op, StripeFault};
 
-/// `max_attempts` of every task row (the api's and the worker's policy): 1 try + 2 retries.
-pub const MAX_ATTEMPTS: i32 = 3;
+/// `max_attempts` of every task row (the api's and the worker's policy): 1 try + 1 retry, so
+/// that a few crashes kill a task and the revival paths (admin retry, the sweep) are reached.
+pub const MAX_ATTEMPTS: i32 = 2;
 
 /// The SPEC's lifecycle: money that arrived is never ignored and `paid` is never left; a
 /// delayed payment method waits in `awaiting_payment`; an unpaid order can fail or expire.
@@ -45,10 +46,16 @@ pub fn spec_job(status: OrderStatus) -> JobStatus {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Task {
     /// Waiting to run (or to run again), with the attempts used and allowed.
-    Live { attempts: i32, max: i32 },
+    Live {
+        attempts: i32,
+        max: i32,
+    },
     Done,
     /// Failed its last allowed attempt (or killed).
-    Dead { attempts: i32, max: i32 },
+    Dead {
+        attempts: i32,
+        max: i32,
+    },
 }
 
 impl Task {
@@ -111,7 +118,10 @@ pub enum AtStripe {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Session {
     Open,
-    Complete { paid: bool, settled: bool },
+    Complete {
+        paid: bool,
+        settled: bool,
+    },
     Expired,
     /// Expired, and then paid after all (the case the SPEC names).
     PaidAfterExpiry,
@@ -163,6 +173,19 @@ pub enum Action {
     AdminRetry(usize),
 }
 
+/// The order an operation names (0 for those that name none).
+fn op_order(op: Op) -> u8 {
+    match op {
+        Op::Step { order, .. }
+        | Op::Pay { order, .. }
+        | Op::Async { order, .. }
+        | Op::Expire { order, .. }
+        | Op::Release { order, .. }
+        | Op::AdminRetry { order } => order,
+        _ => 0,
+    }
+}
+
 #[derive(Debug, Clone, Default)]
 pub struct Model {
     pub orders: Vec<Order>,
@@ -173,10 +196,11 @@ impl Model {
     /// The actions an operation stands for in this state, and the operation to print (its
     /// references resolved); `None` when it cannot happen now.
     pub fn resolve(&self, op: Op) -> Option<(Op, Vec<Action>)> {
-        let order = |o: u8| Some(o as usize).filter(|o| *o < self.orders.len());
-        let delivered = |o: usize, nth: usize, times: u8| {
-            (0..times).map(move |_| Action::Deliver(o, nth))
-        };
+        let n = self.orders.len();
+        let order = |o: u8| (n > 0).then(|| o as usize % n);
+        let op = op.on(order(op_order(op)).unwrap_or(0) as u8);
+        let delivered =
+            |o: usize, nth: usize, times: u8| (0..times).map(move |_| Action::Deliver(o, nth));
         let next_event = |o: usize| self.orders[o].events.len();
         Some(match op {
             Op::Checkout { key } => {
@@ -245,11 +269,11 @@ impl Model {
             }
             Op::Release { order: o, nth } => {
                 let i = order(o)?;
-                let n = self.orders[i].events.len();
-                if n == 0 {
+                let events = self.orders[i].events.len();
+                if events == 0 {
                     return None;
                 }
-                let nth = nth as usize % n;
+                let nth = nth as usize % events;
                 (
                     Op::Release {
                         order: o,
@@ -386,8 +410,7 @@ impl Model {
         this.job = Some(spec_job(this.status));
         let needs_session = !this.session_stored && this.status == OrderStatus::PendingPayment;
         let created = needs_session && fault.is_none();
-        if needs_session && fault == Some(StripeFault::Timeout) && this.at_stripe == AtStripe::No
-        {
+        if needs_session && fault == Some(StripeFault::Timeout) && this.at_stripe == AtStripe::No {
             this.at_stripe = AtStripe::Maybe;
         }
         if created {

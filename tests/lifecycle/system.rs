@@ -486,7 +486,9 @@ impl System {
     }
 
     pub async fn invariant_violations(&self) -> i64 {
-        invariant::count(&self.pool).await.expect("the invariant query")
+        invariant::count(&self.pool)
+            .await
+            .expect("the invariant query")
     }
 
     /// Outbox rows neither done nor dead: the queue is drained when this is 0.

@@ -63,8 +63,12 @@ fn table(next: impl Fn(OrderStatus, PaymentEvent) -> Option<OrderStatus>) -> Str
 fn readme_table() -> String {
     let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md"))
         .expect("README.md");
-    let start = readme.find(START).expect("the README has the lifecycle table's start marker");
-    let end = readme.find(END).expect("the README has the lifecycle table's end marker");
+    let start = readme
+        .find(START)
+        .expect("the README has the lifecycle table's start marker");
+    let end = readme
+        .find(END)
+        .expect("the README has the lifecycle table's end marker");
     readme[start + START.len()..end].trim().to_owned() + "\n"
 }
 
