@@ -351,7 +351,7 @@ fn every_history_of_up_to_three_orders_keeps_the_model_and_the_invariant() {
     let template = runtime.block_on(Template::create());
     let config = Config {
         cases: cases(),
-        max_shrink_iters: 2_000,
+        max_shrink_iters: 400,
         failure_persistence: None,
         ..Config::default()
     };
