@@ -24,7 +24,7 @@ use script::Op;
 use system::{System, Template};
 
 /// Cases per CI run (README: "The lifecycle, by model"); `PROPTEST_CASES` overrides.
-const CI_CASES: u32 = 48;
+const CI_CASES: u32 = 64;
 /// Operations per case, at most (before the settling ones); `LIFECYCLE_MAX_OPS` overrides.
 const MAX_OPS: usize = 24;
 
@@ -33,7 +33,8 @@ const MAX_OPS: usize = 24;
 const REGRESSIONS: &[(&str, &str)] = &[
     (
         // Found with the revival of a `cancelled` job removed from `dispatch::ensure_job`
-        // (the paid-after-expired defect of issue 9): the 11th case, shrunk in 39 runs.
+        // (the paid-after-expired defect of issue 9): the 11th case, shrunk in 39 runs (48
+        // cases then; the generator reaches this history in about 1 case in 11).
         "an expired order paid after all has its one job ready again",
         "checkout
          step A
@@ -48,6 +49,8 @@ const REGRESSIONS: &[(&str, &str)] = &[
          step A crash after-stripe-call",
     ),
     (
+        // Catches `transition::next` letting `expired` leave `paid` (as does the README
+        // table's test); random cases reach this history in only about 1 in 50.
         "a late expiry never takes a paid order back",
         "checkout
          step A
