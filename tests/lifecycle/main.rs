@@ -1,0 +1,468 @@
+//! Issue 13: the invariant proved by model. Random histories of 1-3 orders (checkouts with and
+//! without `Idempotency-Key`, worker steps that may die at a chosen point, Stripe faults,
+//! payments, delayed payments, expiries, webhooks held back, repeated and reordered, sweeps,
+//! admin retries) run against the real system on a fresh database, and after every operation
+//! the database must say what the reference model (`model.rs`, no I/O) says, and the invariant
+//! query must return nothing. Each case ends by settling (Stripe healthy, the queue drained, a
+//! sweep, drained again): then every order has what the contract promises.
+//!
+//! A failure shrinks to a short script, one operation a line, printed in the panic message;
+//! paste it into `REGRESSIONS` so it runs in CI forever after. `PROPTEST_CASES=N` runs more
+//! cases (README: "The lifecycle, by model").
+
+mod model;
+mod script;
+mod system;
+mod table;
+
+use std::{collections::BTreeMap, sync::Mutex};
+
+use proptest::test_runner::{Config, TestCaseError, TestError, TestRunner};
+
+use model::{AtStripe, Model};
+use script::Op;
+use system::{System, Template};
+
+/// Cases per CI run (README: "The lifecycle, by model"); `PROPTEST_CASES` overrides.
+const CI_CASES: u32 = 64;
+/// Operations per case, at most (before the settling ones); `LIFECYCLE_MAX_OPS` overrides.
+const MAX_OPS: usize = 24;
+
+/// Cases found by the property test (shrunk), and a few written by hand; replayed on every
+/// run. A script: one operation a line (`script.rs`); the settling operations follow.
+const REGRESSIONS: &[(&str, &str)] = &[
+    (
+        // Found with the revival of a `cancelled` job removed from `dispatch::ensure_job`
+        // (the paid-after-expired defect of issue 9): the 11th case, shrunk in 39 runs (48
+        // cases then; the generator reaches this history in about 1 case in 11).
+        "an expired order paid after all has its one job ready again",
+        "checkout
+         step A
+         expire A x1
+         pay A paid x1",
+    ),
+    (
+        // Found with a Stripe idempotency key that changes per attempt: the 23rd case,
+        // shrunk in 36 runs (two sessions at Stripe once the step runs again).
+        "a step that dies after its Stripe call leaves the order one session, not two",
+        "checkout
+         step A crash after-stripe-call",
+    ),
+    (
+        // Catches `transition::next` letting `expired` leave `paid` (as does the README
+        // table's test); random cases reach this history in only about 1 in 50.
+        "a late expiry never takes a paid order back",
+        "checkout
+         step A
+         expire A x0
+         pay A paid x1
+         deliver A#0
+         sweep",
+    ),
+    (
+        "a call that timed out and lands later is replayed, not doubled",
+        "checkout
+         stripe timeout
+         step A
+         stripe ok
+         step A",
+    ),
+    (
+        "a task killed by crashes is revived by an admin retry, then by a sweep",
+        "checkout
+         step A crash before-job
+         step A crash after-stripe-call
+         admin retry A
+         step A crash after-storing
+         step A crash before-job
+         sweep",
+    ),
+    (
+        "a delayed payment held back, repeated and reordered pays once",
+        "checkout key-0
+         checkout key-0
+         step A
+         pay A unpaid x0
+         async A succeeded x2
+         deliver A#0
+         deliver A#1
+         sweep dry-run
+         sweep",
+    ),
+];
+
+/// Operations that took effect, by kind, over a run (printed, to see what the cases reach).
+static REACHED: Mutex<BTreeMap<String, u64>> = Mutex::new(BTreeMap::new());
+
+fn reached(what: String) {
+    *REACHED.lock().unwrap().entry(what).or_default() += 1;
+}
+
+/// The operations that end every case: Stripe healthy, the queue drained, a sweep.
+const SETTLE: [Op; 4] = [
+    Op::Fault(None),
+    Op::Drain,
+    Op::Sweep { dry_run: false },
+    Op::Drain,
+];
+
+fn runtime() -> tokio::runtime::Runtime {
+    if std::env::var_os("TEST_LOG").is_some() {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(
+                tracing_subscriber::EnvFilter::try_from_default_env()
+                    .unwrap_or_else(|_| "h2s_dispatch=debug".into()),
+            )
+            .with_test_writer()
+            .try_init();
+    }
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("a runtime")
+}
+
+/// Runs one case on a fresh system, in a runtime of its own (whatever the case spawned ends
+/// with it); `Err` names the first disagreement, then the script of the operations that took
+/// effect.
+fn run_case(template: &Template, ops: &[Op]) -> Result<(), String> {
+    run_case_scripted(template, ops).0
+}
+
+/// [`run_case`], and the operations that took effect.
+fn run_case_scripted(template: &Template, ops: &[Op]) -> (Result<(), String>, Vec<Op>) {
+    let runtime = runtime();
+    let mut script = Vec::new();
+    let result = runtime.block_on(async {
+        let mut system = System::start(template).await;
+        let mut model = Model::default();
+        let result = play(&mut system, &mut model, ops, &mut script).await;
+        system.stop().await;
+        result
+    });
+    runtime.shutdown_background();
+    let result = result.map_err(|e| {
+        format!(
+            "{e}\n--- the case, one operation a line (then it settles: stripe ok, drain, sweep, \
+             drain) ---\n{}",
+            script::render(&script)
+        )
+    });
+    (result, script)
+}
+
+/// Proptest's shrinking works on the random operations, some of which resolve to others or
+/// to nothing; this finishes the job on the script itself: drop one line at a time while the
+/// case still fails. Returns the last failure and the runs it took.
+fn minimise(template: &Template, failing: &[Op]) -> (String, u32) {
+    let (Err(mut message), mut script) = run_case_scripted(template, failing) else {
+        return ("the shrunk case passed when run again (flaky?)".into(), 1);
+    };
+    let mut runs = 1;
+    let mut i = 0;
+    while i < script.len() {
+        let mut shorter = script.clone();
+        shorter.remove(i);
+        runs += 1;
+        match run_case_scripted(template, &shorter) {
+            (Err(m), s) if s.len() < script.len() => (message, script, i) = (m, s, 0),
+            _ => i += 1,
+        }
+    }
+    (message, runs)
+}
+
+async fn play(
+    system: &mut System,
+    model: &mut Model,
+    ops: &[Op],
+    script: &mut Vec<Op>,
+) -> Result<(), String> {
+    let settle = SETTLE.iter().map(|op| (op, true));
+    for (op, settling) in ops.iter().map(|op| (op, false)).chain(settle) {
+        let Some((printed, actions)) = model.resolve(*op) else {
+            continue;
+        };
+        if !settling {
+            script.push(printed);
+            let kind: String = printed.to_string().split_whitespace().take(1).collect();
+            reached(kind);
+            if let Some(model::Action::PayAfterExpiry(_)) = actions.first() {
+                reached("(paid after expiry)".into());
+            }
+        }
+        let key = match op {
+            Op::Checkout { key } => *key,
+            _ => None,
+        };
+        let at = if settling {
+            format!("settling: {printed}")
+        } else {
+            format!("line {} `{printed}`", script.len())
+        };
+        for action in actions {
+            system
+                .run(action, key)
+                .await
+                .map_err(|e| format!("at {at}: {e}"))?;
+            model.apply(action, key);
+        }
+        compare(system, model)
+            .await
+            .map_err(|e| format!("after {at}: {e}"))?;
+    }
+    settled(system, model).await?;
+    for order in &model.orders {
+        reached(format!("(ended {})", order.status.as_str()));
+    }
+    Ok(())
+}
+
+/// The database against the model, order by order, and the invariant query.
+async fn compare(system: &System, model: &Model) -> Result<(), String> {
+    for (o, want) in model.orders.iter().enumerate() {
+        let seen = system.seen(o).await;
+        let name = (b'A' + o as u8) as char;
+        let mismatch = |what: &str, want: String, seen: String| {
+            Err(format!(
+                "order {name} ({}): {what} is {seen}, the model says {want}",
+                system.orders[o]
+            ))
+        };
+        if seen.status != want.status {
+            return mismatch(
+                "status",
+                format!("{:?}", want.status),
+                format!("{:?}", seen.status),
+            );
+        }
+        let want_job = want.job.map(|j| j.as_str().to_owned());
+        if seen.job != want_job {
+            return mismatch(
+                "the job's status",
+                format!("{want_job:?}"),
+                format!("{:?}", seen.job),
+            );
+        }
+        if seen.linked != want.job.is_some() {
+            return mismatch(
+                "linked both ways",
+                format!("{}", want.job.is_some()),
+                format!("{}", seen.linked),
+            );
+        }
+        if seen.session_stored != want.session_stored {
+            return mismatch(
+                "session stored",
+                format!("{}", want.session_stored),
+                format!("{}", seen.session_stored),
+            );
+        }
+        if seen.checkout != want.checkout {
+            return mismatch(
+                "the checkout task",
+                format!("{:?}", want.checkout),
+                format!("{:?}", seen.checkout),
+            );
+        }
+        if seen.notify != want.notify {
+            return mismatch(
+                "the notification task",
+                format!("{:?}", want.notify),
+                format!("{:?}", seen.notify),
+            );
+        }
+        let jobs = system.jobs(o).await;
+        if jobs > 1 {
+            return mismatch("jobs", "at most 1".into(), jobs.to_string());
+        }
+        let sessions = system
+            .stripe
+            .sessions_created_for(system.orders[o].as_str());
+        let fits = match want.at_stripe {
+            AtStripe::No => sessions == 0,
+            AtStripe::Maybe => sessions <= 1,
+            AtStripe::Yes => sessions == 1,
+        };
+        if !fits {
+            return mismatch(
+                "Stripe sessions",
+                format!("{:?}", want.at_stripe),
+                sessions.to_string(),
+            );
+        }
+    }
+    match system.invariant_violations().await {
+        0 => Ok(()),
+        n => Err(format!("the invariant query returns {n} order(s)")),
+    }
+}
+
+/// After settling: the queue is drained, no checkout is left without its session, and the
+/// invariant query returns nothing.
+async fn settled(system: &System, model: &Model) -> Result<(), String> {
+    let runnable = system.runnable_tasks().await;
+    if runnable != 0 {
+        return Err(format!(
+            "settled, yet {runnable} task(s) wait in the outbox"
+        ));
+    }
+    for (o, want) in model.orders.iter().enumerate() {
+        let seen = system.seen(o).await;
+        if seen.status == h2s_dispatch::orders::OrderStatus::PendingPayment && !seen.session_stored
+        {
+            return Err(format!(
+                "settled, yet order {} has no session",
+                system.orders[o]
+            ));
+        }
+        if want.status == h2s_dispatch::orders::OrderStatus::Paid
+            && seen.job.as_deref() != Some("ready")
+        {
+            return Err(format!(
+                "settled, yet paid order {} has job {:?}",
+                system.orders[o], seen.job
+            ));
+        }
+    }
+    match system.invariant_violations().await {
+        0 => Ok(()),
+        n => Err(format!(
+            "settled, yet the invariant query returns {n} order(s)"
+        )),
+    }
+}
+
+fn max_ops() -> usize {
+    std::env::var("LIFECYCLE_MAX_OPS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(MAX_OPS)
+}
+
+fn cases() -> u32 {
+    std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(CI_CASES)
+}
+
+#[test]
+fn every_history_of_up_to_three_orders_keeps_the_model_and_the_invariant() {
+    let runtime = runtime();
+    let template = runtime.block_on(Template::create());
+    let config = Config {
+        cases: cases(),
+        max_shrink_iters: 400,
+        failure_persistence: None,
+        ..Config::default()
+    };
+    let started = std::time::Instant::now();
+    let mut runner = TestRunner::new(config.clone());
+    let ran = std::cell::Cell::new(0u32);
+    let first_failure = std::cell::Cell::new(None);
+    let result = runner.run(&script::ops(max_ops()), |ops| {
+        ran.set(ran.get() + 1);
+        let outcome = run_case(&template, &ops);
+        if outcome.is_err() && first_failure.get().is_none() {
+            first_failure.set(Some(ran.get()));
+        }
+        outcome.map_err(TestCaseError::fail)
+    });
+    let (mut ran, first_failure) = (ran.get(), first_failure.get());
+    let result = result.map_err(|e| match e {
+        TestError::Fail(_, ops) => {
+            let (reason, runs) = minimise(&template, &ops);
+            ran += runs;
+            reason
+        }
+        other => other.to_string(),
+    });
+    runtime.block_on(template.drop());
+    eprintln!(
+        "[lifecycle] {ran} runs (cases and shrinking) in {:.1} s; operations that took \
+         effect: {:?}",
+        started.elapsed().as_secs_f64(),
+        REACHED.lock().unwrap()
+    );
+    if let Err(reason) = result {
+        panic!(
+            "case {} failed; shrunk in {} more runs to:\n{reason}",
+            first_failure.unwrap_or_default(),
+            ran - first_failure.unwrap_or_default()
+        );
+    }
+}
+
+#[test]
+fn the_regression_scripts_still_hold() {
+    let runtime = runtime();
+    let template = runtime.block_on(Template::create());
+    let mut failures = Vec::new();
+    for (name, text) in REGRESSIONS {
+        let ops = script::parse(text);
+        match run_case_scripted(&template, &ops) {
+            (Err(e), _) => failures.push(format!("{name}: {e}")),
+            // A line that no longer takes effect would make the script prove less.
+            (Ok(()), took_effect) if took_effect != ops => failures.push(format!(
+                "{name}: only these lines took effect:\n{}",
+                script::render(&took_effect)
+            )),
+            (Ok(()), _) => {}
+        }
+    }
+    runtime.block_on(template.drop());
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+}
+
+/// How often the generator reaches the histories that matter, by the model alone (no I/O):
+/// `cargo test --test lifecycle -- --ignored --nocapture reach` while tuning weights.
+#[test]
+#[ignore]
+fn reach() {
+    use proptest::strategy::{Strategy, ValueTree};
+    let mut runner = TestRunner::default();
+    let (mut revived, mut downgradable, mut crashed_after_call) = (0, 0, 0);
+    let cases = 1_000;
+    for _ in 0..cases {
+        let ops = script::ops(max_ops())
+            .new_tree(&mut runner)
+            .unwrap()
+            .current();
+        let mut model = Model::default();
+        let mut was_expired = [false; 3];
+        let (mut r, mut d, mut c) = (false, false, false);
+        for op in ops {
+            let Some((_, actions)) = model.resolve(op) else {
+                continue;
+            };
+            let key = match op {
+                Op::Checkout { key } => key,
+                _ => None,
+            };
+            for action in actions {
+                if let model::Action::Step(_, Some(script::Crash::AfterStripeCall)) = action {
+                    c = true;
+                }
+                model.apply(action, key);
+            }
+            for (o, order) in model.orders.iter().enumerate() {
+                was_expired[o] |= order.status == h2s_dispatch::orders::OrderStatus::Expired;
+                r |= was_expired[o] && order.status == h2s_dispatch::orders::OrderStatus::Paid;
+                d |= order.status == h2s_dispatch::orders::OrderStatus::Paid
+                    && order.events.iter().any(|e| {
+                        !e.seen
+                            && e.payment == h2s_dispatch::orders::transition::PaymentEvent::Expired
+                    });
+            }
+        }
+        revived += r as u32;
+        downgradable += d as u32;
+        crashed_after_call += c as u32;
+    }
+    eprintln!(
+        "of {cases} cases: expired then paid {revived}; paid with an expiry not yet seen \
+         {downgradable}; a crash after the Stripe call {crashed_after_call}"
+    );
+}

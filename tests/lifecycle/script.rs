@@ -1,0 +1,322 @@
+//! The operations of a case, as random values (for proptest) and as a script, one operation a
+//! line, that a failing case prints and `REGRESSIONS` replays.
+
+use std::fmt;
+
+use proptest::prelude::*;
+
+/// A Stripe fault switched on at the stand-in for every call until switched off.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StripeFault {
+    S500,
+    S429,
+    S401,
+    /// The call hangs past the client's timeout (then the stand-in carries it out).
+    Timeout,
+}
+
+/// Where a worker step dies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Crash {
+    /// Claimed, nothing done.
+    BeforeJob,
+    /// The job is ensured and the Stripe call made; the session is not stored.
+    AfterStripeCall,
+    /// The step committed (session stored, waiters signalled) but the task was never marked
+    /// done. (Storing and signalling are one transaction in `checkout::fulfil`, so this is
+    /// the crash point between them that can exist.)
+    AfterStoring,
+}
+
+/// One operation. Orders are named by their slot in creation order (`A`, `B`, `C`); a random
+/// operation's slot is taken modulo the orders that exist (and printed resolved); one that
+/// cannot happen in the order's state (or before any checkout) is skipped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Op {
+    /// `POST /api/shop`, with `Idempotency-Key: key-<n>` or without.
+    Checkout {
+        key: Option<u8>,
+    },
+    /// The worker runs the order's checkout task once.
+    Step {
+        order: u8,
+        crash: Option<Crash>,
+    },
+    /// The worker runs every runnable task once.
+    Drain,
+    Fault(Option<StripeFault>),
+    /// The customer pays (or starts a delayed payment); the event is delivered `deliver`
+    /// times now (0: held back).
+    Pay {
+        order: u8,
+        paid: bool,
+        deliver: u8,
+    },
+    /// A delayed payment settles.
+    Async {
+        order: u8,
+        succeeded: bool,
+        deliver: u8,
+    },
+    /// The session expires.
+    Expire {
+        order: u8,
+        deliver: u8,
+    },
+    /// The order's `nth` event is delivered (again, or for the first time).
+    Release {
+        order: u8,
+        nth: u8,
+    },
+    Sweep {
+        dry_run: bool,
+    },
+    /// `POST /api/admin/outbox/{id}/retry` for the order's checkout task.
+    AdminRetry {
+        order: u8,
+    },
+}
+
+impl Op {
+    /// The same operation on another order.
+    pub fn on(self, o: u8) -> Op {
+        match self {
+            Op::Step { crash, .. } => Op::Step { order: o, crash },
+            Op::Pay { paid, deliver, .. } => Op::Pay {
+                order: o,
+                paid,
+                deliver,
+            },
+            Op::Async {
+                succeeded, deliver, ..
+            } => Op::Async {
+                order: o,
+                succeeded,
+                deliver,
+            },
+            Op::Expire { deliver, .. } => Op::Expire { order: o, deliver },
+            Op::Release { nth, .. } => Op::Release { order: o, nth },
+            Op::AdminRetry { .. } => Op::AdminRetry { order: o },
+            other => other,
+        }
+    }
+}
+
+fn slot(order: u8) -> char {
+    (b'A' + order) as char
+}
+
+impl fmt::Display for Op {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            Op::Checkout { key: None } => write!(f, "checkout"),
+            Op::Checkout { key: Some(k) } => write!(f, "checkout key-{k}"),
+            Op::Step { order, crash } => {
+                write!(f, "step {}", slot(order))?;
+                match crash {
+                    None => Ok(()),
+                    Some(Crash::BeforeJob) => write!(f, " crash before-job"),
+                    Some(Crash::AfterStripeCall) => write!(f, " crash after-stripe-call"),
+                    Some(Crash::AfterStoring) => write!(f, " crash after-storing"),
+                }
+            }
+            Op::Drain => write!(f, "drain"),
+            Op::Fault(None) => write!(f, "stripe ok"),
+            Op::Fault(Some(StripeFault::S500)) => write!(f, "stripe 500"),
+            Op::Fault(Some(StripeFault::S429)) => write!(f, "stripe 429"),
+            Op::Fault(Some(StripeFault::S401)) => write!(f, "stripe 401"),
+            Op::Fault(Some(StripeFault::Timeout)) => write!(f, "stripe timeout"),
+            Op::Pay {
+                order,
+                paid,
+                deliver,
+            } => write!(
+                f,
+                "pay {} {} x{deliver}",
+                slot(order),
+                if paid { "paid" } else { "unpaid" }
+            ),
+            Op::Async {
+                order,
+                succeeded,
+                deliver,
+            } => write!(
+                f,
+                "async {} {} x{deliver}",
+                slot(order),
+                if succeeded { "succeeded" } else { "failed" }
+            ),
+            Op::Expire { order, deliver } => write!(f, "expire {} x{deliver}", slot(order)),
+            Op::Release { order, nth } => write!(f, "deliver {}#{nth}", slot(order)),
+            Op::Sweep { dry_run: false } => write!(f, "sweep"),
+            Op::Sweep { dry_run: true } => write!(f, "sweep dry-run"),
+            Op::AdminRetry { order } => write!(f, "admin retry {}", slot(order)),
+        }
+    }
+}
+
+fn parse_slot(s: &str) -> Result<u8, String> {
+    match s.as_bytes() {
+        [c @ b'A'..=b'C'] => Ok(c - b'A'),
+        _ => Err(format!("not an order slot: {s:?}")),
+    }
+}
+
+fn parse_times(s: &str) -> Result<u8, String> {
+    s.strip_prefix('x')
+        .and_then(|n| n.parse().ok())
+        .ok_or_else(|| format!("not a delivery count: {s:?}"))
+}
+
+impl std::str::FromStr for Op {
+    type Err = String;
+
+    fn from_str(line: &str) -> Result<Op, String> {
+        let words: Vec<&str> = line.split_whitespace().collect();
+        let bad = || format!("not an operation: {line:?}");
+        Ok(match words.as_slice() {
+            ["checkout"] => Op::Checkout { key: None },
+            ["checkout", key] => Op::Checkout {
+                key: Some(
+                    key.strip_prefix("key-")
+                        .and_then(|k| k.parse().ok())
+                        .ok_or_else(bad)?,
+                ),
+            },
+            ["step", o] => Op::Step {
+                order: parse_slot(o)?,
+                crash: None,
+            },
+            ["step", o, "crash", at] => Op::Step {
+                order: parse_slot(o)?,
+                crash: Some(match *at {
+                    "before-job" => Crash::BeforeJob,
+                    "after-stripe-call" => Crash::AfterStripeCall,
+                    "after-storing" => Crash::AfterStoring,
+                    _ => return Err(bad()),
+                }),
+            },
+            ["drain"] => Op::Drain,
+            ["stripe", fault] => Op::Fault(match *fault {
+                "ok" => None,
+                "500" => Some(StripeFault::S500),
+                "429" => Some(StripeFault::S429),
+                "401" => Some(StripeFault::S401),
+                "timeout" => Some(StripeFault::Timeout),
+                _ => return Err(bad()),
+            }),
+            ["pay", o, how, times] => Op::Pay {
+                order: parse_slot(o)?,
+                paid: match *how {
+                    "paid" => true,
+                    "unpaid" => false,
+                    _ => return Err(bad()),
+                },
+                deliver: parse_times(times)?,
+            },
+            ["async", o, how, times] => Op::Async {
+                order: parse_slot(o)?,
+                succeeded: match *how {
+                    "succeeded" => true,
+                    "failed" => false,
+                    _ => return Err(bad()),
+                },
+                deliver: parse_times(times)?,
+            },
+            ["expire", o, times] => Op::Expire {
+                order: parse_slot(o)?,
+                deliver: parse_times(times)?,
+            },
+            ["deliver", event] => {
+                let (o, nth) = event.split_once('#').ok_or_else(bad)?;
+                Op::Release {
+                    order: parse_slot(o)?,
+                    nth: nth.parse().map_err(|_| bad())?,
+                }
+            }
+            ["sweep"] => Op::Sweep { dry_run: false },
+            ["sweep", "dry-run"] => Op::Sweep { dry_run: true },
+            ["admin", "retry", o] => Op::AdminRetry {
+                order: parse_slot(o)?,
+            },
+            _ => return Err(bad()),
+        })
+    }
+}
+
+/// A script: one operation a line; blank lines and lines starting with `//` are skipped.
+pub fn parse(script: &str) -> Vec<Op> {
+    script
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with("//"))
+        .map(|l| l.parse().unwrap_or_else(|e| panic!("{e}")))
+        .collect()
+}
+
+pub fn render(ops: &[Op]) -> String {
+    ops.iter().map(|op| format!("{op}\n")).collect()
+}
+
+fn order() -> impl Strategy<Value = u8> {
+    // Slot A most often: most histories worth having happen to one order.
+    prop_oneof![4 => Just(0u8), 1 => Just(1u8), 1 => Just(2u8)]
+}
+
+fn deliveries() -> impl Strategy<Value = u8> {
+    prop_oneof![5 => Just(1u8), 3 => Just(0u8), 1 => Just(2u8), 1 => Just(3u8)]
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    let crash = prop_oneof![
+        6 => Just(None),
+        1 => Just(Some(Crash::BeforeJob)),
+        1 => Just(Some(Crash::AfterStripeCall)),
+        1 => Just(Some(Crash::AfterStoring)),
+    ];
+    let fault = prop_oneof![
+        4 => Just(None),
+        1 => Just(Some(StripeFault::S500)),
+        1 => Just(Some(StripeFault::S429)),
+        1 => Just(Some(StripeFault::S401)),
+        1 => Just(Some(StripeFault::Timeout)),
+    ];
+    prop_oneof![
+        2 => prop::option::of(0u8..2).prop_map(|key| Op::Checkout { key }),
+        8 => (order(), crash).prop_map(|(order, crash)| Op::Step { order, crash }),
+        2 => Just(Op::Drain),
+        1 => fault.prop_map(Op::Fault),
+        5 => (order(), any::<bool>(), deliveries())
+            .prop_map(|(order, paid, deliver)| Op::Pay { order, paid, deliver }),
+        3 => (order(), any::<bool>(), deliveries())
+            .prop_map(|(order, succeeded, deliver)| Op::Async { order, succeeded, deliver }),
+        5 => (order(), deliveries()).prop_map(|(order, deliver)| Op::Expire { order, deliver }),
+        3 => (order(), 0u8..4).prop_map(|(order, nth)| Op::Release { order, nth }),
+        2 => any::<bool>().prop_map(|dry_run| Op::Sweep { dry_run }),
+        1 => order().prop_map(|order| Op::AdminRetry { order }),
+    ]
+}
+
+/// A case: a checkout, then up to `max_len` operations.
+pub fn ops(max_len: usize) -> impl Strategy<Value = Vec<Op>> {
+    (
+        prop::option::of(0u8..2),
+        prop::collection::vec(op(), 0..=max_len),
+    )
+        .prop_map(|(key, ops)| {
+            let mut all = vec![Op::Checkout { key }];
+            all.extend(ops);
+            all
+        })
+}
+
+#[test]
+fn every_operation_reads_back_from_its_script_line() {
+    let mut runner = proptest::test_runner::TestRunner::default();
+    runner
+        .run(&ops(40), |ops| {
+            prop_assert_eq!(parse(&render(&ops)), ops);
+            Ok(())
+        })
+        .unwrap();
+}

@@ -1,0 +1,529 @@
+//! The real system for one case: a fresh database (copied from a migrated template), the api
+//! in-process on port 0, a Stripe stand-in on `127.0.0.1:0` that records events but delivers
+//! none (the case decides when each webhook arrives), and the worker's task handler driven
+//! one task at a time by this file, as apalis would run it, so a case is deterministic.
+
+use std::time::Duration;
+
+use h2s_dispatch::{
+    app::{ApiConfig, Application},
+    dispatch, invariant,
+    notify::Notifier,
+    orders::{OrderId, OrderStatus, repo},
+    outbox::{OutboxTask, QUEUE, TaskError, runtime::TaskHandler},
+    reconcile::{self, SweepOptions},
+    stripe::{
+        StripeClientConfig, StripeHttp, sessions,
+        standin::{Faults, PaymentStatus, StandIn, StandInConfig, sign_payload},
+    },
+    worker::Tasks,
+};
+use secrecy::SecretString;
+use serde_json::{Value, json};
+use sqlx::{PgPool, postgres::PgPoolOptions};
+use tokio::sync::watch;
+
+use crate::model::{Action, MAX_ATTEMPTS, Task};
+use crate::script::{Crash, StripeFault};
+
+const WEBHOOK_SECRET: &str = "whsec_lifecycle_model";
+const ADMIN_TOKEN: &str = "admin-lifecycle-model";
+/// The Stripe client's per-call timeout (with room for a loaded machine, so that only the
+/// `timeout` fault times out); that fault hangs calls for twice as long.
+const STRIPE_TIMEOUT: Duration = Duration::from_millis(500);
+
+pub fn server() -> String {
+    std::env::var("TEST_DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".to_string())
+        .trim_end_matches('/')
+        .to_owned()
+}
+
+async fn admin_pool() -> PgPool {
+    PgPoolOptions::new()
+        .max_connections(1)
+        .connect(&format!("{}/postgres", server()))
+        .await
+        .expect("the maintenance database")
+}
+
+/// A migrated database that each case copies (`CREATE DATABASE ... TEMPLATE`): a copy costs a
+/// fraction of running the migrations. Named like every test database, so CI's cleanup finds
+/// it should a run be killed.
+pub struct Template {
+    pub name: String,
+}
+
+impl Template {
+    pub async fn create() -> Template {
+        let name = format!("t_{}", uuid::Uuid::new_v4().simple());
+        let pool = h2s_dispatch::db::connect_and_migrate(&format!("{}/{name}", server()), 2)
+            .await
+            .expect("the template database");
+        pool.close().await;
+        Template { name }
+    }
+
+    pub async fn drop(self) {
+        drop_database(&self.name).await;
+    }
+}
+
+async fn drop_database(name: &str) {
+    let admin = admin_pool().await;
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        r#"DROP DATABASE IF EXISTS "{name}" WITH (FORCE)"#
+    )))
+    .execute(&admin)
+    .await
+    .expect("drop a test database");
+    admin.close().await;
+}
+
+/// What the database says about one order, in the model's terms.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Seen {
+    pub status: OrderStatus,
+    pub job: Option<String>,
+    /// The job is named by `dispatch_job_id` and by `metadata_json.dispatch_job_id`.
+    pub linked: bool,
+    pub session_stored: bool,
+    pub checkout: Task,
+    /// `None`: no notification task.
+    pub notify: Option<Task>,
+}
+
+pub struct System {
+    pub pool: PgPool,
+    db: String,
+    pub stripe: StandIn,
+    base_url: String,
+    http: reqwest::Client,
+    tasks: Tasks,
+    sweeper: StripeHttp,
+    api_stop: watch::Sender<bool>,
+    pub orders: Vec<OrderId>,
+    /// Per order, the events Stripe generated, in order.
+    pub events: Vec<Vec<Value>>,
+}
+
+fn stripe_client(stripe: &StandIn) -> StripeHttp {
+    StripeHttp::new(StripeClientConfig {
+        secret_key: SecretString::from("sk_test_lifecycle"),
+        api_base: stripe.base_url(),
+        timeout: STRIPE_TIMEOUT,
+        max_rps: None,
+    })
+    .expect("a Stripe client")
+}
+
+impl System {
+    pub async fn start(template: &Template) -> System {
+        let db = format!("t_{}", uuid::Uuid::new_v4().simple());
+        let admin = admin_pool().await;
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            r#"CREATE DATABASE "{db}" TEMPLATE "{}""#,
+            template.name
+        )))
+        .execute(&admin)
+        .await
+        .expect("a database copied from the template");
+        admin.close().await;
+        let pool = PgPoolOptions::new()
+            .max_connections(8)
+            .connect(&format!("{}/{db}", server()))
+            .await
+            .expect("the case's database");
+        // No webhook target: Stripe records events and sends none; `deliver` sends them.
+        let stripe = StandIn::spawn(StandInConfig::default())
+            .await
+            .expect("the Stripe stand-in");
+        let app = Application::build(
+            pool.clone(),
+            ApiConfig {
+                bind: "127.0.0.1:0".parse().unwrap(),
+                checkout_wait: Duration::ZERO,
+                webhook_secret: Some(SecretString::from(WEBHOOK_SECRET)),
+                admin_token: Some(SecretString::from(ADMIN_TOKEN)),
+                max_attempts: MAX_ATTEMPTS,
+                stripe: None,
+            },
+        )
+        .await
+        .expect("the api builds");
+        let base_url = format!("http://{}", app.local_addr());
+        let (api_stop, mut stopped) = watch::channel(false);
+        tokio::spawn(app.run(async move {
+            let _ = stopped.wait_for(|s| *s).await;
+        }));
+        System {
+            tasks: Tasks {
+                pool: pool.clone(),
+                stripe: stripe_client(&stripe),
+                notifier: Notifier::new(None),
+            },
+            sweeper: stripe_client(&stripe),
+            pool,
+            db,
+            stripe,
+            base_url,
+            http: reqwest::Client::new(),
+            api_stop,
+            orders: Vec::new(),
+            events: Vec::new(),
+        }
+    }
+
+    /// Stops the api and drops the database (`WITH (FORCE)`: the api's `LISTEN` connection
+    /// is still open; its task ends with the case's runtime).
+    pub async fn stop(self) {
+        let _ = self.api_stop.send(true);
+        drop(self.stripe);
+        drop_database(&self.db).await;
+    }
+
+    /// Carries out one action; `Err` when the system answers other than the contract says.
+    pub async fn run(&mut self, action: Action, key: Option<u8>) -> Result<(), String> {
+        match action {
+            Action::NewOrder => {
+                let order_id = self.checkout(key).await?;
+                if self.orders.contains(&order_id) {
+                    return Err(format!("a new checkout answered an old order {order_id}"));
+                }
+                self.orders.push(order_id);
+                self.events.push(Vec::new());
+            }
+            Action::Replay(o) => {
+                let order_id = self.checkout(key).await?;
+                if order_id != self.orders[o] {
+                    return Err(format!(
+                        "a repeated checkout with its key answered {order_id}, not {}",
+                        self.orders[o]
+                    ));
+                }
+            }
+            Action::Step(o, crash) => {
+                let order_id = self.orders[o].clone();
+                self.step(&format!("checkout:{order_id}"), crash).await;
+            }
+            Action::Drain => {
+                for order_id in self.orders.clone() {
+                    for kind in ["checkout", "notify_paid", "ensure_dispatch_job"] {
+                        self.step(&format!("{kind}:{order_id}"), None).await;
+                    }
+                }
+            }
+            Action::Fault(fault) => self.stripe.set_faults(faults(fault)),
+            Action::Complete(o, paid) => {
+                let session = self.session_id(o).await;
+                let status = if paid {
+                    PaymentStatus::Paid
+                } else {
+                    PaymentStatus::Unpaid
+                };
+                let event = self
+                    .stripe
+                    .complete_session_silently(&session, status)
+                    .map_err(|e| format!("Stripe refused to complete: {e}"))?;
+                self.events[o].push(event);
+            }
+            Action::PayAfterExpiry(o) => {
+                let session = self.session_id(o).await;
+                let mut object = self.stripe.session(&session).expect("the session");
+                object["status"] = json!("complete");
+                object["payment_status"] = json!("paid");
+                self.events[o].push(json!({
+                    "id": format!("evt_late_{}", uuid::Uuid::new_v4().simple()),
+                    "object": "event",
+                    "api_version": h2s_dispatch::stripe::standin::API_VERSION,
+                    "created": chrono::Utc::now().timestamp(),
+                    "livemode": false,
+                    "pending_webhooks": 1,
+                    "request": {"id": null, "idempotency_key": null},
+                    "type": "checkout.session.completed",
+                    "data": {"object": object},
+                }));
+            }
+            Action::AsyncPayment(o, succeeded) => {
+                let session = self.session_id(o).await;
+                let delivery = self
+                    .stripe
+                    .async_payment(&session, succeeded)
+                    .await
+                    .map_err(|e| format!("Stripe refused the async payment: {e}"))?;
+                self.events[o].push(delivery.event);
+            }
+            Action::Expire(o) => {
+                let session = self.session_id(o).await;
+                let delivery = self
+                    .stripe
+                    .expire_session(&session)
+                    .await
+                    .map_err(|e| format!("Stripe refused to expire: {e}"))?;
+                self.events[o].push(delivery.event);
+            }
+            Action::Deliver(o, nth) => {
+                let payload = self.events[o][nth].to_string();
+                let signature =
+                    sign_payload(&payload, WEBHOOK_SECRET, chrono::Utc::now().timestamp());
+                let response = self
+                    .http
+                    .post(format!("{}/api/stripe-webhook", self.base_url))
+                    .header("content-type", "application/json")
+                    .header("Stripe-Signature", signature)
+                    .body(payload)
+                    .send()
+                    .await
+                    .map_err(|e| format!("webhook: {e}"))?;
+                if response.status().as_u16() != 200 {
+                    return Err(format!("the webhook answered {}", response.status()));
+                }
+            }
+            Action::Sweep(dry_run) => {
+                let options = SweepOptions {
+                    dry_run,
+                    requeue_after: Duration::ZERO,
+                    revive_after: Duration::ZERO,
+                    max_attempts: MAX_ATTEMPTS,
+                    ..SweepOptions::default()
+                };
+                let report = reconcile::sweep(&self.pool, &self.sweeper, &options)
+                    .await
+                    .map_err(|e| format!("the sweep did not run: {e}"))?;
+                if !dry_run && report.invariant_violations_after != 0 {
+                    return Err(format!("after a sweep the invariant fails: {report:?}"));
+                }
+            }
+            Action::AdminRetry(o) => {
+                let key = format!("checkout:{}", self.orders[o]);
+                let id: String =
+                    sqlx::query_scalar(r#"SELECT id FROM apalis.jobs WHERE idempotency_key = $1"#)
+                        .bind(&key)
+                        .fetch_one(&self.pool)
+                        .await
+                        .map_err(|e| format!("the checkout task of {key}: {e}"))?;
+                let response = self
+                    .http
+                    .post(format!("{}/api/admin/outbox/{id}/retry", self.base_url))
+                    .bearer_auth(ADMIN_TOKEN)
+                    .send()
+                    .await
+                    .map_err(|e| format!("admin retry: {e}"))?;
+                if response.status().as_u16() != 200 {
+                    return Err(format!("admin retry answered {}", response.status()));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    async fn checkout(&self, key: Option<u8>) -> Result<OrderId, String> {
+        let mut request = self
+            .http
+            .post(format!("{}/api/shop", self.base_url))
+            .json(&json!({
+                "__action": "create_checkout_session",
+                "customer": {"email": "ann@example.com", "name": "Ann", "phone": "+15551234567"},
+                "cart": [{"price_id": "price_123", "qty": 1}],
+                "metadata": {"service_address": "123 Test St"},
+                "success_url": "https://shop.example/thanks",
+                "cancel_url": "https://shop.example/cart"
+            }));
+        if let Some(k) = key {
+            request = request.header("Idempotency-Key", format!("key-{k}"));
+        }
+        let response = request.send().await.map_err(|e| format!("checkout: {e}"))?;
+        let status = response.status().as_u16();
+        let body: Value = response.json().await.unwrap_or(Value::Null);
+        if !(200..300).contains(&status) {
+            return Err(format!("checkout answered {status}: {body}"));
+        }
+        body["order_id"]
+            .as_str()
+            .and_then(OrderId::parse)
+            .ok_or_else(|| format!("checkout answered no order id: {body}"))
+    }
+
+    async fn session_id(&self, o: usize) -> String {
+        sqlx::query_scalar(r#"SELECT stripe_session_id FROM h2s_orders WHERE order_id = $1"#)
+            .bind(&self.orders[o])
+            .fetch_one(&self.pool)
+            .await
+            .expect("the order's session")
+    }
+
+    /// One attempt of the task with this idempotency key, if it is runnable: claimed, handed
+    /// to the worker's handler (or dying at `crash`), and its row updated as the outbox
+    /// runtime does (`Done`; a failed attempt counted, an outage always keeping one more;
+    /// `Killed` for a permanent error; a crash spends an attempt and nothing else).
+    async fn step(&self, key: &str, crash: Option<Crash>) {
+        let row: Option<(String, serde_json::Value, i32, i32)> = sqlx::query_as(
+            r#"
+            SELECT id, convert_from(job, 'UTF8')::jsonb, attempts, max_attempts FROM apalis.jobs
+            WHERE job_type = $1 AND idempotency_key = $2
+              AND (status = 'Pending' OR (status = 'Failed' AND attempts < max_attempts))
+            "#,
+        )
+        .bind(QUEUE)
+        .bind(key)
+        .fetch_optional(&self.pool)
+        .await
+        .expect("the outbox");
+        let Some((id, payload, attempts, max)) = row else {
+            return;
+        };
+        let task: OutboxTask = serde_json::from_value(payload).expect("an outbox task");
+        let outcome = match (crash, &task) {
+            (Some(Crash::BeforeJob), _) => None,
+            (Some(Crash::AfterStripeCall), OutboxTask::Checkout { order_id, .. }) => {
+                self.until_stripe_call(order_id).await;
+                None
+            }
+            (Some(Crash::AfterStoring), _) => {
+                let _ = self.tasks.handle(task).await;
+                None
+            }
+            (Some(Crash::AfterStripeCall), _) | (None, _) => Some(self.tasks.handle(task).await),
+        };
+        let (status, attempts, max) = match outcome {
+            None => ("Failed", attempts + 1, max),
+            Some(Ok(())) => ("Done", attempts + 1, max),
+            Some(Err(TaskError::Outage { .. })) => {
+                ("Failed", attempts + 1, MAX_ATTEMPTS.max(attempts + 2))
+            }
+            Some(Err(TaskError::Retryable { .. })) => ("Failed", attempts + 1, MAX_ATTEMPTS),
+            Some(Err(TaskError::Permanent(_))) => ("Killed", attempts + 1, max),
+        };
+        sqlx::query(
+            r#"
+            UPDATE apalis.jobs
+            SET status = $2, attempts = $3, max_attempts = $4, lock_by = NULL, lock_at = NULL,
+                done_at = now()
+            WHERE id = $1
+            "#,
+        )
+        .bind(&id)
+        .bind(status)
+        .bind(attempts)
+        .bind(max)
+        .execute(&self.pool)
+        .await
+        .expect("the task row updated");
+    }
+
+    /// `checkout::fulfil` up to its Stripe call, through the functions it runs: the job
+    /// ensured and committed, the session requested under the order's idempotency key.
+    async fn until_stripe_call(&self, order_id: &OrderId) {
+        let mut tx = self.pool.begin().await.expect("a transaction");
+        let job_id = dispatch::ensure_job(&mut tx, order_id)
+            .await
+            .expect("the job")
+            .job_id;
+        tx.commit().await.expect("commit");
+        let order = repo::session_inputs(&self.pool, order_id)
+            .await
+            .expect("the order")
+            .expect("the order exists");
+        let payable = OrderStatus::parse(&order.status) == Some(OrderStatus::PendingPayment);
+        if order.stripe_session_id.is_none() && payable {
+            let _ = sessions::create(&self.tasks.stripe, &order, job_id).await;
+        }
+    }
+
+    pub async fn seen(&self, o: usize) -> Seen {
+        let order_id = &self.orders[o];
+        let (status, job, linked, session_stored): (String, Option<String>, bool, bool) =
+            sqlx::query_as(
+                r#"
+                SELECT o.status,
+                       j.status,
+                       (j.job_id IS NOT NULL AND o.dispatch_job_id = j.job_id
+                        AND o.metadata_json->>'dispatch_job_id' = j.job_id::text),
+                       o.stripe_session_id IS NOT NULL
+                FROM h2s_orders o LEFT JOIN h2s_dispatch_jobs j ON j.order_id = o.order_id
+                WHERE o.order_id = $1
+                "#,
+            )
+            .bind(order_id)
+            .fetch_one(&self.pool)
+            .await
+            .expect("the order");
+        Seen {
+            status: OrderStatus::parse(&status).expect("a known status"),
+            job,
+            linked,
+            session_stored,
+            checkout: self
+                .task(&format!("checkout:{order_id}"))
+                .await
+                .expect("every order has its checkout task"),
+            notify: self.task(&format!("notify_paid:{order_id}")).await,
+        }
+    }
+
+    async fn task(&self, key: &str) -> Option<Task> {
+        let row: Option<(String, i32, i32)> = sqlx::query_as(
+            r#"SELECT status, attempts, max_attempts FROM apalis.jobs WHERE idempotency_key = $1"#,
+        )
+        .bind(key)
+        .fetch_optional(&self.pool)
+        .await
+        .expect("the outbox");
+        row.map(|(status, attempts, max)| match status.as_str() {
+            "Done" => Task::Done,
+            "Killed" => Task::Dead { attempts, max },
+            "Failed" if attempts >= max => Task::Dead { attempts, max },
+            _ => Task::Live { attempts, max },
+        })
+    }
+
+    /// Jobs of the order (the schema allows one; counted all the same).
+    pub async fn jobs(&self, o: usize) -> i64 {
+        sqlx::query_scalar(r#"SELECT count(*) FROM h2s_dispatch_jobs WHERE order_id = $1"#)
+            .bind(&self.orders[o])
+            .fetch_one(&self.pool)
+            .await
+            .expect("count jobs")
+    }
+
+    pub async fn invariant_violations(&self) -> i64 {
+        invariant::count(&self.pool)
+            .await
+            .expect("the invariant query")
+    }
+
+    /// Outbox rows neither done nor dead: the queue is drained when this is 0.
+    pub async fn runnable_tasks(&self) -> i64 {
+        sqlx::query_scalar(
+            r#"
+            SELECT count(*) FROM apalis.jobs
+            WHERE job_type = $1
+              AND (status IN ('Pending', 'Queued', 'Running')
+                   OR (status = 'Failed' AND attempts < max_attempts))
+            "#,
+        )
+        .bind(QUEUE)
+        .fetch_one(&self.pool)
+        .await
+        .expect("count tasks")
+    }
+}
+
+fn faults(fault: Option<StripeFault>) -> Faults {
+    let error = |status| Faults {
+        error_rate: 1.0,
+        error_status: status,
+        ..Faults::default()
+    };
+    match fault {
+        None => Faults::default(),
+        Some(StripeFault::S500) => error(500),
+        Some(StripeFault::S429) => error(429),
+        Some(StripeFault::S401) => error(401),
+        Some(StripeFault::Timeout) => Faults {
+            hang_rate: 1.0,
+            hang_for: STRIPE_TIMEOUT * 2,
+            ..Faults::default()
+        },
+    }
+}
