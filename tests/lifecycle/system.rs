@@ -143,10 +143,13 @@ impl System {
             ApiConfig {
                 bind: "127.0.0.1:0".parse().unwrap(),
                 checkout_wait: Duration::ZERO,
+                request_timeout: Duration::from_secs(30),
                 webhook_secret: Some(SecretString::from(WEBHOOK_SECRET)),
                 admin_token: Some(SecretString::from(ADMIN_TOKEN)),
                 max_attempts: MAX_ATTEMPTS,
                 stripe: None,
+                // The model's checkouts carry their URLs.
+                checkout_urls: Default::default(),
             },
         )
         .await
