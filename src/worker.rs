@@ -38,10 +38,10 @@ impl TaskHandler for Tasks {
         crate::metrics::task_attempt(
             kind,
             match &result {
-                Ok(()) => "ok",
-                Err(TaskError::Retryable { .. }) => "retryable_error",
-                Err(TaskError::Outage { .. }) => "outage",
-                Err(TaskError::Permanent(_)) => "permanent_error",
+                Ok(()) => None,
+                Err(TaskError::Retryable { .. }) => Some("retryable"),
+                Err(TaskError::Outage { .. }) => Some("outage"),
+                Err(TaskError::Permanent(_)) => Some("permanent"),
             },
         );
         result

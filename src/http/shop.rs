@@ -18,6 +18,7 @@ pub async fn create_checkout(
     headers: HeaderMap,
     body: Result<JsonBody<RawCheckout>, ApiError>,
 ) -> Result<Response, ApiError> {
+    let started = std::time::Instant::now();
     let outcome = async {
         let key =
             match headers.get("idempotency-key") {
@@ -37,13 +38,16 @@ pub async fn create_checkout(
         Ok::<_, ApiError>(state.checkouts.create(checkout, key).await?)
     }
     .await;
-    crate::metrics::checkout(match &outcome {
-        Ok(CheckoutOutcome::Ready { .. }) => "ready",
-        Ok(CheckoutOutcome::Processing { .. }) => "processing",
-        Ok(CheckoutOutcome::Failed { .. }) => "failed",
-        Err(ApiError::Invalid { .. } | ApiError::BadRequest(_)) => "invalid",
-        Err(_) => "error",
-    });
+    crate::metrics::checkout(
+        match &outcome {
+            Ok(CheckoutOutcome::Ready { .. }) => "ready",
+            Ok(CheckoutOutcome::Processing { .. }) => "processing",
+            Ok(CheckoutOutcome::Failed { .. }) => "failed",
+            Err(ApiError::Invalid { .. } | ApiError::BadRequest(_)) => "invalid",
+            Err(_) => "error",
+        },
+        started.elapsed(),
+    );
     Ok(match outcome? {
         CheckoutOutcome::Ready {
             order_id,

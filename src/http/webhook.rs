@@ -20,10 +20,11 @@ pub async fn receive(
         .and_then(|v| v.to_str().ok());
     let event = webhook::verify(&body, signature, secret).map_err(|e| {
         tracing::warn!(reason = %e, "webhook rejected");
-        crate::metrics::webhook_event("unverified", "rejected");
         if e.is_about_the_body() {
+            crate::metrics::webhook_event("unparsable", "rejected");
             ApiError::BadRequest(format!("webhook rejected: {e}"))
         } else {
+            crate::metrics::webhook_signature_failure();
             ApiError::invalid("Stripe-Signature", format!("webhook rejected: {e}"))
         }
     })?;

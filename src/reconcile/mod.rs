@@ -81,6 +81,7 @@
 //! (the report names them), 1 the sweep could not run (settings, database), 2 bad flags.
 
 mod events;
+pub mod history;
 pub mod lock;
 mod orphans;
 mod payments;
@@ -180,6 +181,7 @@ pub async fn sweep_until(
         .map_err(SweepError::Lock)?
     else {
         tracing::info!("another sweep holds the lock: skipped");
+        crate::metrics::reconcile_sweep("skipped", started.elapsed());
         return Ok(SweepReport {
             skipped: true,
             dry_run: options.dry_run,
@@ -211,6 +213,14 @@ pub async fn sweep_until(
     let mut report = ctx.report;
     report.duration_ms = elapsed_ms(started);
     record_metrics(&report);
+    crate::metrics::reconcile_sweep(report.outcome(), started.elapsed());
+    if !report.dry_run
+        && let Err(e) = history::record(pool, &report).await
+    {
+        // The repairs are done and committed; only the console and the alert on the last
+        // successful sweep miss this one.
+        tracing::warn!(error = %e, "the sweep report could not be stored");
+    }
     tracing::info!(
         invariant_violations_before = report.invariant_violations_before,
         invariant_violations_after = report.invariant_violations_after,
@@ -283,6 +293,6 @@ fn record_metrics(report: &SweepReport) {
         ("revived_task", report.revived_tasks),
         ("deleted", report.deleted),
     ] {
-        crate::metrics::count("h2s_reconcile_repairs_total", format!("kind=\"{kind}\""), n);
+        crate::metrics::reconcile_repairs(kind, n);
     }
 }

@@ -103,11 +103,12 @@ async fn metrics_report_checkouts_outbox_depth_and_orphans() {
 
     for name in [
         "h2s_checkouts_total{outcome=\"ready\"}",
-        "h2s_outbox_depth",
-        "h2s_outbox_oldest_pending_seconds",
-        "h2s_outbox_dead_tasks 0",
+        "h2s_outbox_depth{kind=\"checkout\"}",
+        "h2s_outbox_oldest_pending_age_seconds{kind=\"checkout\"}",
+        "h2s_outbox_dead_tasks{kind=\"checkout\"} 0",
         "h2s_orphan_orders 0",
-        "h2s_stripe_call_seconds_count",
+        "h2s_stripe_request_duration_seconds_count{endpoint=\"create_session\"}",
+        "h2s_stripe_requests_total{endpoint=\"create_session\",status=\"200\"} ",
     ] {
         assert!(text.contains(name), "{name} missing from:\n{text}");
     }
