@@ -5,6 +5,7 @@ mod error;
 mod health;
 mod metrics;
 mod orders;
+pub mod request_trace;
 mod shop;
 mod webhook;
 
@@ -41,7 +42,7 @@ pub struct AppState {
 /// error answer carries the JSON error shape, including the ones axum and tower-http make
 /// without a body (405, the timeout's 503).
 pub fn router(state: AppState, request_timeout: Duration) -> Router {
-    Router::new()
+    let routes = Router::new()
         .route("/api/shop", post(shop::create_checkout))
         .route("/api/orders/{order_id}", get(orders::status))
         .route("/api/stripe-webhook", post(webhook::receive))
@@ -60,7 +61,8 @@ pub fn router(state: AppState, request_timeout: Duration) -> Router {
             request_timeout,
         ))
         .layer(axum::middleware::map_response(error::json_error_bodies))
-        .with_state(state)
+        .with_state(state);
+    request_trace::layer(routes)
 }
 
 /// A JSON body: `application/json` required, size-limited, errors in the API's shape.

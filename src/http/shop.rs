@@ -35,9 +35,13 @@ pub async fn create_checkout(
         let JsonBody(raw) = body?;
         let checkout =
             NewCheckout::try_from(raw).map_err(|e| ApiError::invalid(e.field, e.message))?;
-        Ok::<_, ApiError>(state.checkouts.create(checkout, key).await?)
+        let request_id = super::request_trace::request_id(&headers);
+        Ok::<_, ApiError>(state.checkouts.create(checkout, key, request_id).await?)
     }
     .await;
+    if let Ok(done) = &outcome {
+        super::request_trace::record_checkout_trace_id(done.checkout_trace_id());
+    }
     crate::metrics::checkout(
         match &outcome {
             Ok(CheckoutOutcome::Ready { .. }) => "ready",

@@ -29,6 +29,9 @@ pub async fn receive(
         }
     })?;
     let event = webhook::StripeEvent::from(&event);
+    if let Some(id) = event.checkout_trace_id() {
+        super::request_trace::record_checkout_trace_id(id);
+    }
     let outcome = webhook::handle(
         &state.pool,
         &event,

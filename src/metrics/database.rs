@@ -14,8 +14,7 @@ use crate::outbox::QUEUE;
 type F64Gauge = Gauge<f64, AtomicU64>;
 type Labels = [(&'static str, String); 1];
 
-/// The outbox task kinds, so that an empty kind reads 0 rather than vanishing.
-const KINDS: [&str; 3] = ["checkout", "ensure_dispatch_job", "notify_paid"];
+use super::TASK_KINDS as KINDS;
 
 #[derive(Default)]
 pub struct Gauges {

@@ -16,6 +16,31 @@ use prometheus_client::{
     registry::Registry,
 };
 
+/// The outbox task kinds (`OutboxTask::kind`), so that a kind with nothing to report reads 0
+/// rather than vanishing: a series that exists from the start makes `rate()` and alerts
+/// work on the first failure, not the second.
+pub const TASK_KINDS: [&str; 3] = ["checkout", "ensure_dispatch_job", "notify_paid"];
+const TASK_FAILURE_CLASSES: [&str; 3] = ["retryable", "outage", "permanent"];
+/// `stripe::Blame::outage_class` values.
+const OUTAGE_CLASSES: [&str; 8] = [
+    "authentication",
+    "permission",
+    "rate_limit",
+    "server",
+    "other",
+    "timeout",
+    "connection",
+    "decode",
+];
+/// `reconcile::Repair::as_str` values.
+const REPAIRS: [&str; 5] = [
+    "orphan",
+    "missed_payment",
+    "requeue",
+    "dead_tasks",
+    "housekeeping",
+];
+
 type Labels1 = [(&'static str, String); 1];
 type Labels2 = [(&'static str, String); 2];
 
@@ -166,6 +191,24 @@ impl Metrics {
             m.reconcile_sweep_seconds.clone(),
         );
         m.db.register(r);
+        for kind in TASK_KINDS {
+            m.tasks_dead.get_or_create(&l1("kind", kind)).inc_by(0);
+            for class in TASK_FAILURE_CLASSES {
+                m.task_failures
+                    .get_or_create(&l2("kind", kind, "class", class))
+                    .inc_by(0);
+            }
+        }
+        for class in OUTAGE_CLASSES {
+            m.stripe_outage_errors
+                .get_or_create(&l2("call", "create_session", "class", class))
+                .inc_by(0);
+        }
+        for repair in REPAIRS {
+            m.reconcile_failures
+                .get_or_create(&l1("repair", repair))
+                .inc_by(0);
+        }
         Metrics { registry, ..m }
     }
 

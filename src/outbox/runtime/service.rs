@@ -87,6 +87,8 @@ impl<H: TaskHandler> OutboxService<H> {
             kind = outbox.kind(),
             order_id = %outbox.order_id(),
             attempt,
+            checkout_trace_id = tracing::field::Empty,
+            request_id = tracing::field::Empty,
         );
         self.attempt_decoded(task_id, attempt, row_max, outbox)
             .instrument(span)
