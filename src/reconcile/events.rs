@@ -186,7 +186,7 @@ async fn list_since(
             query.push(("starting_after", after.clone()));
         }
         ctx.report.stripe_calls += 1;
-        let page = ctx.stripe.get_json("/events", &query).await?;
+        let page = ctx.stripe().get_json("/events", &query).await?;
         let data = page["data"].as_array().cloned().unwrap_or_default();
         after = data
             .last()

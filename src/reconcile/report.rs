@@ -58,6 +58,9 @@ pub struct SweepReport {
     pub interrupted: bool,
     /// What failed, for whom, and why.
     pub failures: Vec<Failure>,
+    /// Steps not run: `missed_webhooks` when the sweeping process has no Stripe key.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub skipped_steps: Vec<&'static str>,
 }
 
 /// The repair kinds, as named in logs, metrics and `failures`.

@@ -30,6 +30,8 @@ pub struct Options {
     pub retry_base: Duration,
     pub stripe_timeout: Duration,
     pub notify_webhook_url: Option<String>,
+    /// The api gets a Stripe key (for admin sweeps); SPEC's deployment gives it none.
+    pub api_stripe_key: bool,
 }
 
 impl Default for Options {
@@ -42,6 +44,7 @@ impl Default for Options {
             retry_base: Duration::from_millis(50),
             stripe_timeout: Duration::from_millis(800),
             notify_webhook_url: None,
+            api_stripe_key: true,
         }
     }
 }
@@ -95,7 +98,7 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
             webhook_secret: Some(SecretString::from(WEBHOOK_SECRET)),
             admin_token: Some(SecretString::from(ADMIN_TOKEN)),
             max_attempts: options.max_retries as i32 + 1,
-            stripe: Some(StripeClientConfig {
+            stripe: options.api_stripe_key.then(|| StripeClientConfig {
                 secret_key: SecretString::from("sk_test_integration"),
                 api_base: stripe.base_url(),
                 timeout: options.stripe_timeout,
