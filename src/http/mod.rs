@@ -4,6 +4,7 @@ mod admin;
 mod error;
 mod health;
 mod metrics;
+pub mod openapi;
 mod orders;
 pub mod request_trace;
 mod shop;
@@ -52,6 +53,7 @@ pub fn router(state: AppState, request_timeout: Duration) -> Router {
         .route("/api/admin/outbox/{id}/retry", post(admin::retry_task))
         .route("/api/admin/reconcile", post(admin::reconcile))
         .route("/metrics", get(metrics::metrics))
+        .route("/openapi.json", get(openapi::serve))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .fallback(|| async { ApiError::NotFound })

@@ -4,6 +4,7 @@ mod checkout;
 mod helpers;
 mod http_errors;
 mod invariant;
+mod openapi;
 mod operations;
 mod reconcile;
 mod startup;
