@@ -1,6 +1,7 @@
 //! Routing, shared state and request plumbing of the HTTP API.
 
 mod admin;
+mod console;
 mod error;
 mod health;
 mod metrics;
@@ -56,6 +57,7 @@ pub fn router(state: AppState, request_timeout: Duration) -> Router {
         .route("/openapi.json", get(openapi::serve))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
+        .merge(console::routes())
         .fallback(|| async { ApiError::NotFound })
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(TimeoutLayer::with_status_code(

@@ -108,17 +108,18 @@ impl Gauges {
     }
 }
 
+/// One outbox task kind's live and dead tasks (also shown by the operator console).
 #[derive(sqlx::FromRow)]
-struct KindRow {
-    kind: String,
-    depth: i64,
-    oldest_age_s: f64,
-    dead: i64,
+pub struct KindRow {
+    pub kind: String,
+    pub depth: i64,
+    pub oldest_age_s: f64,
+    pub dead: i64,
 }
 
 /// Live and dead outbox tasks per kind. It reads only unfinished rows (`Done` ones are
 /// skipped through apalis's status index), so it costs the queue's depth, not its history.
-async fn outbox_by_kind(pool: &PgPool) -> Result<Vec<KindRow>, sqlx::Error> {
+pub async fn outbox_by_kind(pool: &PgPool) -> Result<Vec<KindRow>, sqlx::Error> {
     sqlx::query_as(
         r#"
         WITH open AS (

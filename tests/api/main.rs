@@ -1,6 +1,7 @@
 //! Integration tests: the real API, worker and database, a local Stripe stand-in.
 
 mod checkout;
+mod console;
 mod helpers;
 mod http_errors;
 mod invariant;
@@ -8,4 +9,5 @@ mod openapi;
 mod operations;
 mod reconcile;
 mod startup;
+mod webdriver;
 mod webhook;
