@@ -183,14 +183,17 @@ pub async fn timeline(pool: &PgPool, order: &OrderRow) -> Result<Vec<Entry>, sql
         });
         entries.push(Entry {
             at: updated_at,
-            what: format!("job {status}"),
-            detail: "its status now".into(),
+            what: format!("job now {status}"),
+            detail: "last change".into(),
         });
     }
     entries.push(Entry {
         at: order.updated_at,
-        what: format!("status {}", order.status),
-        detail: order.failure_reason.clone().unwrap_or_default(),
+        what: format!("order now {}", order.status),
+        detail: match &order.failure_reason {
+            Some(reason) => format!("last change; {reason}"),
+            None => "last change".into(),
+        },
     });
     entries.sort_by_key(|e| e.at);
     Ok(entries)
