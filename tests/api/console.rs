@@ -55,14 +55,16 @@ async fn an_operator_repairs_a_paid_order_and_retries_a_dead_task_from_the_conso
     assert!(browser.url().await.ends_with("/admin/login"));
     browser.type_into("#token", "not-the-token").await;
     browser.click("#login").await;
-    assert!(browser.source().await.contains("Wrong token."));
+    browser.page_with("Wrong token.").await;
     browser.screenshot(&shots, "1-wrong-token").await;
 
     // The right one: the console, with the order breaking the invariant and the dead task.
     browser.type_into("#token", ADMIN_TOKEN).await;
     browser.click("#login").await;
+    let page = browser
+        .page_with("Paid orders breaking the invariant")
+        .await;
     assert!(browser.url().await.ends_with("/admin"));
-    let page = browser.source().await;
     assert!(
         page.contains("id=\"breaches\"") && page.contains(ORDER),
         "{page}"
@@ -108,7 +110,7 @@ async fn an_operator_repairs_a_paid_order_and_retries_a_dead_task_from_the_conso
 
     // Sweep: the dry run first, then for real; the order is repaired.
     browser.click("#sweep-dry-run").await;
-    let dry = browser.source().await;
+    let dry = browser.page_with("id=\"sweep-summary\"").await;
     assert!(
         dry.contains("dry run") && dry.contains("orphans_repaired: 1"),
         "{dry}"
@@ -119,15 +121,17 @@ async fn an_operator_repairs_a_paid_order_and_retries_a_dead_task_from_the_conso
     );
     browser.screenshot(&shots, "3-dry-run").await;
     browser.click("#sweep-run").await;
-    assert!(browser.source().await.contains("Sweep done"));
+    browser.page_with("Sweep done").await;
     browser.click("#back").await;
-    let page = browser.source().await;
+    let page = browser
+        .page_with("Paid orders breaking the invariant")
+        .await;
     assert!(page.contains("id=\"breaches-none\""), "{page}");
     assert_eq!(app.job_status(ORDER).await.as_deref(), Some("ready"));
 
     // Retry the dead task; the worker runs it; the order's timeline shows it done.
     browser.click("button.retry").await;
-    let page = browser.source().await;
+    let page = browser.page_with("id=\"notice\"").await;
     assert!(
         page.contains("retried") && page.contains("id=\"dead-none\""),
         "{page}"

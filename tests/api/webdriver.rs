@@ -152,6 +152,23 @@ impl Browser {
         path
     }
 
+    /// The current page once it contains `text` (a click's navigation may still be under
+    /// way when the click returns), or panics at the deadline.
+    pub async fn page_with(&self, text: &str) -> String {
+        let end = Instant::now() + Duration::from_secs(10);
+        loop {
+            let source = self.source().await;
+            if source.contains(text) {
+                return source;
+            }
+            assert!(
+                Instant::now() < end,
+                "the page never showed {text:?}:\n{source}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
     /// Reloads `url` until its page contains `text`, or panics at the deadline.
     pub async fn wait_for_text(&self, url: &str, text: &str, deadline: Duration) -> String {
         let end = Instant::now() + deadline;
