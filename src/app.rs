@@ -8,7 +8,7 @@ use sqlx::PgPool;
 use tokio::net::TcpListener;
 
 use crate::{
-    checkout::{Checkouts, waiter::Waiters},
+    checkout::{Checkouts, request::UrlDefaults, waiter::Waiters},
     http::{AppState, router},
     notify::Notifier,
     outbox::{self, runtime},
@@ -29,6 +29,8 @@ pub struct ApiConfig {
     pub max_attempts: i32,
     /// Lets the admin route run reconcile sweeps (they ask Stripe about stale sessions).
     pub stripe: Option<StripeClientConfig>,
+    /// Return URLs for checkouts that carry none.
+    pub checkout_urls: UrlDefaults,
 }
 
 pub struct Application {
@@ -56,6 +58,7 @@ impl Application {
             },
             webhook_secret: config.webhook_secret,
             admin_token: config.admin_token,
+            checkout_urls: config.checkout_urls,
             stripe: config
                 .stripe
                 .map(StripeHttp::new)

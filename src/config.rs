@@ -272,3 +272,47 @@ pub struct LogSettings {
     #[arg(long, env = "LOG_JSON", default_value_t = false)]
     pub log_json: bool,
 }
+
+/// Return URLs for checkouts that carry none (the old storefront sends no `success_url` or
+/// `cancel_url`). Used by the api.
+#[derive(Debug, Clone, Default, Args)]
+pub struct CheckoutUrlSettings {
+    /// Where Stripe sends a customer after paying, when the checkout request names no
+    /// `success_url`. Stripe's `{CHECKOUT_SESSION_ID}` placeholder passes through.
+    #[arg(long, env = "CHECKOUT_SUCCESS_URL")]
+    pub checkout_success_url: Option<String>,
+    /// Where Stripe sends a customer who cancels, when the request names no `cancel_url`.
+    #[arg(long, env = "CHECKOUT_CANCEL_URL")]
+    pub checkout_cancel_url: Option<String>,
+}
+
+impl CheckoutUrlSettings {
+    /// The defaults, each checked as a request's URL would be; a bad one names its setting.
+    pub fn defaults(&self) -> anyhow::Result<crate::checkout::request::UrlDefaults> {
+        let parse = |value: &Option<String>, flag: &str, env: &str| {
+            value
+                .as_deref()
+                .filter(|url| !url.trim().is_empty())
+                .map(|url| {
+                    crate::checkout::request::ReturnUrl::parse(url.trim()).ok_or_else(|| {
+                        anyhow::anyhow!(
+                            "invalid setting {flag} (env {env}): must be an absolute http(s) URL"
+                        )
+                    })
+                })
+                .transpose()
+        };
+        Ok(crate::checkout::request::UrlDefaults {
+            success_url: parse(
+                &self.checkout_success_url,
+                "--checkout-success-url",
+                "CHECKOUT_SUCCESS_URL",
+            )?,
+            cancel_url: parse(
+                &self.checkout_cancel_url,
+                "--checkout-cancel-url",
+                "CHECKOUT_CANCEL_URL",
+            )?,
+        })
+    }
+}

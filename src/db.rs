@@ -170,10 +170,11 @@ pub async fn connect_and_migrate(url: &str, max_connections: u32) -> anyhow::Res
 }
 
 pub async fn migrate(pool: &PgPool) -> anyhow::Result<()> {
-    apalis_postgres::PostgresStorage::setup(pool)
+    // Both sets (the queue's and ours), every pending migration in one transaction.
+    crate::migrate::apply(pool)
         .await
-        .context("applying the queue's migrations")?;
-    MIGRATOR.run(pool).await.context("applying migrations")?;
+        .context("applying migrations")?
+        .log();
     Ok(())
 }
 

@@ -4,6 +4,7 @@ use secrecy::SecretString;
 
 use crate::{
     app::{ApiConfig, Application, WorkerConfig, run_worker, shutdown_signal},
+    checkout::request::UrlDefaults,
     config::{ApiSettings, DatabaseSettings, StripeSettings, WorkerSettings},
     db,
     stripe::standin::{StandIn, StandInConfig, WebhookTarget},
@@ -14,6 +15,7 @@ pub async fn run(
     api: ApiSettings,
     stripe: StripeSettings,
     worker: WorkerSettings,
+    checkout_urls: UrlDefaults,
 ) -> anyhow::Result<()> {
     let banner = "DEV MODE: worker and reconciler in-process; NOT FOR PRODUCTION";
     tracing::warn!("{banner}");
@@ -65,6 +67,7 @@ pub async fn run(
             admin_token: api.admin_token.clone(),
             max_attempts: worker.retry_policy().max_attempts(),
             stripe: Some(stripe_config.clone()),
+            checkout_urls,
         },
     )
     .await?;

@@ -13,6 +13,7 @@ pub mod dispatch;
 pub mod http;
 pub mod invariant;
 pub mod metrics;
+pub mod migrate;
 pub mod notify;
 pub mod orders;
 pub mod outbox;

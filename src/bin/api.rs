@@ -3,8 +3,11 @@
 use clap::Parser;
 use h2s_dispatch::{
     app::{ApiConfig, Application, shutdown_signal},
-    config::{ApiSettings, DatabaseSettings, LogSettings, StripeSettings, WorkerSettings, require},
-    db, dev, telemetry,
+    config::{
+        ApiSettings, CheckoutUrlSettings, DatabaseSettings, LogSettings, StripeSettings,
+        WorkerSettings, require,
+    },
+    db, dev, migrate, telemetry,
 };
 
 #[derive(Parser)]
@@ -14,6 +17,11 @@ struct Cli {
     /// no STRIPE_SECRET_KEY is given. Never for production.
     #[arg(long)]
     dev: bool,
+    /// Rehearse the migrations: run every pending one in one transaction, print what they
+    /// would add, backfill, merge and leave invalid, roll back, and exit (0: they would
+    /// succeed; 1: they would fail, and why). Changes nothing; needs only --database-url.
+    #[arg(long, conflicts_with = "dev")]
+    migrate_check: bool,
     #[command(flatten)]
     db: DatabaseSettings,
     #[command(flatten)]
@@ -24,6 +32,8 @@ struct Cli {
     worker: WorkerSettings,
     #[command(flatten)]
     log: LogSettings,
+    #[command(flatten)]
+    checkout_urls: CheckoutUrlSettings,
 }
 
 #[tokio::main]
@@ -44,11 +54,23 @@ async fn run(mut cli: Cli) -> anyhow::Result<()> {
     cli.api.read_secret_files()?;
     cli.stripe.read_secret_files()?;
     cli.worker.read_secret_files()?;
+    if cli.migrate_check {
+        // The rehearsal connects as every process does (TLS, pooler check) but never
+        // creates the database: there is nothing to rehearse on a missing one.
+        let mut target = cli.db.target(1);
+        target.create_if_missing = false;
+        let pool = db::connect(&target).await?;
+        let report = migrate::check(&pool).await;
+        pool.close().await;
+        println!("{}", report?);
+        return Ok(());
+    }
     let request_timeout = cli.api.request_timeout()?;
+    let checkout_urls = cli.checkout_urls.defaults()?;
     if cli.dev {
         // The developer's local database is created when missing, as before.
         cli.db.create_database = true;
-        return dev::run(cli.db, cli.api, cli.stripe, cli.worker).await;
+        return dev::run(cli.db, cli.api, cli.stripe, cli.worker, checkout_urls).await;
     }
     let webhook_secret = require(
         &cli.api.stripe_webhook_secret,
@@ -67,6 +89,7 @@ async fn run(mut cli: Cli) -> anyhow::Result<()> {
             admin_token: cli.api.admin_token.clone(),
             max_attempts: cli.worker.retry_policy().max_attempts(),
             stripe: cli.stripe.configured(),
+            checkout_urls,
         },
     )
     .await?;

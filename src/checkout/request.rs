@@ -14,9 +14,12 @@ pub const MAX_METADATA_KEY_LEN: usize = 40;
 pub const MAX_METADATA_VALUE_LEN: usize = 500;
 pub const MAX_URL_LEN: usize = 2048;
 pub const MAX_NAME_LEN: usize = 200;
+pub const MAX_PHONE_LEN: usize = 64;
 
 /// The body as the storefront sends it. Every field is optional here so that a missing one
-/// is reported by name rather than as a generic JSON error.
+/// is reported by name rather than as a generic JSON error. Fields this system does not know
+/// are collected in `other`, logged (names only) and ignored: the storefront's requests keep
+/// working whatever it adds.
 #[derive(Debug, Deserialize)]
 pub struct RawCheckout {
     #[serde(rename = "__action")]
@@ -26,6 +29,8 @@ pub struct RawCheckout {
     pub metadata: Option<serde_json::Value>,
     pub success_url: Option<serde_json::Value>,
     pub cancel_url: Option<serde_json::Value>,
+    #[serde(flatten)]
+    pub other: BTreeMap<String, serde_json::Value>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -89,11 +94,25 @@ impl ReturnUrl {
     }
 }
 
+/// Return URLs for a checkout that carries none (`CHECKOUT_SUCCESS_URL`,
+/// `CHECKOUT_CANCEL_URL`). Stripe's `{CHECKOUT_SESSION_ID}` placeholder passes through as is.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct UrlDefaults {
+    pub success_url: Option<ReturnUrl>,
+    pub cancel_url: Option<ReturnUrl>,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Customer {
     pub email: CustomerEmail,
+    /// As the customer typed it: trimmed, capped at `MAX_NAME_LEN` bytes.
     pub name: Option<String>,
+    /// As the customer typed it: trimmed, capped at `MAX_PHONE_LEN` bytes.
     pub phone: Option<String>,
+    /// The phone normalised to E.164, when it reads as an international number. Derived, so
+    /// left out of the request's fingerprint (an `Idempotency-Key` keeps matching its body).
+    #[serde(skip)]
+    pub phone_e164: Option<String>,
 }
 
 /// A checkout that passed every check: only typed values from here on.
@@ -121,40 +140,94 @@ fn invalid(field: impl Into<String>, message: impl Into<String>) -> Invalid {
     }
 }
 
-impl TryFrom<RawCheckout> for NewCheckout {
-    type Error = Invalid;
-
-    fn try_from(raw: RawCheckout) -> Result<Self, Invalid> {
+impl NewCheckout {
+    /// Parses the storefront's body. A missing `success_url`/`cancel_url` takes its configured
+    /// default; with neither, the error names the field and the setting.
+    pub fn parse(raw: RawCheckout, defaults: &UrlDefaults) -> Result<Self, Invalid> {
         match raw.action.as_ref().and_then(|v| v.as_str()) {
             Some("create_checkout_session") => {}
             _ => return Err(invalid("__action", "must be \"create_checkout_session\"")),
+        }
+        if !raw.other.is_empty() {
+            let names: Vec<&str> = raw.other.keys().map(String::as_str).collect();
+            tracing::debug!(fields = ?names, "checkout: unknown fields ignored");
         }
         Ok(NewCheckout {
             customer: parse_customer(raw.customer.as_ref())?,
             cart: parse_cart(raw.cart.as_ref())?,
             metadata: parse_metadata(raw.metadata.as_ref())?,
-            success_url: parse_url(raw.success_url.as_ref(), "success_url")?,
-            cancel_url: parse_url(raw.cancel_url.as_ref(), "cancel_url")?,
+            success_url: parse_url(
+                raw.success_url.as_ref(),
+                "success_url",
+                defaults.success_url.as_ref(),
+                "--checkout-success-url (CHECKOUT_SUCCESS_URL)",
+            )?,
+            cancel_url: parse_url(
+                raw.cancel_url.as_ref(),
+                "cancel_url",
+                defaults.cancel_url.as_ref(),
+                "--checkout-cancel-url (CHECKOUT_CANCEL_URL)",
+            )?,
         })
     }
 }
 
-fn optional_text(
+/// Parsing with no URL defaults configured.
+impl TryFrom<RawCheckout> for NewCheckout {
+    type Error = Invalid;
+
+    fn try_from(raw: RawCheckout) -> Result<Self, Invalid> {
+        NewCheckout::parse(raw, &UrlDefaults::default())
+    }
+}
+
+/// Free text a customer typed (a name, a phone): a string, or a number written as JSON,
+/// trimmed, control characters turned into spaces, capped at `max` bytes. Never an error:
+/// anything else counts as not given.
+fn free_text(
     obj: &serde_json::Map<String, serde_json::Value>,
     key: &str,
-    field: &str,
-) -> Result<Option<String>, Invalid> {
-    match obj.get(key) {
-        None | Some(serde_json::Value::Null) => Ok(None),
-        Some(serde_json::Value::String(s)) if s.len() <= MAX_NAME_LEN => {
-            let t = s.trim();
-            Ok((!t.is_empty()).then(|| t.to_owned()))
+    max: usize,
+) -> Option<String> {
+    let text = match obj.get(key)? {
+        serde_json::Value::String(s) => s.clone(),
+        serde_json::Value::Number(n) => n.to_string(),
+        serde_json::Value::Null => return None,
+        _ => {
+            tracing::debug!(field = key, "checkout: customer field is not text; ignored");
+            return None;
         }
-        Some(_) => Err(invalid(
-            field,
-            format!("must be a string of at most {MAX_NAME_LEN} bytes"),
-        )),
+    };
+    let cleaned: String = text
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    let mut t = cleaned.trim();
+    if t.len() > max {
+        let mut end = max;
+        while !t.is_char_boundary(end) {
+            end -= 1;
+        }
+        t = t[..end].trim_end();
     }
+    (!t.is_empty()).then(|| t.to_owned())
+}
+
+/// A phone number in E.164 (`+` and 7 to 15 digits, the first not 0), when `phone` reads as
+/// an international number: `+` or `00`, then digits with the usual separators. National
+/// numbers are left alone (their country is not known here).
+pub fn e164(phone: &str) -> Option<String> {
+    let s = phone.trim();
+    let rest = s.strip_prefix('+').or_else(|| s.strip_prefix("00"))?;
+    let mut digits = String::with_capacity(15);
+    for c in rest.chars() {
+        match c {
+            '0'..='9' => digits.push(c),
+            ' ' | '-' | '.' | '(' | ')' | '/' => {}
+            _ => return None,
+        }
+    }
+    ((7..=15).contains(&digits.len()) && !digits.starts_with('0')).then(|| format!("+{digits}"))
 }
 
 fn parse_customer(v: Option<&serde_json::Value>) -> Result<Customer, Invalid> {
@@ -166,18 +239,15 @@ fn parse_customer(v: Option<&serde_json::Value>) -> Result<Customer, Invalid> {
         .and_then(|e| e.as_str())
         .and_then(CustomerEmail::parse)
         .ok_or_else(|| invalid("customer.email", "must be a valid email address"))?;
-    let name = optional_text(obj, "name", "customer.name")?;
-    let phone = optional_text(obj, "phone", "customer.phone")?;
-    if let Some(p) = &phone {
-        let ok = p.len() <= 32
-            && p.chars().filter(|c| c.is_ascii_digit()).count() >= 5
-            && p.chars()
-                .all(|c| c.is_ascii_digit() || " +-().".contains(c));
-        if !ok {
-            return Err(invalid("customer.phone", "must be a phone number"));
-        }
-    }
-    Ok(Customer { email, name, phone })
+    let name = free_text(obj, "name", MAX_NAME_LEN);
+    let phone = free_text(obj, "phone", MAX_PHONE_LEN);
+    let phone_e164 = phone.as_deref().and_then(e164);
+    Ok(Customer {
+        email,
+        name,
+        phone,
+        phone_e164,
+    })
 }
 
 fn parse_cart(v: Option<&serde_json::Value>) -> Result<Vec<CartLine>, Invalid> {
@@ -259,8 +329,128 @@ fn reserved_key(k: &str) -> bool {
     matches!(k, "order_id" | "job_id" | "checkout_trace_id")
 }
 
-fn parse_url(v: Option<&serde_json::Value>, field: &str) -> Result<ReturnUrl, Invalid> {
-    v.and_then(|v| v.as_str())
-        .and_then(ReturnUrl::parse)
-        .ok_or_else(|| invalid(field, "must be an absolute http(s) URL"))
+/// A return URL from the request, or the configured default when the request has none
+/// (absent, `null` or blank).
+fn parse_url(
+    v: Option<&serde_json::Value>,
+    field: &str,
+    default: Option<&ReturnUrl>,
+    setting: &str,
+) -> Result<ReturnUrl, Invalid> {
+    let given = match v {
+        None | Some(serde_json::Value::Null) => None,
+        Some(serde_json::Value::String(s)) if s.trim().is_empty() => None,
+        Some(v) => Some(v),
+    };
+    match given {
+        Some(v) => v
+            .as_str()
+            .and_then(ReturnUrl::parse)
+            .ok_or_else(|| invalid(field, "must be an absolute http(s) URL")),
+        None => default.cloned().ok_or_else(|| {
+            invalid(
+                field,
+                format!("is required: send it, or configure a default with {setting}"),
+            )
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::{MAX_NAME_LEN, NewCheckout, RawCheckout, ReturnUrl, UrlDefaults, e164};
+
+    fn parse(body: serde_json::Value, defaults: &UrlDefaults) -> Result<NewCheckout, String> {
+        let raw: RawCheckout = serde_json::from_value(body).unwrap();
+        NewCheckout::parse(raw, defaults).map_err(|e| format!("{}: {}", e.field, e.message))
+    }
+
+    fn defaults() -> UrlDefaults {
+        UrlDefaults {
+            success_url: ReturnUrl::parse("https://shop.example/thanks?s={CHECKOUT_SESSION_ID}"),
+            cancel_url: ReturnUrl::parse("https://shop.example/cart"),
+        }
+    }
+
+    /// The old storefront's shape: a short phone, no metadata, no URLs, a field of its own.
+    fn old_request() -> serde_json::Value {
+        json!({
+            "__action": "create_checkout_session",
+            "customer": {"email": "a@b.com", "name": "  Ann  ", "phone": "123"},
+            "cart": [{"price_id": "price_123", "qty": 1}],
+            "source": "storefront-v1"
+        })
+    }
+
+    #[test]
+    fn phones_are_normalised_to_e164_only_when_they_read_as_international_numbers() {
+        assert_eq!(e164("+1 (555) 123-4567").as_deref(), Some("+15551234567"));
+        assert_eq!(e164("0044 20 7946 0958").as_deref(), Some("+442079460958"));
+        assert_eq!(e164("123"), None);
+        assert_eq!(e164("+123"), None);
+        assert_eq!(e164("(555) 123-4567"), None);
+        assert_eq!(e164("+1 555 CALL-NOW"), None);
+        assert_eq!(e164("+0 555 123 4567"), None);
+    }
+
+    #[test]
+    fn names_and_phones_are_free_text_never_a_reason_to_refuse() {
+        let c = parse(old_request(), &defaults()).unwrap();
+        assert_eq!(c.customer.phone.as_deref(), Some("123"));
+        assert_eq!(c.customer.phone_e164, None);
+        assert_eq!(c.customer.name.as_deref(), Some("Ann"));
+
+        let mut body = old_request();
+        body["customer"]["phone"] = json!(15551234567u64);
+        body["customer"]["name"] = json!("é".repeat(300));
+        let c = parse(body, &defaults()).unwrap();
+        assert_eq!(c.customer.phone.as_deref(), Some("15551234567"));
+        let name = c.customer.name.unwrap();
+        assert!(name.len() <= MAX_NAME_LEN && name.len() >= MAX_NAME_LEN - 1);
+
+        let mut body = old_request();
+        body["customer"]["phone"] = json!({"weird": true});
+        body["customer"]["name"] = json!("Ann\u{0}Lee\n");
+        let c = parse(body, &defaults()).unwrap();
+        assert_eq!(c.customer.phone, None);
+        assert_eq!(c.customer.name.as_deref(), Some("Ann Lee"));
+
+        let mut body = old_request();
+        body["customer"]["phone"] = json!("  +44 20 7946 0958 ");
+        let c = parse(body, &defaults()).unwrap();
+        assert_eq!(c.customer.phone.as_deref(), Some("+44 20 7946 0958"));
+        assert_eq!(c.customer.phone_e164.as_deref(), Some("+442079460958"));
+    }
+
+    #[test]
+    fn missing_urls_take_the_defaults_or_name_the_field_and_the_setting() {
+        let c = parse(old_request(), &defaults()).unwrap();
+        assert_eq!(
+            c.success_url.as_str(),
+            "https://shop.example/thanks?s={CHECKOUT_SESSION_ID}"
+        );
+        assert_eq!(c.cancel_url.as_str(), "https://shop.example/cart");
+        assert!(c.metadata.is_empty());
+
+        let e = parse(old_request(), &UrlDefaults::default()).unwrap_err();
+        assert!(e.starts_with("success_url: "), "{e}");
+        assert!(e.contains("CHECKOUT_SUCCESS_URL"), "{e}");
+        let only_success = UrlDefaults {
+            cancel_url: None,
+            ..defaults()
+        };
+        let e = parse(old_request(), &only_success).unwrap_err();
+        assert!(
+            e.starts_with("cancel_url: ") && e.contains("CHECKOUT_CANCEL_URL"),
+            "{e}"
+        );
+
+        // A URL that is given is still checked, defaults or not.
+        let mut body = old_request();
+        body["success_url"] = json!("javascript:alert(1)");
+        let e = parse(body, &defaults()).unwrap_err();
+        assert!(e.starts_with("success_url: must be"), "{e}");
+    }
 }

@@ -54,7 +54,7 @@ impl ListQuery {
     }
 }
 
-/// `GET /api/admin/orders?status=paid&limit=100`, newest first.
+/// `GET /api/admin/orders?status=paid&limit=100`, newest first; old rows as they are.
 pub async fn orders(
     _: Admin,
     State(state): State<AppState>,
@@ -64,7 +64,8 @@ pub async fn orders(
         r#"
         SELECT to_jsonb(x) FROM (
             SELECT order_id, status, dispatch_job_id, stripe_session_id, customer_email,
-                   amount_total, currency, failure_reason, created_at, paid_at
+                   customer_phone, customer_phone_e164, amount_total, currency,
+                   failure_reason, created_at, paid_at
             FROM h2s_orders
             WHERE $1::text IS NULL OR status = $1
             ORDER BY created_at DESC
@@ -79,7 +80,8 @@ pub async fn orders(
     Ok(Json(json!({ "ok": true, "orders": rows })))
 }
 
-/// `GET /api/admin/dispatch-jobs?status=ready`: the dispatch queue, oldest first.
+/// `GET /api/admin/dispatch-jobs?status=ready`: the dispatch queue, oldest first. Jobs of the
+/// old backend are listed as they are (a status outside today's set, no recipient).
 pub async fn dispatch_jobs(
     _: Admin,
     State(state): State<AppState>,
@@ -90,7 +92,7 @@ pub async fn dispatch_jobs(
         SELECT to_jsonb(x) FROM (
             SELECT j.job_id, j.order_id, j.status, j.service_address, r.email, r.name, r.phone,
                    j.created_at, j.updated_at
-            FROM h2s_dispatch_jobs j JOIN h2s_recipients r USING (recipient_id)
+            FROM h2s_dispatch_jobs j LEFT JOIN h2s_recipients r USING (recipient_id)
             WHERE $1::text IS NULL OR j.status = $1
             ORDER BY j.created_at
             LIMIT $2

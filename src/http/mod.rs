@@ -38,6 +38,8 @@ pub struct AppState {
     pub admin_token: Option<SecretString>,
     /// Only for admin-triggered reconcile sweeps; `None` when the api has no Stripe key.
     pub stripe: Option<crate::stripe::StripeHttp>,
+    /// Return URLs for checkouts that carry none.
+    pub checkout_urls: crate::checkout::request::UrlDefaults,
 }
 
 /// The API's routes. Every request is bounded by `request_timeout` (tower-http), and every

@@ -55,8 +55,8 @@ pub async fn create_checkout(
                 )?),
             };
         let JsonBody(raw) = body?;
-        let checkout =
-            NewCheckout::try_from(raw).map_err(|e| ApiError::invalid(e.field, e.message))?;
+        let checkout = NewCheckout::parse(raw, &state.checkout_urls)
+            .map_err(|e| ApiError::invalid(e.field, e.message))?;
         let request_id = super::request_trace::request_id(&headers);
         Ok::<_, ApiError>(state.checkouts.create(checkout, key, request_id).await?)
     }

@@ -23,8 +23,8 @@ pub async fn insert_checkout(
         INSERT INTO h2s_orders
             (order_id, status, customer_email, customer_name, customer_phone, cart_json,
              metadata_json, success_url, cancel_url, checkout_trace_id, idempotency_key,
-             request_hash)
-        VALUES ($1, 'pending_payment', $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+             request_hash, customer_phone_e164)
+        VALUES ($1, 'pending_payment', $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
         "#,
     )
     .bind(order_id)
@@ -38,6 +38,7 @@ pub async fn insert_checkout(
     .bind(checkout_trace_id)
     .bind(idempotency.map(|(k, _)| k))
     .bind(idempotency.map(|(_, h)| h))
+    .bind(checkout.customer.phone_e164.as_deref())
     .execute(&mut **tx)
     .await?;
     Ok(())

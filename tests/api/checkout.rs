@@ -1,6 +1,9 @@
 use std::time::Duration;
 
-use h2s_dispatch::stripe::standin::Fault;
+use h2s_dispatch::{
+    checkout::request::{ReturnUrl, UrlDefaults},
+    stripe::standin::Fault,
+};
 use serde_json::{Value, json};
 
 use crate::helpers::{Options, checkout_body, spawn_app, spawn_app_with, wait_until};
@@ -442,5 +445,120 @@ async fn the_stripe_rate_cap_keeps_every_one_second_window_under_the_cap() {
     let peak = app.stripe.calls_per_second_peak();
     assert!(peak <= 10, "peak {peak} calls in one second, cap 10");
     assert!(peak >= 5, "the calls were made ({peak})");
+    app.shutdown().await;
+}
+
+/// The storefront's documented test request: a phone of three digits.
+fn storefront_test_request() -> Value {
+    with(
+        checkout_body("storefront@example.com"),
+        "/customer/phone",
+        json!("123"),
+    )
+}
+
+/// The old backend's verified request: no `metadata`, `success_url` or `cancel_url`, and a
+/// field of the storefront's own.
+fn old_backend_request() -> Value {
+    json!({
+        "__action": "create_checkout_session",
+        "customer": {"email": "Verified@Example.com", "name": "Vera", "phone": "(555) 010-0199"},
+        "cart": [{"price_id": "price_123", "qty": 2}],
+        "storefront_version": "2.3.1"
+    })
+}
+
+fn url_defaults() -> UrlDefaults {
+    UrlDefaults {
+        success_url: ReturnUrl::parse(
+            "https://shop.example/thanks?session_id={CHECKOUT_SESSION_ID}",
+        ),
+        cancel_url: ReturnUrl::parse("https://shop.example/cart"),
+    }
+}
+
+#[tokio::test]
+async fn the_old_storefronts_requests_get_an_order_a_job_and_a_pay_link() {
+    let app = spawn_app_with(Options {
+        checkout_urls: url_defaults(),
+        ..Options::default()
+    })
+    .await;
+
+    for (what, body) in [
+        ("phone \"123\"", storefront_test_request()),
+        ("no metadata, no URLs", old_backend_request()),
+    ] {
+        let response = app.post_checkout(&body).await;
+
+        assert_eq!(response.status().as_u16(), 200, "{what}");
+        let b: Value = response.json().await.unwrap();
+        assert!(b["order_id"].as_str().is_some(), "{what}: {b}");
+        assert!(b["job_id"].as_str().is_some(), "{what}: {b}");
+        assert!(
+            b["pay"]["session_url"]
+                .as_str()
+                .unwrap()
+                .starts_with("http"),
+            "{what}: {b}"
+        );
+    }
+
+    // As typed, and normalised only where that is possible; the URL defaults (placeholder
+    // kept) where the request had none, the request's own URLs otherwise.
+    type Row = (String, Option<String>, Option<String>, String, String);
+    let rows: Vec<Row> = sqlx::query_as(
+        "SELECT customer_email, customer_phone, customer_phone_e164, success_url, cancel_url
+         FROM h2s_orders ORDER BY customer_email",
+    )
+    .fetch_all(&app.pool)
+    .await
+    .unwrap();
+    assert_eq!(
+        rows,
+        vec![
+            (
+                "Verified@Example.com".into(),
+                Some("(555) 010-0199".into()),
+                None,
+                "https://shop.example/thanks?session_id={CHECKOUT_SESSION_ID}".into(),
+                "https://shop.example/cart".into()
+            ),
+            (
+                "storefront@example.com".into(),
+                Some("123".into()),
+                None,
+                "https://shop.example/thanks".into(),
+                "https://shop.example/cart".into()
+            ),
+        ]
+    );
+    let sessions = app.stripe.sessions();
+    assert!(
+        sessions
+            .iter()
+            .any(|s| s["success_url"]
+                == "https://shop.example/thanks?session_id={CHECKOUT_SESSION_ID}"),
+        "the placeholder reaches Stripe as is"
+    );
+    app.shutdown().await;
+}
+
+#[tokio::test]
+async fn without_url_defaults_a_request_without_urls_is_400_naming_the_field_and_setting() {
+    let app = spawn_app().await;
+
+    let response = app.post_checkout(&old_backend_request()).await;
+
+    assert_eq!(response.status().as_u16(), 400);
+    let b: Value = response.json().await.unwrap();
+    assert_eq!(b["error"]["field"], "success_url", "{b}");
+    let message = b["error"]["message"].as_str().unwrap();
+    assert!(message.contains("CHECKOUT_SUCCESS_URL"), "{message}");
+    assert_eq!(app.rows_written().await, 0, "nothing written");
+
+    // The phone is never the reason: the test request, which carries its URLs, goes through.
+    let response = app.post_checkout(&storefront_test_request()).await;
+    assert_eq!(response.status().as_u16(), 200);
     app.shutdown().await;
 }

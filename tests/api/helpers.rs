@@ -5,6 +5,7 @@ use std::{future::Future, time::Duration};
 
 use h2s_dispatch::{
     app::{ApiConfig, Application, WorkerConfig, run_worker},
+    checkout::request::UrlDefaults,
     db,
     outbox::runtime::{RetryPolicy, RuntimeConfig},
     stripe::{
@@ -32,6 +33,8 @@ pub struct Options {
     pub notify_webhook_url: Option<String>,
     /// The api gets a Stripe key (for admin sweeps); SPEC's deployment gives it none.
     pub api_stripe_key: bool,
+    /// `CHECKOUT_SUCCESS_URL` / `CHECKOUT_CANCEL_URL` (none by default).
+    pub checkout_urls: UrlDefaults,
 }
 
 impl Default for Options {
@@ -45,6 +48,7 @@ impl Default for Options {
             stripe_timeout: Duration::from_millis(800),
             notify_webhook_url: None,
             api_stripe_key: true,
+            checkout_urls: UrlDefaults::default(),
         }
     }
 }
@@ -80,12 +84,42 @@ pub async fn fresh_database() -> (String, PgPool) {
     (url, pool)
 }
 
+/// A fresh database with nothing in it, not migrated: where a test builds an old schema.
+pub async fn empty_database() -> (String, PgPool) {
+    let base = std::env::var("TEST_DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".to_string());
+    let base = base.trim_end_matches('/');
+    let name = format!("t_{}", uuid::Uuid::new_v4().simple());
+    let admin = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(1)
+        .connect(&format!("{base}/postgres"))
+        .await
+        .expect("the test server");
+    sqlx::query(sqlx::AssertSqlSafe(format!(r#"CREATE DATABASE "{name}""#)))
+        .execute(&admin)
+        .await
+        .expect("create database");
+    admin.close().await;
+    let url = format!("{base}/{name}");
+    let pool = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(20)
+        .connect(&url)
+        .await
+        .expect("the new database");
+    (url, pool)
+}
+
 pub async fn spawn_app() -> TestApp {
     spawn_app_with(Options::default()).await
 }
 
 pub async fn spawn_app_with(options: Options) -> TestApp {
     let (database_url, pool) = fresh_database().await;
+    spawn_app_on(database_url, pool, options).await
+}
+
+/// The app on a database that already exists and is migrated (an adopted one, say).
+pub async fn spawn_app_on(database_url: String, pool: PgPool, options: Options) -> TestApp {
     let stripe = StandIn::spawn(StandInConfig::default())
         .await
         .expect("stand-in");
@@ -104,6 +138,7 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
                 timeout: options.stripe_timeout,
                 max_rps: None,
             }),
+            checkout_urls: options.checkout_urls.clone(),
         },
     )
     .await

@@ -1,5 +1,6 @@
 //! Integration tests: the real API, worker and database, a local Stripe stand-in.
 
+mod adopt;
 mod checkout;
 mod console;
 mod helpers;

@@ -57,7 +57,7 @@ async fn half_made(pool: &PgPool) -> i64 {
     .unwrap()
 }
 
-fn sweep(db: &str) -> Proc {
+fn sweep(db: &str, stripe_api_base: &str) -> Proc {
     Proc::spawn_with_env(
         "reconcile",
         env!("CARGO_BIN_EXE_reconcile"),
@@ -70,9 +70,9 @@ fn sweep(db: &str) -> Proc {
             db.into(),
             "--stripe-secret-key".into(),
             "sk_test_shutdown".into(),
-            // Nothing listens there; orphans need no Stripe call.
+            // Orphans need no Stripe call, but every sweep lists Stripe's events once.
             "--stripe-api-base".into(),
-            "http://127.0.0.1:9".into(),
+            stripe_api_base.into(),
         ],
         &[],
     )
@@ -100,8 +100,11 @@ async fn reconcile_once_stopped_by_sigterm_mid_sweep_reports_interrupted_exits_z
         .await
         .expect("database");
     insert_orphans(&pool).await;
+    let stripe = h2s_dispatch::stripe::standin::StandIn::spawn(Default::default())
+        .await
+        .expect("stand-in");
 
-    let mut first = sweep(&db);
+    let mut first = sweep(&db, &stripe.base_url());
     // SIGTERM once the sweep is under way (some jobs made), well before it could end.
     let end = Instant::now() + Duration::from_secs(60);
     while jobs(&pool).await < 20 {
@@ -128,7 +131,7 @@ async fn reconcile_once_stopped_by_sigterm_mid_sweep_reports_interrupted_exits_z
     assert_eq!(half_made(&pool).await, 0, "no half-made repair");
 
     // The lock went with the process: the next run does the rest.
-    let mut second = sweep(&db);
+    let mut second = sweep(&db, &stripe.base_url());
     let code = second.exit_code_within(Duration::from_secs(120)).await;
     assert_eq!(code, Some(0), "{}", second.log_tail(20));
     let second_report = report(&second);
