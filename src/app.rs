@@ -143,11 +143,17 @@ pub async fn serve_metrics(
             ),
         }
     };
-    let app = axum::Router::new()
-        .route(
-            "/metrics",
-            axum::routing::get(|| async { crate::metrics::render("") }),
+    let metrics = |axum::extract::State(pool): axum::extract::State<PgPool>| async move {
+        (
+            [(
+                axum::http::header::CONTENT_TYPE,
+                crate::metrics::CONTENT_TYPE,
+            )],
+            crate::metrics::render_fresh(&pool).await,
         )
+    };
+    let app = axum::Router::new()
+        .route("/metrics", axum::routing::get(metrics))
         .route("/healthz", axum::routing::get(|| async { "ok" }))
         .route("/readyz", axum::routing::get(readyz))
         .with_state(pool);

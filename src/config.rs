@@ -155,8 +155,9 @@ pub struct WorkerSettings {
     /// LISTEN/NOTIFY; the poll bounds the delay when a notification is missed).
     #[arg(long, env = "WORKER_POLL_INTERVAL_MS", default_value_t = 100)]
     pub poll_interval_ms: u64,
-    /// Serve this process's `/metrics` (task attempts, Stripe latency), `/healthz` and
-    /// `/readyz` (for probes) on this address.
+    /// Serve this process's `/metrics` (task attempts, Stripe calls, and the database
+    /// gauges), `/healthz` and `/readyz` (for probes) on this address (the deployment files
+    /// use 9090).
     #[arg(long, env = "WORKER_METRICS_BIND")]
     pub metrics_bind: Option<std::net::SocketAddr>,
 }

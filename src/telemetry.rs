@@ -1,4 +1,8 @@
-//! Logging: `RUST_LOG`-style filter, human output by default, JSON with `LOG_FORMAT=json`.
+//! Logging: `RUST_LOG`-style filter, human output by default, JSON with `LOG_JSON=true`
+//! (`--log-json`). Colour codes only when stderr is a terminal: a log file or a pipe (a
+//! container runtime, systemd's journal) gets plain text.
+
+use std::io::IsTerminal;
 
 use tracing_subscriber::{EnvFilter, fmt, prelude::*};
 
@@ -12,7 +16,11 @@ pub fn init(json: bool) {
             .try_init()
     } else {
         registry
-            .with(fmt::layer().with_writer(std::io::stderr))
+            .with(
+                fmt::layer()
+                    .with_ansi(std::io::stderr().is_terminal())
+                    .with_writer(std::io::stderr),
+            )
             .try_init()
     };
     // A second init (tests, or `--dev` composing processes) keeps the first subscriber.

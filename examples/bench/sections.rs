@@ -198,6 +198,7 @@ async fn seed_checkouts(pool: &PgPool, n: usize) -> anyhow::Result<()> {
             serde_json::to_vec(&h2s_dispatch::outbox::OutboxTask::Checkout {
                 order_id: id.clone(),
                 checkout_trace_id: trace,
+                request_id: None,
             })
             .unwrap(),
         );

@@ -86,6 +86,11 @@ pub async fn fulfil(
             signal_done(&mut tx, order_id).await?;
             tx.commit().await?;
             tracing::info!(session_id = %session.id, "checkout session created");
+            crate::metrics::checkout_completed(
+                (chrono::Utc::now() - order.created_at)
+                    .to_std()
+                    .unwrap_or_default(),
+            );
             Ok(())
         }
         Err(Refusal::Stripe(e)) if e.blame() != Blame::Order => {

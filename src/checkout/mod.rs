@@ -59,6 +59,22 @@ pub enum CheckoutOutcome {
     },
 }
 
+impl CheckoutOutcome {
+    pub fn checkout_trace_id(&self) -> Uuid {
+        match self {
+            CheckoutOutcome::Ready {
+                checkout_trace_id, ..
+            }
+            | CheckoutOutcome::Processing {
+                checkout_trace_id, ..
+            }
+            | CheckoutOutcome::Failed {
+                checkout_trace_id, ..
+            } => *checkout_trace_id,
+        }
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum CheckoutError {
     #[error("this Idempotency-Key was used with a different request body")]
@@ -84,6 +100,7 @@ impl Checkouts {
         &self,
         checkout: NewCheckout,
         key: Option<IdempotencyKey>,
+        request_id: Option<&str>,
     ) -> Result<CheckoutOutcome, CheckoutError> {
         let deadline = Instant::now() + self.wait;
         let hash = request_hash(&checkout);
@@ -114,6 +131,7 @@ impl Checkouts {
         let task = OutboxTask::Checkout {
             order_id: order_id.clone(),
             checkout_trace_id: trace_id,
+            request_id: request_id.map(str::to_owned),
         };
         outbox::enqueue(&mut tx, &task, self.max_attempts).await?;
         tx.commit().await?;

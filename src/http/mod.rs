@@ -1,10 +1,13 @@
 //! Routing, shared state and request plumbing of the HTTP API.
 
 mod admin;
+mod console;
 mod error;
 mod health;
 mod metrics;
+pub mod openapi;
 mod orders;
+pub mod request_trace;
 mod shop;
 mod webhook;
 
@@ -43,7 +46,7 @@ pub struct AppState {
 /// error answer carries the JSON error shape, including the ones axum and tower-http make
 /// without a body (405, the timeout's 503).
 pub fn router(state: AppState, request_timeout: Duration) -> Router {
-    Router::new()
+    let routes = Router::new()
         .route("/api/shop", post(shop::create_checkout))
         .route("/api/orders/{order_id}", get(orders::status))
         .route("/api/stripe-webhook", post(webhook::receive))
@@ -53,8 +56,10 @@ pub fn router(state: AppState, request_timeout: Duration) -> Router {
         .route("/api/admin/outbox/{id}/retry", post(admin::retry_task))
         .route("/api/admin/reconcile", post(admin::reconcile))
         .route("/metrics", get(metrics::metrics))
+        .route("/openapi.json", get(openapi::serve))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
+        .merge(console::routes())
         .fallback(|| async { ApiError::NotFound })
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(TimeoutLayer::with_status_code(
@@ -62,7 +67,8 @@ pub fn router(state: AppState, request_timeout: Duration) -> Router {
             request_timeout,
         ))
         .layer(axum::middleware::map_response(error::json_error_bodies))
-        .with_state(state)
+        .with_state(state);
+    request_trace::layer(routes)
 }
 
 /// A JSON body: `application/json` required, size-limited, errors in the API's shape.

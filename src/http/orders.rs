@@ -1,27 +1,41 @@
+use super::{
+    ApiError, AppState,
+    openapi::schemas::{ErrorBody, OrderStatusBody, Pay},
+};
+use crate::orders::{OrderId, repo};
 use axum::{
     Json,
     extract::{Path, State},
 };
-use serde_json::{Value, json};
-
-use super::{ApiError, AppState};
-use crate::orders::{OrderId, repo};
 
 /// `GET /api/orders/{order_id}`: the status the storefront polls. No personal data.
+#[utoipa::path(get, path = "/api/orders/{order_id}", tag = "storefront",
+    params(("order_id" = String, Path, description = "ORD- and 16 characters")),
+    responses(
+        (status = 200, body = OrderStatusBody),
+        (status = 404, body = ErrorBody),
+    ))]
 pub async fn status(
     State(state): State<AppState>,
     Path(order_id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<OrderStatusBody>, ApiError> {
     let order_id = OrderId::parse(&order_id).ok_or(ApiError::NotFound)?;
     let view = repo::view(&state.pool, &order_id)
         .await?
         .ok_or(ApiError::NotFound)?;
-    let pay = match (&view.session_id, &view.session_url) {
-        (Some(id), url) => json!({ "session_id": id, "session_url": url }),
-        _ => Value::Null,
-    };
-    let mut body = serde_json::to_value(&view).map_err(|e| ApiError::Internal(e.into()))?;
-    body["ok"] = json!(true);
-    body["pay"] = pay;
-    Ok(Json(body))
+    Ok(Json(OrderStatusBody {
+        ok: true,
+        order_id: view.order_id.to_string(),
+        status: view.status,
+        job_id: view.job_id,
+        job_status: view.job_status,
+        pay: view.session_id.map(|session_id| Pay {
+            session_id,
+            session_url: view.session_url,
+        }),
+        failure_reason: view.failure_reason,
+        checkout_trace_id: view.checkout_trace_id,
+        created_at: view.created_at,
+        paid_at: view.paid_at,
+    }))
 }

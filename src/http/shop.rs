@@ -6,18 +6,41 @@ use axum::{
 };
 use serde_json::json;
 
-use super::{ApiError, AppState, JsonBody};
+#[allow(unused_imports)] // named by the OpenAPI attribute only
+use super::openapi::schemas::CheckoutRefused;
+use super::{
+    ApiError, AppState, JsonBody,
+    openapi::schemas::{CheckoutProcessing, CheckoutReady, CheckoutRequest, ErrorBody, Pay},
+};
 use crate::checkout::{
     CheckoutOutcome, IdempotencyKey,
     request::{NewCheckout, RawCheckout},
 };
 
 /// `POST /api/shop`: parse, write order + outbox task, wait briefly for the worker.
+#[utoipa::path(post, path = "/api/shop", tag = "storefront",
+    request_body = CheckoutRequest,
+    params(
+        ("Idempotency-Key" = Option<String>, Header,
+            description = "1-255 visible ASCII: the same key and body replay the first answer"),
+        ("X-Request-Id" = Option<String>, Header, description = "echoed; generated when absent"),
+    ),
+    responses(
+        (status = 200, description = "the job and the Stripe session exist", body = CheckoutReady),
+        (status = 202, description = "the order is safe; poll status_url", body = CheckoutProcessing),
+        (status = 400, description = "invalid input: nothing written", body = ErrorBody),
+        (status = 409, description = "Idempotency-Key reused with another body", body = ErrorBody),
+        (status = 413, description = "body over 64 KiB", body = ErrorBody),
+        (status = 415, description = "not application/json", body = ErrorBody),
+        (status = 422, description = "Stripe refused the order (payment_setup_failed)", body = CheckoutRefused),
+        (status = 503, description = "database unreachable before the order was written", body = ErrorBody),
+    ))]
 pub async fn create_checkout(
     State(state): State<AppState>,
     headers: HeaderMap,
     body: Result<JsonBody<RawCheckout>, ApiError>,
 ) -> Result<Response, ApiError> {
+    let started = std::time::Instant::now();
     let outcome = async {
         let key =
             match headers.get("idempotency-key") {
@@ -34,16 +57,23 @@ pub async fn create_checkout(
         let JsonBody(raw) = body?;
         let checkout = NewCheckout::parse(raw, &state.checkout_urls)
             .map_err(|e| ApiError::invalid(e.field, e.message))?;
-        Ok::<_, ApiError>(state.checkouts.create(checkout, key).await?)
+        let request_id = super::request_trace::request_id(&headers);
+        Ok::<_, ApiError>(state.checkouts.create(checkout, key, request_id).await?)
     }
     .await;
-    crate::metrics::checkout(match &outcome {
-        Ok(CheckoutOutcome::Ready { .. }) => "ready",
-        Ok(CheckoutOutcome::Processing { .. }) => "processing",
-        Ok(CheckoutOutcome::Failed { .. }) => "failed",
-        Err(ApiError::Invalid { .. } | ApiError::BadRequest(_)) => "invalid",
-        Err(_) => "error",
-    });
+    if let Ok(done) = &outcome {
+        super::request_trace::record_checkout_trace_id(done.checkout_trace_id());
+    }
+    crate::metrics::checkout(
+        match &outcome {
+            Ok(CheckoutOutcome::Ready { .. }) => "ready",
+            Ok(CheckoutOutcome::Processing { .. }) => "processing",
+            Ok(CheckoutOutcome::Failed { .. }) => "failed",
+            Err(ApiError::Invalid { .. } | ApiError::BadRequest(_)) => "invalid",
+            Err(_) => "error",
+        },
+        started.elapsed(),
+    );
     Ok(match outcome? {
         CheckoutOutcome::Ready {
             order_id,
@@ -51,26 +81,29 @@ pub async fn create_checkout(
             job_id,
             session_id,
             session_url,
-        } => Json(json!({
-            "ok": true,
-            "checkout_trace_id": checkout_trace_id,
-            "order_id": order_id,
-            "job_id": job_id,
-            "pay": { "session_url": session_url, "session_id": session_id },
-        }))
+        } => Json(CheckoutReady {
+            ok: true,
+            checkout_trace_id,
+            order_id: order_id.to_string(),
+            job_id,
+            pay: Pay {
+                session_url: Some(session_url),
+                session_id,
+            },
+        })
         .into_response(),
         CheckoutOutcome::Processing {
             order_id,
             checkout_trace_id,
         } => (
             StatusCode::ACCEPTED,
-            Json(json!({
-                "ok": true,
-                "checkout_trace_id": checkout_trace_id,
-                "order_id": order_id,
-                "status": "processing",
-                "status_url": format!("/api/orders/{order_id}"),
-            })),
+            Json(CheckoutProcessing {
+                ok: true,
+                checkout_trace_id,
+                status: "processing".into(),
+                status_url: format!("/api/orders/{order_id}"),
+                order_id: order_id.to_string(),
+            }),
         )
             .into_response(),
         CheckoutOutcome::Failed {

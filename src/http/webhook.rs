@@ -1,15 +1,23 @@
-use axum::{Json, body::Bytes, extract::State, http::HeaderMap};
-use serde_json::{Value, json};
-
-use super::{ApiError, AppState};
+use super::{
+    ApiError, AppState,
+    openapi::schemas::{ErrorBody, WebhookAck},
+};
 use crate::webhook::{self, Outcome};
+use axum::{Json, body::Bytes, extract::State, http::HeaderMap};
 
 /// `POST /api/stripe-webhook`: the raw body is verified, then recorded and applied once.
+#[utoipa::path(post, path = "/api/stripe-webhook", tag = "stripe",
+    params(("Stripe-Signature" = String, Header, description = "checked with a 300 s tolerance")),
+    request_body(content = Object, description = "a Stripe event, any API version"),
+    responses(
+        (status = 200, description = "recorded (or a repeat, or a type not acted on)", body = WebhookAck),
+        (status = 400, description = "bad or stale signature, or an unparsable body: nothing written", body = ErrorBody),
+    ))]
 pub async fn receive(
     State(state): State<AppState>,
     headers: HeaderMap,
     body: Bytes,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<WebhookAck>, ApiError> {
     let Some(secret) = &state.webhook_secret else {
         return Err(ApiError::NotConfigured(
             "STRIPE_WEBHOOK_SECRET is not set".into(),
@@ -20,14 +28,18 @@ pub async fn receive(
         .and_then(|v| v.to_str().ok());
     let event = webhook::verify(&body, signature, secret).map_err(|e| {
         tracing::warn!(reason = %e, "webhook rejected");
-        crate::metrics::webhook_event("unverified", "rejected");
         if e.is_about_the_body() {
+            crate::metrics::webhook_event("unparsable", "rejected");
             ApiError::BadRequest(format!("webhook rejected: {e}"))
         } else {
+            crate::metrics::webhook_signature_failure();
             ApiError::invalid("Stripe-Signature", format!("webhook rejected: {e}"))
         }
     })?;
     let event = webhook::StripeEvent::from(&event);
+    if let Some(id) = event.checkout_trace_id() {
+        super::request_trace::record_checkout_trace_id(id);
+    }
     let outcome = webhook::handle(
         &state.pool,
         &event,
@@ -36,9 +48,13 @@ pub async fn receive(
     )
     .await?;
     crate::metrics::webhook_event(&event.event_type, outcome.label());
-    let mut body = json!({ "ok": true, "received": event.id, "outcome": outcome.label() });
-    if let Outcome::Applied(applied) = &outcome {
-        body["order_id"] = json!(applied.order_id);
-    }
-    Ok(Json(body))
+    Ok(Json(WebhookAck {
+        ok: true,
+        received: event.id.clone(),
+        outcome: outcome.label().to_owned(),
+        order_id: match &outcome {
+            Outcome::Applied(applied) => Some(applied.order_id.to_string()),
+            _ => None,
+        },
+    }))
 }

@@ -53,21 +53,3 @@ pub async fn revive(pool: &PgPool, id: &str) -> Result<bool, sqlx::Error> {
     .await?;
     Ok(done.rows_affected() == 1)
 }
-
-/// Queue depth for `/metrics`: tasks waiting or running, and the age of the oldest waiting.
-pub async fn depth(pool: &PgPool) -> Result<(i64, f64), sqlx::Error> {
-    sqlx::query_as(
-        r#"
-        SELECT count(*),
-               COALESCE(EXTRACT(EPOCH FROM now() - min(run_at)
-                   FILTER (WHERE status IN ('Pending', 'Failed')))::float8, 0)
-        FROM apalis.jobs
-        WHERE job_type = $1
-          AND (status IN ('Pending', 'Queued', 'Running')
-               OR (status = 'Failed' AND attempts < max_attempts))
-        "#,
-    )
-    .bind(QUEUE)
-    .fetch_one(pool)
-    .await
-}

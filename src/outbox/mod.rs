@@ -24,6 +24,10 @@ pub enum OutboxTask {
     Checkout {
         order_id: OrderId,
         checkout_trace_id: Uuid,
+        /// The id of the request that made the checkout, so the worker's log lines carry it
+        /// too (absent from re-enqueued tasks and from rows written before it existed).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        request_id: Option<String>,
     },
     /// Make sure a (paid) order has its dispatch job, with the status its order implies.
     EnsureDispatchJob { order_id: OrderId },

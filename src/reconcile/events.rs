@@ -186,10 +186,7 @@ async fn list_since(
             query.push(("starting_after", after.clone()));
         }
         ctx.report.stripe_calls += 1;
-        let started = std::time::Instant::now();
-        let result = ctx.stripe.get_json("/events", &query).await;
-        crate::metrics::observe_stripe_call("list_events", started.elapsed(), result.is_ok());
-        let page = result?;
+        let page = ctx.stripe().get_json("/events", &query).await?;
         let data = page["data"].as_array().cloned().unwrap_or_default();
         after = data
             .last()

@@ -81,6 +81,7 @@
 //! (the report names them), 1 the sweep could not run (settings, database), 2 bad flags.
 
 mod events;
+pub mod history;
 pub mod lock;
 mod orphans;
 mod payments;
@@ -167,10 +168,29 @@ pub async fn sweep(
 }
 
 /// [`sweep`], ending early (between two repairs, `interrupted: true`) once `stop` is set.
-#[tracing::instrument(name = "reconcile_sweep", skip_all, fields(dry_run = options.dry_run))]
 pub async fn sweep_until(
     pool: &PgPool,
     stripe: &StripeHttp,
+    options: &SweepOptions,
+    stop: &AtomicBool,
+) -> Result<SweepReport, SweepError> {
+    sweep_with(pool, Some(stripe), options, stop).await
+}
+
+/// A sweep by a process with no Stripe key (an api deployed as SPEC's table says, asked
+/// from the console): every step but (b), the missed webhooks, which needs Stripe; the
+/// report names it in `skipped_steps`.
+pub async fn sweep_without_stripe(
+    pool: &PgPool,
+    options: &SweepOptions,
+) -> Result<SweepReport, SweepError> {
+    sweep_with(pool, None, options, &AtomicBool::new(false)).await
+}
+
+#[tracing::instrument(name = "reconcile_sweep", skip_all, fields(dry_run = options.dry_run))]
+async fn sweep_with(
+    pool: &PgPool,
+    stripe: Option<&StripeHttp>,
     options: &SweepOptions,
     stop: &AtomicBool,
 ) -> Result<SweepReport, SweepError> {
@@ -180,6 +200,7 @@ pub async fn sweep_until(
         .map_err(SweepError::Lock)?
     else {
         tracing::info!("another sweep holds the lock: skipped");
+        crate::metrics::reconcile_sweep("skipped", started.elapsed());
         return Ok(SweepReport {
             skipped: true,
             dry_run: options.dry_run,
@@ -198,8 +219,12 @@ pub async fn sweep_until(
         },
     };
     ctx.report.invariant_violations_before = violations(pool, &mut ctx.report).await;
-    events::catch_up(&mut ctx).await;
-    payments::retrieve_past_expiry(&mut ctx).await;
+    if ctx.stripe.is_some() {
+        events::catch_up(&mut ctx).await;
+        payments::retrieve_past_expiry(&mut ctx).await;
+    } else {
+        ctx.report.skipped_steps.push(MISSED_WEBHOOKS_STEP);
+    }
     orphans::repair(&mut ctx).await;
     requeue::repair(&mut ctx).await;
     tidy::revive_dead(&mut ctx).await;
@@ -211,6 +236,14 @@ pub async fn sweep_until(
     let mut report = ctx.report;
     report.duration_ms = elapsed_ms(started);
     record_metrics(&report);
+    crate::metrics::reconcile_sweep(report.outcome(), started.elapsed());
+    if !report.dry_run
+        && let Err(e) = history::record(pool, &report).await
+    {
+        // The repairs are done and committed; only the console and the alert on the last
+        // successful sweep miss this one.
+        tracing::warn!(error = %e, "the sweep report could not be stored");
+    }
     tracing::info!(
         invariant_violations_before = report.invariant_violations_before,
         invariant_violations_after = report.invariant_violations_after,
@@ -232,10 +265,14 @@ pub async fn sweep_until(
     Ok(report)
 }
 
+/// The step a sweep without a Stripe client skips, as `skipped_steps` names it.
+pub const MISSED_WEBHOOKS_STEP: &str = "missed_webhooks";
+
 /// What the repair steps share.
 struct Ctx<'a> {
     pool: &'a PgPool,
-    stripe: &'a StripeHttp,
+    /// `None` for a sweep without a Stripe key: the steps that ask Stripe are not run.
+    stripe: Option<&'a StripeHttp>,
     options: &'a SweepOptions,
     stop: &'a AtomicBool,
     report: SweepReport,
@@ -247,6 +284,13 @@ impl Ctx<'_> {
         let stop = self.stop.load(Ordering::Relaxed);
         self.report.interrupted |= stop;
         stop
+    }
+
+    /// The Stripe client of the steps that ask Stripe, which [`sweep_with`] runs only when
+    /// it has one.
+    fn stripe(&self) -> &StripeHttp {
+        self.stripe
+            .expect("the Stripe steps run only in a sweep with a Stripe client")
     }
 }
 
@@ -283,6 +327,6 @@ fn record_metrics(report: &SweepReport) {
         ("revived_task", report.revived_tasks),
         ("deleted", report.deleted),
     ] {
-        crate::metrics::count("h2s_reconcile_repairs_total", format!("kind=\"{kind}\""), n);
+        crate::metrics::reconcile_repairs(kind, n);
     }
 }

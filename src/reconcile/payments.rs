@@ -49,7 +49,7 @@ pub(super) async fn apply_stale(ctx: &mut Ctx<'_>) {
         // Stripe first, a few calls at a time, outside any transaction.
         ctx.report.stripe_calls += rows.len() as u64;
         ctx.report.sessions_retrieved += rows.len() as u64;
-        let stripe = ctx.stripe;
+        let stripe = ctx.stripe();
         let retrieved: Vec<_> = futures::stream::iter(rows)
             .map(|(order_id, _, session_id, status)| async move {
                 let session = sessions::retrieve(stripe, &session_id).await;
@@ -121,7 +121,7 @@ pub(super) async fn retrieve_past_expiry(ctx: &mut Ctx<'_>) {
         }
         ctx.report.stripe_calls += 1;
         ctx.report.sessions_retrieved += 1;
-        let facts = match sessions::retrieve(ctx.stripe, &session_id).await {
+        let facts = match sessions::retrieve(ctx.stripe(), &session_id).await {
             Ok(session) => SessionFacts::from(&session),
             Err(e) => {
                 ctx.report.fail(

@@ -74,7 +74,24 @@ pub async fn run(
             Outcome::RepairsFailed
         });
     }
-    run_scheduled(pool, client, options, schedule, shutdown_signal(), |r| {
+    // One signal stops both the sweeps and the metrics endpoint.
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|s| *s).await;
+    };
+    if let Some(addr) = settings.metrics_bind {
+        let server = crate::app::serve_metrics(addr, pool.clone(), stopped(stop_rx.clone()));
+        tokio::spawn(async move {
+            if let Err(e) = server.await {
+                tracing::error!(error = %e, "metrics endpoint stopped");
+            }
+        });
+    }
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        let _ = stop_tx.send(true);
+    });
+    run_scheduled(pool, client, options, schedule, stopped(stop_rx), |r| {
         print(r, json)
     })
     .await?;

@@ -316,6 +316,7 @@ pub async fn explain(
         live_task_keys(&[OutboxTask::Checkout {
             order_id: start.order_id.clone(),
             checkout_trace_id: uuid::Uuid::nil(),
+            request_id: None,
         }
         .idempotency_key()]),
         dead_tasks(),

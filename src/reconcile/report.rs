@@ -58,6 +58,9 @@ pub struct SweepReport {
     pub interrupted: bool,
     /// What failed, for whom, and why.
     pub failures: Vec<Failure>,
+    /// Steps not run: `missed_webhooks` when the sweeping process has no Stripe key.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub skipped_steps: Vec<&'static str>,
 }
 
 /// The repair kinds, as named in logs, metrics and `failures`.
@@ -106,11 +109,7 @@ impl SweepReport {
             }
             None => tracing::warn!(repair = repair.as_str(), %error, "sweep step failed"),
         }
-        crate::metrics::count(
-            "h2s_reconcile_failures_total",
-            format!("repair=\"{}\"", repair.as_str()),
-            1,
-        );
+        crate::metrics::reconcile_failure(repair.as_str());
         self.failed += 1;
         if self.failures.len() < MAX_LISTED_FAILURES {
             self.failures.push(Failure {
@@ -118,6 +117,21 @@ impl SweepReport {
                 order_id: order_id.cloned(),
                 error,
             });
+        }
+    }
+
+    /// The `outcome` label of `h2s_reconcile_sweeps_total`.
+    pub fn outcome(&self) -> &'static str {
+        if self.skipped {
+            "skipped"
+        } else if self.failed > 0 {
+            "failed"
+        } else if self.interrupted {
+            "interrupted"
+        } else if self.dry_run {
+            "dry_run"
+        } else {
+            "ok"
         }
     }
 

@@ -45,6 +45,7 @@ pub(super) async fn repair(ctx: &mut Ctx<'_>) {
             .map(|(order_id, _, checkout_trace_id)| OutboxTask::Checkout {
                 order_id,
                 checkout_trace_id,
+                request_id: None,
             })
             .collect();
         // A task still alive (pending, queued, running, retrying) will finish by itself.

@@ -35,6 +35,10 @@ pub struct ReconcileSettings {
     /// Print each report as one JSON object on stdout.
     #[arg(long)]
     pub json: bool,
+    /// Scheduled runs: serve `/metrics`, `/healthz` and `/readyz` on this address (the
+    /// deployment files use 9091). Ignored with `--once`, whose figures are in its report.
+    #[arg(long, env = "RECONCILE_METRICS_BIND")]
+    pub metrics_bind: Option<std::net::SocketAddr>,
     /// Unpaid orders older than this are checked against their Stripe session (`15m`, `900s`).
     #[arg(long, env = "RECONCILE_STALE_AFTER", default_value = DEFAULT_STALE_AFTER, value_parser = parse_duration)]
     pub stale_after: Duration,

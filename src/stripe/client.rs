@@ -208,6 +208,7 @@ impl StripeHttp {
         idempotency_key: Option<stripe_client_core::IdempotencyKey>,
         timeout: Option<Duration>,
     ) -> Result<Bytes, StripeCallError> {
+        let endpoint = endpoint_label(&req.method, &req.path);
         let mut url = format!("{}/v1{}", self.base, req.path);
         if let Some(query) = &req.query {
             url.push('?');
@@ -234,11 +235,28 @@ impl StripeHttp {
                 .header("Content-Type", "application/x-www-form-urlencoded")
                 .body(body);
         }
-        if let Some(limiter) = &self.limiter {
+        if let Some(limiter) = &self.limiter
+            && limiter.check().is_err()
+        {
+            let waiting = std::time::Instant::now();
             limiter.until_ready().await;
+            crate::metrics::rate_limiter_wait(waiting.elapsed());
         }
-        let response = builder.send().await.map_err(transport_error)?;
+        let started = std::time::Instant::now();
+        let response = match builder.send().await {
+            Ok(response) => response,
+            Err(e) => {
+                let class = if e.is_timeout() {
+                    "timeout"
+                } else {
+                    "transport"
+                };
+                crate::metrics::stripe_request(endpoint, class, started.elapsed());
+                return Err(transport_error(e));
+            }
+        };
         let status = response.status().as_u16();
+        crate::metrics::stripe_request(endpoint, &status.to_string(), started.elapsed());
         let retry_after = response
             .headers()
             .get(reqwest::header::RETRY_AFTER)
@@ -264,6 +282,18 @@ impl StripeHttp {
             retry_after,
             should_retry,
         })
+    }
+}
+
+/// The metrics label of a request: the calls this project makes, by name; ids never.
+fn endpoint_label(method: &StripeMethod, path: &str) -> &'static str {
+    let sessions = path.strip_prefix("/checkout/sessions");
+    match (method, sessions) {
+        (StripeMethod::Post, Some("")) => "create_session",
+        (StripeMethod::Get, Some("")) => "list_sessions",
+        (StripeMethod::Get, Some(_)) => "retrieve_session",
+        (StripeMethod::Get, None) if path == "/events" => "list_events",
+        _ => "other",
     }
 }
 

@@ -43,11 +43,7 @@ static WINDOW: Mutex<Window> = Mutex::new(Window {
 /// Records one failure of `call` that is not the order's fault.
 pub fn report(call: &'static str, error: &StripeCallError) {
     let class = Blame::outage_class(error);
-    crate::metrics::count(
-        "h2s_stripe_outage_errors_total",
-        format!("call=\"{call}\",class=\"{class}\""),
-        1,
-    );
+    crate::metrics::stripe_outage_error(call, class);
     let line = WINDOW
         .lock()
         .unwrap_or_else(|p| p.into_inner())

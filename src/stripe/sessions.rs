@@ -105,14 +105,11 @@ pub async fn create(
 ) -> Result<CreatedSession, StripeCallError> {
     let key = IdempotencyKey::new(idempotency_key(&order.order_id))
         .expect("an order id makes a valid idempotency key");
-    let started = std::time::Instant::now();
-    let result = create_request(order, job_id)
+    let session = create_request(order, job_id)
         .customize()
         .request_strategy(RequestStrategy::Idempotent(key))
         .send(client)
-        .await;
-    crate::metrics::observe_stripe_call("create_session", started.elapsed(), result.is_ok());
-    let session = result?;
+        .await?;
     Ok(CreatedSession {
         id: session.id.as_str().to_owned(),
         url: session.url,
@@ -125,10 +122,7 @@ pub async fn retrieve(
     client: &StripeHttp,
     session_id: &str,
 ) -> Result<CheckoutSession, StripeCallError> {
-    let started = std::time::Instant::now();
-    let result = RetrieveCheckoutSession::new(session_id).send(client).await;
-    crate::metrics::observe_stripe_call("retrieve_session", started.elapsed(), result.is_ok());
-    result
+    RetrieveCheckoutSession::new(session_id).send(client).await
 }
 
 /// Pages of sessions looked through by [`find_for_order`] before giving up.
@@ -153,10 +147,7 @@ pub async fn find_for_order(
         if let Some(after) = &after {
             query.push(("starting_after", after.clone()));
         }
-        let started = std::time::Instant::now();
-        let result = client.get_json("/checkout/sessions", &query).await;
-        crate::metrics::observe_stripe_call("list_sessions", started.elapsed(), result.is_ok());
-        let page = result?;
+        let page = client.get_json("/checkout/sessions", &query).await?;
         let data = page["data"].as_array().cloned().unwrap_or_default();
         if let Some(found) = data
             .iter()

@@ -81,6 +81,14 @@ pub struct StripeEvent {
     pub payment: Option<(PaymentEvent, SessionFacts)>,
 }
 
+impl StripeEvent {
+    /// The trace id the checkout put in its session's metadata, for the logs.
+    pub fn checkout_trace_id(&self) -> Option<uuid::Uuid> {
+        let (_, facts) = self.payment.as_ref()?;
+        uuid::Uuid::parse_str(facts.metadata.get("checkout_trace_id")?).ok()
+    }
+}
+
 /// Where an event came from (`h2s_stripe_events.source`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Source {
@@ -192,7 +200,12 @@ pub enum HandleError {
 /// Records the event once and applies it, in one transaction: the one path of every Stripe
 /// event, delivered by the webhook or listed by the sweep. An event id already recorded (by
 /// either) is a `Duplicate` and changes nothing.
-#[tracing::instrument(skip_all, fields(event_id = %event.id, event_type = %event.event_type, source = source.as_str()))]
+#[tracing::instrument(skip_all, fields(
+    event_id = %event.id,
+    event_type = %event.event_type,
+    source = source.as_str(),
+    checkout_trace_id = event.checkout_trace_id().map(tracing::field::display),
+))]
 pub async fn handle(
     pool: &PgPool,
     event: &StripeEvent,

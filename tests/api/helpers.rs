@@ -31,6 +31,8 @@ pub struct Options {
     pub retry_base: Duration,
     pub stripe_timeout: Duration,
     pub notify_webhook_url: Option<String>,
+    /// The api gets a Stripe key (for admin sweeps); SPEC's deployment gives it none.
+    pub api_stripe_key: bool,
     /// `CHECKOUT_SUCCESS_URL` / `CHECKOUT_CANCEL_URL` (none by default).
     pub checkout_urls: UrlDefaults,
 }
@@ -45,6 +47,7 @@ impl Default for Options {
             retry_base: Duration::from_millis(50),
             stripe_timeout: Duration::from_millis(800),
             notify_webhook_url: None,
+            api_stripe_key: true,
             checkout_urls: UrlDefaults::default(),
         }
     }
@@ -129,7 +132,7 @@ pub async fn spawn_app_on(database_url: String, pool: PgPool, options: Options) 
             webhook_secret: Some(SecretString::from(WEBHOOK_SECRET)),
             admin_token: Some(SecretString::from(ADMIN_TOKEN)),
             max_attempts: options.max_retries as i32 + 1,
-            stripe: Some(StripeClientConfig {
+            stripe: options.api_stripe_key.then(|| StripeClientConfig {
                 secret_key: SecretString::from("sk_test_integration"),
                 api_base: stripe.base_url(),
                 timeout: options.stripe_timeout,

@@ -2,10 +2,13 @@
 
 mod adopt;
 mod checkout;
+mod console;
 mod helpers;
 mod http_errors;
 mod invariant;
+mod openapi;
 mod operations;
 mod reconcile;
 mod startup;
+mod webdriver;
 mod webhook;

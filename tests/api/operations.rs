@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use serde_json::Value;
+use serde_json::{Value, json};
 
 use crate::helpers::{ADMIN_TOKEN, Options, checkout_body, spawn_app, spawn_app_with, wait_until};
 
@@ -103,11 +103,12 @@ async fn metrics_report_checkouts_outbox_depth_and_orphans() {
 
     for name in [
         "h2s_checkouts_total{outcome=\"ready\"}",
-        "h2s_outbox_depth",
-        "h2s_outbox_oldest_pending_seconds",
-        "h2s_outbox_dead_tasks 0",
+        "h2s_outbox_depth{kind=\"checkout\"}",
+        "h2s_outbox_oldest_pending_age_seconds{kind=\"checkout\"}",
+        "h2s_outbox_dead_tasks{kind=\"checkout\"} 0",
         "h2s_orphan_orders 0",
-        "h2s_stripe_call_seconds_count",
+        "h2s_stripe_request_duration_seconds_count{endpoint=\"create_session\"}",
+        "h2s_stripe_requests_total{endpoint=\"create_session\",status=\"200\"} ",
     ] {
         assert!(text.contains(name), "{name} missing from:\n{text}");
     }
@@ -135,5 +136,40 @@ async fn an_admin_sweep_reports_in_dry_run_then_repairs_a_legacy_orphan() {
     assert_eq!(app.job_status("LEGACY-1").await.as_deref(), Some("ready"));
     let unauthorized = app.http.post(url(false)).send().await.unwrap();
     assert_eq!(unauthorized.status().as_u16(), 401);
+    app.shutdown().await;
+}
+
+#[tokio::test]
+async fn an_admin_sweep_on_an_api_without_a_stripe_key_repairs_what_needs_no_stripe_and_says_what_it_skipped()
+ {
+    let app = spawn_app_with(Options {
+        api_stripe_key: false,
+        ..Options::default()
+    })
+    .await;
+    sqlx::query(
+        "INSERT INTO h2s_orders (order_id, status, customer_email) VALUES ('LEGACY-2', 'paid', 'old2@example.com')",
+    )
+    .execute(&app.pool)
+    .await
+    .unwrap();
+
+    let response = app
+        .admin_post(format!(
+            "{}/api/admin/reconcile?dry_run=false",
+            app.base_url
+        ))
+        .await;
+    assert_eq!(response.status(), 200);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["report"]["orphans_repaired"], 1, "{body}");
+    assert_eq!(body["report"]["stripe_calls"], 0, "{body}");
+    assert_eq!(
+        body["report"]["skipped_steps"],
+        json!(["missed_webhooks"]),
+        "{body}"
+    );
+    assert_eq!(app.job_status("LEGACY-2").await.as_deref(), Some("ready"));
+    assert_eq!(app.stripe.calls().values().sum::<usize>(), 0);
     app.shutdown().await;
 }

@@ -11,6 +11,7 @@ mod db_restart;
 mod db_wait;
 mod helpers;
 mod managed_postgres;
+mod observability;
 mod pooler;
 mod secrets;
 mod shutdown;

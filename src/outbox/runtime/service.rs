@@ -33,6 +33,8 @@ struct Failure {
     retry_after: Option<Duration>,
     /// Not the task's fault: never counted towards its death.
     outage: bool,
+    /// The task's kind, for the dead-task counter.
+    kind: &'static str,
 }
 
 pub(super) struct OutboxService<H> {
@@ -85,6 +87,8 @@ impl<H: TaskHandler> OutboxService<H> {
             kind = outbox.kind(),
             order_id = %outbox.order_id(),
             attempt,
+            checkout_trace_id = tracing::field::Empty,
+            request_id = tracing::field::Empty,
         );
         self.attempt_decoded(task_id, attempt, row_max, outbox)
             .instrument(span)
@@ -99,6 +103,7 @@ impl<H: TaskHandler> OutboxService<H> {
         task: OutboxTask,
     ) -> Result<(), BoxDynError> {
         let started = Instant::now();
+        let kind = task.kind();
         let outcome = AssertUnwindSafe(self.handler.handle(task))
             .catch_unwind()
             .await
@@ -116,6 +121,7 @@ impl<H: TaskHandler> OutboxService<H> {
             }
             Err(error @ TaskError::Permanent(_)) => {
                 tracing::error!(%error, elapsed_ms, "outbox task failed for good: not retried");
+                crate::metrics::task_dead(kind);
                 Err(Box::new(AbortError::new(error)))
             }
             Err(TaskError::Retryable {
@@ -126,6 +132,7 @@ impl<H: TaskHandler> OutboxService<H> {
                     reason,
                     retry_after,
                     outage: false,
+                    kind,
                 };
                 self.retry_later(&task_id, attempt, row_max, failure, elapsed_ms)
                     .await
@@ -138,6 +145,7 @@ impl<H: TaskHandler> OutboxService<H> {
                     reason,
                     retry_after,
                     outage: true,
+                    kind,
                 };
                 self.retry_later(&task_id, attempt, row_max, failure, elapsed_ms)
                     .await
@@ -158,6 +166,7 @@ impl<H: TaskHandler> OutboxService<H> {
             reason,
             retry_after,
             outage,
+            kind,
         } = failure;
         // The row's max_attempts was written by whichever process enqueued it (the api, the
         // webhook, the reconciler), maybe with other settings: the worker's policy is the one
@@ -186,12 +195,15 @@ impl<H: TaskHandler> OutboxService<H> {
                 retry_in_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX),
                 "outbox task attempt failed: will retry",
             ),
-            None => tracing::error!(
-                error = %reason,
-                elapsed_ms,
-                max_attempts = allowed,
-                "outbox task failed its last attempt: dead until re-enqueued",
-            ),
+            None => {
+                tracing::error!(
+                    error = %reason,
+                    elapsed_ms,
+                    max_attempts = allowed,
+                    "outbox task failed its last attempt: dead until re-enqueued",
+                );
+                crate::metrics::task_dead(kind);
+            }
         }
         if (next_in.is_some() || allowed != row_max)
             && let Err(e) = self.schedule(task_id, next_in, allowed).await

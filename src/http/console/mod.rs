@@ -1,0 +1,291 @@
+//! The operator console at `/admin`: server-rendered HTML behind the admin token. See
+//! [`auth`] for the session cookie and the CSRF tokens.
+
+mod auth;
+mod pages;
+mod queries;
+
+use axum::{
+    Form, Router,
+    extract::{Path, Query, State},
+    http::{HeaderMap, StatusCode, header},
+    response::{Html, IntoResponse, Redirect, Response},
+    routing::{get, post},
+};
+use maud::Markup;
+use secrecy::SecretString;
+use serde::Deserialize;
+
+use super::AppState;
+use crate::{outbox, reconcile};
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/admin", get(dashboard))
+        .route("/admin/login", get(login_form).post(login))
+        .route("/admin/logout", post(logout))
+        .route("/admin/tasks/{id}/retry", post(retry))
+        .route("/admin/sweep", post(sweep))
+        .route("/admin/orders", get(orders))
+}
+
+fn page(status: StatusCode, markup: Markup) -> Response {
+    (
+        status,
+        [
+            (header::CACHE_CONTROL, "no-store"),
+            // No script, no frames, no form posting elsewhere.
+            (
+                header::CONTENT_SECURITY_POLICY,
+                "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'",
+            ),
+        ],
+        Html(markup.into_string()),
+    )
+        .into_response()
+}
+
+/// A logged-in operator: the admin token and the session cookie.
+struct Operator {
+    token: SecretString,
+    session: String,
+}
+
+impl Operator {
+    fn from(state: &AppState, headers: &HeaderMap) -> Option<Operator> {
+        let token = state.admin_token.clone()?;
+        let session = auth::session(headers, &token)?;
+        Some(Operator { token, session })
+    }
+
+    fn csrf(&self) -> String {
+        auth::csrf_token(&self.token, &self.session)
+    }
+
+    /// A POST's checks: logged in (else 401) and the form's CSRF token (else 403).
+    fn for_post(
+        state: &AppState,
+        headers: &HeaderMap,
+        csrf: Option<&str>,
+    ) -> Result<Operator, Refusal> {
+        let operator = Operator::from(state, headers).ok_or(Refusal::NotLoggedIn)?;
+        if !auth::csrf_matches(&operator.token, &operator.session, csrf) {
+            return Err(Refusal::Csrf);
+        }
+        Ok(operator)
+    }
+}
+
+/// Why a console POST was refused.
+enum Refusal {
+    NotLoggedIn,
+    Csrf,
+}
+
+impl IntoResponse for Refusal {
+    fn into_response(self) -> Response {
+        match self {
+            Refusal::NotLoggedIn => page(StatusCode::UNAUTHORIZED, pages::refused("Log in first.")),
+            Refusal::Csrf => page(
+                StatusCode::FORBIDDEN,
+                pages::refused(
+                    "This form is stale or did not come from the console (CSRF check failed).",
+                ),
+            ),
+        }
+    }
+}
+
+fn to_login() -> Response {
+    Redirect::to("/admin/login").into_response()
+}
+
+fn failed(e: impl std::fmt::Display) -> Response {
+    tracing::error!(error = %e, "console page failed");
+    page(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        pages::refused("Something failed; the cause is in the api's log."),
+    )
+}
+
+async fn login_form() -> Response {
+    page(StatusCode::OK, pages::login(None))
+}
+
+#[derive(Deserialize)]
+struct LoginForm {
+    token: String,
+}
+
+async fn login(State(state): State<AppState>, Form(form): Form<LoginForm>) -> Response {
+    let Some(token) = &state.admin_token else {
+        return page(
+            StatusCode::UNAUTHORIZED,
+            pages::login(Some("The console is off: the api has no ADMIN_TOKEN.")),
+        );
+    };
+    if !auth::token_matches(token, &form.token) {
+        tracing::warn!("console login refused: wrong token");
+        return page(StatusCode::UNAUTHORIZED, pages::login(Some("Wrong token.")));
+    }
+    let session = auth::new_session(token);
+    (
+        [(header::SET_COOKIE, auth::set_cookie(&session))],
+        Redirect::to("/admin"),
+    )
+        .into_response()
+}
+
+async fn logout() -> Response {
+    (
+        [(header::SET_COOKIE, auth::set_cookie(""))],
+        Redirect::to("/admin/login"),
+    )
+        .into_response()
+}
+
+#[derive(Deserialize)]
+struct Notice {
+    notice: Option<String>,
+}
+
+async fn dashboard(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(notice): Query<Notice>,
+) -> Response {
+    let Some(operator) = Operator::from(&state, &headers) else {
+        return to_login();
+    };
+    let pool = &state.pool;
+    let loaded = async {
+        Ok::<_, sqlx::Error>((
+            queries::breaches(pool).await?,
+            outbox::admin::list_dead(pool, queries::SHOWN).await?,
+            crate::metrics::database::outbox_by_kind(pool).await?,
+            reconcile::history::recent(pool, 10).await?,
+        ))
+    }
+    .await;
+    let (breaches, dead, outbox, sweeps) = match loaded {
+        Ok(loaded) => loaded,
+        Err(e) => return failed(e),
+    };
+    let csrf = operator.csrf();
+    page(
+        StatusCode::OK,
+        pages::dashboard(pages::Dashboard {
+            notice: notice.notice.as_deref(),
+            breaches: &breaches,
+            dead: &dead,
+            outbox: &outbox,
+            sweeps: &sweeps,
+            csrf: &csrf,
+        }),
+    )
+}
+
+#[derive(Deserialize)]
+struct CsrfForm {
+    csrf: Option<String>,
+}
+
+async fn retry(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    Form(form): Form<CsrfForm>,
+) -> Response {
+    if let Err(refused) = Operator::for_post(&state, &headers, form.csrf.as_deref()) {
+        return refused.into_response();
+    }
+    match outbox::admin::revive(&state.pool, &id).await {
+        Ok(true) => {
+            tracing::info!(task_id = %id, "console: dead task retried");
+            Redirect::to(&format!("/admin?notice=Task+{id}+retried")).into_response()
+        }
+        Ok(false) => page(
+            StatusCode::NOT_FOUND,
+            pages::refused("No dead task has this id (already retried?)."),
+        ),
+        Err(e) => failed(e),
+    }
+}
+
+#[derive(Deserialize)]
+struct SweepForm {
+    csrf: Option<String>,
+    #[serde(default)]
+    dry_run: Option<String>,
+}
+
+async fn sweep(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Form(form): Form<SweepForm>,
+) -> Response {
+    let operator = match Operator::for_post(&state, &headers, form.csrf.as_deref()) {
+        Ok(operator) => operator,
+        Err(refused) => return refused.into_response(),
+    };
+    let dry_run = form.dry_run.as_deref() != Some("false");
+    let options = reconcile::SweepOptions {
+        dry_run,
+        max_attempts: state.checkouts.max_attempts,
+        ..reconcile::SweepOptions::default()
+    };
+    match run_sweep(&state, options).await {
+        Ok(report) => {
+            tracing::info!(dry_run, "console: sweep run");
+            let json = serde_json::to_value(&report).expect("a report serialises");
+            page(
+                StatusCode::OK,
+                pages::sweep_result(&json, dry_run, &operator.csrf()),
+            )
+        }
+        Err(e) => failed(e),
+    }
+}
+
+/// Boxed: the sweep's future is deep enough (async-stripe's types) that, inlined into the
+/// handler's, proving it `Send` overflows the compiler's recursion limit.
+fn run_sweep(
+    state: &AppState,
+    options: reconcile::SweepOptions,
+) -> futures::future::BoxFuture<'_, Result<reconcile::SweepReport, reconcile::SweepError>> {
+    Box::pin(async move {
+        match &state.stripe {
+            Some(stripe) => reconcile::sweep(&state.pool, stripe, &options).await,
+            None => reconcile::sweep_without_stripe(&state.pool, &options).await,
+        }
+    })
+}
+
+#[derive(Deserialize)]
+struct Find {
+    q: Option<String>,
+}
+
+async fn orders(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(find): Query<Find>,
+) -> Response {
+    if Operator::from(&state, &headers).is_none() {
+        return to_login();
+    }
+    let q = find.q.unwrap_or_default();
+    let found = async {
+        let mut found = vec![];
+        for order in queries::find_orders(&state.pool, &q).await? {
+            let entries = queries::timeline(&state.pool, &order).await?;
+            found.push((order, entries));
+        }
+        Ok::<_, sqlx::Error>(found)
+    }
+    .await;
+    match found {
+        Ok(found) => page(StatusCode::OK, pages::orders(&q, &found)),
+        Err(e) => failed(e),
+    }
+}

@@ -1,0 +1,228 @@
+//! The console's HTML (maud): plain server-rendered pages, no script.
+
+use maud::{DOCTYPE, Markup, html};
+
+use super::queries::{Breach, Entry, OrderRow};
+use crate::{
+    metrics::database::KindRow, outbox::admin::DeadTask, reconcile::history::StoredReport,
+};
+
+const STYLE: &str = "body{font-family:system-ui,sans-serif;margin:1.5rem;max-width:70rem;color:#222}\
+    table{border-collapse:collapse;margin:.5rem 0 1.5rem}td,th{border:1px solid #ccc;padding:.25rem .5rem;text-align:left;vertical-align:top}\
+    th{background:#f3f3f3}.bad{color:#a00;font-weight:600}.ok{color:#070;font-weight:600}\
+    form.inline{display:inline}button{cursor:pointer}pre{white-space:pre-wrap;margin:0;font-size:.85em}\
+    nav{margin-bottom:1rem}.notice{background:#eef6ee;border:1px solid #9c9;padding:.5rem}";
+
+pub fn layout(title: &str, body: Markup) -> Markup {
+    html! {
+        (DOCTYPE)
+        html lang="en" {
+            head {
+                meta charset="utf-8";
+                title { (title) " · h2s-dispatch" }
+                style { (STYLE) }
+            }
+            body {
+                nav { a href="/admin" { "Console" } " · "
+                      form.inline method="get" action="/admin/orders" {
+                          input type="search" name="q" placeholder="order id or email" aria-label="order id or email";
+                          " " button type="submit" { "Find order" }
+                      }
+                      " · "
+                      form.inline method="post" action="/admin/logout" {
+                          button type="submit" { "Log out" }
+                      } }
+                h1 { (title) }
+                (body)
+            }
+        }
+    }
+}
+
+pub fn login(message: Option<&str>) -> Markup {
+    layout(
+        "Operator console: log in",
+        html! {
+            @if let Some(m) = message { p.bad id="login-error" { (m) } }
+            form method="post" action="/admin/login" {
+                label { "Admin token " input type="password" name="token" id="token" autocomplete="current-password"; }
+                " " button type="submit" id="login" { "Log in" }
+            }
+        },
+    )
+}
+
+pub fn csrf_field(csrf: &str) -> Markup {
+    html! { input type="hidden" name="csrf" value=(csrf); }
+}
+
+pub struct Dashboard<'a> {
+    pub notice: Option<&'a str>,
+    pub breaches: &'a [Breach],
+    pub dead: &'a [DeadTask],
+    pub outbox: &'a [KindRow],
+    pub sweeps: &'a [StoredReport],
+    pub csrf: &'a str,
+}
+
+pub fn dashboard(d: Dashboard<'_>) -> Markup {
+    layout(
+        "Operator console",
+        html! {
+            @if let Some(n) = d.notice { p.notice id="notice" { (n) } }
+            h2 { "Paid orders breaking the invariant" }
+            @if d.breaches.is_empty() {
+                p.ok id="breaches-none" { "None: every paid order has one ready dispatch job, linked both ways." }
+            } @else {
+                table id="breaches" {
+                    tr { th { "order" } th { "status" } th { "dispatch job" } th { "job status" } th { "created" } }
+                    @for b in d.breaches {
+                        tr.breach {
+                            td { a href={ "/admin/orders?q=" (b.order_id) } { (b.order_id) } }
+                            td { (b.status) }
+                            td { @match b.dispatch_job_id { Some(j) => (j), None => span.bad { "none" } } }
+                            td { (b.job_status.as_deref().unwrap_or("-")) }
+                            td { (b.created_at.format("%Y-%m-%d %H:%M:%S")) }
+                        }
+                    }
+                }
+                p { "The sweep repairs them (Run sweep below)." }
+            }
+            h2 { "Outbox" }
+            table id="outbox" {
+                tr { th { "kind" } th { "waiting or running" } th { "oldest waiting (s)" } th { "dead" } }
+                @for k in d.outbox {
+                    tr { td { (k.kind) } td { (k.depth) } td { (format!("{:.0}", k.oldest_age_s)) }
+                         td { @if k.dead > 0 { span.bad { (k.dead) } } @else { "0" } } }
+                }
+            }
+            h2 { "Dead tasks" }
+            @if d.dead.is_empty() {
+                p.ok id="dead-none" { "None." }
+            } @else {
+                table id="dead" {
+                    tr { th { "task" } th { "kind and order" } th { "status" } th { "attempts" } th { "last result" } th {} }
+                    @for t in d.dead {
+                        tr.dead-task {
+                            td { code { (t.id) } }
+                            td { (task_label(t)) }
+                            td { (t.status) }
+                            td { (t.attempts) " / " (t.max_attempts) }
+                            td { pre { (t.last_result.as_ref().map(|r| r.to_string()).unwrap_or_default()) } }
+                            td { form method="post" action={ "/admin/tasks/" (t.id) "/retry" } {
+                                (csrf_field(d.csrf))
+                                button type="submit" class="retry" { "Retry" }
+                            } }
+                        }
+                    }
+                }
+            }
+            h2 { "Sweeps" }
+            form method="post" action="/admin/sweep" {
+                (csrf_field(d.csrf))
+                input type="hidden" name="dry_run" value="true";
+                button type="submit" id="sweep-dry-run" { "Run sweep now (dry run first)" }
+            }
+            (sweep_table(d.sweeps))
+        },
+    )
+}
+
+fn task_label(t: &DeadTask) -> String {
+    let task = t.task.as_ref();
+    let field = |name: &str| {
+        task.and_then(|v| v[name].as_str())
+            .unwrap_or("?")
+            .to_owned()
+    };
+    format!("{} {}", field("kind"), field("order_id"))
+}
+
+fn sweep_table(sweeps: &[StoredReport]) -> Markup {
+    html! {
+        @if sweeps.is_empty() { p { "No sweep recorded yet." } } @else {
+            table id="sweeps" {
+                tr { th { "finished" } th { "result" } th { "report" } }
+                @for s in sweeps {
+                    tr { td { (s.finished_at.format("%Y-%m-%d %H:%M:%S")) }
+                         td { @if s.succeeded { span.ok { "ok" } } @else { span.bad { "failed or interrupted" } } }
+                         td { pre { (summary(&s.report)) } } }
+                }
+            }
+        }
+    }
+}
+
+/// The report's non-zero counts, one line.
+pub fn summary(report: &serde_json::Value) -> String {
+    let Some(map) = report.as_object() else {
+        return report.to_string();
+    };
+    let mut parts: Vec<String> = map
+        .iter()
+        .filter(|(k, v)| {
+            !matches!(
+                k.as_str(),
+                "failures" | "skipped" | "dry_run" | "interrupted"
+            ) && v.as_u64().is_some_and(|n| n > 0)
+        })
+        .map(|(k, v)| format!("{k}: {v}"))
+        .collect();
+    if let Some(skipped) = map.get("skipped_steps") {
+        parts.push(format!("skipped steps: {skipped}"));
+    }
+    if parts.is_empty() {
+        "nothing to repair".into()
+    } else {
+        parts.join(", ")
+    }
+}
+
+pub fn sweep_result(report: &serde_json::Value, dry_run: bool, csrf: &str) -> Markup {
+    let title = if dry_run {
+        "Sweep: dry run (nothing changed)"
+    } else {
+        "Sweep done"
+    };
+    layout(
+        title,
+        html! {
+            p id="sweep-summary" { (summary(report)) }
+            pre id="sweep-report" { (serde_json::to_string_pretty(report).unwrap_or_default()) }
+            @if dry_run {
+                form method="post" action="/admin/sweep" {
+                    (csrf_field(csrf))
+                    input type="hidden" name="dry_run" value="false";
+                    button type="submit" id="sweep-run" { "Run sweep now: repair" }
+                }
+            }
+            p { a href="/admin" id="back" { "Back to the console" } }
+        },
+    )
+}
+
+pub fn orders(q: &str, found: &[(OrderRow, Vec<Entry>)]) -> Markup {
+    layout(
+        "Order timeline",
+        html! {
+            @if found.is_empty() { p.bad { "No order with id or customer email " code { (q) } "." } }
+            @for (order, entries) in found {
+                h2 { (order.order_id) " · " (order.status) }
+                p { (order.customer_email) }
+                table.timeline {
+                    tr { th { "when" } th { "what" } th { "detail" } }
+                    @for e in entries {
+                        tr { td { (e.at.format("%Y-%m-%d %H:%M:%S%.3f")) } td { (e.what) } td { (e.detail) } }
+                    }
+                }
+            }
+        },
+    )
+}
+
+pub fn refused(message: &str) -> Markup {
+    layout(
+        "Refused",
+        html! { p.bad id="refused" { (message) } p { a href="/admin/login" { "Log in" } } },
+    )
+}

@@ -1,0 +1,200 @@
+//! What the console reads: the orders breaking the invariant, and one order's timeline.
+
+use chrono::{DateTime, Utc};
+use sqlx::PgPool;
+
+use crate::{
+    invariant::VIOLATIONS_SQL, orders::OrderId, outbox::QUEUE, reconcile::queries::Cursor,
+};
+
+/// Rows shown per list.
+pub const SHOWN: i64 = 50;
+
+#[derive(sqlx::FromRow)]
+pub struct Breach {
+    pub order_id: OrderId,
+    pub status: String,
+    pub dispatch_job_id: Option<uuid::Uuid>,
+    pub job_status: Option<String>,
+    pub created_at: DateTime<Utc>,
+}
+
+/// The first orders of the invariant query, with what is wrong with them.
+pub async fn breaches(pool: &PgPool) -> Result<Vec<Breach>, sqlx::Error> {
+    let start = Cursor::start();
+    let sql = format!(
+        r#"
+        SELECT o.order_id, o.status, o.dispatch_job_id, j.status AS job_status, o.created_at
+        FROM ({VIOLATIONS_SQL}) v
+        JOIN h2s_orders o ON o.order_id = v.order_id
+        LEFT JOIN h2s_dispatch_jobs j ON j.order_id = o.order_id
+        ORDER BY o.created_at
+        "#
+    );
+    // Two constants composed: no input reaches the SQL text.
+    sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        .bind(start.created_at)
+        .bind(start.order_id)
+        .bind(SHOWN)
+        .fetch_all(pool)
+        .await
+}
+
+#[derive(sqlx::FromRow)]
+pub struct OrderRow {
+    pub order_id: OrderId,
+    pub status: String,
+    pub customer_email: String,
+    pub checkout_trace_id: Option<uuid::Uuid>,
+    pub stripe_session_id: Option<String>,
+    pub failure_reason: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub paid_at: Option<DateTime<Utc>>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// Orders found by their id, or by the customer's email (case-insensitive), newest first.
+pub async fn find_orders(pool: &PgPool, q: &str) -> Result<Vec<OrderRow>, sqlx::Error> {
+    sqlx::query_as(
+        r#"
+        SELECT order_id, status, customer_email, checkout_trace_id, stripe_session_id,
+               failure_reason, created_at, paid_at, updated_at
+        FROM h2s_orders
+        WHERE order_id = $1 OR lower(customer_email) = lower($1)
+        ORDER BY created_at DESC
+        LIMIT $2
+        "#,
+    )
+    .bind(q.trim())
+    .bind(SHOWN)
+    .fetch_all(pool)
+    .await
+}
+
+#[derive(sqlx::FromRow)]
+struct TaskRow {
+    kind: String,
+    status: String,
+    attempts: i32,
+    max_attempts: i32,
+    run_at: DateTime<Utc>,
+    done_at: Option<DateTime<Utc>>,
+    last_result: Option<serde_json::Value>,
+}
+
+/// One line of an order's timeline.
+pub struct Entry {
+    pub at: DateTime<Utc>,
+    pub what: String,
+    pub detail: String,
+}
+
+/// Checkout, outbox task attempts, Stripe session and events, status changes and the
+/// dispatch job of one order, oldest first.
+pub async fn timeline(pool: &PgPool, order: &OrderRow) -> Result<Vec<Entry>, sqlx::Error> {
+    let mut entries = vec![Entry {
+        at: order.created_at,
+        what: "checkout".into(),
+        detail: match order.checkout_trace_id {
+            Some(trace) => format!("order written with its outbox task; checkout_trace_id {trace}"),
+            None => "order written by an older system or from a Stripe session".into(),
+        },
+    }];
+    let tasks: Vec<TaskRow> = sqlx::query_as(
+        r#"
+            SELECT split_part(idempotency_key, ':', 1) AS kind, status, attempts, max_attempts, run_at,
+                   done_at, last_result
+            FROM apalis.jobs
+            WHERE job_type = $1 AND idempotency_key = ANY($2)
+            ORDER BY run_at
+            "#,
+    )
+    .bind(QUEUE)
+    .bind(
+        crate::metrics::TASK_KINDS
+            .iter()
+            .map(|kind| format!("{kind}:{}", order.order_id))
+            .collect::<Vec<_>>(),
+    )
+    .fetch_all(pool)
+    .await?;
+    for TaskRow {
+        kind,
+        status,
+        attempts,
+        max_attempts,
+        run_at,
+        done_at,
+        last_result,
+    } in tasks
+    {
+        let mut detail = format!("{status}, {attempts} of {max_attempts} attempts");
+        if let Some(result) = last_result.filter(|r| !r.is_null()) {
+            let text = result.to_string();
+            detail.push_str(&format!("; last result {}", &text[..text.len().min(200)]));
+        }
+        entries.push(Entry {
+            at: done_at.unwrap_or(run_at),
+            what: format!("task {kind}"),
+            detail,
+        });
+    }
+    if let Some(session) = &order.stripe_session_id {
+        entries.push(Entry {
+            at: order.created_at,
+            what: "stripe session".into(),
+            detail: session.clone(),
+        });
+    }
+    let events: Vec<(String, String, String, DateTime<Utc>)> = sqlx::query_as(
+        r#"
+        SELECT event_type, outcome, source, received_at FROM h2s_stripe_events
+        WHERE order_id = $1 ORDER BY received_at
+        "#,
+    )
+    .bind(order.order_id.as_str())
+    .fetch_all(pool)
+    .await?;
+    for (event_type, outcome, source, at) in events {
+        entries.push(Entry {
+            at,
+            what: format!("event {event_type}"),
+            detail: format!("{outcome} (from {source})"),
+        });
+    }
+    if let Some(paid_at) = order.paid_at {
+        entries.push(Entry {
+            at: paid_at,
+            what: "status paid".into(),
+            detail: String::new(),
+        });
+    }
+    let job: Option<(uuid::Uuid, String, DateTime<Utc>, DateTime<Utc>)> = sqlx::query_as(
+        r#"SELECT job_id, status, created_at, updated_at FROM h2s_dispatch_jobs WHERE order_id = $1"#,
+    )
+    .bind(order.order_id.as_str())
+    .fetch_optional(pool)
+    .await?;
+    if let Some((job_id, status, created_at, updated_at)) = job {
+        entries.push(Entry {
+            at: created_at,
+            what: "dispatch job".into(),
+            detail: format!("{job_id} created"),
+        });
+        entries.push(Entry {
+            at: updated_at,
+            what: format!("job now {status}"),
+            detail: "last change".into(),
+        });
+    }
+    entries.push(Entry {
+        at: order.updated_at,
+        what: format!("order now {}", order.status),
+        detail: match &order.failure_reason {
+            Some(reason) => format!("last change; {reason}"),
+            None => "last change".into(),
+        },
+    });
+    entries.sort_by_key(|e| e.at);
+    Ok(entries)
+}
