@@ -10,6 +10,19 @@ use crate::secrets::{SecretFileError, fill_from_file, read_secret_file};
 
 pub const DEFAULT_DATABASE_URL: &str = "postgres://postgres@127.0.0.1:5432/h2s_dispatch";
 
+// The worker's defaults, in one place: the flags below, the reconciler's
+// `--task-max-retries` and `RuntimeConfig::new` all read these.
+/// `WORKER_CONCURRENCY`: outbox tasks in flight per worker process.
+pub const DEFAULT_WORKER_CONCURRENCY: usize = 16;
+/// `WORKER_MAX_RETRIES`: retries of a failing outbox task before it is dead.
+pub const DEFAULT_MAX_RETRIES: u32 = 8;
+/// `WORKER_RETRY_BASE_MS`: the first retry delay.
+pub const DEFAULT_RETRY_BASE_MS: u64 = 250;
+/// `WORKER_RETRY_CAP_MS`: the longest retry delay.
+pub const DEFAULT_RETRY_CAP_MS: u64 = 60_000;
+/// `WORKER_POLL_INTERVAL_MS`: the fallback poll of the outbox.
+pub const DEFAULT_POLL_INTERVAL_MS: u64 = 100;
+
 // Secret-bearing settings carry `hide_env_values` (so `--help` never prints what the
 // environment holds), are `SecretString` (so `Debug` prints `[REDACTED]`), and have a `*_FILE`
 // twin that clap keeps mutually exclusive with them.
@@ -129,16 +142,16 @@ impl StripeSettings {
 #[derive(Debug, Clone, Args)]
 pub struct WorkerSettings {
     /// Outbox tasks processed at once by this process.
-    #[arg(long = "concurrency", env = "WORKER_CONCURRENCY", default_value_t = 16)]
+    #[arg(long = "concurrency", env = "WORKER_CONCURRENCY", default_value_t = DEFAULT_WORKER_CONCURRENCY)]
     pub concurrency: usize,
     /// Retries of a failing outbox task before it is parked as dead.
-    #[arg(long, env = "WORKER_MAX_RETRIES", default_value_t = 8)]
+    #[arg(long, env = "WORKER_MAX_RETRIES", default_value_t = DEFAULT_MAX_RETRIES)]
     pub max_retries: u32,
     /// First retry delay in milliseconds; doubles per attempt, with jitter.
-    #[arg(long, env = "WORKER_RETRY_BASE_MS", default_value_t = 250)]
+    #[arg(long, env = "WORKER_RETRY_BASE_MS", default_value_t = DEFAULT_RETRY_BASE_MS)]
     pub retry_base_ms: u64,
     /// Upper bound of one retry delay in milliseconds.
-    #[arg(long, env = "WORKER_RETRY_CAP_MS", default_value_t = 60_000)]
+    #[arg(long, env = "WORKER_RETRY_CAP_MS", default_value_t = DEFAULT_RETRY_CAP_MS)]
     pub retry_cap_ms: u64,
     /// Management notification endpoint (Slack-compatible; a secret URL). Unset:
     /// notifications are logged.
@@ -153,7 +166,7 @@ pub struct WorkerSettings {
     pub notify_webhook_url_file: Option<PathBuf>,
     /// Fallback poll of the outbox, in milliseconds (tasks are normally picked up at once by
     /// LISTEN/NOTIFY; the poll bounds the delay when a notification is missed).
-    #[arg(long, env = "WORKER_POLL_INTERVAL_MS", default_value_t = 100)]
+    #[arg(long, env = "WORKER_POLL_INTERVAL_MS", default_value_t = DEFAULT_POLL_INTERVAL_MS)]
     pub poll_interval_ms: u64,
     /// Serve this process's `/metrics` (task attempts, Stripe calls, and the database
     /// gauges), `/healthz` and `/readyz` (for probes) on this address (the deployment files
@@ -227,6 +240,29 @@ impl ApiSettings {
     }
 }
 
+impl ApiSettings {
+    /// The api's configuration, for `api` and `api --dev` alike: the retry budget stored on
+    /// the tasks it enqueues is the worker's (`WORKER_MAX_RETRIES`).
+    pub fn api_config(
+        &self,
+        webhook_secret: SecretString,
+        stripe: Option<crate::stripe::StripeClientConfig>,
+        worker: &WorkerSettings,
+        checkout_urls: crate::checkout::request::UrlDefaults,
+    ) -> anyhow::Result<crate::app::ApiConfig> {
+        Ok(crate::app::ApiConfig {
+            bind: self.bind,
+            checkout_wait: self.checkout_wait(),
+            request_timeout: self.request_timeout()?,
+            webhook_secret: Some(webhook_secret),
+            admin_token: self.admin_token.clone(),
+            max_attempts: worker.retry_policy().max_attempts(),
+            stripe,
+            checkout_urls,
+        })
+    }
+}
+
 /// A required setting that is missing: the process stops with one line naming it.
 pub fn require<'a, T>(value: &'a Option<T>, flag: &str, env: &str) -> anyhow::Result<&'a T> {
     value
@@ -249,6 +285,20 @@ impl WorkerSettings {
             max_retries: self.max_retries,
             base: Duration::from_millis(self.retry_base_ms),
             cap: Duration::from_millis(self.retry_cap_ms),
+        }
+    }
+
+    /// The worker's configuration, for `worker` and `api --dev` alike; `prefix` starts the
+    /// worker's unique name.
+    pub fn worker_config(
+        &self,
+        stripe: crate::stripe::StripeClientConfig,
+        prefix: &str,
+    ) -> crate::app::WorkerConfig {
+        crate::app::WorkerConfig {
+            stripe,
+            notify_webhook_url: self.notify_webhook_url.clone(),
+            runtime: self.runtime(prefix),
         }
     }
 

@@ -3,7 +3,7 @@
 use secrecy::SecretString;
 
 use crate::{
-    app::{ApiConfig, Application, WorkerConfig, run_worker, shutdown_signal},
+    app::{Application, Stop, run_worker, shutdown_signal},
     checkout::request::UrlDefaults,
     config::{ApiSettings, DatabaseSettings, StripeSettings, WorkerSettings},
     db,
@@ -57,20 +57,13 @@ pub async fn run(
         }
     };
 
-    let app = Application::build(
-        pool.clone(),
-        ApiConfig {
-            bind: api.bind,
-            checkout_wait: api.checkout_wait(),
-            request_timeout: api.request_timeout()?,
-            webhook_secret: Some(webhook_secret.clone()),
-            admin_token: api.admin_token.clone(),
-            max_attempts: worker.retry_policy().max_attempts(),
-            stripe: Some(stripe_config.clone()),
-            checkout_urls,
-        },
-    )
-    .await?;
+    let config = api.api_config(
+        webhook_secret.clone(),
+        Some(stripe_config.clone()),
+        &worker,
+        checkout_urls,
+    )?;
+    let app = Application::build(pool.clone(), config).await?;
     if let Some(sandbox) = &sandbox {
         use secrecy::ExposeSecret;
         sandbox.set_webhook_target(WebhookTarget {
@@ -79,10 +72,7 @@ pub async fn run(
         });
     }
 
-    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
-        let _ = rx.wait_for(|s| *s).await;
-    };
+    let stop = Stop::default();
     // The reconciler in-process, on its default schedule and options.
     let reconciler_task = tokio::spawn(crate::reconcile::run_scheduled(
         pool.clone(),
@@ -92,22 +82,18 @@ pub async fn run(
             ..Default::default()
         },
         crate::reconcile::settings::parse_schedule(crate::reconcile::settings::DEFAULT_SCHEDULE)?,
-        stopped(stop_rx.clone()),
+        stop.stopped(),
         |report| tracing::info!("{report}"),
     ));
     let worker_task = tokio::spawn(run_worker(
         pool.clone(),
-        WorkerConfig {
-            stripe: stripe_config,
-            notify_webhook_url: worker.notify_webhook_url.clone(),
-            runtime: worker.runtime("dev-worker"),
-        },
-        stopped(stop_rx.clone()),
+        worker.worker_config(stripe_config, "dev-worker"),
+        stop.stopped(),
     ));
     eprintln!("  try it: curl -s localhost:{}/healthz\n", app.port());
-    let server = tokio::spawn(app.run(stopped(stop_rx)));
+    let server = tokio::spawn(app.run(stop.stopped()));
     shutdown_signal().await;
-    let _ = stop_tx.send(true);
+    stop.stop();
     server.await??;
     worker_task.await??;
     reconciler_task.await??;

@@ -2,7 +2,7 @@
 
 use clap::Parser;
 use h2s_dispatch::{
-    app::{ApiConfig, Application, shutdown_signal},
+    app::{Application, shutdown_signal},
     config::{
         ApiSettings, CheckoutUrlSettings, DatabaseSettings, LogSettings, StripeSettings,
         WorkerSettings, require,
@@ -65,7 +65,8 @@ async fn run(mut cli: Cli) -> anyhow::Result<()> {
         println!("{}", report?);
         return Ok(());
     }
-    let request_timeout = cli.api.request_timeout()?;
+    // Checked before anything connects; `api_config` uses it.
+    cli.api.request_timeout()?;
     let checkout_urls = cli.checkout_urls.defaults()?;
     if cli.dev {
         // The developer's local database is created when missing, as before.
@@ -79,19 +80,12 @@ async fn run(mut cli: Cli) -> anyhow::Result<()> {
     )?
     .clone();
     let pool = db::connect_target(&cli.db.target(cli.db.database_max_connections)).await?;
-    let app = Application::build(
-        pool,
-        ApiConfig {
-            bind: cli.api.bind,
-            checkout_wait: cli.api.checkout_wait(),
-            request_timeout,
-            webhook_secret: Some(webhook_secret),
-            admin_token: cli.api.admin_token.clone(),
-            max_attempts: cli.worker.retry_policy().max_attempts(),
-            stripe: cli.stripe.configured(),
-            checkout_urls,
-        },
-    )
-    .await?;
+    let config = cli.api.api_config(
+        webhook_secret,
+        cli.stripe.configured(),
+        &cli.worker,
+        checkout_urls,
+    )?;
+    let app = Application::build(pool, config).await?;
     app.run(shutdown_signal()).await
 }

@@ -2,7 +2,7 @@
 
 use clap::Parser;
 use h2s_dispatch::{
-    app::{WorkerConfig, run_worker, serve_metrics, shutdown_signal},
+    app::{Stop, run_worker, serve_metrics},
     config::{DatabaseSettings, LogSettings, StripeSettings, WorkerSettings, require},
     db, telemetry,
 };
@@ -53,27 +53,16 @@ async fn run(mut cli: Cli) -> anyhow::Result<()> {
         ),
     )
     .await?;
-    let config = WorkerConfig {
-        stripe,
-        notify_webhook_url: cli.worker.notify_webhook_url.clone(),
-        runtime: cli.worker.runtime("worker"),
-    };
+    let config = cli.worker.worker_config(stripe, "worker");
     // One signal stops both the worker and its metrics endpoint.
-    let (stop, stopped) = tokio::sync::watch::channel(false);
-    let wait = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
-        let _ = rx.wait_for(|s| *s).await;
-    };
+    let stop = Stop::on_signal();
     if let Some(addr) = cli.worker.metrics_bind {
-        let listener = serve_metrics(addr, pool.clone(), wait(stopped.clone()));
+        let listener = serve_metrics(addr, pool.clone(), stop.stopped());
         tokio::spawn(async move {
             if let Err(e) = listener.await {
                 tracing::error!(error = %e, "metrics endpoint stopped");
             }
         });
     }
-    tokio::spawn(async move {
-        shutdown_signal().await;
-        let _ = stop.send(true);
-    });
-    run_worker(pool, config, wait(stopped)).await
+    run_worker(pool, config, stop.stopped()).await
 }

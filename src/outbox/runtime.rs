@@ -43,15 +43,14 @@
 //! idempotent, so the next worker redoes it). apalis counts an attempt for each row it hands
 //! back, started or not.
 //!
-//! # Knobs ([`RuntimeConfig::new`] defaults)
+//! # Knobs
+//! [`RuntimeConfig::new`] takes the worker's defaults from `crate::config` (the flags and
+//! their defaults are in the README's configuration table). Not flags:
 //! | knob | default | effect |
 //! |---|---|---|
-//! | `concurrency` | 8 | attempts in flight in this process |
-//! | `batch_size` | 8 | rows claimed per fetch; claimed rows wait in memory for a slot |
+//! | `batch_size` | the concurrency | rows claimed per fetch; claimed rows wait in memory for a slot |
 //! | `heartbeat` | 5 s | liveness period; orphan check period |
 //! | `missed_heartbeats` | 3 | a worker silent for 3 × 5 s = 15 s is dead |
-//! | `poll_interval` | 500 ms | fallback fetch period; added latency of retries |
-//! | `retry` | 10 retries, 1 s base, 5 min cap | see [`RetryPolicy`] |
 
 mod retry;
 mod service;
@@ -96,18 +95,23 @@ pub struct RuntimeConfig {
 }
 
 impl RuntimeConfig {
+    /// The worker's defaults (`crate::config`'s, as the flags have them), heartbeat 5 s × 3.
     pub fn new(worker_name: impl Into<String>) -> Self {
+        use crate::config::{
+            DEFAULT_MAX_RETRIES, DEFAULT_POLL_INTERVAL_MS, DEFAULT_RETRY_BASE_MS,
+            DEFAULT_RETRY_CAP_MS, DEFAULT_WORKER_CONCURRENCY,
+        };
         Self {
             worker_name: worker_name.into(),
-            concurrency: 8,
-            batch_size: 8,
+            concurrency: DEFAULT_WORKER_CONCURRENCY,
+            batch_size: DEFAULT_WORKER_CONCURRENCY,
             heartbeat: Duration::from_secs(5),
             missed_heartbeats: 3,
-            poll_interval: Duration::from_millis(500),
+            poll_interval: Duration::from_millis(DEFAULT_POLL_INTERVAL_MS),
             retry: RetryPolicy {
-                max_retries: 10,
-                base: Duration::from_secs(1),
-                cap: Duration::from_secs(300),
+                max_retries: DEFAULT_MAX_RETRIES,
+                base: Duration::from_millis(DEFAULT_RETRY_BASE_MS),
+                cap: Duration::from_millis(DEFAULT_RETRY_CAP_MS),
             },
         }
     }

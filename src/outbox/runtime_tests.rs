@@ -118,6 +118,8 @@ fn retryable(retry_after: Option<Duration>) -> TaskError {
 
 fn fast_config() -> RuntimeConfig {
     let mut config = RuntimeConfig::new(RuntimeConfig::unique_name("test"));
+    config.concurrency = 8;
+    config.batch_size = 8;
     config.poll_interval = Duration::from_millis(50);
     config.heartbeat = Duration::from_secs(1);
     config.missed_heartbeats = 2;

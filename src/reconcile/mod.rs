@@ -146,7 +146,7 @@ impl Default for SweepOptions {
             batch_size: settings::DEFAULT_BATCH_SIZE,
             delete_batch_size: 1_000,
             stripe_concurrency: 4,
-            max_attempts: outbox::max_attempts(settings::DEFAULT_TASK_MAX_RETRIES),
+            max_attempts: outbox::max_attempts(crate::config::DEFAULT_MAX_RETRIES),
         }
     }
 }

@@ -10,7 +10,7 @@ use anyhow::Context;
 
 use super::{ReconcileSettings, SweepReport, run_scheduled, sweep_until};
 use crate::{
-    app::shutdown_signal,
+    app::{Stop, shutdown_signal},
     config::{DatabaseSettings, StripeSettings, require},
     db,
     stripe::StripeHttp,
@@ -75,23 +75,16 @@ pub async fn run(
         });
     }
     // One signal stops both the sweeps and the metrics endpoint.
-    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
-        let _ = rx.wait_for(|s| *s).await;
-    };
+    let stopping = Stop::on_signal();
     if let Some(addr) = settings.metrics_bind {
-        let server = crate::app::serve_metrics(addr, pool.clone(), stopped(stop_rx.clone()));
+        let server = crate::app::serve_metrics(addr, pool.clone(), stopping.stopped());
         tokio::spawn(async move {
             if let Err(e) = server.await {
                 tracing::error!(error = %e, "metrics endpoint stopped");
             }
         });
     }
-    tokio::spawn(async move {
-        shutdown_signal().await;
-        let _ = stop_tx.send(true);
-    });
-    run_scheduled(pool, client, options, schedule, stopped(stop_rx), |r| {
+    run_scheduled(pool, client, options, schedule, stopping.stopped(), |r| {
         print(r, json)
     })
     .await?;

@@ -17,8 +17,6 @@ pub const DEFAULT_RETENTION: &str = "7d";
 pub const DEFAULT_EXPIRY_GRACE: &str = "1h";
 pub const DEFAULT_REVIVE_AFTER: &str = "5m";
 pub const DEFAULT_BATCH_SIZE: u32 = 100;
-/// The worker's default `WORKER_MAX_RETRIES`.
-pub const DEFAULT_TASK_MAX_RETRIES: u32 = 8;
 
 #[derive(Debug, Clone, Args)]
 pub struct ReconcileSettings {
@@ -60,7 +58,7 @@ pub struct ReconcileSettings {
     #[arg(long, env = "RECONCILE_BATCH_SIZE", default_value_t = DEFAULT_BATCH_SIZE)]
     pub batch_size: u32,
     /// Retries of a re-enqueued outbox task (the worker's setting, same variable).
-    #[arg(long = "task-max-retries", env = "WORKER_MAX_RETRIES", default_value_t = DEFAULT_TASK_MAX_RETRIES)]
+    #[arg(long = "task-max-retries", env = "WORKER_MAX_RETRIES", default_value_t = crate::config::DEFAULT_MAX_RETRIES)]
     pub task_max_retries: u32,
 }
 

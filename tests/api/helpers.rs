@@ -4,7 +4,7 @@
 use std::{future::Future, time::Duration};
 
 use h2s_dispatch::{
-    app::{ApiConfig, Application, WorkerConfig, run_worker},
+    app::{ApiConfig, Application, Stop, WorkerConfig, run_worker},
     checkout::request::UrlDefaults,
     db,
     outbox::runtime::{RetryPolicy, RuntimeConfig},
@@ -16,7 +16,7 @@ use h2s_dispatch::{
 use secrecy::SecretString;
 use serde_json::{Value, json};
 use sqlx::PgPool;
-use tokio::{sync::watch, task::JoinHandle};
+use tokio::task::JoinHandle;
 
 pub const WEBHOOK_SECRET: &str = "whsec_test_secret_for_integration_tests";
 pub const ADMIN_TOKEN: &str = "admin-test-token";
@@ -54,7 +54,7 @@ impl Default for Options {
 }
 
 pub struct Worker {
-    stop: watch::Sender<bool>,
+    stop: Stop,
     handle: JoinHandle<anyhow::Result<()>>,
 }
 
@@ -65,7 +65,7 @@ pub struct TestApp {
     pub stripe: StandIn,
     pub http: reqwest::Client,
     pub options: Options,
-    api_stop: watch::Sender<bool>,
+    api_stop: Stop,
     worker: Option<Worker>,
 }
 
@@ -148,8 +148,8 @@ pub async fn spawn_app_on(database_url: String, pool: PgPool, options: Options) 
         url: format!("{base_url}/api/stripe-webhook"),
         secret: WEBHOOK_SECRET.to_string(),
     });
-    let (api_stop, rx) = watch::channel(false);
-    tokio::spawn(app.run(stopped(rx)));
+    let api_stop = Stop::default();
+    tokio::spawn(app.run(api_stop.stopped()));
     let mut test_app = TestApp {
         base_url,
         pool,
@@ -164,10 +164,6 @@ pub async fn spawn_app_on(database_url: String, pool: PgPool, options: Options) 
         test_app.start_worker();
     }
     test_app
-}
-
-async fn stopped(mut rx: watch::Receiver<bool>) {
-    let _ = rx.wait_for(|s| *s).await;
 }
 
 impl TestApp {
@@ -201,18 +197,18 @@ impl TestApp {
 
     pub fn start_worker(&mut self) {
         assert!(self.worker.is_none(), "worker already running");
-        let (stop, rx) = watch::channel(false);
+        let stop = Stop::default();
         let handle = tokio::spawn(run_worker(
             self.pool.clone(),
             self.worker_config(),
-            stopped(rx),
+            stop.stopped(),
         ));
         self.worker = Some(Worker { stop, handle });
     }
 
     pub async fn stop_worker(&mut self) {
         if let Some(w) = self.worker.take() {
-            let _ = w.stop.send(true);
+            w.stop.stop();
             w.handle.await.expect("worker task").expect("worker ran");
         }
     }
@@ -274,7 +270,7 @@ impl TestApp {
 
     pub async fn shutdown(mut self) {
         self.stop_worker().await;
-        let _ = self.api_stop.send(true);
+        self.api_stop.stop();
     }
 }
 

@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use h2s_dispatch::{
-    app::{ApiConfig, Application},
+    app::{ApiConfig, Application, Stop},
     dispatch, invariant,
     notify::Notifier,
     orders::{OrderId, OrderStatus, repo},
@@ -21,7 +21,6 @@ use h2s_dispatch::{
 use secrecy::SecretString;
 use serde_json::{Value, json};
 use sqlx::{PgPool, postgres::PgPoolOptions};
-use tokio::sync::watch;
 
 use crate::model::{Action, MAX_ATTEMPTS, Task};
 use crate::script::{Crash, StripeFault};
@@ -101,7 +100,7 @@ pub struct System {
     http: reqwest::Client,
     tasks: Tasks,
     sweeper: StripeHttp,
-    api_stop: watch::Sender<bool>,
+    api_stop: Stop,
     pub orders: Vec<OrderId>,
     /// Per order, the events Stripe generated, in order.
     pub events: Vec<Vec<Value>>,
@@ -155,10 +154,8 @@ impl System {
         .await
         .expect("the api builds");
         let base_url = format!("http://{}", app.local_addr());
-        let (api_stop, mut stopped) = watch::channel(false);
-        tokio::spawn(app.run(async move {
-            let _ = stopped.wait_for(|s| *s).await;
-        }));
+        let api_stop = Stop::default();
+        tokio::spawn(app.run(api_stop.stopped()));
         System {
             tasks: Tasks {
                 pool: pool.clone(),
@@ -180,7 +177,7 @@ impl System {
     /// Stops the api and drops the database (`WITH (FORCE)`: the api's `LISTEN` connection
     /// is still open; its task ends with the case's runtime).
     pub async fn stop(self) {
-        let _ = self.api_stop.send(true);
+        self.api_stop.stop();
         drop(self.stripe);
         drop_database(&self.db).await;
     }
