@@ -4,6 +4,11 @@
 //! Three layers share this library: the checkout API with its transactional outbox and the
 //! worker that drains it; the Stripe webhook; the reconciler. See the README.
 
+// The shared test-database helper (`tests/common/test_db.rs`) names the crate as the test
+// sets do.
+#[cfg(test)]
+extern crate self as h2s_dispatch;
+
 pub mod app;
 pub mod checkout;
 pub mod config;

@@ -4,6 +4,8 @@
 #[allow(dead_code)]
 #[path = "faults/helpers.rs"]
 mod helpers;
+#[path = "common/test_db.rs"]
+mod test_db;
 
 use h2s_dispatch::checkout::request::{
     MAX_CART_LINES, MAX_METADATA_KEYS, MAX_QTY, NewCheckout, RawCheckout,

@@ -7,7 +7,7 @@ use std::{
 };
 
 use proptest::prelude::*;
-use sqlx::{Connection, Executor, PgConnection, PgPool};
+use sqlx::PgPool;
 use tokio::{sync::oneshot, task::JoinHandle};
 
 use super::*;
@@ -16,39 +16,11 @@ use crate::{
     outbox::{self, OutboxTask, TaskError},
 };
 
-const SERVER: &str = "postgres://postgres@127.0.0.1:5432";
+#[path = "../../tests/common/test_db.rs"]
+mod test_db;
 
-struct TestDb {
-    pool: PgPool,
-    name: String,
-}
-
-async fn fresh_db() -> TestDb {
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "h2s_dispatch=debug,apalis=info,apalis_postgres=info".into()),
-        )
-        .with_test_writer()
-        .try_init();
-    let name = format!("t_{}", uuid::Uuid::new_v4().simple());
-    let pool = crate::db::connect_and_migrate(&format!("{SERVER}/{name}"), 12)
-        .await
-        .expect("a fresh test database");
-    TestDb { pool, name }
-}
-
-impl TestDb {
-    async fn drop_db(self) {
-        self.pool.close().await;
-        let mut conn = PgConnection::connect(&format!("{SERVER}/postgres"))
-            .await
-            .expect("the maintenance database");
-        let drop = format!(r#"DROP DATABASE IF EXISTS "{}" WITH (FORCE)"#, self.name);
-        conn.execute(sqlx::AssertSqlSafe(drop))
-            .await
-            .expect("drop the test database");
-    }
+async fn fresh_db() -> test_db::TestDatabase {
+    test_db::TestDatabase::migrated(12).await
 }
 
 /// A handler that records when it was called and answers from a script (1-based call no).
@@ -225,7 +197,7 @@ async fn an_enqueued_task_is_handled_once_and_ends_done() {
     assert_eq!(handler.count(), 1);
     assert_eq!(row(&db.pool, &task).await.1, 1, "one attempt recorded");
     worker.shut_down().await;
-    db.drop_db().await;
+    drop(db);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -260,7 +232,7 @@ async fn a_retryable_failure_is_retried_after_a_growing_backoff_until_it_succeed
         base * 2
     );
     worker.shut_down().await;
-    db.drop_db().await;
+    drop(db);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -288,7 +260,7 @@ async fn a_retry_after_from_the_server_is_the_minimum_wait() {
         calls[1] - calls[0]
     );
     worker.shut_down().await;
-    db.drop_db().await;
+    drop(db);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -311,7 +283,7 @@ async fn a_permanent_failure_is_not_retried_and_counts_as_dead() {
     assert_eq!(dead.count, 1);
     assert!(dead.oldest_age.is_some());
     worker.shut_down().await;
-    db.drop_db().await;
+    drop(db);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -341,7 +313,7 @@ async fn a_task_failing_forever_gets_one_try_plus_max_retries_then_stays_dead() 
     let dead = dead_tasks(&db.pool).await.unwrap();
     assert_eq!(dead.count, 1);
     worker.shut_down().await;
-    db.drop_db().await;
+    drop(db);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -368,7 +340,7 @@ async fn the_worker_policy_caps_a_row_enqueued_with_more_attempts() {
     assert_eq!(handler.count(), 2);
     assert_eq!(dead_tasks(&db.pool).await.unwrap().count, 1);
     worker.shut_down().await;
-    db.drop_db().await;
+    drop(db);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -395,7 +367,7 @@ async fn the_worker_policy_also_raises_a_row_enqueued_with_fewer_attempts() {
     .await;
     assert_eq!(handler.count(), 4);
     worker.shut_down().await;
-    db.drop_db().await;
+    drop(db);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -416,7 +388,7 @@ async fn shutdown_lets_the_task_in_flight_finish_and_returns_ok_promptly() {
     assert!(took < Duration::from_secs(3), "shutdown took {took:?}");
     assert_eq!(row(&db.pool, &task).await.0, "Done");
     assert_eq!(handler.count(), 1);
-    db.drop_db().await;
+    drop(db);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -435,7 +407,7 @@ async fn an_idle_worker_shuts_down_at_once() {
     let took = worker.shut_down().await;
 
     assert!(took < Duration::from_secs(1), "shutdown took {took:?}");
-    db.drop_db().await;
+    drop(db);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -477,7 +449,7 @@ async fn a_task_is_picked_up_by_notify_long_before_the_poll() {
     );
     assert!(latencies[9] < Duration::from_secs(1));
     worker.shut_down().await;
-    db.drop_db().await;
+    drop(db);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -526,7 +498,7 @@ async fn a_dead_workers_claimed_task_is_reclaimed_after_the_missed_heartbeats() 
     );
     assert_eq!(handler.count(), 1);
     worker.shut_down().await;
-    db.drop_db().await;
+    drop(db);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -569,7 +541,7 @@ async fn a_worker_that_fails_restarts_under_a_new_name_and_keeps_working() {
     wait_for_status(&db.pool, &task, "Done", Duration::from_secs(5)).await;
     assert_eq!(handler.count(), 1);
     worker.shut_down().await;
-    db.drop_db().await;
+    drop(db);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -592,7 +564,7 @@ async fn no_more_than_concurrency_tasks_run_at_once() {
     assert_eq!(handler.count(), 6);
     assert_eq!(handler.in_flight.lock().unwrap().1, 2, "peak in flight");
     worker.shut_down().await;
-    db.drop_db().await;
+    drop(db);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -632,7 +604,7 @@ async fn an_undecodable_row_is_killed_without_stopping_the_worker() {
     .await;
     assert_eq!(handler.count(), 1);
     worker.shut_down().await;
-    db.drop_db().await;
+    drop(db);
 }
 
 #[test]

@@ -10,7 +10,9 @@ use h2s_dispatch::{
 };
 use sqlx::{Connection, PgConnection, PgPool, migrate::Migrate};
 
-use crate::helpers::{Options, TestApp, empty_database, spawn_app, spawn_app_on, wait_until};
+use crate::helpers::{
+    Options, TestApp, TestDatabase, empty_database, spawn_app, spawn_app_on, wait_until,
+};
 
 // ---------------------------------------------------------------------------------------
 // The old backend's database
@@ -95,13 +97,13 @@ const OLD_PAID: [&str; 6] = [
     "OLD-DANGLING",
 ];
 
-async fn old_database() -> (String, PgPool) {
-    let (url, pool) = empty_database().await;
+async fn old_database() -> TestDatabase {
+    let db = empty_database().await;
     sqlx::raw_sql(sqlx::AssertSqlSafe(format!("{OLD_SCHEMA}{OLD_ROWS}")))
-        .execute(&pool)
+        .execute(&db.pool)
         .await
         .expect("the old schema");
-    (url, pool)
+    db
 }
 
 // ---------------------------------------------------------------------------------------
@@ -372,7 +374,8 @@ async fn the_runbook_query_shows_the_job_id_of_every_order_with_a_job_equal_to_t
 
 #[tokio::test]
 async fn an_old_database_is_rehearsed_unchanged_then_adopted_in_place_and_healed_by_one_sweep() {
-    let (url, pool) = old_database().await;
+    let db = old_database().await;
+    let (url, pool) = (db.url.clone(), db.pool.clone());
     let before = everything(&url, &pool).await;
 
     // The rehearsal: reports, changes nothing.
@@ -460,7 +463,7 @@ async fn an_old_database_is_rehearsed_unchanged_then_adopted_in_place_and_healed
     );
 
     // The api starts on it; one sweep heals every paid order.
-    let app = spawn_app_on(url.clone(), pool.clone(), Options::default()).await;
+    let app = spawn_app_on(db, Options::default()).await;
     let report = sweep(&app).await;
     assert_eq!(report.failed, 0, "{report}");
     assert_eq!(report.orphans_repaired, 4, "{report}");
@@ -530,7 +533,8 @@ async fn an_old_database_is_rehearsed_unchanged_then_adopted_in_place_and_healed
 
 #[tokio::test]
 async fn two_processes_migrating_an_old_database_at_once_adopt_it_once() {
-    let (url, pool) = old_database().await;
+    let db = old_database().await;
+    let (url, pool) = (db.url.clone(), db.pool.clone());
     let other = sqlx::postgres::PgPoolOptions::new()
         .max_connections(2)
         .connect(&url)
@@ -567,7 +571,8 @@ async fn two_processes_migrating_an_old_database_at_once_adopt_it_once() {
 
 #[tokio::test]
 async fn a_migration_that_fails_half_way_leaves_the_old_database_exactly_as_it_was() {
-    let (url, pool) = old_database().await;
+    let db = old_database().await;
+    let (url, pool) = (db.url.clone(), db.pool.clone());
     // Two jobs for one order: the last adoption step refuses it, after the queue's, the first
     // adoption step's and the core migrations have run in the same transaction.
     sqlx::query(
@@ -603,7 +608,8 @@ async fn a_migration_that_fails_half_way_leaves_the_old_database_exactly_as_it_w
 
 #[tokio::test]
 async fn an_old_column_of_another_type_stops_the_adoption_naming_it_and_changes_nothing() {
-    let (url, pool) = empty_database().await;
+    let db = empty_database().await;
+    let (url, pool) = (db.url.clone(), db.pool.clone());
     sqlx::raw_sql(
         r#"
         CREATE TABLE h2s_orders (order_id TEXT PRIMARY KEY, status TEXT NOT NULL,
@@ -625,7 +631,8 @@ async fn an_old_column_of_another_type_stops_the_adoption_naming_it_and_changes_
 
 #[tokio::test]
 async fn old_tables_with_only_their_keys_are_adopted_and_work() {
-    let (url, pool) = empty_database().await;
+    let db = empty_database().await;
+    let pool = db.pool.clone();
     sqlx::raw_sql(
         r#"
         CREATE TABLE h2s_recipients (recipient_id UUID PRIMARY KEY, email TEXT NOT NULL);
@@ -641,7 +648,7 @@ async fn old_tables_with_only_their_keys_are_adopted_and_work() {
     .unwrap();
 
     db::migrate(&pool).await.expect("adopted");
-    let app = spawn_app_on(url, pool, Options::default()).await;
+    let app = spawn_app_on(db, Options::default()).await;
     let report = sweep(&app).await;
 
     assert_eq!((report.orphans_repaired, report.failed), (1, 0), "{report}");
@@ -654,7 +661,8 @@ async fn old_tables_with_only_their_keys_are_adopted_and_work() {
 #[tokio::test]
 async fn a_database_sqlx_migrated_before_adoption_existed_takes_the_new_migrations_and_sqlx_agrees()
 {
-    let (_url, pool) = empty_database().await;
+    let db = empty_database().await;
+    let (_url, pool) = (db.url.clone(), db.pool.clone());
     // As the previous release left it: the queue, then core and reconcile, by sqlx itself.
     apalis_postgres::PostgresStorage::setup(&pool)
         .await
@@ -688,7 +696,8 @@ async fn a_database_sqlx_migrated_before_adoption_existed_takes_the_new_migratio
 
 #[tokio::test]
 async fn the_migration_lock_is_the_one_sqlx_takes() {
-    let (url, pool) = empty_database().await;
+    let db = empty_database().await;
+    let (url, pool) = (db.url.clone(), db.pool.clone());
     let mut holder = PgConnection::connect(&url).await.unwrap();
     holder.lock().await.unwrap();
 
@@ -715,7 +724,8 @@ fn free_port() -> u16 {
 
 #[tokio::test]
 async fn two_api_processes_started_at_once_on_an_old_database_both_serve_and_adopt_it_once() {
-    let (url, pool) = old_database().await;
+    let db = old_database().await;
+    let (url, pool) = (db.url.clone(), db.pool.clone());
     let ports = [free_port(), free_port()];
     let mut children: Vec<std::process::Child> = ports
         .iter()

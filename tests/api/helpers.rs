@@ -6,7 +6,6 @@ use std::{future::Future, time::Duration};
 use h2s_dispatch::{
     app::{ApiConfig, Application, Stop, WorkerConfig, run_worker},
     checkout::request::UrlDefaults,
-    db,
     outbox::runtime::{RetryPolicy, RuntimeConfig},
     stripe::{
         StripeClientConfig,
@@ -14,6 +13,8 @@ use h2s_dispatch::{
     },
 };
 use secrecy::SecretString;
+
+pub use crate::test_db::TestDatabase;
 use serde_json::{Value, json};
 use sqlx::PgPool;
 use tokio::task::JoinHandle;
@@ -67,46 +68,18 @@ pub struct TestApp {
     pub options: Options,
     api_stop: Stop,
     worker: Option<Worker>,
+    /// Dropped last (fields drop in order): when the test passes, the database goes too.
+    _database: TestDatabase,
 }
 
-/// A fresh, migrated database named after a random uuid.
-pub async fn fresh_database() -> (String, PgPool) {
-    let base = std::env::var("TEST_DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".to_string());
-    let url = format!(
-        "{}/t_{}",
-        base.trim_end_matches('/'),
-        uuid::Uuid::new_v4().simple()
-    );
-    let pool = db::connect_and_migrate(&url, 20)
-        .await
-        .expect("test database");
-    (url, pool)
+/// A fresh, migrated database (dropped when the test passes, kept when it fails).
+pub async fn fresh_database() -> TestDatabase {
+    TestDatabase::migrated(20).await
 }
 
 /// A fresh database with nothing in it, not migrated: where a test builds an old schema.
-pub async fn empty_database() -> (String, PgPool) {
-    let base = std::env::var("TEST_DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".to_string());
-    let base = base.trim_end_matches('/');
-    let name = format!("t_{}", uuid::Uuid::new_v4().simple());
-    let admin = sqlx::postgres::PgPoolOptions::new()
-        .max_connections(1)
-        .connect(&format!("{base}/postgres"))
-        .await
-        .expect("the test server");
-    sqlx::query(sqlx::AssertSqlSafe(format!(r#"CREATE DATABASE "{name}""#)))
-        .execute(&admin)
-        .await
-        .expect("create database");
-    admin.close().await;
-    let url = format!("{base}/{name}");
-    let pool = sqlx::postgres::PgPoolOptions::new()
-        .max_connections(20)
-        .connect(&url)
-        .await
-        .expect("the new database");
-    (url, pool)
+pub async fn empty_database() -> TestDatabase {
+    TestDatabase::empty(20).await
 }
 
 pub async fn spawn_app() -> TestApp {
@@ -114,12 +87,12 @@ pub async fn spawn_app() -> TestApp {
 }
 
 pub async fn spawn_app_with(options: Options) -> TestApp {
-    let (database_url, pool) = fresh_database().await;
-    spawn_app_on(database_url, pool, options).await
+    spawn_app_on(fresh_database().await, options).await
 }
 
 /// The app on a database that already exists and is migrated (an adopted one, say).
-pub async fn spawn_app_on(database_url: String, pool: PgPool, options: Options) -> TestApp {
+pub async fn spawn_app_on(database: TestDatabase, options: Options) -> TestApp {
+    let (pool, database_url) = (database.pool.clone(), database.url.clone());
     let stripe = StandIn::spawn(StandInConfig::default())
         .await
         .expect("stand-in");
@@ -157,6 +130,7 @@ pub async fn spawn_app_on(database_url: String, pool: PgPool, options: Options) 
         stripe,
         http: reqwest::Client::new(),
         options: options.clone(),
+        _database: database,
         api_stop,
         worker: None,
     };

@@ -10,5 +10,7 @@ mod openapi;
 mod operations;
 mod reconcile;
 mod startup;
+#[path = "../common/test_db.rs"]
+mod test_db;
 mod webdriver;
 mod webhook;

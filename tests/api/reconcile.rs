@@ -599,7 +599,8 @@ async fn the_reconcile_binary_runs_one_sweep_prints_one_json_report_and_exits_ze
 
 #[tokio::test]
 async fn the_reconcile_binary_without_a_stripe_key_exits_non_zero_with_one_line_naming_it() {
-    let (database_url, _pool) = fresh_database().await;
+    let db = fresh_database().await;
+    let database_url = db.url.clone();
 
     let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_reconcile"))
         .env_clear()
@@ -684,7 +685,8 @@ fn indexes_used(plan: &Value, found: &mut Vec<String>) {
 
 #[tokio::test]
 async fn every_sweep_query_reads_through_an_index_on_a_table_of_100k_orders() {
-    let (_url, pool) = fresh_database().await;
+    let db = fresh_database().await;
+    let pool = db.pool.clone();
     // 100k orders, as a live system holds them: almost all paid with their job, some expired
     // or failed, 1% awaiting payment with a session, a few checkouts without one.
     for statement in [

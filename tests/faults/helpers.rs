@@ -21,7 +21,6 @@ pub async fn one_at_a_time() -> tokio::sync::MutexGuard<'static, ()> {
     static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
     SERIAL.lock().await
 }
-pub const MAIN_CLUSTER: &str = "postgres://postgres@127.0.0.1:5432";
 
 /// A database URL on `cluster` with a fresh random name (the processes create it at start).
 pub fn fresh_database_url(cluster: &str, prefix: &str) -> String {
@@ -34,7 +33,7 @@ pub fn fresh_database_url(cluster: &str, prefix: &str) -> String {
 
 /// The main cluster by default; `TEST_DATABASE_URL` (a server URL, no database) overrides it.
 pub fn main_cluster() -> String {
-    std::env::var("TEST_DATABASE_URL").unwrap_or_else(|_| MAIN_CLUSTER.to_string())
+    crate::test_db::server()
 }
 
 pub async fn pool(url: &str) -> PgPool {

@@ -16,6 +16,8 @@ mod pooler;
 mod secrets;
 mod shutdown;
 mod stripe_faults;
+#[path = "../common/test_db.rs"]
+mod test_db;
 
 /// Prints a scenario's counts on the process's stderr, bypassing the test harness's capture.
 #[macro_export]

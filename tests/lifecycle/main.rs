@@ -14,6 +14,8 @@ mod model;
 mod script;
 mod system;
 mod table;
+#[path = "../common/test_db.rs"]
+mod test_db;
 
 use std::{collections::BTreeMap, sync::Mutex};
 
@@ -107,15 +109,7 @@ const SETTLE: [Op; 4] = [
 ];
 
 fn runtime() -> tokio::runtime::Runtime {
-    if std::env::var_os("TEST_LOG").is_some() {
-        let _ = tracing_subscriber::fmt()
-            .with_env_filter(
-                tracing_subscriber::EnvFilter::try_from_default_env()
-                    .unwrap_or_else(|_| "h2s_dispatch=debug".into()),
-            )
-            .with_test_writer()
-            .try_init();
-    }
+    test_db::init_logging();
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

@@ -20,31 +20,17 @@ use h2s_dispatch::{
 };
 use secrecy::SecretString;
 use serde_json::{Value, json};
-use sqlx::{PgPool, postgres::PgPoolOptions};
+use sqlx::PgPool;
 
 use crate::model::{Action, MAX_ATTEMPTS, Task};
 use crate::script::{Crash, StripeFault};
+use crate::test_db::{TestDatabase, drop_now};
 
 const WEBHOOK_SECRET: &str = "whsec_lifecycle_model";
 const ADMIN_TOKEN: &str = "admin-lifecycle-model";
 /// The Stripe client's per-call timeout (with room for a loaded machine, so that only the
 /// `timeout` fault times out); that fault hangs calls for twice as long.
 const STRIPE_TIMEOUT: Duration = Duration::from_millis(500);
-
-pub fn server() -> String {
-    std::env::var("TEST_DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".to_string())
-        .trim_end_matches('/')
-        .to_owned()
-}
-
-async fn admin_pool() -> PgPool {
-    PgPoolOptions::new()
-        .max_connections(1)
-        .connect(&format!("{}/postgres", server()))
-        .await
-        .expect("the maintenance database")
-}
 
 /// A migrated database that each case copies (`CREATE DATABASE ... TEMPLATE`): a copy costs a
 /// fraction of running the migrations. Named like every test database, so CI's cleanup finds
@@ -55,28 +41,15 @@ pub struct Template {
 
 impl Template {
     pub async fn create() -> Template {
-        let name = format!("t_{}", uuid::Uuid::new_v4().simple());
-        let pool = h2s_dispatch::db::connect_and_migrate(&format!("{}/{name}", server()), 2)
-            .await
-            .expect("the template database");
+        // Kept past the value: the cases copy it, and `drop` removes it.
+        let (name, _, pool) = TestDatabase::migrated(2).await.keep();
         pool.close().await;
         Template { name }
     }
 
     pub async fn drop(self) {
-        drop_database(&self.name).await;
+        drop_now(&self.name).await;
     }
-}
-
-async fn drop_database(name: &str) {
-    let admin = admin_pool().await;
-    sqlx::query(sqlx::AssertSqlSafe(format!(
-        r#"DROP DATABASE IF EXISTS "{name}" WITH (FORCE)"#
-    )))
-    .execute(&admin)
-    .await
-    .expect("drop a test database");
-    admin.close().await;
 }
 
 /// What the database says about one order, in the model's terms.
@@ -118,21 +91,9 @@ fn stripe_client(stripe: &StandIn) -> StripeHttp {
 
 impl System {
     pub async fn start(template: &Template) -> System {
-        let db = format!("t_{}", uuid::Uuid::new_v4().simple());
-        let admin = admin_pool().await;
-        sqlx::query(sqlx::AssertSqlSafe(format!(
-            r#"CREATE DATABASE "{db}" TEMPLATE "{}""#,
-            template.name
-        )))
-        .execute(&admin)
-        .await
-        .expect("a database copied from the template");
-        admin.close().await;
-        let pool = PgPoolOptions::new()
-            .max_connections(8)
-            .connect(&format!("{}/{db}", server()))
-            .await
-            .expect("the case's database");
+        // Dropped by `stop`, whatever the case's outcome (proptest shrinks a failure through
+        // many more cases).
+        let (db, _, pool) = TestDatabase::copy_of(&template.name, 8).await.keep();
         // No webhook target: Stripe records events and sends none; `deliver` sends them.
         let stripe = StandIn::spawn(StandInConfig::default())
             .await
@@ -179,7 +140,7 @@ impl System {
     pub async fn stop(self) {
         self.api_stop.stop();
         drop(self.stripe);
-        drop_database(&self.db).await;
+        drop_now(&self.db).await;
     }
 
     /// Carries out one action; `Err` when the system answers other than the contract says.
