@@ -72,6 +72,12 @@ impl Application {
         })
     }
 
+    /// The api's router on this application's state: what `run` serves, for in-process
+    /// requests (tests' `tower::ServiceExt::oneshot`).
+    pub fn router(&self) -> axum::Router {
+        router(self.state.clone(), self.request_timeout)
+    }
+
     pub fn port(&self) -> u16 {
         self.listener.local_addr().map(|a| a.port()).unwrap_or(0)
     }

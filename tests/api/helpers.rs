@@ -66,6 +66,8 @@ pub struct TestApp {
     pub stripe: StandIn,
     pub http: reqwest::Client,
     pub options: Options,
+    /// The api's router, for requests that need no socket ([`TestApp::oneshot`]).
+    router: axum::Router,
     api_stop: Stop,
     worker: Option<Worker>,
     /// Dropped last (fields drop in order): when the test passes, the database goes too.
@@ -121,6 +123,7 @@ pub async fn spawn_app_on(database: TestDatabase, options: Options) -> TestApp {
         url: format!("{base_url}/api/stripe-webhook"),
         secret: WEBHOOK_SECRET.to_string(),
     });
+    let router = app.router();
     let api_stop = Stop::default();
     tokio::spawn(app.run(api_stop.stopped()));
     let mut test_app = TestApp {
@@ -131,6 +134,7 @@ pub async fn spawn_app_on(database: TestDatabase, options: Options) -> TestApp {
         http: reqwest::Client::new(),
         options: options.clone(),
         _database: database,
+        router,
         api_stop,
         worker: None,
     };
@@ -279,6 +283,67 @@ pub fn checkout_body(email: &str) -> Value {
 
 impl TestApp {
     /// Posts a webhook delivery as Stripe would.
+    /// One request through the api's router in-process (`tower::ServiceExt::oneshot`, no
+    /// socket), answered as a `reqwest::Response` so that tests read it as any other.
+    pub async fn oneshot(
+        &self,
+        request: axum::http::Request<axum::body::Body>,
+    ) -> reqwest::Response {
+        use tower::ServiceExt;
+        let response = self
+            .router
+            .clone()
+            .oneshot(request)
+            .await
+            .expect("the router answers");
+        let (parts, body) = response.into_parts();
+        let bytes = axum::body::to_bytes(body, usize::MAX)
+            .await
+            .expect("the response body");
+        reqwest::Response::from(axum::http::Response::from_parts(parts, bytes))
+    }
+
+    /// `POST /api/shop` with `body` as it is and `content_type`, through [`TestApp::oneshot`].
+    pub async fn post_checkout_raw_in_process(
+        &self,
+        content_type: &str,
+        body: Vec<u8>,
+    ) -> reqwest::Response {
+        self.oneshot(
+            axum::http::Request::post("/api/shop")
+                .header("content-type", content_type)
+                .body(axum::body::Body::from(body))
+                .expect("a request"),
+        )
+        .await
+    }
+
+    /// A checkout body through [`TestApp::oneshot`].
+    pub async fn post_checkout_in_process(&self, body: &Value) -> reqwest::Response {
+        let body = serde_json::to_vec(body).expect("a JSON body");
+        self.post_checkout_raw_in_process("application/json", body)
+            .await
+    }
+
+    /// A webhook delivery through [`TestApp::oneshot`].
+    pub async fn deliver_in_process(
+        &self,
+        payload: &str,
+        signature: Option<&str>,
+    ) -> reqwest::Response {
+        let mut request = axum::http::Request::post("/api/stripe-webhook")
+            .header("content-type", "application/json");
+        if let Some(sig) = signature {
+            request = request.header("Stripe-Signature", sig);
+        }
+        self.oneshot(
+            request
+                .body(axum::body::Body::from(payload.to_owned()))
+                .expect("a request"),
+        )
+        .await
+    }
+
     pub async fn deliver(&self, payload: &str, signature: Option<&str>) -> reqwest::Response {
         let mut req = self
             .http
