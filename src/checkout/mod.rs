@@ -118,7 +118,7 @@ impl Checkouts {
             // The key was seen before (earlier, or by a concurrent request that won the race):
             // the first order's answer, or 409 for another body. Looking the key up only on
             // a conflict keeps the common path to one transaction.
-            if is_unique_violation(&e)
+            if is_idempotency_key_conflict(&e)
                 && let Some(key) = &key
             {
                 drop(tx);
@@ -258,6 +258,12 @@ fn request_hash(checkout: &NewCheckout) -> String {
     hex::encode(Sha256::digest(&canonical))
 }
 
-pub fn is_unique_violation(e: &sqlx::Error) -> bool {
-    matches!(e, sqlx::Error::Database(d) if d.code().as_deref() == Some("23505"))
+/// The unique index on `h2s_orders.idempotency_key` (`migrations/`), by name: another unique
+/// violation is not a replay (realworld's `on_constraint`).
+const IDEMPOTENCY_KEY_INDEX: &str = "h2s_orders_idempotency_key";
+
+/// The order's `Idempotency-Key` was taken: by an earlier request, or a concurrent one.
+pub fn is_idempotency_key_conflict(e: &sqlx::Error) -> bool {
+    matches!(e, sqlx::Error::Database(d)
+        if d.is_unique_violation() && d.constraint() == Some(IDEMPOTENCY_KEY_INDEX))
 }

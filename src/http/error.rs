@@ -1,12 +1,16 @@
 //! The one error type of the HTTP API: `{"ok": false, "error": {"code", "message", "field"}}`.
 //! A 5xx never carries internal detail; its cause is logged instead.
 
+use std::borrow::Cow;
+
 use axum::{
     Json,
     http::StatusCode,
     response::{IntoResponse, Response},
 };
 use serde_json::json;
+
+use super::openapi::schemas::{CheckoutRefused, ErrorBody, ErrorDetail};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -24,16 +28,18 @@ pub enum ApiError {
     PayloadTooLarge,
     #[error("unsupported media type")]
     UnsupportedMediaType,
-    #[error("unprocessable: {message}")]
-    Unprocessable {
-        code: &'static str,
-        message: String,
-        extra: serde_json::Value,
+    /// Stripe refused the order's own content: the order is `failed` (422, with the order's
+    /// id and status URL beside the error).
+    #[error("payment setup failed: {reason}")]
+    PaymentSetupFailed {
+        order_id: String,
+        checkout_trace_id: uuid::Uuid,
+        reason: String,
     },
     #[error("not configured: {0}")]
     NotConfigured(String),
-    #[error("database unavailable: {0}")]
-    Unavailable(String),
+    #[error("database unavailable")]
+    Unavailable(#[source] sqlx::Error),
     #[error("internal error: {0:#}")]
     Internal(anyhow::Error),
 }
@@ -53,13 +59,13 @@ impl From<sqlx::Error> for ApiError {
             sqlx::Error::PoolTimedOut
             | sqlx::Error::PoolClosed
             | sqlx::Error::Io(_)
-            | sqlx::Error::Tls(_) => ApiError::Unavailable(e.to_string()),
+            | sqlx::Error::Tls(_) => ApiError::Unavailable(e),
             sqlx::Error::Database(ref d)
                 if d.code()
                     .is_some_and(|c| c.starts_with("57P") || c.starts_with("08")) =>
             {
                 // admin_shutdown, cannot_connect_now, connection exceptions
-                ApiError::Unavailable(e.to_string())
+                ApiError::Unavailable(e)
             }
             other => ApiError::Internal(other.into()),
         }
@@ -84,102 +90,91 @@ impl From<crate::webhook::HandleError> for ApiError {
     }
 }
 
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        let (status, code, message, field, extra) = match &self {
-            ApiError::Invalid { field, message } => (
-                StatusCode::BAD_REQUEST,
-                "invalid_input",
-                message.clone(),
-                Some(field.clone()),
-                None,
-            ),
-            ApiError::BadRequest(m) => (
-                StatusCode::BAD_REQUEST,
-                "bad_request",
-                m.clone(),
-                None,
-                None,
-            ),
+impl ApiError {
+    pub fn status(&self) -> StatusCode {
+        match self {
+            ApiError::Invalid { .. } | ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
+            ApiError::NotFound => StatusCode::NOT_FOUND,
+            ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ApiError::PaymentSetupFailed { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::NotConfigured(_) | ApiError::Unavailable(_) => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
+            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// The `error` object of the body: what a client may see (never a 5xx's cause).
+    fn detail(&self) -> ErrorDetail {
+        let (code, message, field): (&str, Cow<'_, str>, Option<&str>) = match self {
+            ApiError::Invalid { field, message } => ("invalid_input", message.into(), Some(field)),
+            ApiError::BadRequest(m) => ("bad_request", m.into(), None),
             ApiError::Unauthorized => (
-                StatusCode::UNAUTHORIZED,
                 "unauthorized",
                 "a valid bearer token is required".into(),
                 None,
-                None,
             ),
-            ApiError::NotFound => (
-                StatusCode::NOT_FOUND,
-                "not_found",
-                "no such resource".into(),
-                None,
-                None,
-            ),
-            ApiError::Conflict(m) => (StatusCode::CONFLICT, "conflict", m.clone(), None, None),
+            ApiError::NotFound => ("not_found", "no such resource".into(), None),
+            ApiError::Conflict(m) => ("conflict", m.into(), None),
             ApiError::PayloadTooLarge => (
-                StatusCode::PAYLOAD_TOO_LARGE,
                 "payload_too_large",
-                format!("the body is over the {} byte limit", super::BODY_LIMIT),
-                Some("body".into()),
-                None,
+                format!("the body is over the {} byte limit", super::BODY_LIMIT).into(),
+                Some("body"),
             ),
             ApiError::UnsupportedMediaType => (
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
                 "unsupported_media_type",
                 "the body must be application/json".into(),
-                Some("content-type".into()),
-                None,
+                Some("content-type"),
             ),
-            ApiError::Unprocessable {
-                code,
-                message,
-                extra,
-            } => (
-                StatusCode::UNPROCESSABLE_ENTITY,
-                *code,
-                message.clone(),
-                None,
-                Some(extra.clone()),
-            ),
-            ApiError::NotConfigured(m) => (
-                StatusCode::SERVICE_UNAVAILABLE,
-                "not_configured",
-                m.clone(),
-                None,
-                None,
-            ),
-            ApiError::Unavailable(cause) => {
-                tracing::warn!(%cause, "database unavailable");
-                (
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "unavailable",
-                    "the service is temporarily unavailable; retry shortly".into(),
-                    None,
-                    None,
-                )
+            ApiError::PaymentSetupFailed { reason, .. } => {
+                ("payment_setup_failed", reason.into(), None)
             }
-            ApiError::Internal(cause) => {
-                tracing::error!(error = ?cause, "internal error");
-                (
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "internal",
-                    "an internal error occurred".into(),
-                    None,
-                    None,
-                )
-            }
+            ApiError::NotConfigured(m) => ("not_configured", m.into(), None),
+            ApiError::Unavailable(_) => (
+                "unavailable",
+                "the service is temporarily unavailable; retry shortly".into(),
+                None,
+            ),
+            ApiError::Internal(_) => ("internal", "an internal error occurred".into(), None),
         };
-        let mut error = json!({ "code": code, "message": message });
-        if let Some(field) = field {
-            error["field"] = json!(field);
+        ErrorDetail {
+            code: code.to_owned(),
+            message: message.into_owned(),
+            field: field.map(str::to_owned),
         }
-        let mut body = json!({ "ok": false, "error": error });
-        if let Some(serde_json::Value::Object(extra)) = extra {
-            for (k, v) in extra {
-                body[k] = v;
-            }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        match &self {
+            ApiError::Unavailable(cause) => tracing::warn!(%cause, "database unavailable"),
+            ApiError::Internal(cause) => tracing::error!(error = ?cause, "internal error"),
+            _ => {}
         }
-        (status, Json(body)).into_response()
+        let (status, error) = (self.status(), self.detail());
+        match self {
+            ApiError::PaymentSetupFailed {
+                order_id,
+                checkout_trace_id,
+                ..
+            } => (
+                status,
+                Json(CheckoutRefused {
+                    ok: false,
+                    error,
+                    checkout_trace_id,
+                    status: "failed".into(),
+                    status_url: format!("/api/orders/{order_id}"),
+                    order_id,
+                }),
+            )
+                .into_response(),
+            _ => (status, Json(ErrorBody { ok: false, error })).into_response(),
+        }
     }
 }
 

@@ -4,7 +4,6 @@ use axum::{
     http::{HeaderMap, StatusCode},
     response::{IntoResponse, Response},
 };
-use serde_json::json;
 
 #[allow(unused_imports)] // named by the OpenAPI attribute only
 use super::openapi::schemas::CheckoutRefused;
@@ -110,15 +109,10 @@ pub async fn create_checkout(
             order_id,
             checkout_trace_id,
             reason,
-        } => ApiError::Unprocessable {
-            code: "payment_setup_failed",
-            message: reason,
-            extra: json!({
-                "checkout_trace_id": checkout_trace_id,
-                "order_id": order_id,
-                "status": "failed",
-                "status_url": format!("/api/orders/{order_id}"),
-            }),
+        } => ApiError::PaymentSetupFailed {
+            order_id: order_id.to_string(),
+            checkout_trace_id,
+            reason,
         }
         .into_response(),
     })
