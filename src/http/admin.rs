@@ -6,8 +6,8 @@ use axum::{
     http::request::Parts,
 };
 use secrecy::ExposeSecret;
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use super::{ApiError, AppState};
@@ -42,6 +42,42 @@ impl FromRequestParts<AppState> for Admin {
     }
 }
 
+/// `{"ok": true, "orders": [...]}`: rows as the database holds them (an old backend's status
+/// outside today's set included), so they stay JSON.
+#[derive(Serialize)]
+pub struct OrdersPage {
+    ok: bool,
+    orders: Vec<Value>,
+}
+
+/// `{"ok": true, "jobs": [...]}`, rows as for [`OrdersPage`].
+#[derive(Serialize)]
+pub struct JobsPage {
+    ok: bool,
+    jobs: Vec<Value>,
+}
+
+/// `{"ok": true, "tasks": [...]}`
+#[derive(Serialize)]
+pub struct DeadTasksPage {
+    ok: bool,
+    tasks: Vec<outbox::admin::DeadTask>,
+}
+
+/// `{"ok": true, "retried": "<task id>"}`
+#[derive(Serialize)]
+pub struct Retried {
+    ok: bool,
+    retried: String,
+}
+
+/// `{"ok": true, "report": {...}}`
+#[derive(Serialize)]
+pub struct SweepAnswer {
+    ok: bool,
+    report: reconcile::SweepReport,
+}
+
 #[derive(Deserialize)]
 pub struct ListQuery {
     status: Option<String>,
@@ -59,7 +95,7 @@ pub async fn orders(
     _: Admin,
     State(state): State<AppState>,
     Query(q): Query<ListQuery>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<OrdersPage>, ApiError> {
     let rows: Vec<Value> = sqlx::query_scalar(
         r#"
         SELECT to_jsonb(x) FROM (
@@ -77,7 +113,10 @@ pub async fn orders(
     .bind(q.limit())
     .fetch_all(&state.pool)
     .await?;
-    Ok(Json(json!({ "ok": true, "orders": rows })))
+    Ok(Json(OrdersPage {
+        ok: true,
+        orders: rows,
+    }))
 }
 
 /// `GET /api/admin/dispatch-jobs?status=ready`: the dispatch queue, oldest first. Jobs of the
@@ -86,7 +125,7 @@ pub async fn dispatch_jobs(
     _: Admin,
     State(state): State<AppState>,
     Query(q): Query<ListQuery>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<JobsPage>, ApiError> {
     let rows: Vec<Value> = sqlx::query_scalar(
         r#"
         SELECT to_jsonb(x) FROM (
@@ -103,7 +142,10 @@ pub async fn dispatch_jobs(
     .bind(q.limit())
     .fetch_all(&state.pool)
     .await?;
-    Ok(Json(json!({ "ok": true, "jobs": rows })))
+    Ok(Json(JobsPage {
+        ok: true,
+        jobs: rows,
+    }))
 }
 
 /// `GET /api/admin/outbox/dead`: tasks that exhausted their retries.
@@ -111,9 +153,9 @@ pub async fn dead_tasks(
     _: Admin,
     State(state): State<AppState>,
     Query(q): Query<ListQuery>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<DeadTasksPage>, ApiError> {
     let tasks = outbox::admin::list_dead(&state.pool, q.limit()).await?;
-    Ok(Json(json!({ "ok": true, "tasks": tasks })))
+    Ok(Json(DeadTasksPage { ok: true, tasks }))
 }
 
 /// `POST /api/admin/outbox/{id}/retry`: fresh attempts for one dead task.
@@ -121,9 +163,12 @@ pub async fn retry_task(
     _: Admin,
     State(state): State<AppState>,
     Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Retried>, ApiError> {
     if outbox::admin::revive(&state.pool, &id).await? {
-        Ok(Json(json!({ "ok": true, "retried": id })))
+        Ok(Json(Retried {
+            ok: true,
+            retried: id,
+        }))
     } else {
         Err(ApiError::NotFound)
     }
@@ -142,7 +187,7 @@ pub async fn reconcile(
     _: Admin,
     State(state): State<AppState>,
     Query(q): Query<SweepQuery>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<SweepAnswer>, ApiError> {
     let options = reconcile::SweepOptions {
         dry_run: q.dry_run,
         max_attempts: state.checkouts.max_attempts,
@@ -153,5 +198,5 @@ pub async fn reconcile(
         None => reconcile::sweep_without_stripe(&state.pool, &options).await,
     }
     .map_err(|e| ApiError::Internal(e.into()))?;
-    Ok(Json(json!({ "ok": true, "report": report })))
+    Ok(Json(SweepAnswer { ok: true, report }))
 }

@@ -8,7 +8,6 @@ use axum::{
     http::StatusCode,
     response::{IntoResponse, Response},
 };
-use serde_json::json;
 
 use super::openapi::schemas::{CheckoutRefused, ErrorBody, ErrorDetail};
 
@@ -209,6 +208,13 @@ pub async fn json_error_bodies(response: Response) -> Response {
     };
     let (mut parts, _) = response.into_parts();
     parts.headers.remove(axum::http::header::CONTENT_LENGTH);
-    let body = Json(json!({ "ok": false, "error": { "code": code, "message": message } }));
+    let body = Json(ErrorBody {
+        ok: false,
+        error: ErrorDetail {
+            code: code.to_owned(),
+            message,
+            field: None,
+        },
+    });
     (parts, body).into_response()
 }

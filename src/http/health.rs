@@ -1,15 +1,14 @@
 use axum::{Json, extract::State};
-use serde_json::{Value, json};
 
-use super::{ApiError, AppState};
+use super::{ApiError, AppState, openapi::schemas::Ok};
 
 /// The process is up.
-pub async fn healthz() -> Json<Value> {
-    Json(json!({ "ok": true }))
+pub async fn healthz() -> Json<Ok> {
+    Json(Ok { ok: true })
 }
 
 /// The database answers.
-pub async fn readyz(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+pub async fn readyz(State(state): State<AppState>) -> Result<Json<Ok>, ApiError> {
     sqlx::query("SELECT 1").execute(&state.pool).await?;
-    Ok(Json(json!({ "ok": true })))
+    Result::Ok(Json(Ok { ok: true }))
 }
