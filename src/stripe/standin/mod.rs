@@ -9,6 +9,7 @@
 //! let delivery = stripe.complete_session(&session_id, PaymentStatus::Paid).await?;
 //! ```
 
+mod fault_layer;
 mod faults;
 mod form;
 mod objects;

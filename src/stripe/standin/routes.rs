@@ -10,7 +10,7 @@ use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
 use serde_json::Value;
 
-use super::faults::{error_response, fault_layer};
+use super::fault_layer::{error_response, fault_layer};
 use super::objects::StripeError;
 use super::state::{ListQuery, Shared, change};
 
