@@ -184,6 +184,25 @@ impl TestApp {
         self.worker = Some(Worker { stop, handle });
     }
 
+    /// Runs the outbox in-process, one task at a time, until it is empty (tasks the runs
+    /// enqueue included), as the worker would with this app's settings: for tests that are not
+    /// about concurrency (`start_worker: false`). Returns how many attempts ran.
+    pub async fn run_pending_tasks(&self) -> usize {
+        let config = self.worker_config();
+        let tasks = h2s_dispatch::worker::Tasks {
+            pool: self.pool.clone(),
+            stripe: h2s_dispatch::stripe::StripeHttp::new(config.stripe).expect("a Stripe client"),
+            notifier: h2s_dispatch::notify::Notifier::new(config.notify_webhook_url),
+        };
+        crate::outbox_steps::run_pending_tasks(
+            &self.pool,
+            &tasks,
+            config.runtime.retry.max_attempts(),
+            100,
+        )
+        .await
+    }
+
     pub async fn stop_worker(&mut self) {
         if let Some(w) = self.worker.take() {
             w.stop.stop();

@@ -8,6 +8,8 @@ mod http_errors;
 mod invariant;
 mod openapi;
 mod operations;
+#[path = "../common/outbox_steps.rs"]
+mod outbox_steps;
 mod reconcile;
 mod startup;
 #[path = "../common/test_db.rs"]

@@ -11,6 +11,8 @@
 //! cases (README: "The lifecycle, by model").
 
 mod model;
+#[path = "../common/outbox_steps.rs"]
+mod outbox_steps;
 mod script;
 mod system;
 mod table;

@@ -10,7 +10,7 @@ use h2s_dispatch::{
     dispatch, invariant,
     notify::Notifier,
     orders::{OrderId, OrderStatus, repo},
-    outbox::{OutboxTask, QUEUE, TaskError, runtime::TaskHandler},
+    outbox::{OutboxTask, QUEUE, runtime::TaskHandler},
     reconcile::{self, SweepOptions},
     stripe::{
         StripeClientConfig, StripeHttp, sessions,
@@ -23,6 +23,7 @@ use serde_json::{Value, json};
 use sqlx::PgPool;
 
 use crate::model::{Action, MAX_ATTEMPTS, Task};
+use crate::outbox_steps;
 use crate::script::{Crash, StripeFault};
 use crate::test_db::{TestDatabase, drop_now};
 
@@ -318,22 +319,10 @@ impl System {
     /// runtime does (`Done`; a failed attempt counted, an outage always keeping one more;
     /// `Killed` for a permanent error; a crash spends an attempt and nothing else).
     async fn step(&self, key: &str, crash: Option<Crash>) {
-        let row: Option<(String, serde_json::Value, i32, i32)> = sqlx::query_as(
-            r#"
-            SELECT id, convert_from(job, 'UTF8')::jsonb, attempts, max_attempts FROM apalis.jobs
-            WHERE job_type = $1 AND idempotency_key = $2
-              AND (status = 'Pending' OR (status = 'Failed' AND attempts < max_attempts))
-            "#,
-        )
-        .bind(QUEUE)
-        .bind(key)
-        .fetch_optional(&self.pool)
-        .await
-        .expect("the outbox");
-        let Some((id, payload, attempts, max)) = row else {
+        let Some(runnable) = outbox_steps::next_runnable(&self.pool, Some(key)).await else {
             return;
         };
-        let task: OutboxTask = serde_json::from_value(payload).expect("an outbox task");
+        let task = runnable.task.clone();
         let outcome = match (crash, &task) {
             (Some(Crash::BeforeJob), _) => None,
             (Some(Crash::AfterStripeCall), OutboxTask::Checkout { order_id, .. }) => {
@@ -346,30 +335,7 @@ impl System {
             }
             (Some(Crash::AfterStripeCall), _) | (None, _) => Some(self.tasks.handle(task).await),
         };
-        let (status, attempts, max) = match outcome {
-            None => ("Failed", attempts + 1, max),
-            Some(Ok(())) => ("Done", attempts + 1, max),
-            Some(Err(TaskError::Outage { .. })) => {
-                ("Failed", attempts + 1, MAX_ATTEMPTS.max(attempts + 2))
-            }
-            Some(Err(TaskError::Retryable { .. })) => ("Failed", attempts + 1, MAX_ATTEMPTS),
-            Some(Err(TaskError::Permanent(_))) => ("Killed", attempts + 1, max),
-        };
-        sqlx::query(
-            r#"
-            UPDATE apalis.jobs
-            SET status = $2, attempts = $3, max_attempts = $4, lock_by = NULL, lock_at = NULL,
-                done_at = now()
-            WHERE id = $1
-            "#,
-        )
-        .bind(&id)
-        .bind(status)
-        .bind(attempts)
-        .bind(max)
-        .execute(&self.pool)
-        .await
-        .expect("the task row updated");
+        outbox_steps::finish(&self.pool, &runnable, outcome, MAX_ATTEMPTS).await;
     }
 
     /// `checkout::fulfil` up to its Stripe call, through the functions it runs: the job
