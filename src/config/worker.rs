@@ -1,0 +1,102 @@
+//! The worker's settings and its defaults (the README's configuration table lists them).
+
+use std::{path::PathBuf, time::Duration};
+
+use clap::Args;
+use secrecy::SecretString;
+
+use crate::secrets::{SecretFileError, fill_from_file};
+
+// The worker's defaults, in one place: the flags below, the reconciler's
+// `--task-max-retries` and `RuntimeConfig::new` all read these.
+/// `WORKER_CONCURRENCY`: outbox tasks in flight per worker process.
+pub const DEFAULT_WORKER_CONCURRENCY: usize = 16;
+/// `WORKER_MAX_RETRIES`: retries of a failing outbox task before it is dead.
+pub const DEFAULT_MAX_RETRIES: u32 = 8;
+/// `WORKER_RETRY_BASE_MS`: the first retry delay.
+pub const DEFAULT_RETRY_BASE_MS: u64 = 250;
+/// `WORKER_RETRY_CAP_MS`: the longest retry delay.
+pub const DEFAULT_RETRY_CAP_MS: u64 = 60_000;
+/// `WORKER_POLL_INTERVAL_MS`: the fallback poll of the outbox.
+pub const DEFAULT_POLL_INTERVAL_MS: u64 = 100;
+
+#[derive(Debug, Clone, Args)]
+pub struct WorkerSettings {
+    /// Outbox tasks processed at once by this process.
+    #[arg(long = "concurrency", env = "WORKER_CONCURRENCY", default_value_t = DEFAULT_WORKER_CONCURRENCY)]
+    pub concurrency: usize,
+    /// Retries of a failing outbox task before it is parked as dead.
+    #[arg(long, env = "WORKER_MAX_RETRIES", default_value_t = DEFAULT_MAX_RETRIES)]
+    pub max_retries: u32,
+    /// First retry delay in milliseconds; doubles per attempt, with jitter.
+    #[arg(long, env = "WORKER_RETRY_BASE_MS", default_value_t = DEFAULT_RETRY_BASE_MS)]
+    pub retry_base_ms: u64,
+    /// Upper bound of one retry delay in milliseconds.
+    #[arg(long, env = "WORKER_RETRY_CAP_MS", default_value_t = DEFAULT_RETRY_CAP_MS)]
+    pub retry_cap_ms: u64,
+    /// Management notification endpoint (Slack-compatible; a secret URL). Unset:
+    /// notifications are logged.
+    #[arg(long, env = "NOTIFY_WEBHOOK_URL", hide_env_values = true)]
+    pub notify_webhook_url: Option<SecretString>,
+    /// File holding the notification URL (instead of NOTIFY_WEBHOOK_URL).
+    #[arg(
+        long,
+        env = "NOTIFY_WEBHOOK_URL_FILE",
+        conflicts_with = "notify_webhook_url"
+    )]
+    pub notify_webhook_url_file: Option<PathBuf>,
+    /// Fallback poll of the outbox, in milliseconds (tasks are normally picked up at once by
+    /// LISTEN/NOTIFY; the poll bounds the delay when a notification is missed).
+    #[arg(long, env = "WORKER_POLL_INTERVAL_MS", default_value_t = DEFAULT_POLL_INTERVAL_MS)]
+    pub poll_interval_ms: u64,
+    /// Serve this process's `/metrics` (task attempts, Stripe calls, and the database
+    /// gauges), `/healthz` and `/readyz` (for probes) on this address (the deployment files
+    /// use 9090).
+    #[arg(long, env = "WORKER_METRICS_BIND")]
+    pub metrics_bind: Option<std::net::SocketAddr>,
+}
+
+impl WorkerSettings {
+    /// Reads `NOTIFY_WEBHOOK_URL_FILE` if given.
+    pub fn read_secret_files(&mut self) -> Result<(), SecretFileError> {
+        fill_from_file(
+            &mut self.notify_webhook_url,
+            &self.notify_webhook_url_file,
+            "NOTIFY_WEBHOOK_URL_FILE",
+        )
+    }
+
+    pub fn retry_policy(&self) -> crate::outbox::runtime::RetryPolicy {
+        crate::outbox::runtime::RetryPolicy {
+            max_retries: self.max_retries,
+            base: Duration::from_millis(self.retry_base_ms),
+            cap: Duration::from_millis(self.retry_cap_ms),
+        }
+    }
+
+    /// The worker's configuration, for `worker` and `api --dev` alike; `prefix` starts the
+    /// worker's unique name.
+    pub fn worker_config(
+        &self,
+        stripe: crate::stripe::StripeClientConfig,
+        prefix: &str,
+    ) -> crate::app::WorkerConfig {
+        crate::app::WorkerConfig {
+            stripe,
+            notify_webhook_url: self.notify_webhook_url.clone(),
+            runtime: self.runtime(prefix),
+        }
+    }
+
+    /// The outbox runtime settings for one process, with a name no other process has.
+    pub fn runtime(&self, prefix: &str) -> crate::outbox::runtime::RuntimeConfig {
+        let mut rt = crate::outbox::runtime::RuntimeConfig::new(
+            crate::outbox::runtime::RuntimeConfig::unique_name(prefix),
+        );
+        rt.concurrency = self.concurrency.max(1);
+        rt.batch_size = self.concurrency.clamp(1, 100);
+        rt.retry = self.retry_policy();
+        rt.poll_interval = Duration::from_millis(self.poll_interval_ms.max(10));
+        rt
+    }
+}
