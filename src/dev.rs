@@ -7,7 +7,10 @@ use crate::{
     checkout::request::UrlDefaults,
     config::{ApiSettings, DatabaseSettings, StripeSettings, WorkerSettings},
     db,
-    stripe::standin::{StandIn, StandInConfig, WebhookTarget},
+    stripe::{
+        StripeClientConfig,
+        standin::{StandIn, StandInConfig, WebhookTarget},
+    },
 };
 
 pub async fn run(
@@ -32,30 +35,7 @@ pub async fn run(
     let webhook_secret = api.stripe_webhook_secret.clone().unwrap_or_else(|| {
         SecretString::from(format!("whsec_dev_{}", uuid::Uuid::new_v4().simple()))
     });
-    // Without a real key, a local Stripe sandbox answers, and its pay page sends the signed
-    // webhook back to this process.
-    let (stripe_config, sandbox) = match &stripe.stripe_secret_key {
-        Some(key) => (
-            stripe.client_config(key.clone(), stripe.stripe_api_base.clone()),
-            None,
-        ),
-        None => {
-            let sandbox = StandIn::spawn(StandInConfig::default()).await?;
-            let msg = format!(
-                "DEV MODE: no STRIPE_SECRET_KEY; using the LOCAL STRIPE SANDBOX at {} (no real payments)",
-                sandbox.base_url()
-            );
-            tracing::warn!("{msg}");
-            eprintln!("  *** {msg} ***\n");
-            (
-                stripe.client_config(
-                    SecretString::from("sk_test_local_sandbox"),
-                    sandbox.base_url(),
-                ),
-                Some(sandbox),
-            )
-        }
-    };
+    let (stripe_config, sandbox) = stripe_or_sandbox(&stripe).await?;
 
     let config = api.api_config(
         webhook_secret.clone(),
@@ -101,4 +81,31 @@ pub async fn run(
         sandbox.shutdown().await;
     }
     Ok(())
+}
+
+/// The configured Stripe, or without a real key a local Stripe sandbox, whose pay page sends
+/// the signed webhook back to this process.
+async fn stripe_or_sandbox(
+    stripe: &StripeSettings,
+) -> anyhow::Result<(StripeClientConfig, Option<StandIn>)> {
+    if let Some(key) = &stripe.stripe_secret_key {
+        return Ok((
+            stripe.client_config(key.clone(), stripe.stripe_api_base.clone()),
+            None,
+        ));
+    }
+    let sandbox = StandIn::spawn(StandInConfig::default()).await?;
+    let msg = format!(
+        "DEV MODE: no STRIPE_SECRET_KEY; using the LOCAL STRIPE SANDBOX at {} (no real payments)",
+        sandbox.base_url()
+    );
+    tracing::warn!("{msg}");
+    eprintln!("  *** {msg} ***\n");
+    Ok((
+        stripe.client_config(
+            SecretString::from("sk_test_local_sandbox"),
+            sandbox.base_url(),
+        ),
+        Some(sandbox),
+    ))
 }
