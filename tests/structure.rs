@@ -1,0 +1,413 @@
+//! The shape of the code, checked: no source file over 300 lines, no function over 60 lines,
+//! no import cycle between files (issue 12). Test code does not count: files named `tests.rs`
+//! or `*_tests.rs`, files declared by `#[cfg(test)] mod x;`, and `#[cfg(test)]` items.
+//!
+//! Files are parsed with `syn`. An import is any path in a file (`use` trees and paths in code)
+//! that resolves to another file of the same crate, following `pub use` re-exports to the file
+//! that defines the item, so a parent re-exporting a child is not mistaken for its user.
+//! `cargo test --test structure -- --nocapture` prints every breach.
+
+use std::{
+    collections::{BTreeMap, BTreeSet},
+    path::{Path, PathBuf},
+};
+
+use syn::visit::Visit;
+
+const MAX_FILE_LINES: usize = 300;
+const MAX_FN_LINES: usize = 60;
+
+/// Breaches kept on purpose, each with its reason: `(file or file:function, why)`.
+const EXCEPTIONS: &[(&str, &str)] = &[];
+
+/// One source file of a crate.
+struct SourceFile {
+    path: PathBuf,
+    /// Module path inside its crate: `["reconcile", "queries"]`; empty for the crate root.
+    module: Vec<String>,
+    ast: syn::File,
+    lines: usize,
+    test_only: bool,
+}
+
+/// Each crate's `src/`, keyed by a name for messages. Binaries are crates of their own.
+fn crate_roots() -> Vec<PathBuf> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut roots = vec![root.join("src")];
+    if let Ok(entries) = std::fs::read_dir(root.join("crates")) {
+        for e in entries.flatten() {
+            roots.push(e.path().join("src"));
+        }
+    }
+    roots.sort();
+    roots
+}
+
+fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
+    for e in std::fs::read_dir(dir).expect("readable source dir").flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            rust_files(&p, out);
+        } else if p.extension().is_some_and(|x| x == "rs") {
+            out.push(p);
+        }
+    }
+}
+
+fn module_of(src: &Path, file: &Path) -> Vec<String> {
+    let rel = file.strip_prefix(src).unwrap().with_extension("");
+    let mut parts: Vec<String> = rel
+        .components()
+        .map(|c| c.as_os_str().to_string_lossy().into_owned())
+        .collect();
+    if matches!(parts.last().map(String::as_str), Some("mod" | "lib" | "main")) {
+        parts.pop();
+    }
+    parts
+}
+
+fn is_cfg_test(attrs: &[syn::Attribute]) -> bool {
+    attrs.iter().any(|a| match &a.meta {
+        syn::Meta::List(l) if l.path.is_ident("cfg") => {
+            let tokens = l.tokens.to_string();
+            tokens.contains("test") && !tokens.contains("not")
+        }
+        _ => false,
+    })
+}
+
+fn load(src: &Path) -> Vec<SourceFile> {
+    let mut paths = Vec::new();
+    rust_files(src, &mut paths);
+    paths.sort();
+    let mut files: Vec<SourceFile> = paths
+        .into_iter()
+        .map(|path| {
+            let text = std::fs::read_to_string(&path).unwrap();
+            let ast = syn::parse_file(&text)
+                .unwrap_or_else(|e| panic!("{} does not parse: {e}", path.display()));
+            let name = path.file_stem().unwrap().to_string_lossy().into_owned();
+            SourceFile {
+                module: module_of(src, &path),
+                lines: text.lines().count(),
+                test_only: name == "tests" || name.ends_with("_tests"),
+                path,
+                ast,
+            }
+        })
+        .collect();
+    // A file declared `#[cfg(test)] mod x;` is test code, and so is everything below it.
+    let mut test_modules: Vec<Vec<String>> = Vec::new();
+    for f in &files {
+        for item in &f.ast.items {
+            if let syn::Item::Mod(m) = item
+                && m.content.is_none()
+                && is_cfg_test(&m.attrs)
+            {
+                let mut module = f.module.clone();
+                module.push(m.ident.to_string());
+                test_modules.push(module);
+            }
+        }
+    }
+    for f in &mut files {
+        if test_modules.iter().any(|t| f.module.starts_with(t)) {
+            f.test_only = true;
+        }
+    }
+    files
+}
+
+/// Functions longer than the limit: `(name, lines)`, from the `fn` keyword to the closing brace.
+#[derive(Default)]
+struct LongFunctions(Vec<(String, usize)>);
+
+impl LongFunctions {
+    fn check(&mut self, name: &syn::Ident, sig: &syn::Signature, block: &syn::Block) {
+        let start = sig.fn_token.span.start().line;
+        let end = block.brace_token.span.close().end().line;
+        let lines = end + 1 - start;
+        if lines > MAX_FN_LINES {
+            self.0.push((name.to_string(), lines));
+        }
+    }
+}
+
+impl<'a> Visit<'a> for LongFunctions {
+    fn visit_item_mod(&mut self, m: &'a syn::ItemMod) {
+        if !is_cfg_test(&m.attrs) {
+            syn::visit::visit_item_mod(self, m);
+        }
+    }
+    fn visit_item_fn(&mut self, f: &'a syn::ItemFn) {
+        if !is_cfg_test(&f.attrs) {
+            self.check(&f.sig.ident, &f.sig, &f.block);
+            syn::visit::visit_item_fn(self, f);
+        }
+    }
+    fn visit_item_impl(&mut self, i: &'a syn::ItemImpl) {
+        if !is_cfg_test(&i.attrs) {
+            syn::visit::visit_item_impl(self, i);
+        }
+    }
+    fn visit_impl_item_fn(&mut self, f: &'a syn::ImplItemFn) {
+        if !is_cfg_test(&f.attrs) {
+            self.check(&f.sig.ident, &f.sig, &f.block);
+            syn::visit::visit_impl_item_fn(self, f);
+        }
+    }
+    fn visit_trait_item_fn(&mut self, f: &'a syn::TraitItemFn) {
+        if let Some(block) = &f.default {
+            self.check(&f.sig.ident, &f.sig, block);
+        }
+        syn::visit::visit_trait_item_fn(self, f);
+    }
+}
+
+/// Every path a file names (`use` trees flattened), as segments, outside test items.
+#[derive(Default)]
+struct Paths {
+    paths: Vec<Vec<String>>,
+    /// `use` items with `pub` visibility of any kind: `(name it is known by, target path)`.
+    reexports: Vec<(String, Vec<String>)>,
+    /// Child modules the file declares.
+    children: BTreeSet<String>,
+}
+
+fn flatten_use(tree: &syn::UseTree, prefix: &mut Vec<String>, out: &mut Vec<(String, Vec<String>)>) {
+    match tree {
+        syn::UseTree::Path(p) => {
+            prefix.push(p.ident.to_string());
+            flatten_use(&p.tree, prefix, out);
+            prefix.pop();
+        }
+        syn::UseTree::Name(n) => {
+            let mut full = prefix.clone();
+            full.push(n.ident.to_string());
+            out.push((n.ident.to_string(), full));
+        }
+        syn::UseTree::Rename(r) => {
+            let mut full = prefix.clone();
+            full.push(r.ident.to_string());
+            out.push((r.rename.to_string(), full));
+        }
+        syn::UseTree::Glob(_) => out.push(("*".into(), prefix.clone())),
+        syn::UseTree::Group(g) => g.items.iter().for_each(|t| flatten_use(t, prefix, out)),
+    }
+}
+
+impl<'a> Visit<'a> for Paths {
+    fn visit_item_mod(&mut self, m: &'a syn::ItemMod) {
+        if is_cfg_test(&m.attrs) {
+            return;
+        }
+        if m.content.is_none() {
+            self.children.insert(m.ident.to_string());
+        }
+        syn::visit::visit_item_mod(self, m);
+    }
+    fn visit_item_fn(&mut self, f: &'a syn::ItemFn) {
+        if !is_cfg_test(&f.attrs) {
+            syn::visit::visit_item_fn(self, f);
+        }
+    }
+    fn visit_item_impl(&mut self, i: &'a syn::ItemImpl) {
+        if !is_cfg_test(&i.attrs) {
+            syn::visit::visit_item_impl(self, i);
+        }
+    }
+    fn visit_item_use(&mut self, u: &'a syn::ItemUse) {
+        if is_cfg_test(&u.attrs) {
+            return;
+        }
+        let mut flat = Vec::new();
+        flatten_use(&u.tree, &mut Vec::new(), &mut flat);
+        if !matches!(u.vis, syn::Visibility::Inherited) {
+            self.reexports.extend(flat.iter().cloned());
+        }
+        self.paths.extend(flat.into_iter().map(|(_, p)| p));
+    }
+    fn visit_path(&mut self, p: &'a syn::Path) {
+        self.paths
+            .push(p.segments.iter().map(|s| s.ident.to_string()).collect());
+        syn::visit::visit_path(self, p);
+    }
+}
+
+/// The file graph of one crate: which file's items each file uses.
+struct Graph {
+    names: Vec<String>,
+    edges: BTreeMap<usize, BTreeSet<usize>>,
+}
+
+fn import_graph(files: &[SourceFile]) -> Graph {
+    let code: Vec<&SourceFile> = files.iter().filter(|f| !f.test_only).collect();
+    let by_module: BTreeMap<Vec<String>, usize> =
+        code.iter().enumerate().map(|(i, f)| (f.module.clone(), i)).collect();
+    let seen: Vec<Paths> = code
+        .iter()
+        .map(|f| {
+            let mut v = Paths::default();
+            v.visit_file(&f.ast);
+            v
+        })
+        .collect();
+    // Relative paths (`super::`, `self::`, a child's name) made absolute for file `i`.
+    let absolute = |i: usize, path: &[String]| -> Option<Vec<String>> {
+        let module = &code[i].module;
+        let first = path.first()?.as_str();
+        match first {
+            "crate" => Some(path[1..].to_vec()),
+            "self" => Some([module.as_slice(), &path[1..]].concat()),
+            "super" => {
+                let mut m = module.clone();
+                let mut rest = path;
+                while rest.first().map(String::as_str) == Some("super") {
+                    m.pop()?;
+                    rest = &rest[1..];
+                }
+                Some([m.as_slice(), rest].concat())
+            }
+            _ if seen[i].children.contains(first) => Some([module.as_slice(), path].concat()),
+            _ => None,
+        }
+    };
+    // The file that defines what an absolute path names, through `pub use` re-exports.
+    let resolve = |mut path: Vec<String>| -> Option<usize> {
+        for _ in 0..8 {
+            let (file, depth) = (0..=path.len())
+                .rev()
+                .find_map(|n| by_module.get(&path[..n]).map(|&f| (f, n)))?;
+            let Some(name) = path.get(depth) else { return Some(file) };
+            let target = seen[file]
+                .reexports
+                .iter()
+                .find(|(alias, _)| alias == name)
+                .and_then(|(_, target)| absolute(file, target));
+            match target {
+                Some(t) => path = [t.as_slice(), &path[depth + 1..]].concat(),
+                None => return Some(file),
+            }
+        }
+        None
+    };
+    let mut edges: BTreeMap<usize, BTreeSet<usize>> = BTreeMap::new();
+    for (i, paths) in seen.iter().enumerate() {
+        for p in &paths.paths {
+            if let Some(target) = absolute(i, p).and_then(resolve)
+                && target != i
+            {
+                edges.entry(i).or_default().insert(target);
+            }
+        }
+    }
+    Graph {
+        names: code.iter().map(|f| f.path.display().to_string()).collect(),
+        edges,
+    }
+}
+
+/// Strongly connected components with more than one file (Tarjan).
+fn cycles(g: &Graph) -> Vec<Vec<String>> {
+    struct T<'g> {
+        g: &'g Graph,
+        index: Vec<Option<usize>>,
+        low: Vec<usize>,
+        on: Vec<bool>,
+        stack: Vec<usize>,
+        next: usize,
+        out: Vec<Vec<String>>,
+    }
+    fn strong(t: &mut T<'_>, v: usize) {
+        t.index[v] = Some(t.next);
+        t.low[v] = t.next;
+        t.next += 1;
+        t.stack.push(v);
+        t.on[v] = true;
+        for &w in t.g.edges.get(&v).into_iter().flatten() {
+            match t.index[w] {
+                None => {
+                    strong(t, w);
+                    t.low[v] = t.low[v].min(t.low[w]);
+                }
+                Some(iw) if t.on[w] => t.low[v] = t.low[v].min(iw),
+                Some(_) => {}
+            }
+        }
+        if Some(t.low[v]) == t.index[v] {
+            let mut comp = Vec::new();
+            while let Some(w) = t.stack.pop() {
+                t.on[w] = false;
+                comp.push(t.g.names[w].clone());
+                if w == v {
+                    break;
+                }
+            }
+            if comp.len() > 1 {
+                comp.sort();
+                t.out.push(comp);
+            }
+        }
+    }
+    let n = g.names.len();
+    let mut t = T {
+        g,
+        index: vec![None; n],
+        low: vec![0; n],
+        on: vec![false; n],
+        stack: Vec::new(),
+        next: 0,
+        out: Vec::new(),
+    };
+    for v in 0..n {
+        if t.index[v].is_none() {
+            strong(&mut t, v);
+        }
+    }
+    t.out
+}
+
+fn excepted(what: &str) -> bool {
+    EXCEPTIONS.iter().any(|(w, _)| what.ends_with(w))
+}
+
+fn relative(p: &Path) -> String {
+    p.strip_prefix(env!("CARGO_MANIFEST_DIR"))
+        .unwrap_or(p)
+        .display()
+        .to_string()
+}
+
+#[test]
+fn files_and_functions_are_small_and_files_import_one_way() {
+    let mut breaches = Vec::new();
+    for src in crate_roots() {
+        let mut files = load(&src);
+        // `src/bin/*.rs` are crates of their own: sizes count, imports are not of this crate.
+        let (bins, lib): (Vec<_>, Vec<_>) = files
+            .drain(..)
+            .partition(|f| f.module.first().map(String::as_str) == Some("bin"));
+        for f in lib.iter().chain(&bins).filter(|f| !f.test_only) {
+            let name = relative(&f.path);
+            if f.lines > MAX_FILE_LINES && !excepted(&name) {
+                breaches.push(format!("{name}: {} lines (max {MAX_FILE_LINES})", f.lines));
+            }
+            let mut long = LongFunctions::default();
+            long.visit_file(&f.ast);
+            for (func, lines) in long.0 {
+                let what = format!("{name}:{func}");
+                if !excepted(&what) {
+                    breaches.push(format!("{what}: fn of {lines} lines (max {MAX_FN_LINES})"));
+                }
+            }
+        }
+        for cycle in cycles(&import_graph(&lib)) {
+            let cycle: Vec<String> = cycle.iter().map(|p| relative(Path::new(p))).collect();
+            breaches.push(format!("import cycle: {}", cycle.join(" <-> ")));
+        }
+    }
+    for b in &breaches {
+        println!("{b}");
+    }
+    assert!(breaches.is_empty(), "{} breaches (listed above)", breaches.len());
+}
