@@ -80,11 +80,11 @@ impl From<crate::checkout::CheckoutError> for ApiError {
     }
 }
 
-impl From<crate::webhook::HandleError> for ApiError {
-    fn from(e: crate::webhook::HandleError) -> Self {
+impl From<crate::stripe::events::HandleError> for ApiError {
+    fn from(e: crate::stripe::events::HandleError) -> Self {
         match e {
-            crate::webhook::HandleError::Database(d) => d.into(),
-            crate::webhook::HandleError::Job(j) => ApiError::Internal(j.into()),
+            crate::stripe::events::HandleError::Database(d) => d.into(),
+            crate::stripe::events::HandleError::Job(j) => ApiError::Internal(j.into()),
         }
     }
 }

@@ -3,10 +3,10 @@
 mod admin;
 mod console;
 mod error;
-mod health;
 mod metrics;
 pub mod openapi;
 mod orders;
+mod probes;
 pub mod request_trace;
 mod shop;
 mod webhook;
@@ -57,8 +57,8 @@ pub fn router(state: AppState, request_timeout: Duration) -> Router {
         .route("/api/admin/reconcile", post(admin::reconcile))
         .route("/metrics", get(metrics::metrics))
         .route("/openapi.json", get(openapi::serve))
-        .route("/healthz", get(health::healthz))
-        .route("/readyz", get(health::readyz))
+        .route("/healthz", get(probes::healthz))
+        .route("/readyz", get(probes::readyz))
         .merge(console::routes())
         .fallback(|| async { ApiError::NotFound })
         .layer(DefaultBodyLimit::max(BODY_LIMIT))

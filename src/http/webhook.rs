@@ -2,7 +2,7 @@ use super::{
     ApiError, AppState,
     openapi::schemas::{ErrorBody, WebhookAck},
 };
-use crate::webhook::{self, Outcome};
+use crate::stripe::events::{self as webhook, Outcome};
 use axum::{Json, body::Bytes, extract::State, http::HeaderMap};
 
 /// `POST /api/stripe-webhook`: the raw body is verified, then recorded and applied once.

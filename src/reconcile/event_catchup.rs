@@ -14,10 +14,10 @@
 
 use chrono::{DateTime, Utc};
 
-use super::{Ctx, payments, queries, report::Repair};
+use super::{Ctx, queries, report::Repair, session_checks};
 use crate::{
     orders::{OrderStatus, repo, transition},
-    webhook::{self, Outcome, Source, StripeEvent},
+    stripe::events::{self as webhook, Outcome, Source, StripeEvent},
 };
 
 /// The cursor's name in `h2s_sweep_cursors`.
@@ -55,7 +55,7 @@ pub(super) async fn catch_up(ctx: &mut Ctx<'_>) {
                 "the event cursor is older than Stripe's 30-day event window: retrieving stale \
                  unpaid orders' sessions one by one, this once"
             );
-            payments::apply_stale(ctx).await;
+            session_checks::apply_stale(ctx).await;
             window_start
         }
         None => match first_position(ctx).await {

@@ -80,16 +80,16 @@
 //! Exit codes of `reconcile --once`: 0 all repairs done (or skipped), 3 some repair failed
 //! (the report names them), 1 the sweep could not run (settings, database), 2 bad flags.
 
-mod events;
+mod event_catchup;
 pub mod history;
 pub mod lock;
 mod orphans;
-mod payments;
 pub mod process;
 pub mod queries;
 mod report;
 mod requeue;
 mod schedule;
+mod session_checks;
 pub mod settings;
 mod tidy;
 
@@ -220,8 +220,8 @@ async fn sweep_with(
     };
     ctx.report.invariant_violations_before = violations(pool, &mut ctx.report).await;
     if ctx.stripe.is_some() {
-        events::catch_up(&mut ctx).await;
-        payments::retrieve_past_expiry(&mut ctx).await;
+        event_catchup::catch_up(&mut ctx).await;
+        session_checks::retrieve_past_expiry(&mut ctx).await;
     } else {
         ctx.report.skipped_steps.push(MISSED_WEBHOOKS_STEP);
     }

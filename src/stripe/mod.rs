@@ -1,6 +1,7 @@
 //! Stripe: the client the worker and reconciler call, and the stand-in used by tests and `--dev`.
 
 pub mod client;
+pub mod events;
 pub mod outage;
 pub mod sessions;
 pub mod standin;
