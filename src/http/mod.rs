@@ -3,7 +3,6 @@
 mod admin;
 mod console;
 mod error;
-mod metrics;
 pub mod openapi;
 mod orders;
 mod probes;
@@ -55,7 +54,7 @@ pub fn router(state: AppState, request_timeout: Duration) -> Router {
         .route("/api/admin/outbox/dead", get(admin::dead_tasks))
         .route("/api/admin/outbox/{id}/retry", post(admin::retry_task))
         .route("/api/admin/reconcile", post(admin::reconcile))
-        .route("/metrics", get(metrics::metrics))
+        .route("/metrics", get(probes::metrics))
         .route("/openapi.json", get(openapi::serve))
         .route("/healthz", get(probes::healthz))
         .route("/readyz", get(probes::readyz))
