@@ -80,11 +80,11 @@ impl From<crate::checkout::CheckoutError> for ApiError {
     }
 }
 
-impl From<crate::stripe::events::HandleError> for ApiError {
-    fn from(e: crate::stripe::events::HandleError) -> Self {
+impl From<crate::payments::handle_event::HandleError> for ApiError {
+    fn from(e: crate::payments::handle_event::HandleError) -> Self {
         match e {
-            crate::stripe::events::HandleError::Database(d) => d.into(),
-            crate::stripe::events::HandleError::Job(j) => ApiError::Internal(j.into()),
+            crate::payments::handle_event::HandleError::Database(d) => d.into(),
+            crate::payments::handle_event::HandleError::Job(j) => ApiError::Internal(j.into()),
         }
     }
 }

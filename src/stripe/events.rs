@@ -1,15 +1,12 @@
-//! Layer 2: Stripe's `checkout.session.*` events. Stripe delivers at least once, in any
-//! order, for days. Each event is verified, recorded once in the same transaction as its
-//! effects, and applied through `payments::apply_session`, the function the reconciler uses.
+//! Stripe's events as this system reads them: a webhook delivery verified against its
+//! signature and parsed, or an event the sweep listed from the Events API. What an event does
+//! to its order is the payments domain's (`payments::handle_event`).
 
 use secrecy::{ExposeSecret, SecretString};
-use sqlx::PgPool;
 use stripe_webhook::{EventObject, Webhook};
 
-use crate::{
-    orders::transition::PaymentEvent,
-    payments::{self, ApplyError, SessionFacts},
-};
+use super::session_facts::SessionFacts;
+use crate::orders::transition::PaymentEvent;
 
 /// Why a delivery was refused (answered 400; nothing written).
 #[derive(Debug, thiserror::Error)]
@@ -29,31 +26,6 @@ impl Rejected {
             self,
             Rejected::NotUtf8 | Rejected::Verification(stripe_webhook::WebhookError::BadParse(_))
         )
-    }
-}
-
-/// What a delivery did.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Outcome {
-    /// This event id was recorded before: nothing changed.
-    Duplicate,
-    /// A type we do not act on: recorded, no effect.
-    Ignored,
-    /// Applied to its order (which may have been unchanged, e.g. a late `expired`).
-    Applied(payments::Applied),
-    /// The session names no order and has no customer email: recorded and logged for a human.
-    Unattributable,
-}
-
-impl Outcome {
-    pub fn label(&self) -> &'static str {
-        match self {
-            Outcome::Duplicate => "duplicate",
-            Outcome::Ignored => "ignored",
-            Outcome::Applied(a) if a.changed.is_some() => "applied",
-            Outcome::Applied(_) => "no_change",
-            Outcome::Unattributable => "unattributable",
-        }
     }
 }
 
@@ -89,22 +61,6 @@ impl StripeEvent {
     }
 }
 
-/// Where an event came from (`h2s_stripe_events.source`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Source {
-    Webhook,
-    EventsApi,
-}
-
-impl Source {
-    fn as_str(self) -> &'static str {
-        match self {
-            Source::Webhook => "webhook",
-            Source::EventsApi => "events_api",
-        }
-    }
-}
-
 impl From<&stripe_webhook::Event> for StripeEvent {
     fn from(event: &stripe_webhook::Event) -> Self {
         StripeEvent {
@@ -125,7 +81,7 @@ impl StripeEvent {
         let id = event["id"].as_str()?.to_owned();
         let event_type = event["type"].as_str()?.to_owned();
         let created = event["created"].as_i64().unwrap_or_default();
-        let payment = session_facts_from_json(&event["data"]["object"]).and_then(|facts| {
+        let payment = SessionFacts::from_json(&event["data"]["object"]).and_then(|facts| {
             let payment_event = match event_type.as_str() {
                 "checkout.session.completed" => facts.completed_event(),
                 "checkout.session.async_payment_succeeded" => PaymentEvent::AsyncSucceeded,
@@ -142,32 +98,6 @@ impl StripeEvent {
             payment,
         })
     }
-}
-
-fn session_facts_from_json(o: &serde_json::Value) -> Option<SessionFacts> {
-    let text = |v: &serde_json::Value| v.as_str().map(str::to_owned);
-    let details = &o["customer_details"];
-    Some(SessionFacts {
-        session_id: o["id"].as_str()?.to_owned(),
-        url: text(&o["url"]),
-        status: o["status"].as_str().and_then(|s| s.parse().ok()),
-        payment_status: o["payment_status"].as_str()?.parse().ok()?,
-        client_reference_id: text(&o["client_reference_id"]),
-        metadata: o["metadata"]
-            .as_object()
-            .map(|m| {
-                m.iter()
-                    .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_owned())))
-                    .collect()
-            })
-            .unwrap_or_default(),
-        amount_total: o["amount_total"].as_i64(),
-        currency: text(&o["currency"]),
-        customer_email: text(&details["email"]).or_else(|| text(&o["customer_email"])),
-        customer_name: text(&details["name"]),
-        customer_phone: text(&details["phone"]),
-        expires_at: o["expires_at"].as_i64(),
-    })
 }
 
 /// The payment event a Stripe event stands for, with its session; `None` for other types.
@@ -188,125 +118,5 @@ fn classify(object: &EventObject) -> Option<(PaymentEvent, SessionFacts)> {
     })
 }
 
-/// Why an event could not be applied (the delivery is answered 5xx and Stripe retries it).
-#[derive(Debug, thiserror::Error)]
-pub enum HandleError {
-    #[error(transparent)]
-    Database(#[from] sqlx::Error),
-    #[error(transparent)]
-    Job(crate::dispatch::EnsureJobError),
-}
-
-/// Records the event once and applies it, in one transaction: the one path of every Stripe
-/// event, delivered by the webhook or listed by the sweep. An event id already recorded (by
-/// either) is a `Duplicate` and changes nothing.
-#[tracing::instrument(skip_all, fields(
-    event_id = %event.id,
-    event_type = %event.event_type,
-    source = source.as_str(),
-    checkout_trace_id = event.checkout_trace_id().map(tracing::field::display),
-))]
-pub async fn handle(
-    pool: &PgPool,
-    event: &StripeEvent,
-    source: Source,
-    max_attempts: i32,
-) -> Result<Outcome, HandleError> {
-    let mut tx = pool.begin().await?;
-    // Insert first: a repeat delivery, even a concurrent one, waits on this row and then
-    // finds it, so an event has its effect once.
-    let fresh = sqlx::query(
-        r#"
-        INSERT INTO h2s_stripe_events (event_id, event_type, outcome, source)
-        VALUES ($1, $2, 'received', $3)
-        ON CONFLICT (event_id) DO NOTHING
-        "#,
-    )
-    .bind(&event.id)
-    .bind(&event.event_type)
-    .bind(source.as_str())
-    .execute(&mut *tx)
-    .await?
-    .rows_affected()
-        == 1;
-    if !fresh {
-        tx.rollback().await?;
-        return Ok(Outcome::Duplicate);
-    }
-    let outcome = match &event.payment {
-        None => Outcome::Ignored,
-        Some((payment_event, facts)) => {
-            match payments::apply_session(&mut tx, facts, *payment_event, max_attempts).await {
-                Ok(applied) => Outcome::Applied(applied),
-                Err(ApplyError::Unattributable) => {
-                    tracing::error!(session_id = %facts.session_id, "a session names no order and has no email; needs a human");
-                    Outcome::Unattributable
-                }
-                Err(ApplyError::Database(e)) => return Err(e.into()),
-                Err(ApplyError::Job(e)) => return Err(HandleError::Job(e)),
-            }
-        }
-    };
-    let order_id = match &outcome {
-        Outcome::Applied(a) => Some(a.order_id.as_str().to_owned()),
-        _ => None,
-    };
-    sqlx::query(r#"UPDATE h2s_stripe_events SET outcome = $2, order_id = $3 WHERE event_id = $1"#)
-        .bind(&event.id)
-        .bind(outcome.label())
-        .bind(order_id)
-        .execute(&mut *tx)
-        .await?;
-    tx.commit().await?;
-    Ok(outcome)
-}
-
 #[cfg(test)]
-mod tests {
-    use serde_json::json;
-
-    use super::*;
-
-    #[test]
-    fn a_listed_event_of_another_api_version_is_read_from_the_fields_used_only() {
-        // No api_version, no livemode, a session missing most fields and carrying unknown
-        // ones: what an account pinned to an old (or a future) version may list.
-        let event = json!({
-            "id": "evt_old",
-            "type": "checkout.session.completed",
-            "created": 1_700_000_000,
-            "data": {"object": {
-                "id": "cs_old",
-                "object": "checkout.session",
-                "payment_status": "paid",
-                "status": "complete",
-                "metadata": {"order_id": "ORD-OLD", "count": 3},
-                "customer_details": {"email": "old@example.com"},
-                "display_items": [{"legacy": true}],
-                "a_field_from_the_future": {"x": 1}
-            }}
-        });
-        let parsed = StripeEvent::from_json(&event).expect("parsed");
-        assert_eq!(
-            (parsed.id.as_str(), parsed.created),
-            ("evt_old", 1_700_000_000)
-        );
-        let (payment, facts) = parsed.payment.expect("a payment event");
-        assert_eq!(payment, PaymentEvent::CompletedPaid);
-        assert_eq!(facts.session_id, "cs_old");
-        assert_eq!(
-            facts.metadata.get("order_id").map(String::as_str),
-            Some("ORD-OLD")
-        );
-        assert_eq!(facts.customer_email.as_deref(), Some("old@example.com"));
-        assert_eq!(facts.amount_total, None);
-    }
-
-    #[test]
-    fn other_types_are_kept_without_a_payment_and_an_event_without_an_id_is_refused() {
-        let other = json!({"id": "evt_1", "type": "charge.refunded", "data": {"object": {}}});
-        let parsed = StripeEvent::from_json(&other).expect("parsed");
-        assert!(parsed.payment.is_none());
-        assert!(StripeEvent::from_json(&json!({"type": "checkout.session.expired"})).is_none());
-    }
-}
+mod tests;
