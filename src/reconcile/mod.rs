@@ -1,7 +1,7 @@
 //! The reconciler (third layer): a sweep that repairs what the checkout API, the outbox worker
 //! and the Stripe webhook missed, so that every paid order ends with exactly one dispatch job.
 //! What a sweep does, its report fields, its exit codes and how to deploy it: README.md, "The
-//! reconciler". Entry points: [`sweep`] (`reconcile --once`, the admin route and the console)
+//! reconciler". Entry points: [`sweep()`] (`reconcile --once`, the admin route and the console)
 //! and [`run_scheduled`] (`reconcile` on `--schedule`, `api --dev`).
 //!
 //! One file per step, in the order `sweep` runs them; each repair goes through the function
