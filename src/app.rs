@@ -11,9 +11,8 @@ use crate::{
     checkout::{Checkouts, request::UrlDefaults, waiter::Waiters},
     http::{AppState, router},
     notify::Notifier,
-    outbox::{self, runtime},
+    outbox::{self, runtime, tasks::Tasks},
     stripe::{StripeClientConfig, StripeHttp},
-    worker::Tasks,
 };
 
 /// What the API process needs, already validated.

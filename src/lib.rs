@@ -28,5 +28,3 @@ pub mod reconcile;
 pub mod secrets;
 pub mod stripe;
 pub mod telemetry;
-pub mod webhook;
-pub mod worker;

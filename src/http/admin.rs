@@ -61,7 +61,7 @@ pub struct JobsPage {
 #[derive(Serialize)]
 pub struct DeadTasksPage {
     ok: bool,
-    tasks: Vec<outbox::admin::DeadTask>,
+    tasks: Vec<outbox::dead::DeadTask>,
 }
 
 /// `{"ok": true, "retried": "<task id>"}`
@@ -154,7 +154,7 @@ pub async fn dead_tasks(
     State(state): State<AppState>,
     Query(q): Query<ListQuery>,
 ) -> Result<Json<DeadTasksPage>, ApiError> {
-    let tasks = outbox::admin::list_dead(&state.pool, q.limit()).await?;
+    let tasks = outbox::dead::list_dead(&state.pool, q.limit()).await?;
     Ok(Json(DeadTasksPage { ok: true, tasks }))
 }
 
@@ -164,7 +164,7 @@ pub async fn retry_task(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Json<Retried>, ApiError> {
-    if outbox::admin::revive(&state.pool, &id).await? {
+    if outbox::dead::revive(&state.pool, &id).await? {
         Ok(Json(Retried {
             ok: true,
             retried: id,

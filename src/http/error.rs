@@ -80,11 +80,11 @@ impl From<crate::checkout::CheckoutError> for ApiError {
     }
 }
 
-impl From<crate::webhook::HandleError> for ApiError {
-    fn from(e: crate::webhook::HandleError) -> Self {
+impl From<crate::payments::handle_event::HandleError> for ApiError {
+    fn from(e: crate::payments::handle_event::HandleError) -> Self {
         match e {
-            crate::webhook::HandleError::Database(d) => d.into(),
-            crate::webhook::HandleError::Job(j) => ApiError::Internal(j.into()),
+            crate::payments::handle_event::HandleError::Database(d) => d.into(),
+            crate::payments::handle_event::HandleError::Job(j) => ApiError::Internal(j.into()),
         }
     }
 }

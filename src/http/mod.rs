@@ -3,10 +3,9 @@
 mod admin;
 mod console;
 mod error;
-mod health;
-mod metrics;
 pub mod openapi;
 mod orders;
+mod probes;
 pub mod request_trace;
 mod shop;
 mod webhook;
@@ -55,10 +54,10 @@ pub fn router(state: AppState, request_timeout: Duration) -> Router {
         .route("/api/admin/outbox/dead", get(admin::dead_tasks))
         .route("/api/admin/outbox/{id}/retry", post(admin::retry_task))
         .route("/api/admin/reconcile", post(admin::reconcile))
-        .route("/metrics", get(metrics::metrics))
+        .route("/metrics", get(probes::metrics))
         .route("/openapi.json", get(openapi::serve))
-        .route("/healthz", get(health::healthz))
-        .route("/readyz", get(health::readyz))
+        .route("/healthz", get(probes::healthz))
+        .route("/readyz", get(probes::readyz))
         .merge(console::routes())
         .fallback(|| async { ApiError::NotFound })
         .layer(DefaultBodyLimit::max(BODY_LIMIT))

@@ -2,7 +2,10 @@ use super::{
     ApiError, AppState,
     openapi::schemas::{ErrorBody, WebhookAck},
 };
-use crate::webhook::{self, Outcome};
+use crate::{
+    payments::handle_event::{self, Outcome, Source},
+    stripe::events::{self, StripeEvent},
+};
 use axum::{Json, body::Bytes, extract::State, http::HeaderMap};
 
 /// `POST /api/stripe-webhook`: the raw body is verified, then recorded and applied once.
@@ -26,7 +29,7 @@ pub async fn receive(
     let signature = headers
         .get("stripe-signature")
         .and_then(|v| v.to_str().ok());
-    let event = webhook::verify(&body, signature, secret).map_err(|e| {
+    let event = events::verify(&body, signature, secret).map_err(|e| {
         tracing::warn!(reason = %e, "webhook rejected");
         if e.is_about_the_body() {
             crate::metrics::webhook_event("unparsable", "rejected");
@@ -36,14 +39,14 @@ pub async fn receive(
             ApiError::invalid("Stripe-Signature", format!("webhook rejected: {e}"))
         }
     })?;
-    let event = webhook::StripeEvent::from(&event);
+    let event = StripeEvent::from(&event);
     if let Some(id) = event.checkout_trace_id() {
         super::request_trace::record_checkout_trace_id(id);
     }
-    let outcome = webhook::handle(
+    let outcome = handle_event::handle(
         &state.pool,
         &event,
-        webhook::Source::Webhook,
+        Source::Webhook,
         state.checkouts.max_attempts,
     )
     .await?;

@@ -2,8 +2,9 @@
 //! plain SQL inside the business transaction that needs it, so a committed order always has
 //! its task and a rolled-back one never does. The apalis worker (`runtime`) drains it.
 
-pub mod admin;
+pub mod dead;
 pub mod runtime;
+pub mod tasks;
 
 use std::time::Duration;
 

@@ -1,57 +1,13 @@
-//! The worker that drains the outbox: apalis 1.0 over `apalis.jobs`, queue [`QUEUE`].
-//!
-//! # How a task runs
-//! - **Pickup.** apalis's insert trigger NOTIFYs `apalis::job::insert`; each worker LISTENs
-//!   (`with_pubsub`) and fetches within milliseconds. A poll every `poll_interval` is the
-//!   fallback, and the only wake-up for what no insert announces: a retry whose `run_at`
-//!   has come, a dead task revived by `enqueue`'s `ON CONFLICT ... DO UPDATE` (an update fires
-//!   no insert trigger), a notification lost while the listener reconnected.
-//! - **Claim.** `apalis.get_jobs` claims up to `batch_size` rows with `FOR UPDATE SKIP
-//!   LOCKED` (status `Queued`, `lock_by` = this worker); at most `concurrency` run at once.
-//! - **Outcome.** `Ok` → `Done`. [`TaskError::Permanent`] → `Killed`, never fetched again.
-//!   [`TaskError::Retryable`] → `Failed` with `attempts` + 1 and `run_at` moved to
-//!   `now() + RetryPolicy::delay` (written to the row, so the schedule survives a crash),
-//!   then fetched by the poll once due: the retry starts `delay` to `delay + poll_interval`
-//!   after the failure. When `attempts` reaches the row's `max_attempts` (or the policy's
-//!   `1 + max_retries`, if lower) the row stays `Failed` for good. Dead rows, `Killed` or
-//!   exhausted, are what [`dead_tasks`] counts; `outbox::enqueue` revives them. A handler
-//!   panic counts as a retryable failure.
-//!
-//! # Crashes and recovery
-//! Every worker heartbeats `apalis.workers.last_seen` every `heartbeat`. At each of its
-//! heartbeats (and when it starts) a worker hands back to `Pending` the claimed rows
-//! (`Queued`/`Running`) of any worker of this queue not seen for `heartbeat ×
-//! missed_heartbeats`, and fetches them right away. So a killed worker's tasks run again
-//! between `heartbeat × missed_heartbeats` and `heartbeat × (missed_heartbeats + 1)` after
-//! its last heartbeat, provided some worker is running: with the defaults (5 s × 3) within
-//! 15–20 s. The hand-back costs the task one attempt. apalis compares whole seconds, so
-//! `heartbeat × missed_heartbeats` must be at least 1 s (checked at start).
-//!
-//! **Worker names must be unique and never reused** ([`RuntimeConfig::unique_name`]:
-//! prefix-hostname-pid-random). A process restarted under its predecessor's name
-//! re-registers that name, which makes the dead worker look alive: its claimed rows are
-//! then never handed back.
-//!
-//! If the worker fails (apalis stops on any database error: a lost heartbeat, a failed
-//! fetch), [`run`] releases what that worker claimed and starts a new one under a derived
-//! name (`<name>-r<n>`), with a backoff of 1 s doubling to 30 s.
-//!
-//! # Shutdown
-//! When `shutdown` resolves the worker fetches nothing more, hands back claimed rows not yet
-//! started, and waits for in-flight attempts up to [`SHUTDOWN_GRACE`]; attempts still
-//! running then are dropped and their rows released to `Pending` at once (their work is
-//! idempotent, so the next worker redoes it). apalis counts an attempt for each row it hands
-//! back, started or not.
-//!
-//! # Knobs
-//! [`RuntimeConfig::new`] takes the worker's defaults from `crate::config` (the flags and
-//! their defaults are in the README's configuration table). Not flags:
-//! | knob | default | effect |
-//! |---|---|---|
-//! | `batch_size` | the concurrency | rows claimed per fetch; claimed rows wait in memory for a slot |
-//! | `heartbeat` | 5 s | liveness period; orphan check period |
-//! | `missed_heartbeats` | 3 | a worker silent for 3 × 5 s = 15 s is dead |
+//! The worker that drains the outbox: apalis 1.0 over `apalis.jobs`, queue [`QUEUE`]. How a
+//! task is picked up, retried, handed back after a crash and stopped at shutdown is told in
+//! the README ("Architecture": retries, crash recovery; "Operations": processes). Here:
+//! [`run`] keeps one apalis worker running under a unique name, restarting it under a derived
+//! name (`<name>-r<n>`, backoff 1 s doubling to 30 s) when apalis stops on a database error;
+//! `service` runs one attempt and maps its result to the row; `retry` decides whether and
+//! when a failed attempt runs again; `handler` is what the tasks implement
+//! (`outbox::tasks`). Dead rows are `outbox::dead`'s.
 
+mod handler;
 mod retry;
 mod service;
 
@@ -62,18 +18,14 @@ use apalis::prelude::{BackendExt, WorkerBuilder, WorkerBuilderExt, WorkerContext
 use apalis_postgres::{Config, PostgresStorage};
 use sqlx::PgPool;
 
-pub use self::retry::RetryPolicy;
 use self::service::{OutboxService, Payload};
-use super::{OutboxTask, QUEUE, TaskError};
+pub use self::{handler::TaskHandler, retry::RetryPolicy};
+use super::QUEUE;
 
-/// How long a shutdown waits for attempts in flight before releasing them.
+/// How long a shutdown waits for attempts in flight before releasing them (their work is
+/// idempotent, so the next worker redoes it). apalis counts an attempt for each row it hands
+/// back, started or not.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
-
-/// Does the work of one outbox task. Implementations must be idempotent: an attempt may run
-/// again after a crash, a release at shutdown, or a worker declared dead.
-pub trait TaskHandler: Clone + Send + Sync + 'static {
-    fn handle(&self, task: OutboxTask) -> impl Future<Output = Result<(), TaskError>> + Send;
-}
 
 #[derive(Clone, Debug)]
 pub struct RuntimeConfig {
@@ -87,9 +39,13 @@ pub struct RuntimeConfig {
     pub heartbeat: Duration,
     /// Heartbeats a worker may miss before its claimed rows are handed to others: a killed
     /// worker's tasks run again `heartbeat × missed_heartbeats` (+ up to one heartbeat)
-    /// after its death. At least 2.
+    /// after its death. At least 2, and apalis compares whole seconds, so `heartbeat ×
+    /// missed_heartbeats` must be at least 1 s. A hand-back costs the task one attempt.
     pub missed_heartbeats: usize,
-    /// Fallback poll besides LISTEN/NOTIFY; also wakes retries whose time has come.
+    /// Fallback poll besides LISTEN/NOTIFY, and the only wake-up for what no insert announces:
+    /// a retry whose `run_at` has come, a dead task revived by `enqueue`'s `ON CONFLICT ... DO
+    /// UPDATE` (an update fires no insert trigger), a notification lost while the listener
+    /// reconnected.
     pub poll_interval: Duration,
     pub retry: RetryPolicy,
 }
@@ -116,7 +72,9 @@ impl RuntimeConfig {
         }
     }
 
-    /// `<prefix>-<hostname>-<pid>-<random>`: unique across hosts, processes and restarts.
+    /// `<prefix>-<hostname>-<pid>-<random>`: unique across hosts, processes and restarts. A
+    /// process restarted under its predecessor's name would re-register that name, making the
+    /// dead worker look alive: its claimed rows would never be handed back.
     pub fn unique_name(prefix: &str) -> String {
         let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
             .or_else(|_| std::fs::read_to_string("/etc/hostname"))
@@ -154,14 +112,6 @@ impl RuntimeConfig {
         self.heartbeat
             .saturating_mul(u32::try_from(self.missed_heartbeats).unwrap_or(u32::MAX))
     }
-}
-
-/// Dead tasks of the outbox queue: retries exhausted, or killed by a permanent error.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct DeadTasks {
-    pub count: i64,
-    /// Since the oldest one's last attempt.
-    pub oldest_age: Option<Duration>,
 }
 
 /// Runs until `shutdown` resolves; then stops taking new tasks, lets in-flight ones finish
@@ -283,27 +233,6 @@ async fn release_claims(pool: &PgPool, worker: &str) -> Result<u64, sqlx::Error>
         tracing::info!(worker, released, "released claimed outbox tasks");
     }
     Ok(released)
-}
-
-/// The dead-task count and oldest age of queue `$1` (the reconciler EXPLAINs this same text).
-pub const DEAD_TASKS_SQL: &str = r#"
-    SELECT count(*),
-           EXTRACT(EPOCH FROM now() - min(COALESCE(done_at, run_at)))::float8
-    FROM apalis.jobs
-    WHERE job_type = $1
-      AND (status = 'Killed' OR (status = 'Failed' AND attempts >= max_attempts))
-    "#;
-
-/// Dead tasks (retries exhausted, or killed) of the outbox queue: the reconciler reports them.
-pub async fn dead_tasks(pool: &PgPool) -> Result<DeadTasks, sqlx::Error> {
-    let (count, oldest_secs): (i64, Option<f64>) = sqlx::query_as(DEAD_TASKS_SQL)
-        .bind(QUEUE)
-        .fetch_one(pool)
-        .await?;
-    Ok(DeadTasks {
-        count,
-        oldest_age: oldest_secs.map(|s| Duration::from_secs_f64(s.max(0.0))),
-    })
 }
 
 #[cfg(test)]

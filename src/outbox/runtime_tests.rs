@@ -13,7 +13,7 @@ use tokio::{sync::oneshot, task::JoinHandle};
 use super::*;
 use crate::{
     orders::OrderId,
-    outbox::{self, OutboxTask, TaskError},
+    outbox::{self, OutboxTask, TaskError, dead::dead_tasks},
 };
 
 #[path = "../../tests/common/test_db.rs"]

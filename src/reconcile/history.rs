@@ -5,7 +5,7 @@
 use chrono::{DateTime, Utc};
 use sqlx::PgPool;
 
-use super::SweepReport;
+use super::report::SweepReport;
 
 /// Reports older than this are deleted when a new one is stored.
 const KEEP_DAYS: i32 = 30;

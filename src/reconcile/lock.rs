@@ -15,6 +15,14 @@
 //! would still make one job per order. The lock keeps sweeps from doing the same work twice
 //! and keeps their reports adding up.
 //!
+//! Clock skew: replicas on the same schedule but skewed clocks fire the "same" tick at
+//! different moments: whoever comes first sweeps; the other either finds the lock held
+//! (skipped) or, if the first already finished, sweeps again right after and finds (almost)
+//! nothing to do. Ages (`stale_after`, `retention`, ...) are measured with the database's
+//! `now()`, so the reconciler's own clock never decides what is stale. (A per-tick claim row
+//! would instead key on the tick as each replica computes it: skew beyond the sweep interval
+//! would let two replicas claim different ticks and overlap.)
+//!
 //! Note: a session lock needs a real session. Behind PgBouncer in transaction mode, point the
 //! reconciler at Postgres directly (or at a session-mode pool).
 

@@ -6,9 +6,10 @@ use chrono::{DateTime, Utc};
 use sqlx::PgPool;
 
 use super::{
-    Ctx,
-    queries::{self, Cursor},
+    context::Ctx,
+    queries::{Cursor, Stmt, limit},
     report::Repair,
+    settings::SweepOptions,
 };
 use crate::{
     dispatch::{self, EnsureJobError, Ensured},
@@ -21,15 +22,14 @@ pub(super) async fn repair(ctx: &mut Ctx<'_>) {
         if ctx.stopping() {
             return;
         }
-        let rows: Vec<(OrderId, DateTime<Utc>)> =
-            match queries::invariant_violations(&cursor, ctx.options)
-                .query_as()
-                .fetch_all(ctx.pool)
-                .await
-            {
-                Ok(rows) => rows,
-                Err(e) => return ctx.report.fail(Repair::Orphan, None, e),
-            };
+        let rows: Vec<(OrderId, DateTime<Utc>)> = match invariant_violations(&cursor, ctx.options)
+            .query_as()
+            .fetch_all(ctx.pool)
+            .await
+        {
+            Ok(rows) => rows,
+            Err(e) => return ctx.report.fail(Repair::Orphan, None, e),
+        };
         let full = rows.len() >= ctx.options.batch_size as usize;
         for (order_id, created_at) in rows {
             if ctx.stopping() {
@@ -76,4 +76,14 @@ async fn repair_one(pool: &PgPool, order_id: &OrderId) -> Result<Ensured, Ensure
     let ensured = dispatch::ensure_job(&mut tx, order_id).await?;
     tx.commit().await?;
     Ok(ensured)
+}
+
+/// (a) Paid orders that break the invariant: the one named query,
+/// [`crate::invariant::VIOLATIONS_SQL`] (indexes `h2s_orders_paid_unlinked` and
+/// `h2s_dispatch_jobs_not_ready`).
+pub(super) fn invariant_violations(after: &Cursor, options: &SweepOptions) -> Stmt {
+    Stmt::new("invariant_violations", crate::invariant::VIOLATIONS_SQL)
+        .bind(after.created_at)
+        .bind(after.order_id.clone())
+        .bind(limit(options))
 }

@@ -8,7 +8,9 @@ use std::sync::{
 
 use anyhow::Context;
 
-use super::{ReconcileSettings, SweepReport, run_scheduled, sweep_until};
+use super::{
+    report::SweepReport, schedule::run_scheduled, settings::ReconcileSettings, sweep::sweep_until,
+};
 use crate::{
     app::{Stop, shutdown_signal},
     config::{DatabaseSettings, StripeSettings, require},

@@ -165,6 +165,21 @@ impl fmt::Display for SweepReport {
             "  stripe: {} calls, {} events listed, {} sessions retrieved",
             self.stripe_calls, self.events_listed, self.sessions_retrieved
         )?;
+        self.write_repairs(f)?;
+        self.write_failures(f)?;
+        if self.interrupted {
+            write!(
+                f,
+                "\n  interrupted by shutdown: the next sweep does the rest"
+            )?;
+        }
+        Ok(())
+    }
+}
+
+impl SweepReport {
+    /// One line per repair kind, then the dead tasks left.
+    fn write_repairs(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let lines = [
             (
                 self.orphans_repaired,
@@ -189,6 +204,11 @@ impl fmt::Display for SweepReport {
             )?,
             None => writeln!(f, "  {:>6}  dead outbox tasks", self.dead_tasks)?,
         }
+        Ok(())
+    }
+
+    /// The failure count, then each listed failure.
+    fn write_failures(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "  {:>6}  failed", self.failed)?;
         for failure in &self.failures {
             let who = failure.order_id.as_ref().map_or("-", OrderId::as_str);
@@ -202,12 +222,6 @@ impl fmt::Display for SweepReport {
         let unlisted = self.failed.saturating_sub(self.failures.len() as u64);
         if unlisted > 0 {
             write!(f, "\n          ... and {unlisted} more")?;
-        }
-        if self.interrupted {
-            write!(
-                f,
-                "\n  interrupted by shutdown: the next sweep does the rest"
-            )?;
         }
         Ok(())
     }

@@ -1,5 +1,12 @@
 //! (c) Checkouts whose session was never created and whose `Checkout` outbox task is dead or
-//! missing: re-enqueued through `outbox::enqueue`, under the same idempotency key.
+//! missing: re-enqueued through `outbox::enqueue`, under the same idempotency key (the outbox
+//! row is revived, and Stripe replays rather than creates a second session).
+//!
+//! There is no upper age here: the worker's checkout step itself refuses to create a session
+//! past `checkout::fulfil::SESSION_CREATION_WINDOW` (23 h; Stripe forgets idempotency keys
+//! after 24 h) and fails the order with the reason, so a re-enqueued old checkout ends `failed`
+//! instead of staying pending behind a dead task. Legacy rows (no `checkout_trace_id`) never
+//! had a checkout task here and are left alone.
 
 use std::collections::HashSet;
 
@@ -8,13 +15,14 @@ use sqlx::PgPool;
 use uuid::Uuid;
 
 use super::{
-    Ctx,
-    queries::{self, Cursor},
+    context::Ctx,
+    queries::{Cursor, Stmt, limit, secs},
     report::Repair,
+    settings::SweepOptions,
 };
 use crate::{
     orders::OrderId,
-    outbox::{self, OutboxTask},
+    outbox::{self, OutboxTask, QUEUE},
 };
 
 pub(super) async fn repair(ctx: &mut Ctx<'_>) {
@@ -24,7 +32,7 @@ pub(super) async fn repair(ctx: &mut Ctx<'_>) {
             return;
         }
         let rows: Vec<(OrderId, DateTime<Utc>, Uuid)> =
-            match queries::checkouts_without_session(&cursor, ctx.options)
+            match checkouts_without_session(&cursor, ctx.options)
                 .query_as()
                 .fetch_all(ctx.pool)
                 .await
@@ -48,41 +56,57 @@ pub(super) async fn repair(ctx: &mut Ctx<'_>) {
                 request_id: None,
             })
             .collect();
-        // A task still alive (pending, queued, running, retrying) will finish by itself.
-        let keys: Vec<String> = tasks.iter().map(OutboxTask::idempotency_key).collect();
-        let live: HashSet<String> = match queries::live_task_keys(&keys)
-            .query_as::<(String,)>()
-            .fetch_all(ctx.pool)
-            .await
-        {
-            Ok(rows) => rows.into_iter().map(|(key,)| key).collect(),
+        let lost = match without_live_task(ctx, tasks).await {
+            Ok(lost) => lost,
             Err(e) => return ctx.report.fail(Repair::Requeue, None, e),
         };
-        for task in tasks
-            .iter()
-            .filter(|t| !live.contains(&t.idempotency_key()))
-        {
+        for task in &lost {
             if ctx.stopping() {
                 return;
             }
-            let order_id = task.order_id();
-            if ctx.options.dry_run {
-                tracing::info!(order_id = %order_id, "dry run: would re-enqueue the checkout");
-                ctx.report.requeued += 1;
-                continue;
-            }
-            match requeue_one(ctx.pool, task, ctx.options.max_attempts).await {
-                Ok(true) => {
-                    tracing::info!(order_id = %order_id, "checkout without a session re-enqueued");
-                    ctx.report.requeued += 1;
-                }
-                Ok(false) => {}
-                Err(e) => ctx.report.fail(Repair::Requeue, Some(order_id), e),
-            }
+            requeue(ctx, task).await;
         }
         if !full {
             return;
         }
+    }
+}
+
+/// The tasks whose outbox row is dead or missing: a task still alive (pending, queued,
+/// running, retrying) will finish by itself.
+async fn without_live_task(
+    ctx: &Ctx<'_>,
+    tasks: Vec<OutboxTask>,
+) -> Result<Vec<OutboxTask>, sqlx::Error> {
+    let keys: Vec<String> = tasks.iter().map(OutboxTask::idempotency_key).collect();
+    let live: HashSet<String> = live_task_keys(&keys)
+        .query_as::<(String,)>()
+        .fetch_all(ctx.pool)
+        .await?
+        .into_iter()
+        .map(|(key,)| key)
+        .collect();
+    Ok(tasks
+        .into_iter()
+        .filter(|t| !live.contains(&t.idempotency_key()))
+        .collect())
+}
+
+/// One lost checkout re-enqueued (or, in a dry run, counted).
+async fn requeue(ctx: &mut Ctx<'_>, task: &OutboxTask) {
+    let order_id = task.order_id();
+    if ctx.options.dry_run {
+        tracing::info!(order_id = %order_id, "dry run: would re-enqueue the checkout");
+        ctx.report.requeued += 1;
+        return;
+    }
+    match requeue_one(ctx.pool, task, ctx.options.max_attempts).await {
+        Ok(true) => {
+            tracing::info!(order_id = %order_id, "checkout without a session re-enqueued");
+            ctx.report.requeued += 1;
+        }
+        Ok(false) => {}
+        Err(e) => ctx.report.fail(Repair::Requeue, Some(order_id), e),
     }
 }
 
@@ -111,4 +135,42 @@ async fn requeue_one(
     outbox::enqueue(&mut tx, task, max_attempts).await?;
     tx.commit().await?;
     Ok(true)
+}
+
+/// (c) Checkouts of this system (they carry a trace id) with no session, older than
+/// `requeue_after` (index `h2s_orders_checkout_without_session`).
+pub(super) fn checkouts_without_session(after: &Cursor, options: &SweepOptions) -> Stmt {
+    Stmt::new(
+        "checkouts_without_session",
+        r#"
+        SELECT order_id, created_at, checkout_trace_id
+        FROM h2s_orders
+        WHERE status = 'pending_payment' AND stripe_session_id IS NULL
+          AND checkout_trace_id IS NOT NULL
+          AND created_at < now() - make_interval(secs => $1)
+          AND (created_at, order_id) > ($2, $3)
+        ORDER BY created_at, order_id
+        LIMIT $4
+        "#,
+    )
+    .bind(secs(options.requeue_after))
+    .bind(after.created_at)
+    .bind(after.order_id.clone())
+    .bind(limit(options))
+}
+
+/// (c) Of these idempotency keys, those whose task is alive (or done): not to re-enqueue.
+/// Served by apalis's unique `(job_type, idempotency_key)` index.
+pub(super) fn live_task_keys(keys: &[String]) -> Stmt {
+    Stmt::new(
+        "live_task_keys",
+        r#"
+        SELECT idempotency_key
+        FROM apalis.jobs
+        WHERE job_type = $1 AND idempotency_key = ANY($2)
+          AND NOT (status = 'Killed' OR (status = 'Failed' AND attempts >= max_attempts))
+        "#,
+    )
+    .bind(QUEUE)
+    .bind(keys.to_vec())
 }

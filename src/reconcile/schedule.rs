@@ -1,4 +1,11 @@
 //! Sweeps on a cron schedule, one after the other, until shutdown.
+//!
+//! apalis-cron's [`apalis_cron::CronScheduler`] (over `cron` 0.17) produces the ticks, in UTC.
+//! Its stream must be polled continuously (a tick computed but polled after it passed yields
+//! an `OutOfRange` error, forever), so a small task forwards ticks into a one-slot channel:
+//! a tick that comes while a sweep is running waits in the slot, further ones are dropped
+//! (logged). On shutdown (SIGTERM/ctrl-c) the running sweep stops between two repairs (each
+//! repair is its own transaction, so nothing is left half-done) and the process exits 0.
 
 use std::{
     future::Future,
@@ -14,7 +21,7 @@ use futures::{FutureExt, StreamExt};
 use sqlx::PgPool;
 use tokio::sync::mpsc;
 
-use super::{SweepOptions, SweepReport, sweep_until};
+use super::{report::SweepReport, settings::SweepOptions, sweep::sweep_until};
 use crate::stripe::StripeHttp;
 
 /// Runs a sweep at every tick of `schedule` (UTC) until `shutdown` resolves; then lets the

@@ -1,12 +1,12 @@
-//! The `reconcile` process's own flags (clap, with environment fallbacks), parsed once and
-//! turned into [`SweepOptions`] and a cron [`Schedule`] before anything connects.
+//! What a sweep does and how far it looks ([`SweepOptions`]), and the `reconcile` process's
+//! own flags (clap, with environment fallbacks) that set them, parsed once and turned into
+//! options and a cron [`Schedule`] before anything connects.
 
 use std::{str::FromStr, time::Duration};
 
 use clap::Args;
 use cron::Schedule;
 
-use super::SweepOptions;
 use crate::outbox;
 
 /// Every 5 minutes, at second 0 (the `cron` crate's 6-field form: sec min hour dom mon dow).
@@ -17,6 +17,50 @@ pub const DEFAULT_RETENTION: &str = "7d";
 pub const DEFAULT_EXPIRY_GRACE: &str = "1h";
 pub const DEFAULT_REVIVE_AFTER: &str = "5m";
 pub const DEFAULT_BATCH_SIZE: u32 = 100;
+
+/// What a sweep does and how far it looks. [`Default`] holds the documented defaults.
+#[derive(Debug, Clone)]
+pub struct SweepOptions {
+    /// Report only; change nothing.
+    pub dry_run: bool,
+    /// (b) Unpaid orders older than this are checked against Stripe.
+    pub stale_after: Duration,
+    /// (c) Minimum age of a session-less checkout before it is re-enqueued.
+    pub requeue_after: Duration,
+    /// (b) How long past its `expires_at` a session with no terminal event is retrieved
+    /// (Stripe sends `checkout.session.expired` shortly after; this leaves it time to).
+    pub expiry_grace: Duration,
+    /// (d) A dead task is revived this long after its last attempt, doubling per revival.
+    pub revive_after: Duration,
+    /// (e) Finished outbox rows older than this are deleted.
+    pub retention: Duration,
+    /// Rows per query.
+    pub batch_size: u32,
+    /// Rows per housekeeping `DELETE`.
+    pub delete_batch_size: u32,
+    /// Stripe retrievals in flight at once in (b).
+    pub stripe_concurrency: usize,
+    /// `max_attempts` of the outbox rows the sweep writes (first try + retries).
+    pub max_attempts: i32,
+}
+
+impl Default for SweepOptions {
+    fn default() -> Self {
+        let d = |s: &str| parse_duration(s).expect("the default durations parse");
+        SweepOptions {
+            dry_run: false,
+            stale_after: d(DEFAULT_STALE_AFTER),
+            requeue_after: d(DEFAULT_REQUEUE_AFTER),
+            expiry_grace: d(DEFAULT_EXPIRY_GRACE),
+            revive_after: d(DEFAULT_REVIVE_AFTER),
+            retention: d(DEFAULT_RETENTION),
+            batch_size: DEFAULT_BATCH_SIZE,
+            delete_batch_size: 1_000,
+            stripe_concurrency: 4,
+            max_attempts: outbox::max_attempts(crate::config::DEFAULT_MAX_RETRIES),
+        }
+    }
+}
 
 #[derive(Debug, Clone, Args)]
 pub struct ReconcileSettings {

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use h2s_dispatch::{
     invariant,
-    outbox::runtime::dead_tasks,
+    outbox::dead::dead_tasks,
     reconcile::{self, SweepOptions, SweepReport},
     stripe::{
         StripeClientConfig, StripeHttp,

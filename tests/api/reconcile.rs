@@ -6,7 +6,7 @@ use std::{sync::Arc, time::Duration};
 use h2s_dispatch::{
     db,
     orders::OrderId,
-    outbox::runtime::dead_tasks,
+    outbox::dead::dead_tasks,
     reconcile::{self, SweepOptions, SweepReport, settings::parse_schedule},
     stripe::{
         StripeClientConfig, StripeHttp,
@@ -711,7 +711,7 @@ async fn every_sweep_query_reads_through_an_index_on_a_table_of_100k_orders() {
         sqlx::query(statement).execute(&pool).await.unwrap();
     }
 
-    let plans = reconcile::queries::explain(&pool, &SweepOptions::default())
+    let plans = reconcile::plans::explain(&pool, &SweepOptions::default())
         .await
         .unwrap();
 

@@ -10,13 +10,12 @@ use h2s_dispatch::{
     dispatch, invariant,
     notify::Notifier,
     orders::{OrderId, OrderStatus, repo},
-    outbox::{OutboxTask, QUEUE, runtime::TaskHandler},
+    outbox::{OutboxTask, QUEUE, runtime::TaskHandler, tasks::Tasks},
     reconcile::{self, SweepOptions},
     stripe::{
         StripeClientConfig, StripeHttp, sessions,
         standin::{Faults, PaymentStatus, StandIn, StandInConfig, sign_payload},
     },
-    worker::Tasks,
 };
 use secrecy::SecretString;
 use serde_json::{Value, json};

@@ -161,7 +161,7 @@ async fn dashboard(
     let loaded = async {
         Ok::<_, sqlx::Error>((
             queries::breaches(pool).await?,
-            outbox::admin::list_dead(pool, queries::SHOWN).await?,
+            outbox::dead::list_dead(pool, queries::SHOWN).await?,
             crate::metrics::database::outbox_by_kind(pool).await?,
             reconcile::history::recent(pool, 10).await?,
         ))
@@ -199,7 +199,7 @@ async fn retry(
     if let Err(refused) = Operator::for_post(&state, &headers, form.csrf.as_deref()) {
         return refused.into_response();
     }
-    match outbox::admin::revive(&state.pool, &id).await {
+    match outbox::dead::revive(&state.pool, &id).await {
         Ok(true) => {
             tracing::info!(task_id = %id, "console: dead task retried");
             Redirect::to(&format!("/admin?notice=Task+{id}+retried")).into_response()

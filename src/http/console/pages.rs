@@ -3,9 +3,7 @@
 use maud::{DOCTYPE, Markup, html};
 
 use super::queries::{Breach, Entry, OrderRow};
-use crate::{
-    metrics::database::KindRow, outbox::admin::DeadTask, reconcile::history::StoredReport,
-};
+use crate::{metrics::database::KindRow, outbox::dead::DeadTask, reconcile::history::StoredReport};
 
 const STYLE: &str = "body{font-family:system-ui,sans-serif;margin:1.5rem;max-width:70rem;color:#222}\
     table{border-collapse:collapse;margin:.5rem 0 1.5rem}td,th{border:1px solid #ccc;padding:.25rem .5rem;text-align:left;vertical-align:top}\

@@ -1,4 +1,5 @@
-//! How long a failed task waits before its next attempt.
+//! Whether a failed task runs again, and after how long: the one place the worker decides a
+//! retry (the task says only how it failed, `TaskError`).
 
 use std::time::Duration;
 
@@ -35,8 +36,38 @@ impl RetryPolicy {
         }
     }
 
+    /// What follows failed attempt `attempt` (1 = the first try). The row's `max_attempts` was
+    /// written by whichever process enqueued it (the api, the webhook, the reconciler), maybe
+    /// with other settings: the worker's policy is the one in force, and the row is brought to
+    /// it (up or down) so that it reads dead exactly when this worker gives up. An outage is
+    /// not the task's failure: its row always keeps one more attempt, so it comes back after
+    /// the capped backoff for as long as the outage lasts.
+    pub fn after_failure(
+        &self,
+        attempt: i32,
+        outage: bool,
+        retry_after: Option<Duration>,
+    ) -> Verdict {
+        let mut allowed = self.max_attempts();
+        if outage {
+            allowed = allowed.max(attempt.saturating_add(1));
+        }
+        let next_in = (attempt < allowed)
+            .then(|| self.delay(u32::try_from(attempt).unwrap_or(1), retry_after));
+        Verdict { allowed, next_in }
+    }
+
     /// The `max_attempts` to store on a task row for this policy (see `outbox::enqueue`).
     pub fn max_attempts(&self) -> i32 {
         crate::outbox::max_attempts(self.max_retries)
     }
+}
+
+/// The decision after a failed attempt.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Verdict {
+    /// The `max_attempts` the task's row must carry from now on.
+    pub allowed: i32,
+    /// When the next attempt runs; `None`: the task is dead.
+    pub next_in: Option<Duration>,
 }

@@ -19,7 +19,10 @@ use futures::{FutureExt, future::BoxFuture};
 use sqlx::PgPool;
 use tracing::Instrument;
 
-use super::{RetryPolicy, TaskHandler};
+use super::{
+    handler::TaskHandler,
+    retry::{RetryPolicy, Verdict},
+};
 use crate::outbox::{OutboxTask, TaskError};
 
 /// The payload is taken as raw JSON and parsed here rather than by apalis's codec: a row
@@ -168,20 +171,7 @@ impl<H: TaskHandler> OutboxService<H> {
             outage,
             kind,
         } = failure;
-        // The row's max_attempts was written by whichever process enqueued it (the api, the
-        // webhook, the reconciler), maybe with other settings: the worker's policy is the one
-        // in force, and the row is brought to it (up or down) so that it reads dead exactly
-        // when this worker gives up. An outage is not the task's failure: its row always
-        // keeps one more attempt, so it comes back after the capped backoff for as long as
-        // the outage lasts.
-        let mut allowed = self.retry.max_attempts();
-        if outage {
-            allowed = allowed.max(attempt.saturating_add(1));
-        }
-        let next_in = (attempt < allowed).then(|| {
-            self.retry
-                .delay(u32::try_from(attempt).unwrap_or(1), retry_after)
-        });
+        let Verdict { allowed, next_in } = self.retry.after_failure(attempt, outage, retry_after);
         match next_in {
             // The outage itself is logged loudly, once a minute, where it is seen.
             Some(delay) if outage => tracing::debug!(

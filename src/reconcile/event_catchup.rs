@@ -1,7 +1,7 @@
 //! (b) Missed webhooks, found through Stripe's Events API rather than by asking Stripe about
 //! every open cart: each sweep lists the `checkout.session.*` events created since a cursor
 //! stored in Postgres (100 per call, newest first, paged with `starting_after`) and applies
-//! each, oldest first, through the webhook's own path (`webhook::handle`): the event id is
+//! each, oldest first, through the webhook's own path (`payments::handle_event`): the event id is
 //! recorded in the same table, so an event both delivered and listed has its effect once.
 //! A sweep's Stripe calls follow the number of new events (one per 100), not open carts.
 //!
@@ -10,14 +10,15 @@
 //! With no cursor yet, the first listing starts at the oldest unpaid order that has a session
 //! (events cannot concern older ones). A cursor older than Stripe's 30-day event window means
 //! events were lost for good: that once, the stale unpaid orders' sessions are retrieved one
-//! by one (`payments::apply_stale`), and the cursor restarts inside the window.
+//! by one (`session_checks::apply_stale`), and the cursor restarts inside the window.
 
 use chrono::{DateTime, Utc};
 
-use super::{Ctx, payments, queries, report::Repair};
+use super::{context::Ctx, queries::Stmt, report::Repair, session_checks};
 use crate::{
     orders::{OrderStatus, repo, transition},
-    webhook::{self, Outcome, Source, StripeEvent},
+    payments::handle_event::{self, Outcome, Source},
+    stripe::{SessionFacts, events::StripeEvent},
 };
 
 /// The cursor's name in `h2s_sweep_cursors`.
@@ -55,7 +56,7 @@ pub(super) async fn catch_up(ctx: &mut Ctx<'_>) {
                 "the event cursor is older than Stripe's 30-day event window: retrieving stale \
                  unpaid orders' sessions one by one, this once"
             );
-            payments::apply_stale(ctx).await;
+            session_checks::apply_stale(ctx).await;
             window_start
         }
         None => match first_position(ctx).await {
@@ -104,7 +105,7 @@ async fn apply(ctx: &mut Ctx<'_>, event: &StripeEvent) {
         }
         return;
     }
-    match webhook::handle(ctx.pool, event, Source::EventsApi, ctx.options.max_attempts).await {
+    match handle_event::handle(ctx.pool, event, Source::EventsApi, ctx.options.max_attempts).await {
         Ok(Outcome::Applied(applied)) => {
             if let Some((_, now)) = applied.changed {
                 tracing::info!(
@@ -129,7 +130,7 @@ async fn apply(ctx: &mut Ctx<'_>, event: &StripeEvent) {
 async fn would_change(
     ctx: &Ctx<'_>,
     event: &StripeEvent,
-    facts: &crate::payments::SessionFacts,
+    facts: &SessionFacts,
     payment_event: transition::PaymentEvent,
 ) -> Result<Option<OrderStatus>, sqlx::Error> {
     let seen: Option<i32> =
@@ -214,7 +215,7 @@ async fn load(ctx: &Ctx<'_>) -> Result<(Option<i64>, i64), sqlx::Error> {
 
 /// Where a first listing starts: the oldest unpaid order with a session, else now.
 async fn first_position(ctx: &Ctx<'_>) -> Result<i64, sqlx::Error> {
-    let oldest: Option<DateTime<Utc>> = queries::oldest_open_session()
+    let oldest: Option<DateTime<Utc>> = oldest_open_session()
         .query_as::<(Option<DateTime<Utc>>,)>()
         .fetch_one(ctx.pool)
         .await?
@@ -237,4 +238,18 @@ async fn store(ctx: &Ctx<'_>, position: i64) -> Result<(), sqlx::Error> {
     .execute(ctx.pool)
     .await?;
     Ok(())
+}
+
+/// (b) The oldest unpaid order with a session: where a first catch-up starts reading events
+/// (index `h2s_orders_unpaid`).
+pub(super) fn oldest_open_session() -> Stmt {
+    Stmt::new(
+        "oldest_open_session",
+        r#"
+        SELECT min(created_at)
+        FROM h2s_orders
+        WHERE status IN ('pending_payment', 'awaiting_payment')
+          AND stripe_session_id IS NOT NULL
+        "#,
+    )
 }

@@ -2,10 +2,7 @@
 //! the reconciler (layer 3) both come here, so a missed webhook repaired by a sweep has
 //! exactly the effect the webhook would have had.
 
-use std::collections::BTreeMap;
-
 use sqlx::{Postgres, Transaction};
-use stripe_shared::{CheckoutSession, CheckoutSessionPaymentStatus, CheckoutSessionStatus};
 
 use crate::{
     dispatch::{self, EnsureJobError},
@@ -14,67 +11,8 @@ use crate::{
         transition::{self, Amounts, PaymentEvent},
     },
     outbox::{self, OutboxTask},
+    stripe::SessionFacts,
 };
-
-/// What we use of a Checkout Session.
-#[derive(Debug, Clone)]
-pub struct SessionFacts {
-    pub session_id: String,
-    pub url: Option<String>,
-    pub status: Option<CheckoutSessionStatus>,
-    pub payment_status: CheckoutSessionPaymentStatus,
-    pub client_reference_id: Option<String>,
-    pub metadata: BTreeMap<String, String>,
-    pub amount_total: Option<i64>,
-    pub currency: Option<String>,
-    pub customer_email: Option<String>,
-    pub customer_name: Option<String>,
-    pub customer_phone: Option<String>,
-    /// Unix seconds.
-    pub expires_at: Option<i64>,
-}
-
-impl From<&CheckoutSession> for SessionFacts {
-    fn from(s: &CheckoutSession) -> Self {
-        let details = s.customer_details.as_ref();
-        SessionFacts {
-            session_id: s.id.as_str().to_owned(),
-            url: s.url.clone(),
-            status: s.status.clone(),
-            payment_status: s.payment_status.clone(),
-            client_reference_id: s.client_reference_id.clone(),
-            metadata: s.metadata.clone().unwrap_or_default().into_iter().collect(),
-            amount_total: s.amount_total,
-            currency: s.currency.as_ref().map(|c| c.to_string()),
-            customer_email: details
-                .and_then(|d| d.email.clone())
-                .or_else(|| s.customer_email.clone()),
-            customer_name: details.and_then(|d| d.name.clone()),
-            customer_phone: details.and_then(|d| d.phone.clone()),
-            expires_at: Some(s.expires_at),
-        }
-    }
-}
-
-impl SessionFacts {
-    /// The event a `checkout.session.completed` with this payment status stands for.
-    pub fn completed_event(&self) -> PaymentEvent {
-        match self.payment_status {
-            CheckoutSessionPaymentStatus::Paid
-            | CheckoutSessionPaymentStatus::NoPaymentRequired => PaymentEvent::CompletedPaid,
-            _ => PaymentEvent::CompletedUnpaid,
-        }
-    }
-
-    /// What a retrieved session says happened, for the reconciler: `None` while it is open.
-    pub fn observed_event(&self) -> Option<PaymentEvent> {
-        match self.status {
-            Some(CheckoutSessionStatus::Complete) => Some(self.completed_event()),
-            Some(CheckoutSessionStatus::Expired) => Some(PaymentEvent::Expired),
-            _ => None,
-        }
-    }
-}
 
 /// The result of applying a session.
 #[derive(Debug, Clone, PartialEq, Eq)]

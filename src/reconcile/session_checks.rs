@@ -3,24 +3,26 @@
 //! - [`retrieve_past_expiry`]: a `pending_payment` order whose session passed its
 //!   `expires_at` with no terminal event seen — once per order, ever;
 //! - [`apply_stale`]: every stale unpaid order, once, when the event cursor fell out of
-//!   Stripe's 30-day event window (see `events`).
+//!   Stripe's 30-day event window (see `event_catchup`).
 
 use chrono::{DateTime, Utc};
 use futures::StreamExt;
 use sqlx::PgPool;
+use stripe_shared::CheckoutSession;
 
 use super::{
-    Ctx,
-    queries::{self, Cursor},
+    context::Ctx,
+    queries::{Cursor, Stmt, limit, secs},
     report::Repair,
+    settings::SweepOptions,
 };
 use crate::{
     orders::{
         OrderId, OrderStatus,
         transition::{self, PaymentEvent},
     },
-    payments::{self, Applied, ApplyError, SessionFacts},
-    stripe::sessions,
+    payments::{self, Applied, ApplyError},
+    stripe::{SessionFacts, StripeCallError, sessions},
 };
 
 type Row = (OrderId, DateTime<Utc>, String, String);
@@ -31,7 +33,7 @@ pub(super) async fn apply_stale(ctx: &mut Ctx<'_>) {
         if ctx.stopping() {
             return;
         }
-        let rows: Vec<Row> = match queries::stale_unpaid(&cursor, ctx.options)
+        let rows: Vec<Row> = match stale_unpaid(&cursor, ctx.options)
             .query_as()
             .fetch_all(ctx.pool)
             .await
@@ -46,58 +48,73 @@ pub(super) async fn apply_stale(ctx: &mut Ctx<'_>) {
                 order_id: order_id.clone(),
             };
         }
-        // Stripe first, a few calls at a time, outside any transaction.
-        ctx.report.stripe_calls += rows.len() as u64;
-        ctx.report.sessions_retrieved += rows.len() as u64;
-        let stripe = ctx.stripe();
-        let retrieved: Vec<_> = futures::stream::iter(rows)
-            .map(|(order_id, _, session_id, status)| async move {
-                let session = sessions::retrieve(stripe, &session_id).await;
-                (order_id, status, session)
-            })
-            .buffer_unordered(ctx.options.stripe_concurrency.max(1))
-            .collect()
-            .await;
-        for (order_id, status, session) in retrieved {
+        for (order_id, status, session) in retrieve_all(ctx, rows).await {
             if ctx.stopping() {
                 return;
             }
-            let facts = match session {
-                Ok(session) => SessionFacts::from(&session),
-                Err(e) => {
-                    ctx.report.fail(
-                        Repair::MissedPayment,
-                        Some(&order_id),
-                        format_args!("retrieving its Stripe session: {e}"),
-                    );
-                    continue;
-                }
-            };
-            let Some(event) = facts.observed_event() else {
-                tracing::debug!(order_id = %order_id, "session still open: left alone");
-                continue;
-            };
-            if ctx.options.dry_run {
-                let now = OrderStatus::parse(&status).and_then(|s| transition::next(s, event));
-                count(ctx, &order_id, now, "dry run: would apply the session");
-                continue;
-            }
-            match apply(ctx.pool, &facts, event, ctx.options.max_attempts).await {
-                Ok(applied) => {
-                    let now = applied.changed.map(|(_, now)| now);
-                    count(
-                        ctx,
-                        &applied.order_id,
-                        now,
-                        "missed session outcome applied",
-                    );
-                }
-                Err(e) => ctx.report.fail(Repair::MissedPayment, Some(&order_id), e),
-            }
+            apply_retrieved(ctx, &order_id, &status, session).await;
         }
         if !full {
             return;
         }
+    }
+}
+
+/// The rows' sessions from Stripe, a few calls at a time, outside any transaction.
+async fn retrieve_all(
+    ctx: &mut Ctx<'_>,
+    rows: Vec<Row>,
+) -> Vec<(OrderId, String, Result<CheckoutSession, StripeCallError>)> {
+    ctx.report.stripe_calls += rows.len() as u64;
+    ctx.report.sessions_retrieved += rows.len() as u64;
+    let stripe = ctx.stripe();
+    futures::stream::iter(rows)
+        .map(|(order_id, _, session_id, status)| async move {
+            let session = sessions::retrieve(stripe, &session_id).await;
+            (order_id, status, session)
+        })
+        .buffer_unordered(ctx.options.stripe_concurrency.max(1))
+        .collect()
+        .await
+}
+
+/// What one stale order's retrieved session says, applied (or, in a dry run, counted).
+async fn apply_retrieved(
+    ctx: &mut Ctx<'_>,
+    order_id: &OrderId,
+    status: &str,
+    session: Result<CheckoutSession, StripeCallError>,
+) {
+    let facts = match session {
+        Ok(session) => SessionFacts::from(&session),
+        Err(e) => {
+            return ctx.report.fail(
+                Repair::MissedPayment,
+                Some(order_id),
+                format_args!("retrieving its Stripe session: {e}"),
+            );
+        }
+    };
+    let Some(event) = facts.observed_event() else {
+        tracing::debug!(order_id = %order_id, "session still open: left alone");
+        return;
+    };
+    if ctx.options.dry_run {
+        let now = OrderStatus::parse(status).and_then(|s| transition::next(s, event));
+        count(ctx, order_id, now, "dry run: would apply the session");
+        return;
+    }
+    match apply(ctx.pool, &facts, event, ctx.options.max_attempts).await {
+        Ok(applied) => {
+            let now = applied.changed.map(|(_, now)| now);
+            count(
+                ctx,
+                &applied.order_id,
+                now,
+                "missed session outcome applied",
+            );
+        }
+        Err(e) => ctx.report.fail(Repair::MissedPayment, Some(order_id), e),
     }
 }
 
@@ -107,7 +124,7 @@ pub(super) async fn retrieve_past_expiry(ctx: &mut Ctx<'_>) {
     if ctx.stopping() {
         return;
     }
-    let rows: Vec<(OrderId, String)> = match queries::sessions_past_expiry(ctx.options)
+    let rows: Vec<(OrderId, String)> = match sessions_past_expiry(ctx.options)
         .query_as()
         .fetch_all(ctx.pool)
         .await
@@ -201,4 +218,54 @@ fn count(ctx: &mut Ctx<'_>, order_id: &OrderId, now: Option<OrderStatus>, what: 
         OrderStatus::PendingPayment | OrderStatus::Failed => {}
     }
     tracing::info!(order_id = %order_id, status = now.as_str(), "{what}");
+}
+
+/// (b) Unpaid orders older than `stale_after` with a stored session (index `h2s_orders_unpaid`).
+pub(super) fn stale_unpaid(after: &Cursor, options: &SweepOptions) -> Stmt {
+    Stmt::new(
+        "stale_unpaid",
+        r#"
+        SELECT order_id, created_at, stripe_session_id, status
+        FROM h2s_orders
+        WHERE status IN ('pending_payment', 'awaiting_payment')
+          AND stripe_session_id IS NOT NULL
+          AND created_at < now() - make_interval(secs => $1)
+          AND (created_at, order_id) > ($2, $3)
+        ORDER BY created_at, order_id
+        LIMIT $4
+        "#,
+    )
+    .bind(secs(options.stale_after))
+    .bind(after.created_at)
+    .bind(after.order_id.clone())
+    .bind(limit(options))
+}
+
+/// (b) `pending_payment` orders whose session passed its `expires_at` (by `expiry_grace`)
+/// with no terminal event seen, and not retrieved before: one retrieval per order, ever
+/// (indexes `h2s_orders_session_past_expiry`, and `h2s_orders_session_expiry_unknown` for
+/// sessions stored without an expiry by older systems: Stripe's last at most 24 h).
+pub(super) fn sessions_past_expiry(options: &SweepOptions) -> Stmt {
+    Stmt::new(
+        "sessions_past_expiry",
+        r#"
+        (SELECT order_id, stripe_session_id
+         FROM h2s_orders
+         WHERE status = 'pending_payment' AND stripe_session_checked_at IS NULL
+           AND stripe_session_id IS NOT NULL AND stripe_session_expires_at IS NOT NULL
+           AND stripe_session_expires_at < now() - make_interval(secs => $1)
+         ORDER BY stripe_session_expires_at
+         LIMIT $2)
+        UNION ALL
+        (SELECT order_id, stripe_session_id
+         FROM h2s_orders
+         WHERE status = 'pending_payment' AND stripe_session_checked_at IS NULL
+           AND stripe_session_id IS NOT NULL AND stripe_session_expires_at IS NULL
+           AND created_at < now() - make_interval(secs => $1) - interval '24 hours'
+         ORDER BY created_at
+         LIMIT $2)
+        "#,
+    )
+    .bind(secs(options.expiry_grace))
+    .bind(limit(options))
 }

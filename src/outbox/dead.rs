@@ -1,4 +1,7 @@
-//! Operator views of the outbox: what is dead, and bringing one task back.
+//! Dead outbox tasks (retries exhausted, or killed by a permanent error): counted for the
+//! reconciler and the metrics, listed for the operator, and brought back one at a time.
+
+use std::time::Duration;
 
 use serde::Serialize;
 use sqlx::PgPool;
@@ -52,4 +55,33 @@ pub async fn revive(pool: &PgPool, id: &str) -> Result<bool, sqlx::Error> {
     .execute(pool)
     .await?;
     Ok(done.rows_affected() == 1)
+}
+
+/// Dead tasks of the outbox queue: retries exhausted, or killed by a permanent error.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DeadTasks {
+    pub count: i64,
+    /// Since the oldest one's last attempt.
+    pub oldest_age: Option<Duration>,
+}
+
+/// The dead-task count and oldest age of queue `$1` (the reconciler EXPLAINs this same text).
+pub const DEAD_TASKS_SQL: &str = r#"
+    SELECT count(*),
+           EXTRACT(EPOCH FROM now() - min(COALESCE(done_at, run_at)))::float8
+    FROM apalis.jobs
+    WHERE job_type = $1
+      AND (status = 'Killed' OR (status = 'Failed' AND attempts >= max_attempts))
+    "#;
+
+/// Dead tasks (retries exhausted, or killed) of the outbox queue: the reconciler reports them.
+pub async fn dead_tasks(pool: &PgPool) -> Result<DeadTasks, sqlx::Error> {
+    let (count, oldest_secs): (i64, Option<f64>) = sqlx::query_as(DEAD_TASKS_SQL)
+        .bind(QUEUE)
+        .fetch_one(pool)
+        .await?;
+    Ok(DeadTasks {
+        count,
+        oldest_age: oldest_secs.map(|s| Duration::from_secs_f64(s.max(0.0))),
+    })
 }

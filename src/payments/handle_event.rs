@@ -1,0 +1,122 @@
+//! Every Stripe event, delivered by the webhook or listed by the sweep, goes through
+//! [`handle`]: recorded once (by event id) in the transaction that applies it through
+//! [`super::apply::apply_session`], so an event has its effect once whichever way it came.
+
+use sqlx::PgPool;
+
+use super::apply::{self, ApplyError};
+use crate::stripe::events::StripeEvent;
+
+/// What a delivery did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// This event id was recorded before: nothing changed.
+    Duplicate,
+    /// A type we do not act on: recorded, no effect.
+    Ignored,
+    /// Applied to its order (which may have been unchanged, e.g. a late `expired`).
+    Applied(apply::Applied),
+    /// The session names no order and has no customer email: recorded and logged for a human.
+    Unattributable,
+}
+
+impl Outcome {
+    pub fn label(&self) -> &'static str {
+        match self {
+            Outcome::Duplicate => "duplicate",
+            Outcome::Ignored => "ignored",
+            Outcome::Applied(a) if a.changed.is_some() => "applied",
+            Outcome::Applied(_) => "no_change",
+            Outcome::Unattributable => "unattributable",
+        }
+    }
+}
+
+/// Where an event came from (`h2s_stripe_events.source`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    Webhook,
+    EventsApi,
+}
+
+impl Source {
+    fn as_str(self) -> &'static str {
+        match self {
+            Source::Webhook => "webhook",
+            Source::EventsApi => "events_api",
+        }
+    }
+}
+
+/// Why an event could not be applied (the delivery is answered 5xx and Stripe retries it).
+#[derive(Debug, thiserror::Error)]
+pub enum HandleError {
+    #[error(transparent)]
+    Database(#[from] sqlx::Error),
+    #[error(transparent)]
+    Job(crate::dispatch::EnsureJobError),
+}
+
+/// Records the event once and applies it, in one transaction: the one path of every Stripe
+/// event, delivered by the webhook or listed by the sweep. An event id already recorded (by
+/// either) is a `Duplicate` and changes nothing.
+#[tracing::instrument(skip_all, fields(
+    event_id = %event.id,
+    event_type = %event.event_type,
+    source = source.as_str(),
+    checkout_trace_id = event.checkout_trace_id().map(tracing::field::display),
+))]
+pub async fn handle(
+    pool: &PgPool,
+    event: &StripeEvent,
+    source: Source,
+    max_attempts: i32,
+) -> Result<Outcome, HandleError> {
+    let mut tx = pool.begin().await?;
+    // Insert first: a repeat delivery, even a concurrent one, waits on this row and then
+    // finds it, so an event has its effect once.
+    let fresh = sqlx::query(
+        r#"
+        INSERT INTO h2s_stripe_events (event_id, event_type, outcome, source)
+        VALUES ($1, $2, 'received', $3)
+        ON CONFLICT (event_id) DO NOTHING
+        "#,
+    )
+    .bind(&event.id)
+    .bind(&event.event_type)
+    .bind(source.as_str())
+    .execute(&mut *tx)
+    .await?
+    .rows_affected()
+        == 1;
+    if !fresh {
+        tx.rollback().await?;
+        return Ok(Outcome::Duplicate);
+    }
+    let outcome = match &event.payment {
+        None => Outcome::Ignored,
+        Some((payment_event, facts)) => {
+            match apply::apply_session(&mut tx, facts, *payment_event, max_attempts).await {
+                Ok(applied) => Outcome::Applied(applied),
+                Err(ApplyError::Unattributable) => {
+                    tracing::error!(session_id = %facts.session_id, "a session names no order and has no email; needs a human");
+                    Outcome::Unattributable
+                }
+                Err(ApplyError::Database(e)) => return Err(e.into()),
+                Err(ApplyError::Job(e)) => return Err(HandleError::Job(e)),
+            }
+        }
+    };
+    let order_id = match &outcome {
+        Outcome::Applied(a) => Some(a.order_id.as_str().to_owned()),
+        _ => None,
+    };
+    sqlx::query(r#"UPDATE h2s_stripe_events SET outcome = $2, order_id = $3 WHERE event_id = $1"#)
+        .bind(&event.id)
+        .bind(outcome.label())
+        .bind(order_id)
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    Ok(outcome)
+}

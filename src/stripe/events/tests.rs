@@ -1,0 +1,48 @@
+//! Reading listed events of any API version.
+
+use serde_json::json;
+
+use super::*;
+
+#[test]
+fn a_listed_event_of_another_api_version_is_read_from_the_fields_used_only() {
+    // No api_version, no livemode, a session missing most fields and carrying unknown
+    // ones: what an account pinned to an old (or a future) version may list.
+    let event = json!({
+        "id": "evt_old",
+        "type": "checkout.session.completed",
+        "created": 1_700_000_000,
+        "data": {"object": {
+            "id": "cs_old",
+            "object": "checkout.session",
+            "payment_status": "paid",
+            "status": "complete",
+            "metadata": {"order_id": "ORD-OLD", "count": 3},
+            "customer_details": {"email": "old@example.com"},
+            "display_items": [{"legacy": true}],
+            "a_field_from_the_future": {"x": 1}
+        }}
+    });
+    let parsed = StripeEvent::from_json(&event).expect("parsed");
+    assert_eq!(
+        (parsed.id.as_str(), parsed.created),
+        ("evt_old", 1_700_000_000)
+    );
+    let (payment, facts) = parsed.payment.expect("a payment event");
+    assert_eq!(payment, PaymentEvent::CompletedPaid);
+    assert_eq!(facts.session_id, "cs_old");
+    assert_eq!(
+        facts.metadata.get("order_id").map(String::as_str),
+        Some("ORD-OLD")
+    );
+    assert_eq!(facts.customer_email.as_deref(), Some("old@example.com"));
+    assert_eq!(facts.amount_total, None);
+}
+
+#[test]
+fn other_types_are_kept_without_a_payment_and_an_event_without_an_id_is_refused() {
+    let other = json!({"id": "evt_1", "type": "charge.refunded", "data": {"object": {}}});
+    let parsed = StripeEvent::from_json(&other).expect("parsed");
+    assert!(parsed.payment.is_none());
+    assert!(StripeEvent::from_json(&json!({"type": "checkout.session.expired"})).is_none());
+}
