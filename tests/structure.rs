@@ -227,6 +227,8 @@ impl<'a> Visit<'a> for Paths {
         }
         self.paths.extend(flat.into_iter().map(|(_, p)| p));
     }
+    // `pub(super)` names a module to grant access to, not something this file uses.
+    fn visit_visibility(&mut self, _: &'a syn::Visibility) {}
     fn visit_path(&mut self, p: &'a syn::Path) {
         self.paths
             .push(p.segments.iter().map(|s| s.ident.to_string()).collect());
