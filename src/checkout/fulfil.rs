@@ -47,8 +47,9 @@ pub async fn fulfil(
     let order = repo::session_inputs(pool, order_id)
         .await?
         .ok_or_else(|| TaskError::Permanent(format!("order {order_id} vanished")))?;
-    let status = OrderStatus::parse(&order.status);
-    if order.stripe_session_id.is_some() || status != Some(OrderStatus::PendingPayment) {
+    if order.stripe_session_id.is_some()
+        || order.status.known() != Some(OrderStatus::PendingPayment)
+    {
         // Already has its session (a retry, or a webhook that came first), or no longer
         // payable: nothing to create. Wake any waiting request all the same.
         let mut tx = pool.begin().await?;

@@ -221,7 +221,7 @@ impl Checkouts {
                 session_url,
             }));
         }
-        if OrderStatus::parse(&view.status) == Some(OrderStatus::Failed) {
+        if view.status.known() == Some(OrderStatus::Failed) {
             return Ok(Some(CheckoutOutcome::Failed {
                 order_id: order_id.clone(),
                 checkout_trace_id: trace_id,

@@ -20,10 +20,11 @@ use crate::{
         transition::{self, PaymentEvent},
     },
     payments::{self, Applied, ApplyError, SessionFacts},
+    stored::Stored,
     stripe::sessions,
 };
 
-type Row = (OrderId, DateTime<Utc>, String, String);
+type Row = (OrderId, DateTime<Utc>, String, Stored<OrderStatus>);
 
 pub(super) async fn apply_stale(ctx: &mut Ctx<'_>) {
     let mut cursor = Cursor::start();
@@ -78,7 +79,7 @@ pub(super) async fn apply_stale(ctx: &mut Ctx<'_>) {
                 continue;
             };
             if ctx.options.dry_run {
-                let now = OrderStatus::parse(&status).and_then(|s| transition::next(s, event));
+                let now = status.known().and_then(|s| transition::next(s, event));
                 count(ctx, &order_id, now, "dry run: would apply the session");
                 continue;
             }

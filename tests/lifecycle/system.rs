@@ -351,7 +351,7 @@ impl System {
             .await
             .expect("the order")
             .expect("the order exists");
-        let payable = OrderStatus::parse(&order.status) == Some(OrderStatus::PendingPayment);
+        let payable = order.status.known() == Some(OrderStatus::PendingPayment);
         if order.stripe_session_id.is_none() && payable {
             let _ = sessions::create(&self.tasks.stripe, &order, job_id).await;
         }
