@@ -261,7 +261,7 @@ impl From<EnsureJobError> for crate::outbox::TaskError {
     fn from(e: EnsureJobError) -> Self {
         match e {
             EnsureJobError::Database(e) => e.into(),
-            other => crate::outbox::TaskError::Permanent(other.to_string()),
+            other => crate::outbox::TaskError::permanent_from(other),
         }
     }
 }

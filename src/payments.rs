@@ -269,7 +269,7 @@ impl From<ApplyError> for crate::outbox::TaskError {
     fn from(e: ApplyError) -> Self {
         match e {
             ApplyError::Database(e) => e.into(),
-            other => crate::outbox::TaskError::Permanent(other.to_string()),
+            other => crate::outbox::TaskError::permanent_from(other),
         }
     }
 }

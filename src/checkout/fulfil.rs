@@ -46,7 +46,7 @@ pub async fn fulfil(
 
     let order = repo::session_inputs(pool, order_id)
         .await?
-        .ok_or_else(|| TaskError::Permanent(format!("order {order_id} vanished")))?;
+        .ok_or_else(|| TaskError::permanent(format!("order {order_id} vanished")))?;
     if order.stripe_session_id.is_some()
         || order.status.known() != Some(OrderStatus::PendingPayment)
     {
@@ -101,6 +101,7 @@ pub async fn fulfil(
             Err(TaskError::Outage {
                 reason: e.to_string(),
                 retry_after: e.retry_after(),
+                source: Some(Box::new(e)),
             })
         }
         Err(e) => {
@@ -140,15 +141,16 @@ async fn find_existing(
             tracing::warn!(session_id = %session.id, "idempotency_error: the order's existing session adopted");
             Ok(Ok(session))
         }
-        Ok(None) => Err(TaskError::Retryable {
-            reason: "idempotency_error, and no session of this order is listed yet".into(),
-            retry_after: None,
-        }),
+        Ok(None) => Err(TaskError::retryable(
+            "idempotency_error, and no session of this order is listed yet",
+            None,
+        )),
         Err(e) => {
             outage::report("list_sessions", &e);
             Err(TaskError::Outage {
                 reason: format!("looking for the order's session: {e}"),
                 retry_after: e.retry_after(),
+                source: Some(Box::new(e)),
             })
         }
     }

@@ -58,7 +58,11 @@ impl OutboxTask {
     }
 }
 
-/// How a task attempt failed.
+/// The error behind a failed attempt, kept for the cause chain.
+pub type Cause = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// How a task attempt failed. `reason` is the text the logs and the row's `last_result`
+/// show; `source`, when there is one, is the typed error it came from.
 #[derive(Debug, thiserror::Error)]
 pub enum TaskError {
     /// Worth another attempt later (network, timeout, 429, 5xx, database).
@@ -67,6 +71,8 @@ pub enum TaskError {
         reason: String,
         /// The server's `Retry-After`, honoured as the minimum delay.
         retry_after: Option<Duration>,
+        #[source]
+        source: Option<Cause>,
     },
     /// A dependency fails for reasons that are not this task's (Stripe rejects our key, rate
     /// limits, errors or times out): retried with the capped backoff for as long as it lasts,
@@ -76,10 +82,43 @@ pub enum TaskError {
     Outage {
         reason: String,
         retry_after: Option<Duration>,
+        #[source]
+        source: Option<Cause>,
     },
     /// Will fail the same way every time: do not retry.
-    #[error("permanent: {0}")]
-    Permanent(String),
+    #[error("permanent: {reason}")]
+    Permanent {
+        reason: String,
+        #[source]
+        source: Option<Cause>,
+    },
+}
+
+impl TaskError {
+    /// Retryable, with no error behind it (an answer that is not what was hoped for).
+    pub fn retryable(reason: impl Into<String>, retry_after: Option<Duration>) -> Self {
+        TaskError::Retryable {
+            reason: reason.into(),
+            retry_after,
+            source: None,
+        }
+    }
+
+    /// Permanent, with no error behind it.
+    pub fn permanent(reason: impl Into<String>) -> Self {
+        TaskError::Permanent {
+            reason: reason.into(),
+            source: None,
+        }
+    }
+
+    /// Permanent because of `error`, whose text is the reason.
+    pub fn permanent_from(error: impl std::error::Error + Send + Sync + 'static) -> Self {
+        TaskError::Permanent {
+            reason: error.to_string(),
+            source: Some(Box::new(error)),
+        }
+    }
 }
 
 impl From<sqlx::Error> for TaskError {
@@ -87,6 +126,7 @@ impl From<sqlx::Error> for TaskError {
         TaskError::Retryable {
             reason: format!("database: {e}"),
             retry_after: None,
+            source: Some(Box::new(e)),
         }
     }
 }

@@ -82,10 +82,7 @@ impl TaskHandler for Scripted {
 }
 
 fn retryable(retry_after: Option<Duration>) -> TaskError {
-    TaskError::Retryable {
-        reason: "upstream 503".into(),
-        retry_after,
-    }
+    TaskError::retryable("upstream 503", retry_after)
 }
 
 fn fast_config() -> RuntimeConfig {
@@ -268,7 +265,7 @@ async fn a_permanent_failure_is_not_retried_and_counts_as_dead() {
     let db = fresh_db().await;
     let config = fast_config();
     let poll = config.poll_interval;
-    let handler = Scripted::new(|_| Err(TaskError::Permanent("price does not exist".into())));
+    let handler = Scripted::new(|_| Err(TaskError::permanent("price does not exist")));
     let worker = start(&db.pool, config, handler.clone());
     let task = notify_paid();
 

@@ -59,7 +59,7 @@ pub async fn finish(
             ("Failed", policy_max_attempts.max(runnable.attempts + 2))
         }
         Some(Err(TaskError::Retryable { .. })) => ("Failed", policy_max_attempts),
-        Some(Err(TaskError::Permanent(_))) => ("Killed", max),
+        Some(Err(TaskError::Permanent { .. })) => ("Killed", max),
     };
     sqlx::query(
         r#"
