@@ -114,7 +114,6 @@ pub async fn apply_session(
     tx: &mut Transaction<'_, Postgres>,
     facts: &SessionFacts,
     event: PaymentEvent,
-    max_attempts: i32,
 ) -> Result<Applied, ApplyError> {
     let (order_id, created) = match find_order(tx, facts).await? {
         Some(id) => (id, false),
@@ -133,7 +132,7 @@ pub async fn apply_session(
         amount_total: facts.amount_total,
         currency: facts.currency.clone(),
     };
-    let changed = apply_event(tx, &order_id, event, &amounts, None, max_attempts).await?;
+    let changed = apply_event(tx, &order_id, event, &amounts, None).await?;
     Ok(Applied {
         order_id,
         created,
@@ -154,7 +153,6 @@ pub async fn apply_event(
     event: PaymentEvent,
     amounts: &Amounts,
     reason: Option<&str>,
-    max_attempts: i32,
 ) -> Result<Option<(OrderStatus, OrderStatus)>, ApplyError> {
     let changed = transition::apply(tx, order_id, event, amounts, reason).await?;
     let pays = matches!(
@@ -167,7 +165,7 @@ pub async fn apply_event(
             let notice = OutboxTask::NotifyPaid {
                 order_id: order_id.clone(),
             };
-            outbox::enqueue(tx, &notice, max_attempts).await?;
+            outbox::enqueue(tx, &notice).await?;
         }
         Some((_, now)) => {
             dispatch::sync_status(tx, order_id, now).await?;

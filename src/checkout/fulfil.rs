@@ -109,15 +109,12 @@ pub async fn fulfil(
             // cannot help. The order ends `failed` with the reason, its job cancelled.
             let reason = e.to_string();
             let mut tx = pool.begin().await?;
-            // A rejection never pays the order, so no notification is enqueued: the
-            // attempts figure is unused.
             payments::apply_event(
                 &mut tx,
                 order_id,
                 PaymentEvent::SessionRejected,
                 &Amounts::default(),
                 Some(&reason),
-                1,
             )
             .await?;
             signal_done(&mut tx, order_id).await?;

@@ -89,7 +89,6 @@ pub struct Checkouts {
     pub pool: PgPool,
     pub waiters: Waiters,
     pub wait: Duration,
-    pub max_attempts: i32,
 }
 
 impl Checkouts {
@@ -133,7 +132,7 @@ impl Checkouts {
             checkout_trace_id: trace_id,
             request_id: request_id.map(str::to_owned),
         };
-        outbox::enqueue(&mut tx, &task, self.max_attempts).await?;
+        outbox::enqueue(&mut tx, &task).await?;
         tx.commit().await?;
         tracing::info!("checkout accepted");
         // Fresh order: the worker cannot be done before it is notified, so wait first.

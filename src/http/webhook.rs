@@ -40,13 +40,7 @@ pub async fn receive(
     if let Some(id) = event.checkout_trace_id() {
         super::request_trace::record_checkout_trace_id(id);
     }
-    let outcome = webhook::handle(
-        &state.pool,
-        &event,
-        webhook::Source::Webhook,
-        state.checkouts.max_attempts,
-    )
-    .await?;
+    let outcome = webhook::handle(&state.pool, &event, webhook::Source::Webhook).await?;
     crate::metrics::webhook_event(&event.event_type, outcome.label());
     Ok(Json(WebhookAck {
         ok: true,

@@ -131,9 +131,23 @@ impl From<sqlx::Error> for TaskError {
     }
 }
 
-/// Max attempts stored on every task row: the first try plus the configured retries.
-pub fn max_attempts(max_retries: u32) -> i32 {
-    i32::try_from(max_retries).unwrap_or(i32::MAX - 1) + 1
+/// `max_attempts` of a task row as `enqueue` writes it: the enqueuing side (the api, the
+/// webhook, the reconciler) has no retry policy. The worker's settings are the only owner of
+/// the budget: apalis fetches a `Pending` row whatever this says, and a worker's failed
+/// attempt writes its own policy's limit on the row (`runtime::service`), which from then on
+/// is the limit in force. Revivals (`enqueue`'s conflict branch, the admin retry, the
+/// sweep) reset `attempts` and keep the limit the worker wrote.
+pub const UNSET_MAX_ATTEMPTS: i32 = i32::MAX;
+
+/// The attempt limit that applies to a row whose `max_attempts` is `row_max`, for a worker
+/// whose policy allows `policy_max`: the row's once a worker wrote one, else the policy's.
+/// What the console and the admin lists show.
+pub fn attempt_limit(row_max: i32, policy_max: i32) -> i32 {
+    if row_max == UNSET_MAX_ATTEMPTS {
+        policy_max
+    } else {
+        row_max
+    }
 }
 
 /// Writes `task` into the outbox inside `tx`. Runs now (`run_at = now()` of the database, so
@@ -143,7 +157,6 @@ pub fn max_attempts(max_retries: u32) -> i32 {
 pub async fn enqueue(
     tx: &mut Transaction<'_, Postgres>,
     task: &OutboxTask,
-    max_attempts: i32,
 ) -> Result<(), sqlx::Error> {
     let payload = serde_json::to_vec(task).expect("an outbox task always serialises");
     sqlx::query(
@@ -161,7 +174,7 @@ pub async fn enqueue(
     .bind(ulid::Ulid::new().to_string())
     .bind(QUEUE)
     .bind(payload)
-    .bind(max_attempts)
+    .bind(UNSET_MAX_ATTEMPTS)
     .bind(task.idempotency_key())
     .execute(&mut **tx)
     .await?;

@@ -104,7 +104,7 @@ async fn apply(ctx: &mut Ctx<'_>, event: &StripeEvent) {
         }
         return;
     }
-    match webhook::handle(ctx.pool, event, Source::EventsApi, ctx.options.max_attempts).await {
+    match webhook::handle(ctx.pool, event, Source::EventsApi).await {
         Ok(Outcome::Applied(applied)) => {
             if let Some((_, now)) = applied.changed {
                 tracing::info!(

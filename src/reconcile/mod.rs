@@ -75,7 +75,6 @@
 //! | requeue after | `--requeue-after` / `RECONCILE_REQUEUE_AFTER` | `5m` |
 //! | retention | `--retention` / `RECONCILE_RETENTION` | `7d` |
 //! | batch size | `--batch-size` / `RECONCILE_BATCH_SIZE` | 100 rows (deletes: 1000) |
-//! | task retries | `--task-max-retries` / `WORKER_MAX_RETRIES` | 8 |
 //!
 //! Exit codes of `reconcile --once`: 0 all repairs done (or skipped), 3 some repair failed
 //! (the report names them), 1 the sweep could not run (settings, database), 2 bad flags.
@@ -105,7 +104,7 @@ pub use self::{
     schedule::run_scheduled,
     settings::ReconcileSettings,
 };
-use crate::{outbox, stripe::StripeHttp};
+use crate::stripe::StripeHttp;
 
 /// What a sweep does and how far it looks. [`Default`] holds the documented defaults.
 #[derive(Debug, Clone)]
@@ -129,8 +128,6 @@ pub struct SweepOptions {
     pub delete_batch_size: u32,
     /// Stripe retrievals in flight at once in (b).
     pub stripe_concurrency: usize,
-    /// `max_attempts` of the outbox rows the sweep writes (first try + retries).
-    pub max_attempts: i32,
 }
 
 impl Default for SweepOptions {
@@ -146,7 +143,6 @@ impl Default for SweepOptions {
             batch_size: settings::DEFAULT_BATCH_SIZE,
             delete_batch_size: 1_000,
             stripe_concurrency: 4,
-            max_attempts: outbox::max_attempts(crate::config::DEFAULT_MAX_RETRIES),
         }
     }
 }

@@ -83,7 +83,7 @@ pub(super) async fn apply_stale(ctx: &mut Ctx<'_>) {
                 count(ctx, &order_id, now, "dry run: would apply the session");
                 continue;
             }
-            match apply(ctx.pool, &facts, event, ctx.options.max_attempts).await {
+            match apply(ctx.pool, &facts, event).await {
                 Ok(applied) => {
                     let now = applied.changed.map(|(_, now)| now);
                     count(
@@ -145,7 +145,7 @@ pub(super) async fn retrieve_past_expiry(ctx: &mut Ctx<'_>) {
             );
             continue;
         }
-        match apply_checked(ctx.pool, &order_id, &facts, event, ctx.options.max_attempts).await {
+        match apply_checked(ctx.pool, &order_id, &facts, event).await {
             Ok(now) => count(ctx, &order_id, now, "expired session's outcome applied"),
             Err(e) => ctx.report.fail(Repair::MissedPayment, Some(&order_id), e),
         }
@@ -159,11 +159,10 @@ async fn apply_checked(
     order_id: &OrderId,
     facts: &SessionFacts,
     event: Option<PaymentEvent>,
-    max_attempts: i32,
 ) -> Result<Option<OrderStatus>, ApplyError> {
     let mut tx = pool.begin().await?;
     let now = match event {
-        Some(event) => payments::apply_session(&mut tx, facts, event, max_attempts)
+        Some(event) => payments::apply_session(&mut tx, facts, event)
             .await?
             .changed
             .map(|(_, now)| now),
@@ -182,10 +181,9 @@ async fn apply(
     pool: &PgPool,
     facts: &SessionFacts,
     event: PaymentEvent,
-    max_attempts: i32,
 ) -> Result<Applied, ApplyError> {
     let mut tx = pool.begin().await?;
-    let applied = payments::apply_session(&mut tx, facts, event, max_attempts).await?;
+    let applied = payments::apply_session(&mut tx, facts, event).await?;
     tx.commit().await?;
     Ok(applied)
 }

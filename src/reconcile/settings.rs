@@ -7,7 +7,6 @@ use clap::Args;
 use cron::Schedule;
 
 use super::SweepOptions;
-use crate::outbox;
 
 /// Every 5 minutes, at second 0 (the `cron` crate's 6-field form: sec min hour dom mon dow).
 pub const DEFAULT_SCHEDULE: &str = "0 */5 * * * *";
@@ -57,9 +56,6 @@ pub struct ReconcileSettings {
     /// Rows read per query; every repair kind pages through its rows in batches of this size.
     #[arg(long, env = "RECONCILE_BATCH_SIZE", default_value_t = DEFAULT_BATCH_SIZE)]
     pub batch_size: u32,
-    /// Retries of a re-enqueued outbox task (the worker's setting, same variable).
-    #[arg(long = "task-max-retries", env = "WORKER_MAX_RETRIES", default_value_t = crate::config::DEFAULT_MAX_RETRIES)]
-    pub task_max_retries: u32,
 }
 
 impl ReconcileSettings {
@@ -72,7 +68,6 @@ impl ReconcileSettings {
             revive_after: self.revive_after,
             retention: self.retention,
             batch_size: self.batch_size.clamp(1, 10_000),
-            max_attempts: outbox::max_attempts(self.task_max_retries),
             ..SweepOptions::default()
         }
     }

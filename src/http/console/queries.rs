@@ -98,8 +98,13 @@ pub struct Entry {
 }
 
 /// Checkout, outbox task attempts, Stripe session and events, status changes and the
-/// dispatch job of one order, oldest first.
-pub async fn timeline(pool: &PgPool, order: &OrderRow) -> Result<Vec<Entry>, sqlx::Error> {
+/// dispatch job of one order, oldest first. `policy_max`: the worker's attempt limit, shown
+/// for tasks no worker has failed yet (`outbox::attempt_limit`).
+pub async fn timeline(
+    pool: &PgPool,
+    order: &OrderRow,
+    policy_max: i32,
+) -> Result<Vec<Entry>, sqlx::Error> {
     let mut entries = vec![Entry {
         at: order.created_at,
         what: "checkout".into(),
@@ -136,6 +141,7 @@ pub async fn timeline(pool: &PgPool, order: &OrderRow) -> Result<Vec<Entry>, sql
         last_result,
     } in tasks
     {
+        let max_attempts = crate::outbox::attempt_limit(max_attempts, policy_max);
         let mut detail = format!("{status}, {attempts} of {max_attempts} attempts");
         if let Some(result) = last_result.filter(|r| !r.is_null()) {
             let text = result.to_string();

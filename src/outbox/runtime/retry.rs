@@ -35,8 +35,12 @@ impl RetryPolicy {
         }
     }
 
-    /// The `max_attempts` to store on a task row for this policy (see `outbox::enqueue`).
+    /// Attempts a task gets under this policy: the first try plus the retries. The service
+    /// writes it on a row when an attempt fails (see `outbox::UNSET_MAX_ATTEMPTS`).
     pub fn max_attempts(&self) -> i32 {
-        crate::outbox::max_attempts(self.max_retries)
+        i32::try_from(self.max_retries)
+            .unwrap_or(i32::MAX)
+            .saturating_add(1)
+            .min(crate::outbox::UNSET_MAX_ATTEMPTS - 1)
     }
 }

@@ -167,10 +167,10 @@ impl<H: TaskHandler> OutboxService<H> {
             outage,
             kind,
         } = failure;
-        // The row's max_attempts was written by whichever process enqueued it (the api, the
-        // webhook, the reconciler), maybe with other settings: the worker's policy is the one
-        // in force, and the row is brought to it (up or down) so that it reads dead exactly
-        // when this worker gives up. An outage is not the task's failure: its row always
+        // The row's max_attempts is `outbox::UNSET_MAX_ATTEMPTS` from `enqueue`, or what a
+        // worker wrote at an earlier failure, maybe under other settings: this worker's
+        // policy is the one in force, and the row is brought to it (up or down) so that it
+        // reads dead exactly when this worker gives up. An outage is not the task's failure: its row always
         // keeps one more attempt, so it comes back after the capped backoff for as long as
         // the outage lasts.
         let mut allowed = self.retry.max_attempts();
