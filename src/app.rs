@@ -24,8 +24,10 @@ pub struct ApiConfig {
     pub request_timeout: Duration,
     pub webhook_secret: Option<SecretString>,
     pub admin_token: Option<SecretString>,
-    /// Stored on each outbox task row: first try + retries.
-    pub max_attempts: i32,
+    /// The worker's attempt limit (`WORKER_MAX_RETRIES` + 1), only for what the console and
+    /// the admin lists show of a task no worker has failed yet (`outbox::attempt_limit`):
+    /// the worker alone applies it.
+    pub worker_max_attempts: i32,
     /// Lets the admin route run reconcile sweeps (they ask Stripe about stale sessions).
     pub stripe: Option<StripeClientConfig>,
     /// Return URLs for checkouts that carry none.
@@ -53,8 +55,8 @@ impl Application {
                 pool,
                 waiters,
                 wait: config.checkout_wait,
-                max_attempts: config.max_attempts,
             },
+            worker_max_attempts: config.worker_max_attempts,
             webhook_secret: config.webhook_secret,
             admin_token: config.admin_token,
             checkout_urls: config.checkout_urls,

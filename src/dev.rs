@@ -57,10 +57,7 @@ pub async fn run(
     let reconciler_task = tokio::spawn(crate::reconcile::run_scheduled(
         pool.clone(),
         crate::stripe::StripeHttp::new(stripe_config.clone())?,
-        crate::reconcile::SweepOptions {
-            max_attempts: worker.retry_policy().max_attempts(),
-            ..Default::default()
-        },
+        crate::reconcile::SweepOptions::default(),
         crate::reconcile::settings::parse_schedule(crate::reconcile::settings::DEFAULT_SCHEDULE)?,
         stop.stopped(),
         |report| tracing::info!("{report}"),

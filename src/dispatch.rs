@@ -7,14 +7,19 @@ use uuid::Uuid;
 use crate::{
     orders::{OrderId, OrderStatus},
     recipients,
+    stored::Stored,
 };
 
-/// The status of a dispatch job.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+/// The status of a dispatch job (`h2s_dispatch_jobs.status`). `scheduled` and `completed`
+/// are the dispatcher's: a payment change never moves a job out of them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, sqlx::Type)]
 #[serde(rename_all = "snake_case")]
+#[sqlx(type_name = "text", rename_all = "snake_case")]
 pub enum JobStatus {
     AwaitingPayment,
     Ready,
+    Scheduled,
+    Completed,
     Cancelled,
 }
 
@@ -23,17 +28,33 @@ impl JobStatus {
         match self {
             JobStatus::AwaitingPayment => "awaiting_payment",
             JobStatus::Ready => "ready",
+            JobStatus::Scheduled => "scheduled",
+            JobStatus::Completed => "completed",
             JobStatus::Cancelled => "cancelled",
         }
     }
 
+    pub fn parse(text: &str) -> Option<Self> {
+        Some(match text {
+            "awaiting_payment" => JobStatus::AwaitingPayment,
+            "ready" => JobStatus::Ready,
+            "scheduled" => JobStatus::Scheduled,
+            "completed" => JobStatus::Completed,
+            "cancelled" => JobStatus::Cancelled,
+            _ => return None,
+        })
+    }
+
     /// The statuses a job may be moved from to reach `self` by a payment change.
     fn moves_from(self) -> Vec<&'static str> {
-        match self {
-            JobStatus::Ready => vec!["awaiting_payment", "cancelled"],
-            JobStatus::AwaitingPayment => vec!["ready"],
-            JobStatus::Cancelled => vec!["awaiting_payment", "ready"],
-        }
+        use JobStatus::{AwaitingPayment, Cancelled, Ready};
+        let from: &[JobStatus] = match self {
+            Ready => &[AwaitingPayment, Cancelled],
+            AwaitingPayment => &[Ready],
+            Cancelled => &[AwaitingPayment, Ready],
+            JobStatus::Scheduled | JobStatus::Completed => &[],
+        };
+        from.iter().map(|s| s.as_str()).collect()
     }
 
     /// The job status an order's payment status implies.
@@ -50,10 +71,20 @@ impl JobStatus {
     }
 }
 
+impl crate::stored::StatusText for JobStatus {
+    fn as_str(self) -> &'static str {
+        JobStatus::as_str(self)
+    }
+
+    fn parse(text: &str) -> Option<Self> {
+        JobStatus::parse(text)
+    }
+}
+
 /// The order row as `ensure_job` reads it, under lock.
 #[derive(sqlx::FromRow)]
 struct LockedOrder {
-    status: String,
+    status: Stored<OrderStatus>,
     customer_email: String,
     customer_name: Option<String>,
     customer_phone: Option<String>,
@@ -117,8 +148,8 @@ pub async fn ensure_job(
     .fetch_optional(&mut **tx)
     .await?;
     let order = order.ok_or_else(|| EnsureJobError::NoSuchOrder(order_id.clone()))?;
-    let status = OrderStatus::parse(&order.status)
-        .ok_or_else(|| EnsureJobError::UnknownStatus(order_id.clone()))?;
+    let status =
+        (order.status.known()).ok_or_else(|| EnsureJobError::UnknownStatus(order_id.clone()))?;
     // The order's own job, whatever its row says it links.
     let existing: Option<Uuid> =
         sqlx::query_scalar(r#"SELECT job_id FROM h2s_dispatch_jobs WHERE order_id = $1"#)
@@ -129,10 +160,31 @@ pub async fn ensure_job(
         Some(job_id) => (job_id, false),
         None => (create_job(tx, order_id, &order, status).await?, true),
     };
-    // The link is written both ways in one statement: the column (indexed, the source of
-    // truth) and `metadata_json.dispatch_job_id`, where the admin portal and the operators'
-    // runbook queries read it. Only when either is wrong, so a healthy order is not rewritten.
-    let linked = sqlx::query(
+    let linked = link(tx, order_id, job_id).await?;
+    let status_changed = !created && sync_status(tx, order_id, status).await?;
+    if created {
+        tracing::info!(%job_id, "dispatch job created");
+    } else if linked || status_changed {
+        tracing::warn!(%job_id, linked, status_changed, "dispatch job brought in line with its order");
+    }
+    Ok(Ensured {
+        job_id,
+        created,
+        linked: linked && !created,
+        status_changed,
+    })
+}
+
+/// Names `job_id` as the order's job, both ways in one statement: the column (indexed, the
+/// source of truth) and `metadata_json.dispatch_job_id`, where the admin portal and the
+/// operators' runbook queries read it. Only when either is wrong, so a healthy order is not
+/// rewritten. `true` if it was.
+async fn link(
+    tx: &mut Transaction<'_, Postgres>,
+    order_id: &OrderId,
+    job_id: Uuid,
+) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query(
         r#"
         UPDATE h2s_orders
         SET dispatch_job_id = $2,
@@ -147,21 +199,8 @@ pub async fn ensure_job(
     .bind(order_id)
     .bind(job_id)
     .execute(&mut **tx)
-    .await?
-    .rows_affected()
-        == 1;
-    let status_changed = !created && sync_status(tx, order_id, status).await?;
-    if created {
-        tracing::info!(%job_id, "dispatch job created");
-    } else if linked || status_changed {
-        tracing::warn!(%job_id, linked, status_changed, "dispatch job brought in line with its order");
-    }
-    Ok(Ensured {
-        job_id,
-        created,
-        linked: linked && !created,
-        status_changed,
-    })
+    .await?;
+    Ok(done.rows_affected() == 1)
 }
 
 async fn create_job(
@@ -222,7 +261,7 @@ impl From<EnsureJobError> for crate::outbox::TaskError {
     fn from(e: EnsureJobError) -> Self {
         match e {
             EnsureJobError::Database(e) => e.into(),
-            other => crate::outbox::TaskError::Permanent(other.to_string()),
+            other => crate::outbox::TaskError::permanent_from(other),
         }
     }
 }

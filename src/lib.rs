@@ -26,5 +26,6 @@ pub mod payments;
 pub mod recipients;
 pub mod reconcile;
 pub mod secrets;
+pub mod stored;
 pub mod stripe;
 pub mod telemetry;

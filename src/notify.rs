@@ -51,7 +51,7 @@ impl Notifier {
         .fetch_optional(pool)
         .await?;
         let Some(mut notice) = notice else {
-            return Err(TaskError::Permanent(format!(
+            return Err(TaskError::permanent(format!(
                 "order {order_id} is not paid"
             )));
         };
@@ -77,18 +77,23 @@ impl Notifier {
             .json(&notice)
             .send()
             .await
-            .map_err(|e| TaskError::Retryable {
-                reason: format!("notification endpoint unreachable: {}", e.without_url()),
-                retry_after: None,
+            .map_err(|e| {
+                // The URL is a secret: neither the reason nor the kept error carries it.
+                let e = e.without_url();
+                TaskError::Retryable {
+                    reason: format!("notification endpoint unreachable: {e}"),
+                    retry_after: None,
+                    source: Some(Box::new(e)),
+                }
             })?;
         if response.status().is_success() {
             tracing::info!("paid order notification sent");
             Ok(())
         } else {
-            Err(TaskError::Retryable {
-                reason: format!("notification endpoint answered {}", response.status()),
-                retry_after: None,
-            })
+            Err(TaskError::retryable(
+                format!("notification endpoint answered {}", response.status()),
+                None,
+            ))
         }
     }
 }

@@ -44,7 +44,10 @@ fn crate_roots() -> Vec<PathBuf> {
 }
 
 fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
-    for e in std::fs::read_dir(dir).expect("readable source dir").flatten() {
+    for e in std::fs::read_dir(dir)
+        .expect("readable source dir")
+        .flatten()
+    {
         let p = e.path();
         if p.is_dir() {
             rust_files(&p, out);
@@ -60,7 +63,10 @@ fn module_of(src: &Path, file: &Path) -> Vec<String> {
         .components()
         .map(|c| c.as_os_str().to_string_lossy().into_owned())
         .collect();
-    if matches!(parts.last().map(String::as_str), Some("mod" | "lib" | "main")) {
+    if matches!(
+        parts.last().map(String::as_str),
+        Some("mod" | "lib" | "main")
+    ) {
         parts.pop();
     }
     parts
@@ -174,7 +180,11 @@ struct Paths {
     children: BTreeSet<String>,
 }
 
-fn flatten_use(tree: &syn::UseTree, prefix: &mut Vec<String>, out: &mut Vec<(String, Vec<String>)>) {
+fn flatten_use(
+    tree: &syn::UseTree,
+    prefix: &mut Vec<String>,
+    out: &mut Vec<(String, Vec<String>)>,
+) {
     match tree {
         syn::UseTree::Path(p) => {
             prefix.push(p.ident.to_string());
@@ -244,8 +254,11 @@ struct Graph {
 
 fn import_graph(files: &[SourceFile]) -> Graph {
     let code: Vec<&SourceFile> = files.iter().filter(|f| !f.test_only).collect();
-    let by_module: BTreeMap<Vec<String>, usize> =
-        code.iter().enumerate().map(|(i, f)| (f.module.clone(), i)).collect();
+    let by_module: BTreeMap<Vec<String>, usize> = code
+        .iter()
+        .enumerate()
+        .map(|(i, f)| (f.module.clone(), i))
+        .collect();
     let seen: Vec<Paths> = code
         .iter()
         .map(|f| {
@@ -280,7 +293,9 @@ fn import_graph(files: &[SourceFile]) -> Graph {
             let (file, depth) = (0..=path.len())
                 .rev()
                 .find_map(|n| by_module.get(&path[..n]).map(|&f| (f, n)))?;
-            let Some(name) = path.get(depth) else { return Some(file) };
+            let Some(name) = path.get(depth) else {
+                return Some(file);
+            };
             let target = seen[file]
                 .reexports
                 .iter()
@@ -411,5 +426,9 @@ fn files_and_functions_are_small_and_files_import_one_way() {
     for b in &breaches {
         println!("{b}");
     }
-    assert!(breaches.is_empty(), "{} breaches (listed above)", breaches.len());
+    assert!(
+        breaches.is_empty(),
+        "{} breaches (listed above)",
+        breaches.len()
+    );
 }

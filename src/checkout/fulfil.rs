@@ -46,9 +46,10 @@ pub async fn fulfil(
 
     let order = repo::session_inputs(pool, order_id)
         .await?
-        .ok_or_else(|| TaskError::Permanent(format!("order {order_id} vanished")))?;
-    let status = OrderStatus::parse(&order.status);
-    if order.stripe_session_id.is_some() || status != Some(OrderStatus::PendingPayment) {
+        .ok_or_else(|| TaskError::permanent(format!("order {order_id} vanished")))?;
+    if order.stripe_session_id.is_some()
+        || order.status.known() != Some(OrderStatus::PendingPayment)
+    {
         // Already has its session (a retry, or a webhook that came first), or no longer
         // payable: nothing to create. Wake any waiting request all the same.
         let mut tx = pool.begin().await?;
@@ -100,6 +101,7 @@ pub async fn fulfil(
             Err(TaskError::Outage {
                 reason: e.to_string(),
                 retry_after: e.retry_after(),
+                source: Some(Box::new(e)),
             })
         }
         Err(e) => {
@@ -107,15 +109,12 @@ pub async fn fulfil(
             // cannot help. The order ends `failed` with the reason, its job cancelled.
             let reason = e.to_string();
             let mut tx = pool.begin().await?;
-            // A rejection never pays the order, so no notification is enqueued: the
-            // attempts figure is unused.
             payments::apply_event(
                 &mut tx,
                 order_id,
                 PaymentEvent::SessionRejected,
                 &Amounts::default(),
                 Some(&reason),
-                1,
             )
             .await?;
             signal_done(&mut tx, order_id).await?;
@@ -139,15 +138,16 @@ async fn find_existing(
             tracing::warn!(session_id = %session.id, "idempotency_error: the order's existing session adopted");
             Ok(Ok(session))
         }
-        Ok(None) => Err(TaskError::Retryable {
-            reason: "idempotency_error, and no session of this order is listed yet".into(),
-            retry_after: None,
-        }),
+        Ok(None) => Err(TaskError::retryable(
+            "idempotency_error, and no session of this order is listed yet",
+            None,
+        )),
         Err(e) => {
             outage::report("list_sessions", &e);
             Err(TaskError::Outage {
                 reason: format!("looking for the order's session: {e}"),
                 retry_after: e.retry_after(),
+                source: Some(Box::new(e)),
             })
         }
     }

@@ -89,7 +89,6 @@ pub struct Checkouts {
     pub pool: PgPool,
     pub waiters: Waiters,
     pub wait: Duration,
-    pub max_attempts: i32,
 }
 
 impl Checkouts {
@@ -133,7 +132,7 @@ impl Checkouts {
             checkout_trace_id: trace_id,
             request_id: request_id.map(str::to_owned),
         };
-        outbox::enqueue(&mut tx, &task, self.max_attempts).await?;
+        outbox::enqueue(&mut tx, &task).await?;
         tx.commit().await?;
         tracing::info!("checkout accepted");
         // Fresh order: the worker cannot be done before it is notified, so wait first.
@@ -221,7 +220,7 @@ impl Checkouts {
                 session_url,
             }));
         }
-        if OrderStatus::parse(&view.status) == Some(OrderStatus::Failed) {
+        if view.status.known() == Some(OrderStatus::Failed) {
             return Ok(Some(CheckoutOutcome::Failed {
                 order_id: order_id.clone(),
                 checkout_trace_id: trace_id,

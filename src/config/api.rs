@@ -74,8 +74,8 @@ impl ApiSettings {
 }
 
 impl ApiSettings {
-    /// The api's configuration, for `api` and `api --dev` alike: the retry budget stored on
-    /// the tasks it enqueues is the worker's (`WORKER_MAX_RETRIES`).
+    /// The api's configuration, for `api` and `api --dev` alike. The worker's settings give
+    /// the attempt limit the console shows; the api enqueues tasks with none of its own.
     pub fn api_config(
         &self,
         webhook_secret: SecretString,
@@ -89,7 +89,7 @@ impl ApiSettings {
             request_timeout: self.request_timeout()?,
             webhook_secret: Some(webhook_secret),
             admin_token: self.admin_token.clone(),
-            max_attempts: worker.retry_policy().max_attempts(),
+            worker_max_attempts: worker.retry_policy().max_attempts(),
             stripe,
             checkout_urls,
         })

@@ -7,8 +7,8 @@ use secrecy::SecretString;
 
 use crate::secrets::{SecretFileError, fill_from_file};
 
-// The worker's defaults, in one place: the flags below, the reconciler's
-// `--task-max-retries` and `RuntimeConfig::new` all read these.
+// The worker's defaults, in one place: the flags below and `RuntimeConfig::new` read these.
+// The retry budget is the worker's alone (see `outbox::UNSET_MAX_ATTEMPTS`).
 /// `WORKER_CONCURRENCY`: outbox tasks in flight per worker process.
 pub const DEFAULT_WORKER_CONCURRENCY: usize = 16;
 /// `WORKER_MAX_RETRIES`: retries of a failing outbox task before it is dead.

@@ -154,7 +154,7 @@ pub async fn dead_tasks(
     State(state): State<AppState>,
     Query(q): Query<ListQuery>,
 ) -> Result<Json<DeadTasksPage>, ApiError> {
-    let tasks = outbox::dead::list_dead(&state.pool, q.limit()).await?;
+    let tasks = outbox::dead::list_dead(&state.pool, q.limit(), state.worker_max_attempts).await?;
     Ok(Json(DeadTasksPage { ok: true, tasks }))
 }
 
@@ -190,7 +190,6 @@ pub async fn reconcile(
 ) -> Result<Json<SweepAnswer>, ApiError> {
     let options = reconcile::SweepOptions {
         dry_run: q.dry_run,
-        max_attempts: state.checkouts.max_attempts,
         ..reconcile::SweepOptions::default()
     };
     let report = match &state.stripe {

@@ -39,6 +39,8 @@ pub struct AppState {
     pub stripe: Option<crate::stripe::StripeHttp>,
     /// Return URLs for checkouts that carry none.
     pub checkout_urls: crate::checkout::request::UrlDefaults,
+    /// See `app::ApiConfig::worker_max_attempts`.
+    pub worker_max_attempts: i32,
 }
 
 /// The API's routes. Every request is bounded by `request_timeout` (tower-http), and every

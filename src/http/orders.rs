@@ -26,9 +26,9 @@ pub async fn status(
     Ok(Json(OrderStatusBody {
         ok: true,
         order_id: view.order_id.to_string(),
-        status: view.status,
+        status: view.status.to_string(),
         job_id: view.job_id,
-        job_status: view.job_status,
+        job_status: view.job_status.map(|s| s.to_string()),
         pay: view.session_id.map(|session_id| Pay {
             session_id,
             session_url: view.session_url,

@@ -43,13 +43,7 @@ pub async fn receive(
     if let Some(id) = event.checkout_trace_id() {
         super::request_trace::record_checkout_trace_id(id);
     }
-    let outcome = handle_event::handle(
-        &state.pool,
-        &event,
-        Source::Webhook,
-        state.checkouts.max_attempts,
-    )
-    .await?;
+    let outcome = handle_event::handle(&state.pool, &event, Source::Webhook).await?;
     crate::metrics::webhook_event(&event.event_type, outcome.label());
     Ok(Json(WebhookAck {
         ok: true,

@@ -5,8 +5,12 @@ use serde::Serialize;
 use sqlx::{PgPool, Postgres, Transaction};
 use uuid::Uuid;
 
-use super::OrderId;
-use crate::checkout::request::{CartLine, NewCheckout};
+use super::{OrderId, OrderStatus};
+use crate::{
+    checkout::request::{CartLine, NewCheckout},
+    dispatch::JobStatus,
+    stored::Stored,
+};
 
 /// Inserts a new checkout's order, `pending_payment`.
 pub async fn insert_checkout(
@@ -71,9 +75,9 @@ pub async fn find_by_idempotency_key(
 #[derive(Debug, Clone, Serialize, sqlx::FromRow)]
 pub struct OrderView {
     pub order_id: OrderId,
-    pub status: String,
+    pub status: Stored<OrderStatus>,
     pub job_id: Option<Uuid>,
-    pub job_status: Option<String>,
+    pub job_status: Option<Stored<JobStatus>>,
     #[serde(skip)]
     pub session_id: Option<String>,
     #[serde(skip)]
@@ -104,7 +108,7 @@ pub async fn view(pool: &PgPool, order_id: &OrderId) -> Result<Option<OrderView>
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct SessionInputs {
     pub order_id: OrderId,
-    pub status: String,
+    pub status: Stored<OrderStatus>,
     pub customer_email: String,
     #[sqlx(json)]
     pub cart_json: Vec<CartLine>,
@@ -163,15 +167,16 @@ pub async fn store_session(
     Ok(done.rows_affected() == 1)
 }
 
-/// The order's payment status, read inside `tx`.
+/// The order's payment status, read inside `tx` (`None`: no such order, or a status this
+/// system does not know).
 pub async fn status(
     tx: &mut Transaction<'_, Postgres>,
     order_id: &OrderId,
-) -> Result<Option<super::OrderStatus>, sqlx::Error> {
-    let status: Option<String> =
+) -> Result<Option<OrderStatus>, sqlx::Error> {
+    let status: Option<Stored<OrderStatus>> =
         sqlx::query_scalar(r#"SELECT status FROM h2s_orders WHERE order_id = $1"#)
             .bind(order_id)
             .fetch_optional(&mut **tx)
             .await?;
-    Ok(status.as_deref().and_then(super::OrderStatus::parse))
+    Ok(status.and_then(|s| s.known()))
 }

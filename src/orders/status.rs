@@ -45,3 +45,13 @@ impl OrderStatus {
         )
     }
 }
+
+impl crate::stored::StatusText for OrderStatus {
+    fn as_str(self) -> &'static str {
+        OrderStatus::as_str(self)
+    }
+
+    fn parse(text: &str) -> Option<Self> {
+        OrderStatus::parse(text)
+    }
+}

@@ -4,6 +4,7 @@ use chrono::{DateTime, Utc};
 use sqlx::{Postgres, Transaction};
 
 use super::{OrderId, OrderStatus};
+use crate::stored::Stored;
 
 /// Something that happened to an order's payment.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -56,12 +57,12 @@ pub async fn apply(
     amounts: &Amounts,
     reason: Option<&str>,
 ) -> Result<Option<(OrderStatus, OrderStatus)>, sqlx::Error> {
-    let current: Option<String> =
+    let current: Option<Stored<OrderStatus>> =
         sqlx::query_scalar(r#"SELECT status FROM h2s_orders WHERE order_id = $1 FOR UPDATE"#)
             .bind(order_id)
             .fetch_optional(&mut **tx)
             .await?;
-    let Some(current) = current.as_deref().and_then(OrderStatus::parse) else {
+    let Some(current) = current.and_then(|s| s.known()) else {
         return Ok(None);
     };
     let Some(to) = next(current, event) else {

@@ -21,8 +21,14 @@ pub struct DeadTask {
     pub done_at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
-pub async fn list_dead(pool: &PgPool, limit: i64) -> Result<Vec<DeadTask>, sqlx::Error> {
-    sqlx::query_as(
+/// Dead tasks, oldest first; `max_attempts` as [`super::attempt_limit`] has it for a worker
+/// whose policy allows `policy_max` (a task killed at once has no limit of a worker's).
+pub async fn list_dead(
+    pool: &PgPool,
+    limit: i64,
+    policy_max: i32,
+) -> Result<Vec<DeadTask>, sqlx::Error> {
+    let mut tasks: Vec<DeadTask> = sqlx::query_as(
         r#"
         SELECT id, convert_from(job, 'UTF8')::jsonb AS task, status, attempts, max_attempts,
                last_result, run_at, done_at
@@ -36,7 +42,11 @@ pub async fn list_dead(pool: &PgPool, limit: i64) -> Result<Vec<DeadTask>, sqlx:
     .bind(QUEUE)
     .bind(limit)
     .fetch_all(pool)
-    .await
+    .await?;
+    for task in &mut tasks {
+        task.max_attempts = super::attempt_limit(task.max_attempts, policy_max);
+    }
+    Ok(tasks)
 }
 
 /// Gives a dead task fresh attempts, to run now. `false` if no dead task has this id.

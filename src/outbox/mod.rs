@@ -59,7 +59,11 @@ impl OutboxTask {
     }
 }
 
-/// How a task attempt failed.
+/// The error behind a failed attempt, kept for the cause chain.
+pub type Cause = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// How a task attempt failed. `reason` is the text the logs and the row's `last_result`
+/// show; `source`, when there is one, is the typed error it came from.
 #[derive(Debug, thiserror::Error)]
 pub enum TaskError {
     /// Worth another attempt later (network, timeout, 429, 5xx, database).
@@ -68,6 +72,8 @@ pub enum TaskError {
         reason: String,
         /// The server's `Retry-After`, honoured as the minimum delay.
         retry_after: Option<Duration>,
+        #[source]
+        source: Option<Cause>,
     },
     /// A dependency fails for reasons that are not this task's (Stripe rejects our key, rate
     /// limits, errors or times out): retried with the capped backoff for as long as it lasts,
@@ -77,10 +83,43 @@ pub enum TaskError {
     Outage {
         reason: String,
         retry_after: Option<Duration>,
+        #[source]
+        source: Option<Cause>,
     },
     /// Will fail the same way every time: do not retry.
-    #[error("permanent: {0}")]
-    Permanent(String),
+    #[error("permanent: {reason}")]
+    Permanent {
+        reason: String,
+        #[source]
+        source: Option<Cause>,
+    },
+}
+
+impl TaskError {
+    /// Retryable, with no error behind it (an answer that is not what was hoped for).
+    pub fn retryable(reason: impl Into<String>, retry_after: Option<Duration>) -> Self {
+        TaskError::Retryable {
+            reason: reason.into(),
+            retry_after,
+            source: None,
+        }
+    }
+
+    /// Permanent, with no error behind it.
+    pub fn permanent(reason: impl Into<String>) -> Self {
+        TaskError::Permanent {
+            reason: reason.into(),
+            source: None,
+        }
+    }
+
+    /// Permanent because of `error`, whose text is the reason.
+    pub fn permanent_from(error: impl std::error::Error + Send + Sync + 'static) -> Self {
+        TaskError::Permanent {
+            reason: error.to_string(),
+            source: Some(Box::new(error)),
+        }
+    }
 }
 
 impl From<sqlx::Error> for TaskError {
@@ -88,13 +127,28 @@ impl From<sqlx::Error> for TaskError {
         TaskError::Retryable {
             reason: format!("database: {e}"),
             retry_after: None,
+            source: Some(Box::new(e)),
         }
     }
 }
 
-/// Max attempts stored on every task row: the first try plus the configured retries.
-pub fn max_attempts(max_retries: u32) -> i32 {
-    i32::try_from(max_retries).unwrap_or(i32::MAX - 1) + 1
+/// `max_attempts` of a task row as `enqueue` writes it: the enqueuing side (the api, the
+/// webhook, the reconciler) has no retry policy. The worker's settings are the only owner of
+/// the budget: apalis fetches a `Pending` row whatever this says, and a worker's failed
+/// attempt writes its own policy's limit on the row (`runtime::service`), which from then on
+/// is the limit in force. Revivals (`enqueue`'s conflict branch, the admin retry, the
+/// sweep) reset `attempts` and keep the limit the worker wrote.
+pub const UNSET_MAX_ATTEMPTS: i32 = i32::MAX;
+
+/// The attempt limit that applies to a row whose `max_attempts` is `row_max`, for a worker
+/// whose policy allows `policy_max`: the row's once a worker wrote one, else the policy's.
+/// What the console and the admin lists show.
+pub fn attempt_limit(row_max: i32, policy_max: i32) -> i32 {
+    if row_max == UNSET_MAX_ATTEMPTS {
+        policy_max
+    } else {
+        row_max
+    }
 }
 
 /// Writes `task` into the outbox inside `tx`. Runs now (`run_at = now()` of the database, so
@@ -104,7 +158,6 @@ pub fn max_attempts(max_retries: u32) -> i32 {
 pub async fn enqueue(
     tx: &mut Transaction<'_, Postgres>,
     task: &OutboxTask,
-    max_attempts: i32,
 ) -> Result<(), sqlx::Error> {
     let payload = serde_json::to_vec(task).expect("an outbox task always serialises");
     sqlx::query(
@@ -122,7 +175,7 @@ pub async fn enqueue(
     .bind(ulid::Ulid::new().to_string())
     .bind(QUEUE)
     .bind(payload)
-    .bind(max_attempts)
+    .bind(UNSET_MAX_ATTEMPTS)
     .bind(task.idempotency_key())
     .execute(&mut **tx)
     .await?;

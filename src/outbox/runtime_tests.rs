@@ -82,10 +82,7 @@ impl TaskHandler for Scripted {
 }
 
 fn retryable(retry_after: Option<Duration>) -> TaskError {
-    TaskError::Retryable {
-        reason: "upstream 503".into(),
-        retry_after,
-    }
+    TaskError::retryable("upstream 503", retry_after)
 }
 
 fn fast_config() -> RuntimeConfig {
@@ -130,10 +127,20 @@ impl Running {
     }
 }
 
-async fn enqueue(pool: &PgPool, task: &OutboxTask, max_attempts: i32) {
+async fn enqueue(pool: &PgPool, task: &OutboxTask) {
     let mut tx = pool.begin().await.unwrap();
-    outbox::enqueue(&mut tx, task, max_attempts).await.unwrap();
+    outbox::enqueue(&mut tx, task).await.unwrap();
     tx.commit().await.unwrap();
+}
+
+/// A row whose limit some process wrote before (an older build's enqueue, an earlier worker).
+async fn set_max_attempts(pool: &PgPool, task: &OutboxTask, max_attempts: i32) {
+    sqlx::query("UPDATE apalis.jobs SET max_attempts = $2 WHERE idempotency_key = $1")
+        .bind(task.idempotency_key())
+        .bind(max_attempts)
+        .execute(pool)
+        .await
+        .unwrap();
 }
 
 fn notify_paid() -> OutboxTask {
@@ -191,7 +198,7 @@ async fn an_enqueued_task_is_handled_once_and_ends_done() {
     let worker = start(&db.pool, fast_config(), handler.clone());
     let task = notify_paid();
 
-    enqueue(&db.pool, &task, outbox::max_attempts(3)).await;
+    enqueue(&db.pool, &task).await;
 
     wait_for_status(&db.pool, &task, "Done", Duration::from_secs(5)).await;
     assert_eq!(handler.count(), 1);
@@ -215,7 +222,7 @@ async fn a_retryable_failure_is_retried_after_a_growing_backoff_until_it_succeed
     let worker = start(&db.pool, config, handler.clone());
     let task = notify_paid();
 
-    enqueue(&db.pool, &task, outbox::max_attempts(5)).await;
+    enqueue(&db.pool, &task).await;
 
     wait_for_status(&db.pool, &task, "Done", Duration::from_secs(10)).await;
     let calls = handler.calls();
@@ -249,7 +256,7 @@ async fn a_retry_after_from_the_server_is_the_minimum_wait() {
     let worker = start(&db.pool, fast_config(), handler.clone());
     let task = notify_paid();
 
-    enqueue(&db.pool, &task, outbox::max_attempts(5)).await;
+    enqueue(&db.pool, &task).await;
 
     wait_for_status(&db.pool, &task, "Done", Duration::from_secs(10)).await;
     let calls = handler.calls();
@@ -268,11 +275,11 @@ async fn a_permanent_failure_is_not_retried_and_counts_as_dead() {
     let db = fresh_db().await;
     let config = fast_config();
     let poll = config.poll_interval;
-    let handler = Scripted::new(|_| Err(TaskError::Permanent("price does not exist".into())));
+    let handler = Scripted::new(|_| Err(TaskError::permanent("price does not exist")));
     let worker = start(&db.pool, config, handler.clone());
     let task = notify_paid();
 
-    enqueue(&db.pool, &task, outbox::max_attempts(5)).await;
+    enqueue(&db.pool, &task).await;
 
     wait_for_status(&db.pool, &task, "Killed", Duration::from_secs(5)).await;
     // A bounded look at several poll intervals: nothing fetches the row again.
@@ -300,7 +307,7 @@ async fn a_task_failing_forever_gets_one_try_plus_max_retries_then_stays_dead() 
     let worker = start(&db.pool, config, handler.clone());
     let task = notify_paid();
 
-    enqueue(&db.pool, &task, outbox::max_attempts(2)).await;
+    enqueue(&db.pool, &task).await;
 
     wait_for(
         "three attempts recorded",
@@ -329,7 +336,8 @@ async fn the_worker_policy_caps_a_row_enqueued_with_more_attempts() {
     let worker = start(&db.pool, config, handler.clone());
     let task = notify_paid();
 
-    enqueue(&db.pool, &task, outbox::max_attempts(20)).await;
+    enqueue(&db.pool, &task).await;
+    set_max_attempts(&db.pool, &task, 21).await;
 
     wait_for(
         "two attempts, then dead",
@@ -357,7 +365,8 @@ async fn the_worker_policy_also_raises_a_row_enqueued_with_fewer_attempts() {
     let task = notify_paid();
 
     // Enqueued by a process configured with a single attempt.
-    enqueue(&db.pool, &task, outbox::max_attempts(0)).await;
+    enqueue(&db.pool, &task).await;
+    set_max_attempts(&db.pool, &task, 1).await;
 
     wait_for(
         "four attempts (the worker's policy), then dead",
@@ -377,7 +386,7 @@ async fn shutdown_lets_the_task_in_flight_finish_and_returns_ok_promptly() {
     handler.work = Duration::from_millis(500);
     let worker = start(&db.pool, fast_config(), handler.clone());
     let task = notify_paid();
-    enqueue(&db.pool, &task, outbox::max_attempts(3)).await;
+    enqueue(&db.pool, &task).await;
     wait_for("the task to start", Duration::from_secs(5), || async {
         handler.count() == 1
     })
@@ -427,14 +436,14 @@ async fn a_task_is_picked_up_by_notify_long_before_the_poll() {
     })
     .await;
     let warm_up = notify_paid();
-    enqueue(&db.pool, &warm_up, outbox::max_attempts(3)).await;
+    enqueue(&db.pool, &warm_up).await;
     wait_for_status(&db.pool, &warm_up, "Done", Duration::from_secs(12)).await;
 
     let mut latencies = Vec::new();
     for i in 0..10 {
         let task = notify_paid();
         let committed = Instant::now();
-        enqueue(&db.pool, &task, outbox::max_attempts(3)).await;
+        enqueue(&db.pool, &task).await;
         wait_for("pickup", Duration::from_secs(1), || async {
             handler.count() == i + 2
         })
@@ -469,9 +478,7 @@ async fn a_dead_workers_claimed_task_is_reclaimed_after_the_missed_heartbeats() 
     .execute(&mut *tx)
     .await
     .unwrap();
-    outbox::enqueue(&mut tx, &task, outbox::max_attempts(3))
-        .await
-        .unwrap();
+    outbox::enqueue(&mut tx, &task).await.unwrap();
     sqlx::query(
         r#"UPDATE apalis.jobs SET status = 'Running', lock_by = 'dead-worker', lock_at = now()
            WHERE idempotency_key = $1"#,
@@ -537,7 +544,7 @@ async fn a_worker_that_fails_restarts_under_a_new_name_and_keeps_working() {
     })
     .await;
     let task = notify_paid();
-    enqueue(&db.pool, &task, outbox::max_attempts(3)).await;
+    enqueue(&db.pool, &task).await;
     wait_for_status(&db.pool, &task, "Done", Duration::from_secs(5)).await;
     assert_eq!(handler.count(), 1);
     worker.shut_down().await;
@@ -555,7 +562,7 @@ async fn no_more_than_concurrency_tasks_run_at_once() {
     let tasks: Vec<_> = (0..6).map(|_| notify_paid()).collect();
 
     for task in &tasks {
-        enqueue(&db.pool, task, outbox::max_attempts(3)).await;
+        enqueue(&db.pool, task).await;
     }
 
     for task in &tasks {
@@ -585,7 +592,7 @@ async fn an_undecodable_row_is_killed_without_stopping_the_worker() {
     .await
     .unwrap();
     let task = notify_paid();
-    enqueue(&db.pool, &task, outbox::max_attempts(3)).await;
+    enqueue(&db.pool, &task).await;
 
     wait_for_status(&db.pool, &task, "Done", Duration::from_secs(5)).await;
     wait_for(

@@ -76,7 +76,7 @@ impl TaskHandler for Tasks {
                 Ok(()) => None,
                 Err(TaskError::Retryable { .. }) => Some("retryable"),
                 Err(TaskError::Outage { .. }) => Some("outage"),
-                Err(TaskError::Permanent(_)) => Some("permanent"),
+                Err(TaskError::Permanent { .. }) => Some("permanent"),
             },
         );
         result

@@ -52,7 +52,6 @@ pub async fn apply_session(
     tx: &mut Transaction<'_, Postgres>,
     facts: &SessionFacts,
     event: PaymentEvent,
-    max_attempts: i32,
 ) -> Result<Applied, ApplyError> {
     let (order_id, created) = match find_order(tx, facts).await? {
         Some(id) => (id, false),
@@ -71,7 +70,7 @@ pub async fn apply_session(
         amount_total: facts.amount_total,
         currency: facts.currency.clone(),
     };
-    let changed = apply_event(tx, &order_id, event, &amounts, None, max_attempts).await?;
+    let changed = apply_event(tx, &order_id, event, &amounts, None).await?;
     Ok(Applied {
         order_id,
         created,
@@ -92,7 +91,6 @@ pub async fn apply_event(
     event: PaymentEvent,
     amounts: &Amounts,
     reason: Option<&str>,
-    max_attempts: i32,
 ) -> Result<Option<(OrderStatus, OrderStatus)>, ApplyError> {
     let changed = transition::apply(tx, order_id, event, amounts, reason).await?;
     let pays = matches!(
@@ -105,7 +103,7 @@ pub async fn apply_event(
             let notice = OutboxTask::NotifyPaid {
                 order_id: order_id.clone(),
             };
-            outbox::enqueue(tx, &notice, max_attempts).await?;
+            outbox::enqueue(tx, &notice).await?;
         }
         Some((_, now)) => {
             dispatch::sync_status(tx, order_id, now).await?;
@@ -207,7 +205,7 @@ impl From<ApplyError> for crate::outbox::TaskError {
     fn from(e: ApplyError) -> Self {
         match e {
             ApplyError::Database(e) => e.into(),
-            other => crate::outbox::TaskError::Permanent(other.to_string()),
+            other => crate::outbox::TaskError::permanent_from(other),
         }
     }
 }

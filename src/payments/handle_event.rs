@@ -70,7 +70,6 @@ pub async fn handle(
     pool: &PgPool,
     event: &StripeEvent,
     source: Source,
-    max_attempts: i32,
 ) -> Result<Outcome, HandleError> {
     let mut tx = pool.begin().await?;
     // Insert first: a repeat delivery, even a concurrent one, waits on this row and then
@@ -96,7 +95,7 @@ pub async fn handle(
     let outcome = match &event.payment {
         None => Outcome::Ignored,
         Some((payment_event, facts)) => {
-            match apply::apply_session(&mut tx, facts, *payment_event, max_attempts).await {
+            match apply::apply_session(&mut tx, facts, *payment_event).await {
                 Ok(applied) => Outcome::Applied(applied),
                 Err(ApplyError::Unattributable) => {
                     tracing::error!(session_id = %facts.session_id, "a session names no order and has no email; needs a human");

@@ -105,7 +105,7 @@ async fn apply(ctx: &mut Ctx<'_>, event: &StripeEvent) {
         }
         return;
     }
-    match handle_event::handle(ctx.pool, event, Source::EventsApi, ctx.options.max_attempts).await {
+    match handle_event::handle(ctx.pool, event, Source::EventsApi).await {
         Ok(Outcome::Applied(applied)) => {
             if let Some((_, now)) = applied.changed {
                 tracing::info!(
@@ -141,7 +141,7 @@ async fn would_change(
     if seen.is_some() {
         return Ok(None);
     }
-    let status: Option<String> = match facts
+    let status: Option<OrderStatus> = match facts
         .metadata
         .get("order_id")
         .and_then(|id| crate::orders::OrderId::parse(id))
@@ -150,14 +150,11 @@ async fn would_change(
             let mut tx = ctx.pool.begin().await?;
             let status = repo::status(&mut tx, &order_id).await?;
             tx.rollback().await?;
-            status.map(|s| s.as_str().to_owned())
+            status
         }
         None => None,
     };
-    Ok(status
-        .as_deref()
-        .and_then(OrderStatus::parse)
-        .and_then(|s| transition::next(s, payment_event)))
+    Ok(status.and_then(|s| transition::next(s, payment_event)))
 }
 
 fn count(ctx: &mut Ctx<'_>, now: Option<OrderStatus>) {

@@ -100,7 +100,7 @@ async fn requeue(ctx: &mut Ctx<'_>, task: &OutboxTask) {
         ctx.report.requeued += 1;
         return;
     }
-    match requeue_one(ctx.pool, task, ctx.options.max_attempts).await {
+    match requeue_one(ctx.pool, task).await {
         Ok(true) => {
             tracing::info!(order_id = %order_id, "checkout without a session re-enqueued");
             ctx.report.requeued += 1;
@@ -113,11 +113,7 @@ async fn requeue(ctx: &mut Ctx<'_>, task: &OutboxTask) {
 /// Under the order's row lock (the worker's checkout step takes it too): still no session and
 /// still payable? Then enqueue, which inserts a missing row or revives a dead one, and leaves
 /// a live one alone.
-async fn requeue_one(
-    pool: &PgPool,
-    task: &OutboxTask,
-    max_attempts: i32,
-) -> Result<bool, sqlx::Error> {
+async fn requeue_one(pool: &PgPool, task: &OutboxTask) -> Result<bool, sqlx::Error> {
     let mut tx = pool.begin().await?;
     let still_lost: Option<bool> = sqlx::query_scalar(
         r#"
@@ -132,7 +128,7 @@ async fn requeue_one(
     if still_lost != Some(true) {
         return Ok(false);
     }
-    outbox::enqueue(&mut tx, task, max_attempts).await?;
+    outbox::enqueue(&mut tx, task).await?;
     tx.commit().await?;
     Ok(true)
 }

@@ -22,10 +22,11 @@ use crate::{
         transition::{self, PaymentEvent},
     },
     payments::{self, Applied, ApplyError},
+    stored::Stored,
     stripe::{SessionFacts, StripeCallError, sessions},
 };
 
-type Row = (OrderId, DateTime<Utc>, String, String);
+type Row = (OrderId, DateTime<Utc>, String, Stored<OrderStatus>);
 
 pub(super) async fn apply_stale(ctx: &mut Ctx<'_>) {
     let mut cursor = Cursor::start();
@@ -64,7 +65,11 @@ pub(super) async fn apply_stale(ctx: &mut Ctx<'_>) {
 async fn retrieve_all(
     ctx: &mut Ctx<'_>,
     rows: Vec<Row>,
-) -> Vec<(OrderId, String, Result<CheckoutSession, StripeCallError>)> {
+) -> Vec<(
+    OrderId,
+    Stored<OrderStatus>,
+    Result<CheckoutSession, StripeCallError>,
+)> {
     ctx.report.stripe_calls += rows.len() as u64;
     ctx.report.sessions_retrieved += rows.len() as u64;
     let stripe = ctx.stripe();
@@ -82,7 +87,7 @@ async fn retrieve_all(
 async fn apply_retrieved(
     ctx: &mut Ctx<'_>,
     order_id: &OrderId,
-    status: &str,
+    status: &Stored<OrderStatus>,
     session: Result<CheckoutSession, StripeCallError>,
 ) {
     let facts = match session {
@@ -100,11 +105,11 @@ async fn apply_retrieved(
         return;
     };
     if ctx.options.dry_run {
-        let now = OrderStatus::parse(status).and_then(|s| transition::next(s, event));
+        let now = status.known().and_then(|s| transition::next(s, event));
         count(ctx, order_id, now, "dry run: would apply the session");
         return;
     }
-    match apply(ctx.pool, &facts, event, ctx.options.max_attempts).await {
+    match apply(ctx.pool, &facts, event).await {
         Ok(applied) => {
             let now = applied.changed.map(|(_, now)| now);
             count(
@@ -161,7 +166,7 @@ pub(super) async fn retrieve_past_expiry(ctx: &mut Ctx<'_>) {
             );
             continue;
         }
-        match apply_checked(ctx.pool, &order_id, &facts, event, ctx.options.max_attempts).await {
+        match apply_checked(ctx.pool, &order_id, &facts, event).await {
             Ok(now) => count(ctx, &order_id, now, "expired session's outcome applied"),
             Err(e) => ctx.report.fail(Repair::MissedPayment, Some(&order_id), e),
         }
@@ -175,11 +180,10 @@ async fn apply_checked(
     order_id: &OrderId,
     facts: &SessionFacts,
     event: Option<PaymentEvent>,
-    max_attempts: i32,
 ) -> Result<Option<OrderStatus>, ApplyError> {
     let mut tx = pool.begin().await?;
     let now = match event {
-        Some(event) => payments::apply_session(&mut tx, facts, event, max_attempts)
+        Some(event) => payments::apply_session(&mut tx, facts, event)
             .await?
             .changed
             .map(|(_, now)| now),
@@ -198,10 +202,9 @@ async fn apply(
     pool: &PgPool,
     facts: &SessionFacts,
     event: PaymentEvent,
-    max_attempts: i32,
 ) -> Result<Applied, ApplyError> {
     let mut tx = pool.begin().await?;
-    let applied = payments::apply_session(&mut tx, facts, event, max_attempts).await?;
+    let applied = payments::apply_session(&mut tx, facts, event).await?;
     tx.commit().await?;
     Ok(applied)
 }

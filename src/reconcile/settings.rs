@@ -7,8 +7,6 @@ use std::{str::FromStr, time::Duration};
 use clap::Args;
 use cron::Schedule;
 
-use crate::outbox;
-
 /// Every 5 minutes, at second 0 (the `cron` crate's 6-field form: sec min hour dom mon dow).
 pub const DEFAULT_SCHEDULE: &str = "0 */5 * * * *";
 pub const DEFAULT_STALE_AFTER: &str = "15m";
@@ -40,8 +38,6 @@ pub struct SweepOptions {
     pub delete_batch_size: u32,
     /// Stripe retrievals in flight at once in (b).
     pub stripe_concurrency: usize,
-    /// `max_attempts` of the outbox rows the sweep writes (first try + retries).
-    pub max_attempts: i32,
 }
 
 impl Default for SweepOptions {
@@ -57,7 +53,6 @@ impl Default for SweepOptions {
             batch_size: DEFAULT_BATCH_SIZE,
             delete_batch_size: 1_000,
             stripe_concurrency: 4,
-            max_attempts: outbox::max_attempts(crate::config::DEFAULT_MAX_RETRIES),
         }
     }
 }
@@ -101,9 +96,6 @@ pub struct ReconcileSettings {
     /// Rows read per query; every repair kind pages through its rows in batches of this size.
     #[arg(long, env = "RECONCILE_BATCH_SIZE", default_value_t = DEFAULT_BATCH_SIZE)]
     pub batch_size: u32,
-    /// Retries of a re-enqueued outbox task (the worker's setting, same variable).
-    #[arg(long = "task-max-retries", env = "WORKER_MAX_RETRIES", default_value_t = crate::config::DEFAULT_MAX_RETRIES)]
-    pub task_max_retries: u32,
 }
 
 impl ReconcileSettings {
@@ -116,7 +108,6 @@ impl ReconcileSettings {
             revive_after: self.revive_after,
             retention: self.retention,
             batch_size: self.batch_size.clamp(1, 10_000),
-            max_attempts: outbox::max_attempts(self.task_max_retries),
             ..SweepOptions::default()
         }
     }

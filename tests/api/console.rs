@@ -33,9 +33,7 @@ async fn an_operator_repairs_a_paid_order_and_retries_a_dead_task_from_the_conso
     let task = OutboxTask::NotifyPaid {
         order_id: OrderId::parse(ORDER).unwrap(),
     };
-    h2s_dispatch::outbox::enqueue(&mut tx, &task, 3)
-        .await
-        .unwrap();
+    h2s_dispatch::outbox::enqueue(&mut tx, &task).await.unwrap();
     sqlx::query(
         "UPDATE apalis.jobs SET status = 'Killed', attempts = 3,
              last_result = '\"the notification endpoint answered 500\"'

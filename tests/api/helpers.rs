@@ -6,7 +6,7 @@ use std::{future::Future, time::Duration};
 use h2s_dispatch::{
     app::{ApiConfig, Application, Stop, WorkerConfig, run_worker},
     checkout::request::UrlDefaults,
-    outbox::runtime::{RetryPolicy, RuntimeConfig},
+    config::{ApiSettings, WorkerSettings},
     stripe::{
         StripeClientConfig,
         standin::{StandIn, StandInConfig, WebhookTarget},
@@ -14,6 +14,7 @@ use h2s_dispatch::{
 };
 use secrecy::SecretString;
 
+use crate::settings;
 pub use crate::test_db::TestDatabase;
 use serde_json::{Value, json};
 use sqlx::PgPool;
@@ -98,26 +99,9 @@ pub async fn spawn_app_on(database: TestDatabase, options: Options) -> TestApp {
     let stripe = StandIn::spawn(StandInConfig::default())
         .await
         .expect("stand-in");
-    let app = Application::build(
-        pool.clone(),
-        ApiConfig {
-            bind: "127.0.0.1:0".parse().unwrap(),
-            checkout_wait: options.checkout_wait,
-            request_timeout: options.request_timeout,
-            webhook_secret: Some(SecretString::from(WEBHOOK_SECRET)),
-            admin_token: Some(SecretString::from(ADMIN_TOKEN)),
-            max_attempts: options.max_retries as i32 + 1,
-            stripe: options.api_stripe_key.then(|| StripeClientConfig {
-                secret_key: SecretString::from("sk_test_integration"),
-                api_base: stripe.base_url(),
-                timeout: options.stripe_timeout,
-                max_rps: None,
-            }),
-            checkout_urls: options.checkout_urls.clone(),
-        },
-    )
-    .await
-    .expect("api builds");
+    let app = Application::build(pool.clone(), api_config(&options, &stripe))
+        .await
+        .expect("api builds");
     let base_url = format!("http://{}", app.local_addr());
     stripe.set_webhook_target(WebhookTarget {
         url: format!("{base_url}/api/stripe-webhook"),
@@ -144,33 +128,65 @@ pub async fn spawn_app_on(database: TestDatabase, options: Options) -> TestApp {
     test_app
 }
 
+/// The api's and the worker's settings as `main` would parse them from these options' flags.
+fn parsed_settings(options: &Options) -> (ApiSettings, WorkerSettings) {
+    let ms = |d: Duration| d.as_millis().to_string();
+    let mut args = settings::args([
+        ("--bind", "127.0.0.1:0".into()),
+        ("--admin-token", ADMIN_TOKEN.into()),
+        ("--concurrency", "8".into()),
+        ("--max-retries", options.max_retries.to_string()),
+        ("--retry-base-ms", ms(options.retry_base)),
+        ("--retry-cap-ms", "500".into()),
+        ("--poll-interval-ms", "100".into()),
+    ]);
+    if let Some(url) = &options.notify_webhook_url {
+        args.extend(settings::args([("--notify-webhook-url", url.clone())]));
+    }
+    settings::parse(&args)
+}
+
+/// The api's configuration as `main` builds it, with this test's waits.
+fn api_config(options: &Options, stripe: &StandIn) -> ApiConfig {
+    let (api, worker) = parsed_settings(options);
+    let stripe = options.api_stripe_key.then(|| StripeClientConfig {
+        secret_key: SecretString::from("sk_test_integration"),
+        api_base: stripe.base_url(),
+        timeout: options.stripe_timeout,
+        max_rps: None,
+    });
+    let mut config = api
+        .api_config(
+            SecretString::from(WEBHOOK_SECRET),
+            stripe,
+            &worker,
+            options.checkout_urls.clone(),
+        )
+        .expect("the api's settings");
+    // Set after the settings' check: a test of the 503 `timeout` answer wants a request
+    // timeout shorter than the checkout wait, which the settings refuse.
+    config.checkout_wait = options.checkout_wait;
+    config.request_timeout = options.request_timeout;
+    config
+}
+
 impl TestApp {
+    /// The worker's configuration as `main` builds it, with a 1 s heartbeat (not a flag) so
+    /// that a dead worker's tasks come back within seconds.
     pub fn worker_config(&self) -> WorkerConfig {
-        let mut runtime = RuntimeConfig::new(RuntimeConfig::unique_name("test-worker"));
-        runtime.concurrency = 8;
-        runtime.batch_size = 8;
-        runtime.poll_interval = Duration::from_millis(100);
-        runtime.heartbeat = Duration::from_secs(1);
-        runtime.missed_heartbeats = 3;
-        runtime.retry = RetryPolicy {
-            max_retries: self.options.max_retries,
-            base: self.options.retry_base,
-            cap: Duration::from_millis(500),
-        };
-        WorkerConfig {
-            stripe: StripeClientConfig {
+        let (_, worker) = parsed_settings(&self.options);
+        let mut config = worker.worker_config(
+            StripeClientConfig {
                 secret_key: SecretString::from("sk_test_integration"),
                 api_base: self.stripe.base_url(),
                 timeout: self.options.stripe_timeout,
                 max_rps: None,
             },
-            notify_webhook_url: self
-                .options
-                .notify_webhook_url
-                .clone()
-                .map(SecretString::from),
-            runtime,
-        }
+            "test-worker",
+        );
+        config.runtime.heartbeat = Duration::from_secs(1);
+        config.runtime.missed_heartbeats = 3;
+        config
     }
 
     pub fn start_worker(&mut self) {
@@ -512,10 +528,12 @@ impl TestApp {
     pub async fn kill_checkout_task(&self, order_id: &str) {
         let done = sqlx::query(
             "UPDATE apalis.jobs
-             SET status = 'Failed', attempts = max_attempts, lock_by = NULL, lock_at = NULL
+             SET status = 'Failed', attempts = $2, max_attempts = $2, lock_by = NULL,
+                 lock_at = NULL
              WHERE idempotency_key = $1",
         )
         .bind(format!("checkout:{order_id}"))
+        .bind(self.worker_config().runtime.retry.max_attempts())
         .execute(&self.pool)
         .await
         .expect("kill the task");

@@ -11,6 +11,8 @@ mod operations;
 #[path = "../common/outbox_steps.rs"]
 mod outbox_steps;
 mod reconcile;
+#[path = "../common/settings.rs"]
+mod settings;
 mod startup;
 #[path = "../common/test_db.rs"]
 mod test_db;

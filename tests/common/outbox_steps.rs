@@ -5,7 +5,7 @@
 
 #![allow(dead_code)]
 
-use h2s_dispatch::outbox::{OutboxTask, QUEUE, TaskError, runtime::TaskHandler};
+use h2s_dispatch::outbox::{OutboxTask, QUEUE, TaskError, attempt_limit, runtime::TaskHandler};
 use sqlx::PgPool;
 
 /// An outbox row that may run now (pending, or failed with attempts left), backoff ignored.
@@ -44,7 +44,8 @@ pub async fn next_runnable(pool: &PgPool, key: Option<&str>) -> Option<Runnable>
 /// Records one attempt of `runnable` as the runtime does, under a worker whose policy allows
 /// `policy_max_attempts`: `Done`; a failed attempt counted (the row brought to the policy),
 /// an outage always keeping one more; `Killed` for a permanent error. `None`: the attempt
-/// crashed, which spends an attempt and nothing else.
+/// crashed, which spends an attempt against the limit in force (`outbox::attempt_limit`: a
+/// row no attempt has failed yet carries none of its own) and nothing else.
 pub async fn finish(
     pool: &PgPool,
     runnable: &Runnable,
@@ -53,13 +54,13 @@ pub async fn finish(
 ) {
     let (attempts, max) = (runnable.attempts + 1, runnable.max_attempts);
     let (status, max) = match outcome {
-        None => ("Failed", max),
+        None => ("Failed", attempt_limit(max, policy_max_attempts)),
         Some(Ok(())) => ("Done", max),
         Some(Err(TaskError::Outage { .. })) => {
             ("Failed", policy_max_attempts.max(runnable.attempts + 2))
         }
         Some(Err(TaskError::Retryable { .. })) => ("Failed", policy_max_attempts),
-        Some(Err(TaskError::Permanent(_))) => ("Killed", max),
+        Some(Err(TaskError::Permanent { .. })) => ("Killed", max),
     };
     sqlx::query(
         r#"

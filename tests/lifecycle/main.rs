@@ -14,6 +14,8 @@ mod model;
 #[path = "../common/outbox_steps.rs"]
 mod outbox_steps;
 mod script;
+#[path = "../common/settings.rs"]
+mod settings;
 mod system;
 mod table;
 #[path = "../common/test_db.rs"]

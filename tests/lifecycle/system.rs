@@ -10,7 +10,7 @@ use h2s_dispatch::{
     dispatch, invariant,
     notify::Notifier,
     orders::{OrderId, OrderStatus, repo},
-    outbox::{OutboxTask, QUEUE, runtime::TaskHandler, tasks::Tasks},
+    outbox::{OutboxTask, QUEUE, attempt_limit, runtime::TaskHandler, tasks::Tasks},
     reconcile::{self, SweepOptions},
     stripe::{
         StripeClientConfig, StripeHttp, sessions,
@@ -24,6 +24,7 @@ use sqlx::PgPool;
 use crate::model::{Action, MAX_ATTEMPTS, Task};
 use crate::outbox_steps;
 use crate::script::{Crash, StripeFault};
+use crate::settings;
 use crate::test_db::{TestDatabase, drop_now};
 
 const WEBHOOK_SECRET: &str = "whsec_lifecycle_model";
@@ -89,6 +90,25 @@ fn stripe_client(stripe: &StandIn) -> StripeHttp {
     .expect("a Stripe client")
 }
 
+/// The api's configuration as `main` builds it: no Stripe key (the model's checkouts carry
+/// their URLs), the worker's policy the model's, and no wait for the worker, which this file
+/// drives.
+fn api_config() -> ApiConfig {
+    let (api, worker) = settings::parse(&settings::args([
+        ("--bind", "127.0.0.1:0".into()),
+        ("--admin-token", ADMIN_TOKEN.into()),
+        ("--checkout-wait-ms", "0".into()),
+        ("--max-retries", (MAX_ATTEMPTS - 1).to_string()),
+    ]));
+    api.api_config(
+        SecretString::from(WEBHOOK_SECRET),
+        None,
+        &worker,
+        Default::default(),
+    )
+    .expect("the api's settings")
+}
+
 impl System {
     pub async fn start(template: &Template) -> System {
         // Dropped by `stop`, whatever the case's outcome (proptest shrinks a failure through
@@ -98,22 +118,9 @@ impl System {
         let stripe = StandIn::spawn(StandInConfig::default())
             .await
             .expect("the Stripe stand-in");
-        let app = Application::build(
-            pool.clone(),
-            ApiConfig {
-                bind: "127.0.0.1:0".parse().unwrap(),
-                checkout_wait: Duration::ZERO,
-                request_timeout: Duration::from_secs(30),
-                webhook_secret: Some(SecretString::from(WEBHOOK_SECRET)),
-                admin_token: Some(SecretString::from(ADMIN_TOKEN)),
-                max_attempts: MAX_ATTEMPTS,
-                stripe: None,
-                // The model's checkouts carry their URLs.
-                checkout_urls: Default::default(),
-            },
-        )
-        .await
-        .expect("the api builds");
+        let app = Application::build(pool.clone(), api_config())
+            .await
+            .expect("the api builds");
         let base_url = format!("http://{}", app.local_addr());
         let api_stop = Stop::default();
         tokio::spawn(app.run(api_stop.stopped()));
@@ -245,7 +252,6 @@ impl System {
                     dry_run,
                     requeue_after: Duration::ZERO,
                     revive_after: Duration::ZERO,
-                    max_attempts: MAX_ATTEMPTS,
                     ..SweepOptions::default()
                 };
                 let report = reconcile::sweep(&self.pool, &self.sweeper, &options)
@@ -350,7 +356,7 @@ impl System {
             .await
             .expect("the order")
             .expect("the order exists");
-        let payable = OrderStatus::parse(&order.status) == Some(OrderStatus::PendingPayment);
+        let payable = order.status.known() == Some(OrderStatus::PendingPayment);
         if order.stripe_session_id.is_none() && payable {
             let _ = sessions::create(&self.tasks.stripe, &order, job_id).await;
         }
@@ -395,12 +401,15 @@ impl System {
         .fetch_optional(&self.pool)
         .await
         .expect("the outbox");
-        row.map(|(status, attempts, max)| match status.as_str() {
-            "Done" => Task::Done,
-            "Killed" => Task::Dead { attempts, max },
-            "Failed" if attempts >= max => Task::Dead { attempts, max },
-            _ => Task::Live { attempts, max },
-        })
+        // The limit the worker applies, as the console shows it (a row no attempt has failed
+        // yet carries none of its own).
+        row.map(|(status, attempts, max)| (status, attempts, attempt_limit(max, MAX_ATTEMPTS)))
+            .map(|(status, attempts, max)| match status.as_str() {
+                "Done" => Task::Done,
+                "Killed" => Task::Dead { attempts, max },
+                "Failed" if attempts >= max => Task::Dead { attempts, max },
+                _ => Task::Live { attempts, max },
+            })
     }
 
     /// Jobs of the order (the schema allows one; counted all the same).

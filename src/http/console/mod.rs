@@ -161,7 +161,7 @@ async fn dashboard(
     let loaded = async {
         Ok::<_, sqlx::Error>((
             queries::breaches(pool).await?,
-            outbox::dead::list_dead(pool, queries::SHOWN).await?,
+            outbox::dead::list_dead(pool, queries::SHOWN, state.worker_max_attempts).await?,
             crate::metrics::database::outbox_by_kind(pool).await?,
             reconcile::history::recent(pool, 10).await?,
         ))
@@ -231,7 +231,6 @@ async fn sweep(
     let dry_run = form.dry_run.as_deref() != Some("false");
     let options = reconcile::SweepOptions {
         dry_run,
-        max_attempts: state.checkouts.max_attempts,
         ..reconcile::SweepOptions::default()
     };
     match run_sweep(&state, options).await {
@@ -278,7 +277,7 @@ async fn orders(
     let found = async {
         let mut found = vec![];
         for order in queries::find_orders(&state.pool, &q).await? {
-            let entries = queries::timeline(&state.pool, &order).await?;
+            let entries = queries::timeline(&state.pool, &order, state.worker_max_attempts).await?;
             found.push((order, entries));
         }
         Ok::<_, sqlx::Error>(found)

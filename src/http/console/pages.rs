@@ -79,7 +79,7 @@ pub fn dashboard(d: Dashboard<'_>) -> Markup {
                             td { a href={ "/admin/orders?q=" (b.order_id) } { (b.order_id) } }
                             td { (b.status) }
                             td { @match b.dispatch_job_id { Some(j) => (j), None => span.bad { "none" } } }
-                            td { (b.job_status.as_deref().unwrap_or("-")) }
+                            td { (b.job_status.as_ref().map_or("-", |s| s.as_str())) }
                             td { (b.created_at.format("%Y-%m-%d %H:%M:%S")) }
                         }
                     }

@@ -4,7 +4,12 @@ use chrono::{DateTime, Utc};
 use sqlx::PgPool;
 
 use crate::{
-    invariant::VIOLATIONS_SQL, orders::OrderId, outbox::QUEUE, reconcile::queries::Cursor,
+    dispatch::JobStatus,
+    invariant::VIOLATIONS_SQL,
+    orders::{OrderId, OrderStatus},
+    outbox::QUEUE,
+    reconcile::queries::Cursor,
+    stored::Stored,
 };
 
 /// Rows shown per list.
@@ -13,9 +18,9 @@ pub const SHOWN: i64 = 50;
 #[derive(sqlx::FromRow)]
 pub struct Breach {
     pub order_id: OrderId,
-    pub status: String,
+    pub status: Stored<OrderStatus>,
     pub dispatch_job_id: Option<uuid::Uuid>,
-    pub job_status: Option<String>,
+    pub job_status: Option<Stored<JobStatus>>,
     pub created_at: DateTime<Utc>,
 }
 
@@ -43,7 +48,7 @@ pub async fn breaches(pool: &PgPool) -> Result<Vec<Breach>, sqlx::Error> {
 #[derive(sqlx::FromRow)]
 pub struct OrderRow {
     pub order_id: OrderId,
-    pub status: String,
+    pub status: Stored<OrderStatus>,
     pub customer_email: String,
     pub checkout_trace_id: Option<uuid::Uuid>,
     pub stripe_session_id: Option<String>,
@@ -82,6 +87,9 @@ struct TaskRow {
     last_result: Option<serde_json::Value>,
 }
 
+/// `(job_id, status, created_at, updated_at)` of the order's dispatch job.
+type JobRow = (uuid::Uuid, Stored<JobStatus>, DateTime<Utc>, DateTime<Utc>);
+
 /// One line of an order's timeline.
 pub struct Entry {
     pub at: DateTime<Utc>,
@@ -90,8 +98,13 @@ pub struct Entry {
 }
 
 /// Checkout, outbox task attempts, Stripe session and events, status changes and the
-/// dispatch job of one order, oldest first.
-pub async fn timeline(pool: &PgPool, order: &OrderRow) -> Result<Vec<Entry>, sqlx::Error> {
+/// dispatch job of one order, oldest first. `policy_max`: the worker's attempt limit, shown
+/// for tasks no worker has failed yet (`outbox::attempt_limit`).
+pub async fn timeline(
+    pool: &PgPool,
+    order: &OrderRow,
+    policy_max: i32,
+) -> Result<Vec<Entry>, sqlx::Error> {
     let mut entries = vec![Entry {
         at: order.created_at,
         what: "checkout".into(),
@@ -128,6 +141,7 @@ pub async fn timeline(pool: &PgPool, order: &OrderRow) -> Result<Vec<Entry>, sql
         last_result,
     } in tasks
     {
+        let max_attempts = crate::outbox::attempt_limit(max_attempts, policy_max);
         let mut detail = format!("{status}, {attempts} of {max_attempts} attempts");
         if let Some(result) = last_result.filter(|r| !r.is_null()) {
             let text = result.to_string();
@@ -169,7 +183,7 @@ pub async fn timeline(pool: &PgPool, order: &OrderRow) -> Result<Vec<Entry>, sql
             detail: String::new(),
         });
     }
-    let job: Option<(uuid::Uuid, String, DateTime<Utc>, DateTime<Utc>)> = sqlx::query_as(
+    let job: Option<JobRow> = sqlx::query_as(
         r#"SELECT job_id, status, created_at, updated_at FROM h2s_dispatch_jobs WHERE order_id = $1"#,
     )
     .bind(order.order_id.as_str())

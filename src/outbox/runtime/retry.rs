@@ -36,12 +36,12 @@ impl RetryPolicy {
         }
     }
 
-    /// What follows failed attempt `attempt` (1 = the first try). The row's `max_attempts` was
-    /// written by whichever process enqueued it (the api, the webhook, the reconciler), maybe
-    /// with other settings: the worker's policy is the one in force, and the row is brought to
-    /// it (up or down) so that it reads dead exactly when this worker gives up. An outage is
-    /// not the task's failure: its row always keeps one more attempt, so it comes back after
-    /// the capped backoff for as long as the outage lasts.
+    /// What follows failed attempt `attempt` (1 = the first try). The row's `max_attempts` is
+    /// `outbox::UNSET_MAX_ATTEMPTS` from `enqueue`, or what a worker wrote at an earlier
+    /// failure, maybe under other settings: this worker's policy is the one in force, and the
+    /// row is brought to it (up or down) so that it reads dead exactly when this worker gives
+    /// up. An outage is not the task's failure: its row always keeps one more attempt, so it
+    /// comes back after the capped backoff for as long as the outage lasts.
     pub fn after_failure(
         &self,
         attempt: i32,
@@ -57,9 +57,13 @@ impl RetryPolicy {
         Verdict { allowed, next_in }
     }
 
-    /// The `max_attempts` to store on a task row for this policy (see `outbox::enqueue`).
+    /// Attempts a task gets under this policy: the first try plus the retries. The service
+    /// writes it on a row when an attempt fails (see `outbox::UNSET_MAX_ATTEMPTS`).
     pub fn max_attempts(&self) -> i32 {
-        crate::outbox::max_attempts(self.max_retries)
+        i32::try_from(self.max_retries)
+            .unwrap_or(i32::MAX)
+            .saturating_add(1)
+            .min(crate::outbox::UNSET_MAX_ATTEMPTS - 1)
     }
 }
 

@@ -23,7 +23,7 @@ use super::{
     handler::TaskHandler,
     retry::{RetryPolicy, Verdict},
 };
-use crate::outbox::{OutboxTask, TaskError};
+use crate::outbox::{Cause, OutboxTask, TaskError};
 
 /// The payload is taken as raw JSON and parsed here rather than by apalis's codec: a row
 /// apalis cannot decode is a backend error that stops the whole worker (and, re-claimed
@@ -34,6 +34,7 @@ pub(super) type Payload = serde_json::Value;
 struct Failure {
     reason: String,
     retry_after: Option<Duration>,
+    source: Option<Cause>,
     /// Not the task's fault: never counted towards its death.
     outage: bool,
     /// The task's kind, for the dead-task counter.
@@ -111,43 +112,40 @@ impl<H: TaskHandler> OutboxService<H> {
             .catch_unwind()
             .await
             .unwrap_or_else(|panic| {
-                Err(TaskError::Retryable {
-                    reason: format!("handler panicked: {}", panic_message(&panic)),
-                    retry_after: None,
-                })
+                Err(TaskError::retryable(
+                    format!("handler panicked: {}", panic_message(&panic)),
+                    None,
+                ))
             });
         let elapsed_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+        let outage = matches!(outcome, Err(TaskError::Outage { .. }));
         match outcome {
             Ok(()) => {
                 tracing::info!(elapsed_ms, "outbox task done");
                 Ok(())
             }
-            Err(error @ TaskError::Permanent(_)) => {
+            Err(error @ TaskError::Permanent { .. }) => {
                 tracing::error!(%error, elapsed_ms, "outbox task failed for good: not retried");
                 crate::metrics::task_dead(kind);
                 Err(Box::new(AbortError::new(error)))
             }
-            Err(TaskError::Retryable {
-                reason,
-                retry_after,
-            }) => {
+            Err(
+                TaskError::Retryable {
+                    reason,
+                    retry_after,
+                    source,
+                }
+                | TaskError::Outage {
+                    reason,
+                    retry_after,
+                    source,
+                },
+            ) => {
                 let failure = Failure {
                     reason,
                     retry_after,
-                    outage: false,
-                    kind,
-                };
-                self.retry_later(&task_id, attempt, row_max, failure, elapsed_ms)
-                    .await
-            }
-            Err(TaskError::Outage {
-                reason,
-                retry_after,
-            }) => {
-                let failure = Failure {
-                    reason,
-                    retry_after,
-                    outage: true,
+                    source,
+                    outage,
                     kind,
                 };
                 self.retry_later(&task_id, attempt, row_max, failure, elapsed_ms)
@@ -168,6 +166,7 @@ impl<H: TaskHandler> OutboxService<H> {
         let Failure {
             reason,
             retry_after,
+            source,
             outage,
             kind,
         } = failure;
@@ -203,6 +202,7 @@ impl<H: TaskHandler> OutboxService<H> {
         Err(Box::new(TaskError::Retryable {
             reason,
             retry_after,
+            source,
         }))
     }
 
