@@ -43,15 +43,6 @@ impl Snapshot {
             .filter_map(|k| k.strip_prefix("table "))
             .map(|t| (t, ()))
             .collect();
-        // `kind schema.table.name` for the parts of a table.
-        let table_of = |key: &str| -> Option<String> {
-            let (kind, name) = key.split_once(' ')?;
-            if !matches!(kind, "column" | "index" | "constraint" | "trigger") {
-                return None;
-            }
-            let mut parts = name.splitn(3, '.');
-            Some(format!("{}.{}", parts.next()?, parts.next()?))
-        };
         let mut parts_of_new: BTreeMap<String, BTreeMap<&str, usize>> = BTreeMap::new();
         let mut lines = Vec::new();
         for (key, def) in &after.objects {
@@ -73,20 +64,7 @@ impl Snapshot {
             }
         }
         for table in new_tables.keys() {
-            let parts = parts_of_new
-                .get(*table)
-                .map(|kinds| {
-                    kinds
-                        .iter()
-                        .map(|(kind, n)| match *kind {
-                            "index" => format!("indexes: {n}"),
-                            kind => format!("{kind}s: {n}"),
-                        })
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                })
-                .unwrap_or_default();
-            lines.push(format!("+ table {table} ({parts})"));
+            lines.push(new_table_line(table, parts_of_new.get(*table)));
         }
         for (key, def) in &self.objects {
             if !after.objects.contains_key(key) {
@@ -96,6 +74,33 @@ impl Snapshot {
         lines.sort_by(|a, b| a[2..].cmp(&b[2..]));
         lines
     }
+}
+
+/// `schema.table` of the part of a table (`kind schema.table.name`), `None` for other objects.
+fn table_of(key: &str) -> Option<String> {
+    let (kind, name) = key.split_once(' ')?;
+    if !matches!(kind, "column" | "index" | "constraint" | "trigger") {
+        return None;
+    }
+    let mut parts = name.splitn(3, '.');
+    Some(format!("{}.{}", parts.next()?, parts.next()?))
+}
+
+/// A new table in one line, with how many parts of each kind it came with.
+fn new_table_line(table: &str, kinds: Option<&BTreeMap<&str, usize>>) -> String {
+    let parts = kinds
+        .map(|kinds| {
+            kinds
+                .iter()
+                .map(|(kind, n)| match *kind {
+                    "index" => format!("indexes: {n}"),
+                    kind => format!("{kind}s: {n}"),
+                })
+                .collect::<Vec<_>>()
+                .join(", ")
+        })
+        .unwrap_or_default();
+    format!("+ table {table} ({parts})")
 }
 
 fn suffix(def: &str) -> String {
