@@ -14,7 +14,7 @@ use crate::outbox::QUEUE;
 type F64Gauge = Gauge<f64, AtomicU64>;
 type Labels = [(&'static str, String); 1];
 
-use super::TASK_KINDS as KINDS;
+use super::tasks::TASK_KINDS as KINDS;
 
 #[derive(Default)]
 pub struct Gauges {
