@@ -6,12 +6,12 @@ use sqlx::{Connection, Executor, PgConnection, postgres::PgConnectOptions};
 use super::error::CONNECT_TIMEOUT;
 
 /// 3D000 `invalid_catalog_name`: the server is there, the database is not.
-pub(super) fn is_missing_database(e: &sqlx::Error) -> bool {
+pub(crate) fn is_missing_database(e: &sqlx::Error) -> bool {
     matches!(e, sqlx::Error::Database(d) if d.code().as_deref() == Some("3D000"))
 }
 
 /// `CREATE DATABASE` from the `postgres` maintenance database: the only place that touches it.
-pub(super) async fn create_database(
+pub(crate) async fn create_database(
     options: &PgConnectOptions,
     name: &str,
 ) -> Result<(), sqlx::Error> {

@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 /// How long one connection attempt (TCP, TLS, authentication) may take at start.
-pub(super) const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+pub(crate) const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Why a process could not connect: each is one line naming the URL with its password masked.
 #[derive(Debug, thiserror::Error)]

@@ -17,7 +17,7 @@ use super::error::{CONNECT_TIMEOUT, ConnectError};
 /// backend and B has another. Through a transaction-mode pool B got A's backend, or A moved.
 /// Simple-protocol queries only, so that the probe itself does not trip on prepared
 /// statements. Bounded by [`CONNECT_TIMEOUT`]: a failure is one line at start, never a hang.
-pub(super) async fn refuse_transaction_pooler(
+pub(crate) async fn refuse_transaction_pooler(
     mut a: PgConnection,
     options: &PgConnectOptions,
     url: &str,

@@ -9,14 +9,14 @@ use prometheus_client::{
 
 use super::labels::{Labels1, l1, latency_buckets};
 
-pub(super) struct Checkouts {
+pub(crate) struct Checkouts {
     checkouts: Family<Labels1, Counter>,
     accept_seconds: Histogram,
     end_to_end_seconds: Histogram,
 }
 
 impl Checkouts {
-    pub(super) fn register(r: &mut Registry) -> Self {
+    pub(crate) fn register(r: &mut Registry) -> Self {
         let m = Checkouts {
             checkouts: Family::default(),
             accept_seconds: latency_buckets(),
@@ -40,12 +40,12 @@ impl Checkouts {
         m
     }
 
-    pub(super) fn answered(&self, outcome: &'static str, took: Duration) {
+    pub(crate) fn answered(&self, outcome: &'static str, took: Duration) {
         self.checkouts.get_or_create(&l1("outcome", outcome)).inc();
         self.accept_seconds.observe(took.as_secs_f64());
     }
 
-    pub(super) fn completed(&self, since_order_created: Duration) {
+    pub(crate) fn completed(&self, since_order_created: Duration) {
         self.end_to_end_seconds
             .observe(since_order_created.as_secs_f64());
     }

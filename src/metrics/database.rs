@@ -28,7 +28,7 @@ pub struct Gauges {
 }
 
 impl Gauges {
-    pub(super) fn register(&self, r: &mut Registry) {
+    pub(crate) fn register(&self, r: &mut Registry) {
         r.register(
             "outbox_depth",
             "Outbox tasks waiting or running, by kind",
@@ -66,7 +66,7 @@ impl Gauges {
         );
     }
 
-    pub(super) fn set_up(&self, up: i64) {
+    pub(crate) fn set_up(&self, up: i64) {
         self.database_up.set(up);
     }
 

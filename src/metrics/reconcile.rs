@@ -18,7 +18,7 @@ const REPAIRS: [&str; 5] = [
     "housekeeping",
 ];
 
-pub(super) struct Reconcile {
+pub(crate) struct Reconcile {
     sweeps: Family<Labels1, Counter>,
     repairs: Family<Labels1, Counter>,
     failures: Family<Labels1, Counter>,
@@ -26,7 +26,7 @@ pub(super) struct Reconcile {
 }
 
 impl Reconcile {
-    pub(super) fn register(r: &mut Registry) -> Self {
+    pub(crate) fn register(r: &mut Registry) -> Self {
         let m = Reconcile {
             sweeps: Family::default(),
             repairs: Family::default(),
@@ -57,22 +57,22 @@ impl Reconcile {
     }
 
     /// Every repair's failure series, at 0.
-    pub(super) fn create_zero_series(&self) {
+    pub(crate) fn create_zero_series(&self) {
         for repair in REPAIRS {
             self.failures.get_or_create(&l1("repair", repair)).inc_by(0);
         }
     }
 
-    pub(super) fn sweep(&self, outcome: &'static str, took: Duration) {
+    pub(crate) fn sweep(&self, outcome: &'static str, took: Duration) {
         self.sweeps.get_or_create(&l1("outcome", outcome)).inc();
         self.sweep_seconds.observe(took.as_secs_f64());
     }
 
-    pub(super) fn repaired(&self, kind: &'static str, n: u64) {
+    pub(crate) fn repaired(&self, kind: &'static str, n: u64) {
         self.repairs.get_or_create(&l1("kind", kind)).inc_by(n);
     }
 
-    pub(super) fn failure(&self, repair: &'static str) {
+    pub(crate) fn failure(&self, repair: &'static str) {
         self.failures.get_or_create(&l1("repair", repair)).inc();
     }
 }

@@ -21,7 +21,7 @@ const OUTAGE_CLASSES: [&str; 8] = [
     "decode",
 ];
 
-pub(super) struct Stripe {
+pub(crate) struct Stripe {
     requests: Family<Labels2, Counter>,
     request_seconds: Family<Labels1, Histogram>,
     outage_errors: Family<Labels2, Counter>,
@@ -30,7 +30,7 @@ pub(super) struct Stripe {
 }
 
 impl Stripe {
-    pub(super) fn register(r: &mut Registry) -> Self {
+    pub(crate) fn register(r: &mut Registry) -> Self {
         let m = Stripe {
             requests: Family::default(),
             request_seconds: Family::new_with_constructor(latency_buckets),
@@ -67,7 +67,7 @@ impl Stripe {
     }
 
     /// Every outage class of the session creation, at 0.
-    pub(super) fn create_zero_series(&self) {
+    pub(crate) fn create_zero_series(&self) {
         for class in OUTAGE_CLASSES {
             self.outage_errors
                 .get_or_create(&l2("call", "create_session", "class", class))
@@ -75,7 +75,7 @@ impl Stripe {
         }
     }
 
-    pub(super) fn request(&self, endpoint: &'static str, status: &str, took: Duration) {
+    pub(crate) fn request(&self, endpoint: &'static str, status: &str, took: Duration) {
         self.requests
             .get_or_create(&l2("endpoint", endpoint, "status", status))
             .inc();
@@ -84,13 +84,13 @@ impl Stripe {
             .observe(took.as_secs_f64());
     }
 
-    pub(super) fn outage_error(&self, call: &'static str, class: &'static str) {
+    pub(crate) fn outage_error(&self, call: &'static str, class: &'static str) {
         self.outage_errors
             .get_or_create(&l2("call", call, "class", class))
             .inc();
     }
 
-    pub(super) fn rate_limiter_wait(&self, waited: Duration) {
+    pub(crate) fn rate_limiter_wait(&self, waited: Duration) {
         self.rate_limiter_waits.inc();
         self.rate_limiter_wait_seconds.observe(waited.as_secs_f64());
     }

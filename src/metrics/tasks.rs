@@ -13,14 +13,14 @@ use super::labels::{Labels1, Labels2, l1, l2};
 pub const TASK_KINDS: [&str; 3] = ["checkout", "ensure_dispatch_job", "notify_paid"];
 const TASK_FAILURE_CLASSES: [&str; 3] = ["retryable", "outage", "permanent"];
 
-pub(super) struct Tasks {
+pub(crate) struct Tasks {
     attempts: Family<Labels1, Counter>,
     failures: Family<Labels2, Counter>,
     dead: Family<Labels1, Counter>,
 }
 
 impl Tasks {
-    pub(super) fn register(r: &mut Registry) -> Self {
+    pub(crate) fn register(r: &mut Registry) -> Self {
         let m = Tasks {
             attempts: Family::default(),
             failures: Family::default(),
@@ -45,7 +45,7 @@ impl Tasks {
     }
 
     /// Every kind's dead and failure series, at 0.
-    pub(super) fn create_zero_series(&self) {
+    pub(crate) fn create_zero_series(&self) {
         for kind in TASK_KINDS {
             self.dead.get_or_create(&l1("kind", kind)).inc_by(0);
             for class in TASK_FAILURE_CLASSES {
@@ -56,7 +56,7 @@ impl Tasks {
         }
     }
 
-    pub(super) fn attempt(&self, kind: &'static str, failure: Option<&'static str>) {
+    pub(crate) fn attempt(&self, kind: &'static str, failure: Option<&'static str>) {
         self.attempts.get_or_create(&l1("kind", kind)).inc();
         if let Some(class) = failure {
             self.failures
@@ -65,7 +65,7 @@ impl Tasks {
         }
     }
 
-    pub(super) fn died(&self, kind: &'static str) {
+    pub(crate) fn died(&self, kind: &'static str) {
         self.dead.get_or_create(&l1("kind", kind)).inc();
     }
 }

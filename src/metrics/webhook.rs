@@ -7,13 +7,13 @@ use prometheus_client::{
 
 use super::labels::{Labels2, l2};
 
-pub(super) struct Webhook {
+pub(crate) struct Webhook {
     events: Family<Labels2, Counter>,
     signature_failures: Counter,
 }
 
 impl Webhook {
-    pub(super) fn register(r: &mut Registry) -> Self {
+    pub(crate) fn register(r: &mut Registry) -> Self {
         let m = Webhook {
             events: Family::default(),
             signature_failures: Counter::default(),
@@ -31,7 +31,7 @@ impl Webhook {
         m
     }
 
-    pub(super) fn event(&self, event_type: &str, outcome: &'static str) {
+    pub(crate) fn event(&self, event_type: &str, outcome: &'static str) {
         // Only Stripe's own type names reach here after signature checks; bound the label anyway.
         let t: String = event_type
             .chars()
@@ -43,7 +43,7 @@ impl Webhook {
             .inc();
     }
 
-    pub(super) fn signature_failure(&self) {
+    pub(crate) fn signature_failure(&self) {
         self.signature_failures.inc();
     }
 }

@@ -6,7 +6,7 @@ use sqlx::{Connection, Postgres, Transaction};
 use super::report::{Invalid, MigrationReport};
 
 /// Validates, each in a savepoint, every `NOT VALID` constraint of this system's tables.
-pub(super) async fn validate_constraints(
+pub(crate) async fn validate_constraints(
     tx: &mut Transaction<'_, Postgres>,
     report: &mut MigrationReport,
 ) -> anyhow::Result<()> {

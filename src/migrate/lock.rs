@@ -3,7 +3,7 @@
 use sqlx::{Postgres, Transaction};
 
 /// The transaction-scoped advisory lock, on the key sqlx's migrator uses for this database.
-pub(super) async fn lock(tx: &mut Transaction<'_, Postgres>) -> Result<(), sqlx::Error> {
+pub(crate) async fn lock(tx: &mut Transaction<'_, Postgres>) -> Result<(), sqlx::Error> {
     let database: String = sqlx::query_scalar("SELECT current_database()")
         .fetch_one(&mut **tx)
         .await?;

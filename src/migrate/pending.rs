@@ -10,7 +10,7 @@ use sqlx::{
 use super::report::Applied;
 
 /// sqlx's `Migrator::run_direct`, minus its session lock, inside `tx`.
-pub(super) async fn apply_pending(
+pub(crate) async fn apply_pending(
     tx: &mut Transaction<'_, Postgres>,
     set: &'static str,
     migrator: &Migrator,
@@ -80,7 +80,7 @@ async fn applied_checksums(
 }
 
 /// The story of a failed migration, with apalis's upgrade note where it applies.
-pub(super) fn explain(set: &str, e: MigrateError) -> anyhow::Error {
+pub(crate) fn explain(set: &str, e: MigrateError) -> anyhow::Error {
     match e {
         MigrateError::VersionMismatch(20220530084123) if set == "queue" => anyhow::anyhow!(
             "the queue's tables come from apalis-postgres before 1.0: upgrade them first \

@@ -6,13 +6,13 @@ use anyhow::Context;
 use sqlx::{Postgres, Transaction};
 
 /// The schema as a map `kind name -> definition`, and how far the adoption log went.
-pub(super) struct Snapshot {
+pub(crate) struct Snapshot {
     objects: BTreeMap<String, String>,
-    pub(super) log_position: i64,
+    pub(crate) log_position: i64,
 }
 
 impl Snapshot {
-    pub(super) async fn take(tx: &mut Transaction<'_, Postgres>) -> anyhow::Result<Self> {
+    pub(crate) async fn take(tx: &mut Transaction<'_, Postgres>) -> anyhow::Result<Self> {
         let rows: Vec<(String, String)> = sqlx::query_as(SCHEMA_SQL)
             .fetch_all(&mut **tx)
             .await
@@ -35,7 +35,7 @@ impl Snapshot {
     }
 
     /// What changed, one line each; a table that is new is one line with what it holds.
-    pub(super) fn diff(&self, after: &Snapshot) -> Vec<String> {
+    pub(crate) fn diff(&self, after: &Snapshot) -> Vec<String> {
         let new_tables: BTreeMap<&str, ()> = after
             .objects
             .keys()

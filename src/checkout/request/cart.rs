@@ -49,7 +49,7 @@ pub struct CartLine {
     pub qty: Quantity,
 }
 
-pub(super) fn parse_cart(v: Option<&serde_json::Value>) -> Result<Vec<CartLine>, Invalid> {
+pub(crate) fn parse_cart(v: Option<&serde_json::Value>) -> Result<Vec<CartLine>, Invalid> {
     let lines = v
         .and_then(|v| v.as_array())
         .ok_or_else(|| invalid("cart", "must be a non-empty array"))?;

@@ -22,7 +22,7 @@ pub struct Customer {
     pub phone_e164: Option<String>,
 }
 
-pub(super) fn parse_customer(v: Option<&serde_json::Value>) -> Result<Customer, Invalid> {
+pub(crate) fn parse_customer(v: Option<&serde_json::Value>) -> Result<Customer, Invalid> {
     let obj = v
         .and_then(|v| v.as_object())
         .ok_or_else(|| invalid("customer", "must be an object with an email"))?;

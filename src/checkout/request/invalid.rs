@@ -8,7 +8,7 @@ pub struct Invalid {
     pub message: String,
 }
 
-pub(super) fn invalid(field: impl Into<String>, message: impl Into<String>) -> Invalid {
+pub(crate) fn invalid(field: impl Into<String>, message: impl Into<String>) -> Invalid {
     Invalid {
         field: field.into(),
         message: message.into(),

@@ -7,7 +7,7 @@ use super::{
     limits::{MAX_METADATA_KEY_LEN, MAX_METADATA_KEYS, MAX_METADATA_VALUE_LEN},
 };
 
-pub(super) fn parse_metadata(
+pub(crate) fn parse_metadata(
     v: Option<&serde_json::Value>,
 ) -> Result<BTreeMap<String, String>, Invalid> {
     let Some(v) = v.filter(|v| !v.is_null()) else {

@@ -36,7 +36,7 @@ pub struct UrlDefaults {
 
 /// A return URL from the request, or the configured default when the request has none
 /// (absent, `null` or blank).
-pub(super) fn parse_url(
+pub(crate) fn parse_url(
     v: Option<&serde_json::Value>,
     field: &str,
     default: Option<&ReturnUrl>,

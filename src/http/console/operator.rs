@@ -7,24 +7,24 @@ use super::{auth, respond::Refusal};
 use crate::http::state::AppState;
 
 /// A logged-in operator: the admin token and the session cookie.
-pub(super) struct Operator {
+pub(crate) struct Operator {
     token: SecretString,
     session: String,
 }
 
 impl Operator {
-    pub(super) fn from(state: &AppState, headers: &HeaderMap) -> Option<Operator> {
+    pub(crate) fn from(state: &AppState, headers: &HeaderMap) -> Option<Operator> {
         let token = state.admin_token.clone()?;
         let session = auth::session(headers, &token)?;
         Some(Operator { token, session })
     }
 
-    pub(super) fn csrf(&self) -> String {
+    pub(crate) fn csrf(&self) -> String {
         auth::csrf_token(&self.token, &self.session)
     }
 
     /// A POST's checks: logged in (else 401) and the form's CSRF token (else 403).
-    pub(super) fn for_post(
+    pub(crate) fn for_post(
         state: &AppState,
         headers: &HeaderMap,
         csrf: Option<&str>,

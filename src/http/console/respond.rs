@@ -8,7 +8,7 @@ use maud::Markup;
 
 use super::pages;
 
-pub(super) fn page(status: StatusCode, markup: Markup) -> Response {
+pub(crate) fn page(status: StatusCode, markup: Markup) -> Response {
     (
         status,
         [
@@ -25,7 +25,7 @@ pub(super) fn page(status: StatusCode, markup: Markup) -> Response {
 }
 
 /// Why a console POST was refused.
-pub(super) enum Refusal {
+pub(crate) enum Refusal {
     NotLoggedIn,
     Csrf,
 }
@@ -44,11 +44,11 @@ impl IntoResponse for Refusal {
     }
 }
 
-pub(super) fn to_login() -> Response {
+pub(crate) fn to_login() -> Response {
     Redirect::to("/admin/login").into_response()
 }
 
-pub(super) fn failed(e: impl std::fmt::Display) -> Response {
+pub(crate) fn failed(e: impl std::fmt::Display) -> Response {
     tracing::error!(error = %e, "console page failed");
     page(
         StatusCode::INTERNAL_SERVER_ERROR,

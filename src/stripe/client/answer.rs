@@ -8,7 +8,7 @@ use bytes::Bytes;
 use super::error::{StripeCallError, transport_error};
 
 /// The body of a 2xx; any other status as [`StripeCallError::Api`].
-pub(super) async fn read_answer(response: reqwest::Response) -> Result<Bytes, StripeCallError> {
+pub(crate) async fn read_answer(response: reqwest::Response) -> Result<Bytes, StripeCallError> {
     let status = response.status().as_u16();
     let retry_after = response
         .headers()
@@ -37,15 +37,15 @@ pub(super) async fn read_answer(response: reqwest::Response) -> Result<Bytes, St
     })
 }
 
-pub(super) struct ErrorParts {
-    pub(super) code: String,
-    pub(super) kind: String,
-    pub(super) param: Option<String>,
-    pub(super) message: String,
+pub(crate) struct ErrorParts {
+    pub(crate) code: String,
+    pub(crate) kind: String,
+    pub(crate) param: Option<String>,
+    pub(crate) message: String,
 }
 
 /// Stripe's `{"error": {"code", "type", "param", "message"}}`, best effort.
-pub(super) fn error_parts(body: &[u8]) -> ErrorParts {
+pub(crate) fn error_parts(body: &[u8]) -> ErrorParts {
     let value: serde_json::Value = serde_json::from_slice(body).unwrap_or_default();
     let error = &value["error"];
     let kind = error["type"].as_str().unwrap_or("unknown").to_owned();

@@ -106,7 +106,7 @@ impl StripeClientErr for StripeCallError {
     }
 }
 
-pub(super) fn transport_error(e: reqwest::Error) -> StripeCallError {
+pub(crate) fn transport_error(e: reqwest::Error) -> StripeCallError {
     if e.is_timeout() {
         StripeCallError::Timeout
     } else {
