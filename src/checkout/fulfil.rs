@@ -58,42 +58,8 @@ pub async fn fulfil(
         return Ok(());
     }
 
-    // Stripe keeps idempotency keys for 24 hours. Past that, a retry could create a second
-    // session if an earlier attempt created one and crashed before storing it; and a customer
-    // who waited a day is gone anyway. So an order that old fails instead.
-    let result = if chrono::Utc::now() - order.created_at > SESSION_CREATION_WINDOW {
-        Err(Refusal::TooLate)
-    } else {
-        match sessions::create(stripe, &order, job_id).await {
-            Err(e) if e.blame() == Blame::IdempotencyKey => {
-                // A request under this order's key reached Stripe before with other
-                // parameters (an older build's encoding, say): its session is the order's.
-                find_existing(stripe, &order).await?
-            }
-            other => other.map_err(Refusal::Stripe),
-        }
-    };
-    match result {
-        Ok(session) => {
-            let mut tx = pool.begin().await?;
-            repo::store_session(
-                &mut tx,
-                order_id,
-                &session.id,
-                session.url.as_deref(),
-                session.expires_at,
-            )
-            .await?;
-            signal_done(&mut tx, order_id).await?;
-            tx.commit().await?;
-            tracing::info!(session_id = %session.id, "checkout session created");
-            crate::metrics::checkout_completed(
-                (chrono::Utc::now() - order.created_at)
-                    .to_std()
-                    .unwrap_or_default(),
-            );
-            Ok(())
-        }
+    match request_session(stripe, &order, job_id).await? {
+        Ok(session) => store(pool, order_id, &order, &session).await,
         Err(Refusal::Stripe(e)) if e.blame() != Blame::Order => {
             // Not the order's fault (our key, Stripe's health, the network): the order stays
             // `pending_payment` and the task waits the outage out.
@@ -104,25 +70,75 @@ pub async fn fulfil(
                 source: Some(Box::new(e)),
             })
         }
-        Err(e) => {
-            // Stripe refused the order's own content, or it is too late to ask: retrying
-            // cannot help. The order ends `failed` with the reason, its job cancelled.
-            let reason = e.to_string();
-            let mut tx = pool.begin().await?;
-            payments::apply_event(
-                &mut tx,
-                order_id,
-                PaymentEvent::SessionRejected,
-                &Amounts::default(),
-                Some(&reason),
-            )
-            .await?;
-            signal_done(&mut tx, order_id).await?;
-            tx.commit().await?;
-            tracing::warn!(%reason, "stripe refused the checkout session; order failed");
-            Ok(())
-        }
+        Err(e) => fail(pool, order_id, e.to_string()).await,
     }
+}
+
+/// Asks Stripe for the order's session, under the order's idempotency key.
+async fn request_session(
+    stripe: &StripeHttp,
+    order: &repo::SessionInputs,
+    job_id: Uuid,
+) -> Result<Result<CreatedSession, Refusal>, TaskError> {
+    // Stripe keeps idempotency keys for 24 hours. Past that, a retry could create a second
+    // session if an earlier attempt created one and crashed before storing it; and a customer
+    // who waited a day is gone anyway. So an order that old fails instead.
+    if chrono::Utc::now() - order.created_at > SESSION_CREATION_WINDOW {
+        return Ok(Err(Refusal::TooLate));
+    }
+    Ok(match sessions::create(stripe, order, job_id).await {
+        Err(e) if e.blame() == Blame::IdempotencyKey => {
+            // A request under this order's key reached Stripe before with other
+            // parameters (an older build's encoding, say): its session is the order's.
+            find_existing(stripe, order).await?
+        }
+        other => other.map_err(Refusal::Stripe),
+    })
+}
+
+/// Stores the session and wakes the waiting request, in one transaction.
+async fn store(
+    pool: &sqlx::PgPool,
+    order_id: &OrderId,
+    order: &repo::SessionInputs,
+    session: &CreatedSession,
+) -> Result<(), TaskError> {
+    let mut tx = pool.begin().await?;
+    repo::store_session(
+        &mut tx,
+        order_id,
+        &session.id,
+        session.url.as_deref(),
+        session.expires_at,
+    )
+    .await?;
+    signal_done(&mut tx, order_id).await?;
+    tx.commit().await?;
+    tracing::info!(session_id = %session.id, "checkout session created");
+    crate::metrics::checkout_completed(
+        (chrono::Utc::now() - order.created_at)
+            .to_std()
+            .unwrap_or_default(),
+    );
+    Ok(())
+}
+
+/// Stripe refused the order's own content, or it is too late to ask: retrying cannot help.
+/// The order ends `failed` with the reason, its job cancelled.
+async fn fail(pool: &sqlx::PgPool, order_id: &OrderId, reason: String) -> Result<(), TaskError> {
+    let mut tx = pool.begin().await?;
+    payments::apply_event(
+        &mut tx,
+        order_id,
+        PaymentEvent::SessionRejected,
+        &Amounts::default(),
+        Some(&reason),
+    )
+    .await?;
+    signal_done(&mut tx, order_id).await?;
+    tx.commit().await?;
+    tracing::warn!(%reason, "stripe refused the checkout session; order failed");
+    Ok(())
 }
 
 /// The session an earlier request under the order's idempotency key created. Any failure to

@@ -7,33 +7,19 @@ pub mod waiter;
 
 use std::time::Duration;
 
-use sha2::{Digest, Sha256};
 use sqlx::PgPool;
 use tokio::time::Instant;
 use uuid::Uuid;
 
 pub use fulfil::fulfil;
-use request::NewCheckout;
+pub use request::IdempotencyKey;
+use request::{NewCheckout, request_hash};
 use waiter::{Waiter, Waiters};
 
 use crate::{
     orders::{OrderId, OrderStatus, repo},
     outbox::{self, OutboxTask},
 };
-
-/// A client's `Idempotency-Key`: 1 to 255 visible ASCII characters.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct IdempotencyKey(String);
-
-impl IdempotencyKey {
-    pub fn parse(s: &str) -> Option<Self> {
-        let ok = !s.is_empty() && s.len() <= 255 && s.bytes().all(|b| b.is_ascii_graphic());
-        ok.then(|| IdempotencyKey(s.to_owned()))
-    }
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
 
 /// Where a checkout stands when the API answers.
 #[derive(Debug, Clone)]
@@ -249,12 +235,6 @@ fn after_commit(
             checkout_trace_id: trace_id,
         }
     })
-}
-
-/// A stable fingerprint of the parsed request (field order and whitespace do not matter).
-fn request_hash(checkout: &NewCheckout) -> String {
-    let canonical = serde_json::to_vec(checkout).expect("a checkout serialises");
-    hex::encode(Sha256::digest(&canonical))
 }
 
 /// The unique index on `h2s_orders.idempotency_key` (`migrations/`), by name: another unique

@@ -1,6 +1,7 @@
 //! Routing, shared state and request plumbing of the HTTP API.
 
 mod admin;
+mod body;
 mod console;
 mod error;
 pub mod openapi;
@@ -8,40 +9,24 @@ mod orders;
 mod probes;
 pub mod request_trace;
 mod shop;
+mod state;
 mod webhook;
 
 use std::time::Duration;
 
 use axum::{
     Router,
-    body::Bytes,
-    extract::{DefaultBodyLimit, FromRequest, Request},
-    http::{StatusCode, header::CONTENT_TYPE},
+    extract::DefaultBodyLimit,
+    http::StatusCode,
     routing::{get, post},
 };
+pub use body::JsonBody;
 pub use error::ApiError;
-use secrecy::SecretString;
-use sqlx::PgPool;
+pub use state::AppState;
 use tower_http::timeout::TimeoutLayer;
-
-use crate::checkout::Checkouts;
 
 /// Largest accepted request body, in bytes (documented in the README).
 pub const BODY_LIMIT: usize = 64 * 1024;
-
-#[derive(Clone)]
-pub struct AppState {
-    pub pool: PgPool,
-    pub checkouts: Checkouts,
-    pub webhook_secret: Option<SecretString>,
-    pub admin_token: Option<SecretString>,
-    /// Only for admin-triggered reconcile sweeps; `None` when the api has no Stripe key.
-    pub stripe: Option<crate::stripe::StripeHttp>,
-    /// Return URLs for checkouts that carry none.
-    pub checkout_urls: crate::checkout::request::UrlDefaults,
-    /// See `app::ApiConfig::worker_max_attempts`.
-    pub worker_max_attempts: i32,
-}
 
 /// The API's routes. Every request is bounded by `request_timeout` (tower-http), and every
 /// error answer carries the JSON error shape, including the ones axum and tower-http make
@@ -70,37 +55,4 @@ pub fn router(state: AppState, request_timeout: Duration) -> Router {
         .layer(axum::middleware::map_response(error::json_error_bodies))
         .with_state(state);
     request_trace::layer(routes)
-}
-
-/// A JSON body: `application/json` required, size-limited, errors in the API's shape.
-pub struct JsonBody<T>(pub T);
-
-impl<S, T> FromRequest<S> for JsonBody<T>
-where
-    S: Send + Sync,
-    T: serde::de::DeserializeOwned,
-{
-    type Rejection = ApiError;
-
-    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
-        let is_json = req
-            .headers()
-            .get(CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.split(';').next())
-            .is_some_and(|v| v.trim().eq_ignore_ascii_case("application/json"));
-        if !is_json {
-            return Err(ApiError::UnsupportedMediaType);
-        }
-        let bytes = Bytes::from_request(req, state).await.map_err(|r| {
-            if r.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
-                ApiError::PayloadTooLarge
-            } else {
-                ApiError::BadRequest("the body could not be read".into())
-            }
-        })?;
-        serde_json::from_slice(&bytes)
-            .map(JsonBody)
-            .map_err(|e| ApiError::BadRequest(format!("the body is not valid JSON: {e}")))
-    }
 }

@@ -8,8 +8,10 @@ use axum::{
 #[allow(unused_imports)] // named by the OpenAPI attribute only
 use super::openapi::schemas::CheckoutRefused;
 use super::{
-    ApiError, AppState, JsonBody,
+    body::JsonBody,
+    error::ApiError,
     openapi::schemas::{CheckoutProcessing, CheckoutReady, CheckoutRequest, ErrorBody, Pay},
+    state::AppState,
 };
 use crate::checkout::{
     CheckoutOutcome, IdempotencyKey,
@@ -40,40 +42,54 @@ pub async fn create_checkout(
     body: Result<JsonBody<RawCheckout>, ApiError>,
 ) -> Result<Response, ApiError> {
     let started = std::time::Instant::now();
-    let outcome = async {
-        let key =
-            match headers.get("idempotency-key") {
-                None => None,
-                Some(v) => Some(v.to_str().ok().and_then(IdempotencyKey::parse).ok_or_else(
-                    || {
-                        ApiError::invalid(
-                            "Idempotency-Key",
-                            "must be 1 to 255 visible ASCII characters",
-                        )
-                    },
-                )?),
-            };
-        let JsonBody(raw) = body?;
-        let checkout = NewCheckout::parse(raw, &state.checkout_urls)
-            .map_err(|e| ApiError::invalid(e.field, e.message))?;
-        let request_id = super::request_trace::request_id(&headers);
-        Ok::<_, ApiError>(state.checkouts.create(checkout, key, request_id).await?)
-    }
-    .await;
+    let outcome = accept(&state, &headers, body).await;
     if let Ok(done) = &outcome {
         super::request_trace::record_checkout_trace_id(done.checkout_trace_id());
     }
-    crate::metrics::checkout(
-        match &outcome {
-            Ok(CheckoutOutcome::Ready { .. }) => "ready",
-            Ok(CheckoutOutcome::Processing { .. }) => "processing",
-            Ok(CheckoutOutcome::Failed { .. }) => "failed",
-            Err(ApiError::Invalid { .. } | ApiError::BadRequest(_)) => "invalid",
-            Err(_) => "error",
-        },
-        started.elapsed(),
-    );
-    Ok(match outcome? {
+    crate::metrics::checkout(outcome_label(&outcome), started.elapsed());
+    Ok(respond(outcome?))
+}
+
+/// The key, then the body, then the order written and waited for.
+async fn accept(
+    state: &AppState,
+    headers: &HeaderMap,
+    body: Result<JsonBody<RawCheckout>, ApiError>,
+) -> Result<CheckoutOutcome, ApiError> {
+    let key = match headers.get("idempotency-key") {
+        None => None,
+        Some(v) => Some(
+            v.to_str()
+                .ok()
+                .and_then(IdempotencyKey::parse)
+                .ok_or_else(|| {
+                    ApiError::invalid(
+                        "Idempotency-Key",
+                        "must be 1 to 255 visible ASCII characters",
+                    )
+                })?,
+        ),
+    };
+    let JsonBody(raw) = body?;
+    let checkout = NewCheckout::parse(raw, &state.checkout_urls)
+        .map_err(|e| ApiError::invalid(e.field, e.message))?;
+    let request_id = super::request_trace::request_id(headers);
+    Ok(state.checkouts.create(checkout, key, request_id).await?)
+}
+
+/// The `outcome` label of `h2s_checkouts_total`.
+fn outcome_label(outcome: &Result<CheckoutOutcome, ApiError>) -> &'static str {
+    match outcome {
+        Ok(CheckoutOutcome::Ready { .. }) => "ready",
+        Ok(CheckoutOutcome::Processing { .. }) => "processing",
+        Ok(CheckoutOutcome::Failed { .. }) => "failed",
+        Err(ApiError::Invalid { .. } | ApiError::BadRequest(_)) => "invalid",
+        Err(_) => "error",
+    }
+}
+
+fn respond(outcome: CheckoutOutcome) -> Response {
+    match outcome {
         CheckoutOutcome::Ready {
             order_id,
             checkout_trace_id,
@@ -115,5 +131,5 @@ pub async fn create_checkout(
             reason,
         }
         .into_response(),
-    })
+    }
 }

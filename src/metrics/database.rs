@@ -14,7 +14,7 @@ use crate::outbox::QUEUE;
 type F64Gauge = Gauge<f64, AtomicU64>;
 type Labels = [(&'static str, String); 1];
 
-use super::TASK_KINDS as KINDS;
+use super::tasks::TASK_KINDS as KINDS;
 
 #[derive(Default)]
 pub struct Gauges {
@@ -28,7 +28,7 @@ pub struct Gauges {
 }
 
 impl Gauges {
-    pub(super) fn register(&self, r: &mut Registry) {
+    pub(crate) fn register(&self, r: &mut Registry) {
         r.register(
             "outbox_depth",
             "Outbox tasks waiting or running, by kind",
@@ -66,7 +66,7 @@ impl Gauges {
         );
     }
 
-    pub(super) fn set_up(&self, up: i64) {
+    pub(crate) fn set_up(&self, up: i64) {
         self.database_up.set(up);
     }
 

@@ -6,13 +6,13 @@ use anyhow::Context;
 use sqlx::{Postgres, Transaction};
 
 /// The schema as a map `kind name -> definition`, and how far the adoption log went.
-pub(super) struct Snapshot {
+pub(crate) struct Snapshot {
     objects: BTreeMap<String, String>,
-    pub(super) log_position: i64,
+    pub(crate) log_position: i64,
 }
 
 impl Snapshot {
-    pub(super) async fn take(tx: &mut Transaction<'_, Postgres>) -> anyhow::Result<Self> {
+    pub(crate) async fn take(tx: &mut Transaction<'_, Postgres>) -> anyhow::Result<Self> {
         let rows: Vec<(String, String)> = sqlx::query_as(SCHEMA_SQL)
             .fetch_all(&mut **tx)
             .await
@@ -35,7 +35,7 @@ impl Snapshot {
     }
 
     /// What changed, one line each; a table that is new is one line with what it holds.
-    pub(super) fn diff(&self, after: &Snapshot) -> Vec<String> {
+    pub(crate) fn diff(&self, after: &Snapshot) -> Vec<String> {
         let new_tables: BTreeMap<&str, ()> = after
             .objects
             .keys()
@@ -43,15 +43,6 @@ impl Snapshot {
             .filter_map(|k| k.strip_prefix("table "))
             .map(|t| (t, ()))
             .collect();
-        // `kind schema.table.name` for the parts of a table.
-        let table_of = |key: &str| -> Option<String> {
-            let (kind, name) = key.split_once(' ')?;
-            if !matches!(kind, "column" | "index" | "constraint" | "trigger") {
-                return None;
-            }
-            let mut parts = name.splitn(3, '.');
-            Some(format!("{}.{}", parts.next()?, parts.next()?))
-        };
         let mut parts_of_new: BTreeMap<String, BTreeMap<&str, usize>> = BTreeMap::new();
         let mut lines = Vec::new();
         for (key, def) in &after.objects {
@@ -73,20 +64,7 @@ impl Snapshot {
             }
         }
         for table in new_tables.keys() {
-            let parts = parts_of_new
-                .get(*table)
-                .map(|kinds| {
-                    kinds
-                        .iter()
-                        .map(|(kind, n)| match *kind {
-                            "index" => format!("indexes: {n}"),
-                            kind => format!("{kind}s: {n}"),
-                        })
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                })
-                .unwrap_or_default();
-            lines.push(format!("+ table {table} ({parts})"));
+            lines.push(new_table_line(table, parts_of_new.get(*table)));
         }
         for (key, def) in &self.objects {
             if !after.objects.contains_key(key) {
@@ -96,6 +74,33 @@ impl Snapshot {
         lines.sort_by(|a, b| a[2..].cmp(&b[2..]));
         lines
     }
+}
+
+/// `schema.table` of the part of a table (`kind schema.table.name`), `None` for other objects.
+fn table_of(key: &str) -> Option<String> {
+    let (kind, name) = key.split_once(' ')?;
+    if !matches!(kind, "column" | "index" | "constraint" | "trigger") {
+        return None;
+    }
+    let mut parts = name.splitn(3, '.');
+    Some(format!("{}.{}", parts.next()?, parts.next()?))
+}
+
+/// A new table in one line, with how many parts of each kind it came with.
+fn new_table_line(table: &str, kinds: Option<&BTreeMap<&str, usize>>) -> String {
+    let parts = kinds
+        .map(|kinds| {
+            kinds
+                .iter()
+                .map(|(kind, n)| match *kind {
+                    "index" => format!("indexes: {n}"),
+                    kind => format!("{kind}s: {n}"),
+                })
+                .collect::<Vec<_>>()
+                .join(", ")
+        })
+        .unwrap_or_default();
+    format!("+ table {table} ({parts})")
 }
 
 fn suffix(def: &str) -> String {

@@ -2,22 +2,24 @@
 //! [`auth`] for the session cookie and the CSRF tokens.
 
 mod auth;
+mod operator;
 mod pages;
 mod queries;
+mod respond;
 
 use axum::{
     Form, Router,
     extract::{Path, Query, State},
     http::{HeaderMap, StatusCode, header},
-    response::{Html, IntoResponse, Redirect, Response},
+    response::{IntoResponse, Redirect, Response},
     routing::{get, post},
 };
-use maud::Markup;
-use secrecy::SecretString;
 use serde::Deserialize;
 
-use super::AppState;
+use super::state::AppState;
 use crate::{outbox, reconcile};
+use operator::Operator;
+use respond::{failed, page, to_login};
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -27,85 +29,6 @@ pub fn routes() -> Router<AppState> {
         .route("/admin/tasks/{id}/retry", post(retry))
         .route("/admin/sweep", post(sweep))
         .route("/admin/orders", get(orders))
-}
-
-fn page(status: StatusCode, markup: Markup) -> Response {
-    (
-        status,
-        [
-            (header::CACHE_CONTROL, "no-store"),
-            // No script, no frames, no form posting elsewhere.
-            (
-                header::CONTENT_SECURITY_POLICY,
-                "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'",
-            ),
-        ],
-        Html(markup.into_string()),
-    )
-        .into_response()
-}
-
-/// A logged-in operator: the admin token and the session cookie.
-struct Operator {
-    token: SecretString,
-    session: String,
-}
-
-impl Operator {
-    fn from(state: &AppState, headers: &HeaderMap) -> Option<Operator> {
-        let token = state.admin_token.clone()?;
-        let session = auth::session(headers, &token)?;
-        Some(Operator { token, session })
-    }
-
-    fn csrf(&self) -> String {
-        auth::csrf_token(&self.token, &self.session)
-    }
-
-    /// A POST's checks: logged in (else 401) and the form's CSRF token (else 403).
-    fn for_post(
-        state: &AppState,
-        headers: &HeaderMap,
-        csrf: Option<&str>,
-    ) -> Result<Operator, Refusal> {
-        let operator = Operator::from(state, headers).ok_or(Refusal::NotLoggedIn)?;
-        if !auth::csrf_matches(&operator.token, &operator.session, csrf) {
-            return Err(Refusal::Csrf);
-        }
-        Ok(operator)
-    }
-}
-
-/// Why a console POST was refused.
-enum Refusal {
-    NotLoggedIn,
-    Csrf,
-}
-
-impl IntoResponse for Refusal {
-    fn into_response(self) -> Response {
-        match self {
-            Refusal::NotLoggedIn => page(StatusCode::UNAUTHORIZED, pages::refused("Log in first.")),
-            Refusal::Csrf => page(
-                StatusCode::FORBIDDEN,
-                pages::refused(
-                    "This form is stale or did not come from the console (CSRF check failed).",
-                ),
-            ),
-        }
-    }
-}
-
-fn to_login() -> Response {
-    Redirect::to("/admin/login").into_response()
-}
-
-fn failed(e: impl std::fmt::Display) -> Response {
-    tracing::error!(error = %e, "console page failed");
-    page(
-        StatusCode::INTERNAL_SERVER_ERROR,
-        pages::refused("Something failed; the cause is in the api's log."),
-    )
 }
 
 async fn login_form() -> Response {

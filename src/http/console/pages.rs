@@ -68,53 +68,9 @@ pub fn dashboard(d: Dashboard<'_>) -> Markup {
         "Operator console",
         html! {
             @if let Some(n) = d.notice { p.notice id="notice" { (n) } }
-            h2 { "Paid orders breaking the invariant" }
-            @if d.breaches.is_empty() {
-                p.ok id="breaches-none" { "None: every paid order has one ready dispatch job, linked both ways." }
-            } @else {
-                table id="breaches" {
-                    tr { th { "order" } th { "status" } th { "dispatch job" } th { "job status" } th { "created" } }
-                    @for b in d.breaches {
-                        tr.breach {
-                            td { a href={ "/admin/orders?q=" (b.order_id) } { (b.order_id) } }
-                            td { (b.status) }
-                            td { @match b.dispatch_job_id { Some(j) => (j), None => span.bad { "none" } } }
-                            td { (b.job_status.as_ref().map_or("-", |s| s.as_str())) }
-                            td { (b.created_at.format("%Y-%m-%d %H:%M:%S")) }
-                        }
-                    }
-                }
-                p { "The sweep repairs them (Run sweep below)." }
-            }
-            h2 { "Outbox" }
-            table id="outbox" {
-                tr { th { "kind" } th { "waiting or running" } th { "oldest waiting (s)" } th { "dead" } }
-                @for k in d.outbox {
-                    tr { td { (k.kind) } td { (k.depth) } td { (format!("{:.0}", k.oldest_age_s)) }
-                         td { @if k.dead > 0 { span.bad { (k.dead) } } @else { "0" } } }
-                }
-            }
-            h2 { "Dead tasks" }
-            @if d.dead.is_empty() {
-                p.ok id="dead-none" { "None." }
-            } @else {
-                table id="dead" {
-                    tr { th { "task" } th { "kind and order" } th { "status" } th { "attempts" } th { "last result" } th {} }
-                    @for t in d.dead {
-                        tr.dead-task {
-                            td { code { (t.id) } }
-                            td { (task_label(t)) }
-                            td { (t.status) }
-                            td { (t.attempts) " / " (t.max_attempts) }
-                            td { pre { (t.last_result.as_ref().map(|r| r.to_string()).unwrap_or_default()) } }
-                            td { form method="post" action={ "/admin/tasks/" (t.id) "/retry" } {
-                                (csrf_field(d.csrf))
-                                button type="submit" class="retry" { "Retry" }
-                            } }
-                        }
-                    }
-                }
-            }
+            (breaches_section(d.breaches))
+            (outbox_section(d.outbox))
+            (dead_section(d.dead, d.csrf))
             h2 { "Sweeps" }
             form method="post" action="/admin/sweep" {
                 (csrf_field(d.csrf))
@@ -124,6 +80,68 @@ pub fn dashboard(d: Dashboard<'_>) -> Markup {
             (sweep_table(d.sweeps))
         },
     )
+}
+
+fn breaches_section(breaches: &[Breach]) -> Markup {
+    html! {
+        h2 { "Paid orders breaking the invariant" }
+        @if breaches.is_empty() {
+            p.ok id="breaches-none" { "None: every paid order has one ready dispatch job, linked both ways." }
+        } @else {
+            table id="breaches" {
+                tr { th { "order" } th { "status" } th { "dispatch job" } th { "job status" } th { "created" } }
+                @for b in breaches {
+                    tr.breach {
+                        td { a href={ "/admin/orders?q=" (b.order_id) } { (b.order_id) } }
+                        td { (b.status) }
+                        td { @match b.dispatch_job_id { Some(j) => (j), None => span.bad { "none" } } }
+                        td { (b.job_status.as_ref().map_or("-", |s| s.as_str())) }
+                        td { (b.created_at.format("%Y-%m-%d %H:%M:%S")) }
+                    }
+                }
+            }
+            p { "The sweep repairs them (Run sweep below)." }
+        }
+    }
+}
+
+fn outbox_section(outbox: &[KindRow]) -> Markup {
+    html! {
+        h2 { "Outbox" }
+        table id="outbox" {
+            tr { th { "kind" } th { "waiting or running" } th { "oldest waiting (s)" } th { "dead" } }
+            @for k in outbox {
+                tr { td { (k.kind) } td { (k.depth) } td { (format!("{:.0}", k.oldest_age_s)) }
+                     td { @if k.dead > 0 { span.bad { (k.dead) } } @else { "0" } } }
+            }
+        }
+    }
+}
+
+fn dead_section(dead: &[DeadTask], csrf: &str) -> Markup {
+    html! {
+        h2 { "Dead tasks" }
+        @if dead.is_empty() {
+            p.ok id="dead-none" { "None." }
+        } @else {
+            table id="dead" {
+                tr { th { "task" } th { "kind and order" } th { "status" } th { "attempts" } th { "last result" } th {} }
+                @for t in dead {
+                    tr.dead-task {
+                        td { code { (t.id) } }
+                        td { (task_label(t)) }
+                        td { (t.status) }
+                        td { (t.attempts) " / " (t.max_attempts) }
+                        td { pre { (t.last_result.as_ref().map(|r| r.to_string()).unwrap_or_default()) } }
+                        td { form method="post" action={ "/admin/tasks/" (t.id) "/retry" } {
+                            (csrf_field(csrf))
+                            button type="submit" class="retry" { "Retry" }
+                        } }
+                    }
+                }
+            }
+        }
+    }
 }
 
 fn task_label(t: &DeadTask) -> String {

@@ -105,14 +105,52 @@ pub async fn timeline(
     order: &OrderRow,
     policy_max: i32,
 ) -> Result<Vec<Entry>, sqlx::Error> {
-    let mut entries = vec![Entry {
+    let mut entries = vec![checkout_entry(order)];
+    entries.extend(task_entries(pool, order, policy_max).await?);
+    if let Some(session) = &order.stripe_session_id {
+        entries.push(Entry {
+            at: order.created_at,
+            what: "stripe session".into(),
+            detail: session.clone(),
+        });
+    }
+    entries.extend(event_entries(pool, order).await?);
+    if let Some(paid_at) = order.paid_at {
+        entries.push(Entry {
+            at: paid_at,
+            what: "status paid".into(),
+            detail: String::new(),
+        });
+    }
+    entries.extend(job_entries(pool, order).await?);
+    entries.push(Entry {
+        at: order.updated_at,
+        what: format!("order now {}", order.status),
+        detail: match &order.failure_reason {
+            Some(reason) => format!("last change; {reason}"),
+            None => "last change".into(),
+        },
+    });
+    entries.sort_by_key(|e| e.at);
+    Ok(entries)
+}
+
+fn checkout_entry(order: &OrderRow) -> Entry {
+    Entry {
         at: order.created_at,
         what: "checkout".into(),
         detail: match order.checkout_trace_id {
             Some(trace) => format!("order written with its outbox task; checkout_trace_id {trace}"),
             None => "order written by an older system or from a Stripe session".into(),
         },
-    }];
+    }
+}
+
+async fn task_entries(
+    pool: &PgPool,
+    order: &OrderRow,
+    policy_max: i32,
+) -> Result<Vec<Entry>, sqlx::Error> {
     let tasks: Vec<TaskRow> = sqlx::query_as(
         r#"
             SELECT split_part(idempotency_key, ':', 1) AS kind, status, attempts, max_attempts, run_at,
@@ -131,7 +169,14 @@ pub async fn timeline(
     )
     .fetch_all(pool)
     .await?;
-    for TaskRow {
+    Ok(tasks
+        .into_iter()
+        .map(|task| task_entry(task, policy_max))
+        .collect())
+}
+
+fn task_entry(
+    TaskRow {
         kind,
         status,
         attempts,
@@ -139,27 +184,23 @@ pub async fn timeline(
         run_at,
         done_at,
         last_result,
-    } in tasks
-    {
-        let max_attempts = crate::outbox::attempt_limit(max_attempts, policy_max);
-        let mut detail = format!("{status}, {attempts} of {max_attempts} attempts");
-        if let Some(result) = last_result.filter(|r| !r.is_null()) {
-            let text = result.to_string();
-            detail.push_str(&format!("; last result {}", &text[..text.len().min(200)]));
-        }
-        entries.push(Entry {
-            at: done_at.unwrap_or(run_at),
-            what: format!("task {kind}"),
-            detail,
-        });
+    }: TaskRow,
+    policy_max: i32,
+) -> Entry {
+    let max_attempts = crate::outbox::attempt_limit(max_attempts, policy_max);
+    let mut detail = format!("{status}, {attempts} of {max_attempts} attempts");
+    if let Some(result) = last_result.filter(|r| !r.is_null()) {
+        let text = result.to_string();
+        detail.push_str(&format!("; last result {}", &text[..text.len().min(200)]));
     }
-    if let Some(session) = &order.stripe_session_id {
-        entries.push(Entry {
-            at: order.created_at,
-            what: "stripe session".into(),
-            detail: session.clone(),
-        });
+    Entry {
+        at: done_at.unwrap_or(run_at),
+        what: format!("task {kind}"),
+        detail,
     }
+}
+
+async fn event_entries(pool: &PgPool, order: &OrderRow) -> Result<Vec<Entry>, sqlx::Error> {
     let events: Vec<(String, String, String, DateTime<Utc>)> = sqlx::query_as(
         r#"
         SELECT event_type, outcome, source, received_at FROM h2s_stripe_events
@@ -169,46 +210,36 @@ pub async fn timeline(
     .bind(order.order_id.as_str())
     .fetch_all(pool)
     .await?;
-    for (event_type, outcome, source, at) in events {
-        entries.push(Entry {
+    Ok(events
+        .into_iter()
+        .map(|(event_type, outcome, source, at)| Entry {
             at,
             what: format!("event {event_type}"),
             detail: format!("{outcome} (from {source})"),
-        });
-    }
-    if let Some(paid_at) = order.paid_at {
-        entries.push(Entry {
-            at: paid_at,
-            what: "status paid".into(),
-            detail: String::new(),
-        });
-    }
+        })
+        .collect())
+}
+
+async fn job_entries(pool: &PgPool, order: &OrderRow) -> Result<Vec<Entry>, sqlx::Error> {
     let job: Option<JobRow> = sqlx::query_as(
         r#"SELECT job_id, status, created_at, updated_at FROM h2s_dispatch_jobs WHERE order_id = $1"#,
     )
     .bind(order.order_id.as_str())
     .fetch_optional(pool)
     .await?;
-    if let Some((job_id, status, created_at, updated_at)) = job {
-        entries.push(Entry {
+    let Some((job_id, status, created_at, updated_at)) = job else {
+        return Ok(vec![]);
+    };
+    Ok(vec![
+        Entry {
             at: created_at,
             what: "dispatch job".into(),
             detail: format!("{job_id} created"),
-        });
-        entries.push(Entry {
+        },
+        Entry {
             at: updated_at,
             what: format!("job now {status}"),
             detail: "last change".into(),
-        });
-    }
-    entries.push(Entry {
-        at: order.updated_at,
-        what: format!("order now {}", order.status),
-        detail: match &order.failure_reason {
-            Some(reason) => format!("last change; {reason}"),
-            None => "last change".into(),
         },
-    });
-    entries.sort_by_key(|e| e.at);
-    Ok(entries)
+    ])
 }

@@ -1,0 +1,20 @@
+//! What every handler is given: the pool, the checkout service, the secrets it checks.
+
+use secrecy::SecretString;
+use sqlx::PgPool;
+
+use crate::checkout::Checkouts;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub pool: PgPool,
+    pub checkouts: Checkouts,
+    pub webhook_secret: Option<SecretString>,
+    pub admin_token: Option<SecretString>,
+    /// Only for admin-triggered reconcile sweeps; `None` when the api has no Stripe key.
+    pub stripe: Option<crate::stripe::StripeHttp>,
+    /// Return URLs for checkouts that carry none.
+    pub checkout_urls: crate::checkout::request::UrlDefaults,
+    /// See `app::ApiConfig::worker_max_attempts`.
+    pub worker_max_attempts: i32,
+}
