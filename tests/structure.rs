@@ -418,9 +418,29 @@ fn files_and_functions_are_small_and_files_import_one_way() {
                 }
             }
         }
-        for cycle in cycles(&import_graph(&lib)) {
+        let graph = import_graph(&lib);
+        for cycle in cycles(&graph) {
+            // The edges inside the cycle, so that the one to cut can be chosen.
+            let members: BTreeSet<&String> = cycle.iter().collect();
+            let mut edges = Vec::new();
+            for (from, tos) in &graph.edges {
+                for to in tos {
+                    if members.contains(&graph.names[*from]) && members.contains(&graph.names[*to])
+                    {
+                        edges.push(format!(
+                            "    {} -> {}",
+                            relative(Path::new(&graph.names[*from])),
+                            relative(Path::new(&graph.names[*to]))
+                        ));
+                    }
+                }
+            }
             let cycle: Vec<String> = cycle.iter().map(|p| relative(Path::new(p))).collect();
-            breaches.push(format!("import cycle: {}", cycle.join(" <-> ")));
+            breaches.push(format!(
+                "import cycle: {}\n{}",
+                cycle.join(" <-> "),
+                edges.join("\n")
+            ));
         }
     }
     for b in &breaches {
