@@ -7,12 +7,10 @@ use h2s_dispatch::{
     app::{ApiConfig, Application, Stop, WorkerConfig, run_worker},
     checkout::request::UrlDefaults,
     outbox::runtime::{RetryPolicy, RuntimeConfig},
-    stripe::{
-        StripeClientConfig,
-        standin::{StandIn, StandInConfig, WebhookTarget},
-    },
+    stripe::StripeClientConfig,
 };
 use secrecy::SecretString;
+use stripe_standin::{StandIn, StandInConfig, WebhookTarget};
 
 pub use crate::test_db::TestDatabase;
 use serde_json::{Value, json};
