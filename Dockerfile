@@ -1,7 +1,9 @@
 # syntax=docker/dockerfile:1
 # h2s-dispatch: one image, three processes (api, worker, reconcile); pick one with the
 # command. `docker build -t h2s-dispatch .` builds the runtime image (the last stage);
-# `--target standin` builds the Stripe stand-in for compose's local try.
+# `--target standin` builds the Stripe stand-in for compose's local try. The binaries are
+# built with `--no-default-features`: without the `dev` feature, so without `api --dev` and
+# without the stand-in crate (tests/deploy.rs checks it with `cargo tree`).
 
 ARG RUST_VERSION=1.89
 
@@ -9,27 +11,36 @@ ARG RUST_VERSION=1.89
 FROM rust:${RUST_VERSION}-slim-bookworm AS build
 WORKDIR /src
 # Dependency-cache layer: the manifests with stub sources, so that a change of the code
-# does not rebuild the ~300 dependencies.
+# does not rebuild the ~300 dependencies. The stand-in crate is a workspace member: cargo
+# reads its manifest even when it builds nothing of it, so it gets a stub too (its real
+# sources come in the standin stage only).
 COPY Cargo.toml Cargo.lock build.rs ./
+COPY crates/stripe-standin/Cargo.toml crates/stripe-standin/
 COPY .cargo .cargo
-RUN mkdir -p src/bin migrations \
+RUN mkdir -p src/bin migrations crates/stripe-standin/src \
  && echo '' > src/lib.rs \
+ && echo '' > crates/stripe-standin/src/lib.rs \
  && for b in api worker reconcile; do echo 'fn main() {}' > "src/bin/$b.rs"; done \
- && cargo build --release --locked --bins \
+ && cargo build --release --locked --no-default-features --bins \
  && rm -rf src
 # The real sources (migrations are embedded by `sqlx::migrate!` at compile time).
 COPY src src
 COPY migrations migrations
 # Stub artifacts are older than the real sources; touch makes sure cargo sees the change.
 RUN touch src/lib.rs src/bin/*.rs \
- && cargo build --release --locked --bins \
+ && cargo build --release --locked --no-default-features --bins \
  && mkdir -p /out \
  && cp target/release/api target/release/worker target/release/reconcile /out/
 
 # ---- the Stripe stand-in (local try only, never production) ---------------------------
+# The example lives in the root package (it shares the api's secret-file and signal
+# handling) and takes the stand-in crate as a dev-dependency, so the library built above is
+# reused as it is; the stand-in's real sources replace its stub.
 FROM build AS standin-build
+COPY crates crates
 COPY examples examples
-RUN cargo build --release --locked --example stripe_standin \
+RUN touch crates/stripe-standin/src/lib.rs \
+ && cargo build --release --locked --no-default-features --example stripe_standin \
  && cp target/release/examples/stripe_standin /out/
 
 FROM debian:bookworm-slim AS standin

@@ -10,13 +10,9 @@
 
 use std::path::PathBuf;
 
-use h2s_dispatch::{
-    app::shutdown_signal,
-    secrets::read_secret_file,
-    stripe::standin::{StandIn, StandInConfig, WebhookTarget},
-    telemetry,
-};
+use h2s_dispatch::{app::shutdown_signal, secrets::read_secret_file, telemetry};
 use secrecy::ExposeSecret;
+use stripe_standin::{StandIn, StandInConfig, WebhookTarget};
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {

@@ -1,16 +1,17 @@
-//! `api --dev`: the whole system in one process on a developer's machine.
+//! `api --dev`: the whole system in one process on a developer's machine. Compiled only with
+//! the `dev` feature (the default), which brings in the `stripe-standin` crate.
 
 use secrecy::SecretString;
+use sqlx::PgPool;
+use stripe_standin::{StandIn, StandInConfig, WebhookTarget};
+use tokio::task::JoinHandle;
 
 use crate::{
     app::{Application, Stop, run_worker, shutdown_signal},
     checkout::request::UrlDefaults,
     config::{ApiSettings, DatabaseSettings, StripeSettings, WorkerSettings},
     db,
-    stripe::{
-        StripeClientConfig,
-        standin::{StandIn, StandInConfig, WebhookTarget},
-    },
+    stripe::StripeClientConfig,
 };
 
 pub async fn run(
@@ -53,15 +54,7 @@ pub async fn run(
     }
 
     let stop = Stop::default();
-    // The reconciler in-process, on its default schedule and options.
-    let reconciler_task = tokio::spawn(crate::reconcile::run_scheduled(
-        pool.clone(),
-        crate::stripe::StripeHttp::new(stripe_config.clone())?,
-        crate::reconcile::SweepOptions::default(),
-        crate::reconcile::settings::parse_schedule(crate::reconcile::settings::DEFAULT_SCHEDULE)?,
-        stop.stopped(),
-        |report| tracing::info!("{report}"),
-    ));
+    let reconciler_task = spawn_reconciler(pool.clone(), &stripe_config, &stop)?;
     let worker_task = tokio::spawn(run_worker(
         pool.clone(),
         worker.worker_config(stripe_config, "dev-worker"),
@@ -78,6 +71,22 @@ pub async fn run(
         sandbox.shutdown().await;
     }
     Ok(())
+}
+
+/// The reconciler in-process, on its default schedule and options.
+fn spawn_reconciler(
+    pool: PgPool,
+    stripe_config: &StripeClientConfig,
+    stop: &Stop,
+) -> anyhow::Result<JoinHandle<anyhow::Result<()>>> {
+    Ok(tokio::spawn(crate::reconcile::run_scheduled(
+        pool,
+        crate::stripe::StripeHttp::new(stripe_config.clone())?,
+        crate::reconcile::SweepOptions::default(),
+        crate::reconcile::settings::parse_schedule(crate::reconcile::settings::DEFAULT_SCHEDULE)?,
+        stop.stopped(),
+        |report| tracing::info!("{report}"),
+    )))
 }
 
 /// The configured Stripe, or without a real key a local Stripe sandbox, whose pay page sends

@@ -13,6 +13,7 @@ pub mod app;
 pub mod checkout;
 pub mod config;
 pub mod db;
+#[cfg(feature = "dev")]
 pub mod dev;
 pub mod dispatch;
 pub mod http;

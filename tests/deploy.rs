@@ -1,6 +1,7 @@
 //! Static checks of the deployment files (no Docker daemon or Kubernetes cluster here): the
 //! Kubernetes manifests and compose file parse and carry what the README promises, the
-//! Dockerfile has its stages, user and health check, and systemd accepts the units.
+//! Dockerfile has its stages, user and health check, and systemd accepts the units; and the
+//! production build (`--no-default-features`) leaves the Stripe stand-in out.
 
 use std::{
     collections::BTreeSet,
@@ -251,6 +252,67 @@ fn the_dockerfile_builds_the_three_binaries_into_a_non_root_image_with_a_health_
         for src in &parts[1..parts.len() - 1] {
             assert!(root().join(src).exists(), "COPY {src}: missing");
         }
+    }
+}
+
+/// The crates the root package's library and binaries are built with (no dev-dependencies), by
+/// `cargo tree` from the lockfile alone: no network, no build.
+fn normal_dependencies(features: &[&str]) -> BTreeSet<String> {
+    let out = Command::new(env!("CARGO"))
+        .arg("tree")
+        .arg("--manifest-path")
+        .arg(root().join("Cargo.toml"))
+        .args([
+            "--locked",
+            "--offline",
+            "-e",
+            "normal",
+            "-p",
+            "h2s-dispatch",
+        ])
+        .args(["--prefix", "none", "--format", "{p}"])
+        .args(features)
+        .output()
+        .expect("cargo tree runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "cargo tree: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+        .lines()
+        .filter_map(|line| line.split_whitespace().next())
+        .map(str::to_owned)
+        .collect()
+}
+
+#[test]
+fn the_production_build_leaves_the_stripe_stand_in_out() {
+    let production = normal_dependencies(&["--no-default-features"]);
+    assert!(production.contains("h2s-dispatch") && production.contains("axum"));
+    assert!(
+        !production.contains("stripe-standin"),
+        "--no-default-features still pulls in the stand-in"
+    );
+
+    let default = normal_dependencies(&[]);
+    assert!(
+        default.contains("stripe-standin"),
+        "the default `dev` feature (api --dev) brings the stand-in"
+    );
+
+    let dockerfile = std::fs::read_to_string(root().join("Dockerfile")).unwrap();
+    let builds: Vec<&str> = dockerfile
+        .lines()
+        .filter(|l| l.contains("cargo build"))
+        .collect();
+    assert!(!builds.is_empty());
+    for build in builds {
+        assert!(
+            build.contains("--no-default-features"),
+            "the image builds without the `dev` feature: {build}"
+        );
     }
 }
 

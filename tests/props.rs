@@ -10,9 +10,9 @@ mod test_db;
 use h2s_dispatch::checkout::request::{
     MAX_CART_LINES, MAX_METADATA_KEYS, MAX_QTY, NewCheckout, RawCheckout,
 };
-use h2s_dispatch::stripe::standin::sign_payload;
 use proptest::{prelude::*, test_runner::TestRunner};
 use serde_json::{Value, json};
+use stripe_standin::sign_payload;
 
 fn any_json() -> impl Strategy<Value = Value> {
     let leaf = prop_oneof![

@@ -3,11 +3,9 @@
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use h2s_dispatch::{
-    orders::OrderId,
-    stripe::standin::{Faults, PaymentStatus, StandIn, StandInConfig, WebhookTarget},
-};
+use h2s_dispatch::orders::OrderId;
 use sqlx::PgPool;
+use stripe_standin::{Faults, PaymentStatus, StandIn, StandInConfig, WebhookTarget};
 
 use crate::{
     Row,

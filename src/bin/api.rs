@@ -7,14 +7,15 @@ use h2s_dispatch::{
         ApiSettings, CheckoutUrlSettings, DatabaseSettings, LogSettings, StripeSettings,
         WorkerSettings, require,
     },
-    db, dev, migrate, telemetry,
+    db, migrate, telemetry,
 };
 
 #[derive(Parser)]
 #[command(about = "h2s-dispatch HTTP API")]
 struct Cli {
     /// Local development: worker and reconciler in-process, and a local Stripe sandbox when
-    /// no STRIPE_SECRET_KEY is given. Never for production.
+    /// no STRIPE_SECRET_KEY is given. Never for production; builds without the `dev` feature
+    /// (the production image) refuse it.
     #[arg(long)]
     dev: bool,
     /// Rehearse the migrations: run every pending one in one transaction, print what they
@@ -50,6 +51,14 @@ async fn main() -> std::process::ExitCode {
 }
 
 async fn run(mut cli: Cli) -> anyhow::Result<()> {
+    // Refused before anything is read or connected: one line, not a half-started process.
+    #[cfg(not(feature = "dev"))]
+    if cli.dev {
+        anyhow::bail!(
+            "--dev is not in this build (built without the `dev` feature, as the production \
+             image is); run it from a checkout: cargo run --bin api -- --dev"
+        );
+    }
     cli.db.read_secret_files()?;
     cli.api.read_secret_files()?;
     cli.stripe.read_secret_files()?;
@@ -68,10 +77,12 @@ async fn run(mut cli: Cli) -> anyhow::Result<()> {
     // Checked before anything connects; `api_config` uses it.
     cli.api.request_timeout()?;
     let checkout_urls = cli.checkout_urls.defaults()?;
+    #[cfg(feature = "dev")]
     if cli.dev {
         // The developer's local database is created when missing, as before.
         cli.db.create_database = true;
-        return dev::run(cli.db, cli.api, cli.stripe, cli.worker, checkout_urls).await;
+        return h2s_dispatch::dev::run(cli.db, cli.api, cli.stripe, cli.worker, checkout_urls)
+            .await;
     }
     let webhook_secret = require(
         &cli.api.stripe_webhook_secret,

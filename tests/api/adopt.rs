@@ -6,9 +6,10 @@ use std::{collections::BTreeMap, process::Command, time::Duration};
 use h2s_dispatch::{
     db, migrate,
     reconcile::{self, SweepOptions, SweepReport},
-    stripe::{StripeClientConfig, StripeHttp, standin::PaymentStatus},
+    stripe::{StripeClientConfig, StripeHttp},
 };
 use sqlx::{Connection, PgConnection, PgPool, migrate::Migrate};
+use stripe_standin::PaymentStatus;
 
 use crate::helpers::{
     Options, TestApp, TestDatabase, empty_database, spawn_app, spawn_app_on, wait_until,

@@ -1,10 +1,8 @@
 use std::time::Duration;
 
-use h2s_dispatch::{
-    checkout::request::{ReturnUrl, UrlDefaults},
-    stripe::standin::Fault,
-};
+use h2s_dispatch::checkout::request::{ReturnUrl, UrlDefaults};
 use serde_json::{Value, json};
+use stripe_standin::Fault;
 
 use crate::helpers::{Options, checkout_body, spawn_app, spawn_app_with, wait_until};
 

@@ -7,12 +7,10 @@ use h2s_dispatch::{
     app::{ApiConfig, Application, Stop, WorkerConfig, run_worker},
     checkout::request::UrlDefaults,
     config::{ApiSettings, WorkerSettings},
-    stripe::{
-        StripeClientConfig,
-        standin::{StandIn, StandInConfig, WebhookTarget},
-    },
+    stripe::StripeClientConfig,
 };
 use secrecy::SecretString;
+use stripe_standin::{StandIn, StandInConfig, WebhookTarget};
 
 use crate::settings;
 pub use crate::test_db::TestDatabase;

@@ -9,13 +9,11 @@ use h2s_dispatch::{
     invariant,
     outbox::dead::dead_tasks,
     reconcile::{self, SweepOptions, SweepReport},
-    stripe::{
-        StripeClientConfig, StripeHttp,
-        standin::{API_VERSION, Faults, PaymentStatus, sign_payload},
-    },
+    stripe::{StripeClientConfig, StripeHttp},
 };
 use serde_json::{Value, json};
 use sqlx::PgPool;
+use stripe_standin::{API_VERSION, Faults, PaymentStatus, sign_payload};
 
 use crate::helpers::{
     NotifyReceiver, Options, TestApp, WEBHOOK_SECRET, checkout_body, spawn_app, spawn_app_with,

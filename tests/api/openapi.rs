@@ -259,7 +259,7 @@ async fn the_readme_examples_and_real_answers_fit_the_description() {
         .header("content-type", "application/json")
         .header(
             "Stripe-Signature",
-            h2s_dispatch::stripe::standin::sign_payload(payload, WEBHOOK_SECRET, now),
+            stripe_standin::sign_payload(payload, WEBHOOK_SECRET, now),
         )
         .body(payload)
         .send()

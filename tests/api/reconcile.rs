@@ -8,13 +8,11 @@ use h2s_dispatch::{
     orders::OrderId,
     outbox::dead::dead_tasks,
     reconcile::{self, SweepOptions, SweepReport, settings::parse_schedule},
-    stripe::{
-        StripeClientConfig, StripeHttp,
-        standin::{Faults, PaymentStatus, WebhookTarget},
-    },
+    stripe::{StripeClientConfig, StripeHttp},
 };
 use serde_json::Value;
 use sqlx::PgPool;
+use stripe_standin::{Faults, PaymentStatus, WebhookTarget};
 
 use crate::helpers::{
     Options, TestApp, WEBHOOK_SECRET, checkout_body, fresh_database, spawn_app, spawn_app_with,

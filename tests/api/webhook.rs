@@ -2,8 +2,8 @@
 
 use std::time::Duration;
 
-use h2s_dispatch::stripe::standin::{PaymentStatus, sign_payload};
 use serde_json::Value;
+use stripe_standin::{PaymentStatus, sign_payload};
 
 use crate::helpers::{
     NotifyReceiver, Options, TestApp, WEBHOOK_SECRET, spawn_app, spawn_app_with, wait_until,
@@ -67,7 +67,7 @@ async fn the_same_event_three_times_in_a_row_and_three_times_at_once_has_one_eff
     let (first, s1) = app.checkout("dup1@example.com").await;
     let (second, s2) = app.checkout("dup2@example.com").await;
     app.stripe
-        .set_webhook_target(h2s_dispatch::stripe::standin::WebhookTarget {
+        .set_webhook_target(stripe_standin::WebhookTarget {
             url: "http://127.0.0.1:9/unused".into(),
             secret: WEBHOOK_SECRET.into(),
         });

@@ -2,8 +2,8 @@
 
 use std::time::{Duration, Instant};
 
-use h2s_dispatch::stripe::standin::sign_payload;
 use serde_json::{Value, json};
+use stripe_standin::sign_payload;
 
 use crate::helpers::*;
 

@@ -2,7 +2,7 @@
 
 use std::time::{Duration, Instant};
 
-use h2s_dispatch::stripe::standin::{StandIn, StandInConfig};
+use stripe_standin::{StandIn, StandInConfig};
 
 use crate::helpers::*;
 

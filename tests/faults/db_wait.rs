@@ -4,8 +4,8 @@
 
 use std::{sync::Arc, time::Duration};
 
-use h2s_dispatch::stripe::standin::{StandIn, StandInConfig};
 use serde_json::Value;
+use stripe_standin::{StandIn, StandInConfig};
 
 use crate::helpers::*;
 

@@ -4,7 +4,7 @@
 
 use std::{path::Path, path::PathBuf, process::Command, time::Duration};
 
-use h2s_dispatch::stripe::standin::{StandIn, StandInConfig};
+use stripe_standin::{StandIn, StandInConfig};
 
 use crate::helpers::*;
 

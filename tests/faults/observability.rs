@@ -8,8 +8,8 @@ use std::{
     time::{Duration, Instant},
 };
 
-use h2s_dispatch::stripe::standin::{PaymentStatus, StandIn, StandInConfig, WebhookTarget};
 use serde_json::Value;
+use stripe_standin::{PaymentStatus, StandIn, StandInConfig, WebhookTarget};
 
 use crate::helpers::*;
 

@@ -11,7 +11,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use h2s_dispatch::stripe::standin::{PaymentStatus, StandIn, StandInConfig, WebhookTarget};
+use stripe_standin::{PaymentStatus, StandIn, StandInConfig, WebhookTarget};
 
 use crate::helpers::*;
 
@@ -310,7 +310,7 @@ async fn the_api_reads_its_secrets_from_files_and_a_missing_file_is_one_line_nam
             .header("content-type", "application/json")
             .header(
                 "Stripe-Signature",
-                h2s_dispatch::stripe::standin::sign_payload(payload, secret, now),
+                stripe_standin::sign_payload(payload, secret, now),
             )
             .body(payload)
             .send()

@@ -100,7 +100,7 @@ async fn reconcile_once_stopped_by_sigterm_mid_sweep_reports_interrupted_exits_z
         .await
         .expect("database");
     insert_orphans(&pool).await;
-    let stripe = h2s_dispatch::stripe::standin::StandIn::spawn(Default::default())
+    let stripe = stripe_standin::StandIn::spawn(Default::default())
         .await
         .expect("stand-in");
 
@@ -154,7 +154,7 @@ async fn reconcile_once_stopped_by_sigterm_mid_sweep_reports_interrupted_exits_z
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_worker_sigtermed_with_tasks_in_flight_finishes_them_exits_zero_and_leaves_nothing_claimed()
  {
-    use h2s_dispatch::stripe::standin::{StandIn, StandInConfig};
+    use stripe_standin::{StandIn, StandInConfig};
 
     let _serial = one_at_a_time().await;
     let db = fresh_database_url(&main_cluster(), "faults_worker_term");

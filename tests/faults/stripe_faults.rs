@@ -3,7 +3,7 @@
 use std::time::{Duration, Instant};
 
 use futures::{StreamExt, stream};
-use h2s_dispatch::stripe::standin::{Faults, StandIn, StandInConfig};
+use stripe_standin::{Faults, StandIn, StandInConfig};
 
 use crate::helpers::*;
 

@@ -12,14 +12,12 @@ use h2s_dispatch::{
     orders::{OrderId, OrderStatus, repo},
     outbox::{OutboxTask, QUEUE, attempt_limit, runtime::TaskHandler, tasks::Tasks},
     reconcile::{self, SweepOptions},
-    stripe::{
-        StripeClientConfig, StripeHttp, sessions,
-        standin::{Faults, PaymentStatus, StandIn, StandInConfig, sign_payload},
-    },
+    stripe::{StripeClientConfig, StripeHttp, sessions},
 };
 use secrecy::SecretString;
 use serde_json::{Value, json};
 use sqlx::PgPool;
+use stripe_standin::{Faults, PaymentStatus, StandIn, StandInConfig, sign_payload};
 
 use crate::model::{Action, MAX_ATTEMPTS, Task};
 use crate::outbox_steps;
@@ -203,7 +201,7 @@ impl System {
                 self.events[o].push(json!({
                     "id": format!("evt_late_{}", uuid::Uuid::new_v4().simple()),
                     "object": "event",
-                    "api_version": h2s_dispatch::stripe::standin::API_VERSION,
+                    "api_version": stripe_standin::API_VERSION,
                     "created": chrono::Utc::now().timestamp(),
                     "livemode": false,
                     "pending_webhooks": 1,

@@ -10,12 +10,13 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use rand::Rng;
 
-use super::faults::Fault;
-use super::objects::{StripeError, random_id};
-use super::state::Shared;
+use crate::error::StripeError;
+use crate::faults::Fault;
+use crate::objects::random_id;
+use crate::state::Shared;
 
 /// What the fault layer decided for one call.
-pub(super) enum Decision {
+enum Decision {
     Proceed {
         hang: Option<Duration>,
         latency: Duration,
@@ -82,7 +83,7 @@ impl Shared {
     }
 }
 
-pub(super) async fn fault_layer(
+pub(crate) async fn fault_layer(
     State(shared): State<Arc<Shared>>,
     request: Request,
     next: Next,
@@ -130,7 +131,7 @@ fn authorized(request: &Request) -> bool {
         .is_some_and(|key| !key.trim().is_empty())
 }
 
-pub(super) fn error_response(err: &StripeError) -> Response {
+pub(crate) fn error_response(err: &StripeError) -> Response {
     let status = axum::http::StatusCode::from_u16(err.status)
         .unwrap_or(axum::http::StatusCode::INTERNAL_SERVER_ERROR);
     (

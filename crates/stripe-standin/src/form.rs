@@ -5,12 +5,16 @@ use std::collections::BTreeMap;
 
 use serde_json::Value;
 
-use super::objects::{LineItem, NewSession, StripeError};
+use crate::error::StripeError;
+use crate::objects::{LineItem, NewSession};
+
+/// `line_items[i][price]` and `line_items[i][quantity]` by index, as received.
+type RawItems = BTreeMap<usize, (Option<String>, Option<String>)>;
 
 /// Decoded `(key, value)` pairs, sorted. Idempotency compares these rather than the raw body:
 /// Stripe compares parameters, and a client that rebuilds its request on retry may serialise a
 /// `HashMap` (metadata) in another order, which must still count as the same request.
-pub(super) fn pairs(raw: &str) -> Vec<(String, String)> {
+pub(crate) fn pairs(raw: &str) -> Vec<(String, String)> {
     let mut pairs: Vec<(String, String)> = url::form_urlencoded::parse(raw.as_bytes())
         .into_owned()
         .collect();
@@ -18,9 +22,9 @@ pub(super) fn pairs(raw: &str) -> Vec<(String, String)> {
     pairs
 }
 
-pub(super) fn parse_create(pairs: &[(String, String)]) -> Result<NewSession, StripeError> {
+pub(crate) fn parse_create(pairs: &[(String, String)]) -> Result<NewSession, StripeError> {
     let mut new = NewSession::default();
-    let mut items: BTreeMap<usize, (Option<String>, Option<String>)> = BTreeMap::new();
+    let mut items = RawItems::new();
     let mut mode = None;
     for (key, value) in pairs {
         match key.as_str() {
@@ -29,50 +33,72 @@ pub(super) fn parse_create(pairs: &[(String, String)]) -> Result<NewSession, Str
             "cancel_url" => new.cancel_url = Some(value.clone()),
             "customer_email" => new.customer_email = Some(value.clone()),
             "client_reference_id" => new.client_reference_id = Some(value.clone()),
-            _ => {
-                if let Some(name) = bracketed(key, "metadata") {
-                    new.metadata
-                        .insert(name.to_owned(), Value::String(value.clone()));
-                } else if let Some(rest) = key.strip_prefix("line_items[") {
-                    let (index, field) = line_item_key(rest).ok_or_else(|| {
-                        StripeError::invalid(
-                            "parameter_unknown",
-                            format!("Received unknown parameter: {key}"),
-                            Some(key.clone()),
-                        )
-                    })?;
-                    let entry = items.entry(index).or_default();
-                    match field {
-                        "price" => entry.0 = Some(value.clone()),
-                        "quantity" => entry.1 = Some(value.clone()),
-                        _ => {}
-                    }
-                }
-            }
+            _ => nested_param(&mut new, &mut items, key, value)?,
         }
     }
-    new.mode = match mode.as_deref() {
-        None => return Err(StripeError::parameter_missing("mode")),
-        Some(m @ ("payment" | "setup" | "subscription")) => m.to_owned(),
-        Some(other) => {
-            return Err(StripeError::invalid(
-                "parameter_invalid_string",
-                format!(
-                    "Invalid mode: must be one of payment, setup, or subscription (got '{other}')"
-                ),
-                Some("mode".into()),
-            ));
+    new.mode = parse_mode(mode.as_deref())?;
+    check_email(new.customer_email.as_deref())?;
+    new.line_items = line_items(items)?;
+    if new.mode == "payment" && new.line_items.is_empty() {
+        return Err(StripeError::parameter_missing("line_items"));
+    }
+    Ok(new)
+}
+
+/// `metadata[...]` and `line_items[i][...]`; other keys are ignored.
+fn nested_param(
+    new: &mut NewSession,
+    items: &mut RawItems,
+    key: &str,
+    value: &str,
+) -> Result<(), StripeError> {
+    if let Some(name) = bracketed(key, "metadata") {
+        new.metadata
+            .insert(name.to_owned(), Value::String(value.to_owned()));
+    } else if let Some(rest) = key.strip_prefix("line_items[") {
+        let (index, field) = line_item_key(rest).ok_or_else(|| {
+            StripeError::invalid(
+                "parameter_unknown",
+                format!("Received unknown parameter: {key}"),
+                Some(key.to_owned()),
+            )
+        })?;
+        let entry = items.entry(index).or_default();
+        match field {
+            "price" => entry.0 = Some(value.to_owned()),
+            "quantity" => entry.1 = Some(value.to_owned()),
+            _ => {}
         }
-    };
-    if let Some(email) = &new.customer_email
-        && !email.contains('@')
-    {
-        return Err(StripeError::invalid(
+    }
+    Ok(())
+}
+
+fn parse_mode(mode: Option<&str>) -> Result<String, StripeError> {
+    match mode {
+        None => Err(StripeError::parameter_missing("mode")),
+        Some(m @ ("payment" | "setup" | "subscription")) => Ok(m.to_owned()),
+        Some(other) => Err(StripeError::invalid(
+            "parameter_invalid_string",
+            format!("Invalid mode: must be one of payment, setup, or subscription (got '{other}')"),
+            Some("mode".into()),
+        )),
+    }
+}
+
+fn check_email(email: Option<&str>) -> Result<(), StripeError> {
+    match email {
+        Some(email) if !email.contains('@') => Err(StripeError::invalid(
             "email_invalid",
             format!("Invalid email address: {email}"),
             Some("customer_email".into()),
-        ));
+        )),
+        _ => Ok(()),
     }
+}
+
+/// The line items in index order; indices must run 0, 1, 2... without a gap.
+fn line_items(items: RawItems) -> Result<Vec<LineItem>, StripeError> {
+    let mut line_items = Vec::with_capacity(items.len());
     for (position, (index, (price, quantity))) in items.into_iter().enumerate() {
         let param = |field: &str| format!("line_items[{index}][{field}]");
         if position != index {
@@ -96,12 +122,9 @@ pub(super) fn parse_create(pairs: &[(String, String)]) -> Result<NewSession, Str
                     Some(param("quantity")),
                 )
             })?;
-        new.line_items.push(LineItem { price, quantity });
+        line_items.push(LineItem { price, quantity });
     }
-    if new.mode == "payment" && new.line_items.is_empty() {
-        return Err(StripeError::parameter_missing("line_items"));
-    }
-    Ok(new)
+    Ok(line_items)
 }
 
 /// `metadata[order_id]` → `order_id`.

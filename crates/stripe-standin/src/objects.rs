@@ -12,7 +12,7 @@ const EVENT_FIXTURE: &str = include_str!("fixtures/event.envelope.json");
 
 /// A `POST /v1/checkout/sessions` request, parsed.
 #[derive(Clone, Debug, Default)]
-pub(super) struct NewSession {
+pub(crate) struct NewSession {
     pub mode: String,
     pub success_url: Option<String>,
     pub cancel_url: Option<String>,
@@ -23,13 +23,13 @@ pub(super) struct NewSession {
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub(super) struct LineItem {
+pub(crate) struct LineItem {
     pub price: String,
     pub quantity: i64,
 }
 
 /// `prefix` + random alphanumerics, like Stripe's ids.
-pub(super) fn random_id(prefix: &str, len: usize) -> String {
+pub(crate) fn random_id(prefix: &str, len: usize) -> String {
     let tail: String = rand::rng()
         .sample_iter(rand::distr::Alphanumeric)
         .take(len)
@@ -40,7 +40,7 @@ pub(super) fn random_id(prefix: &str, len: usize) -> String {
 
 /// A fresh open session. Fields the stand-in does not model are reset to what Stripe answers
 /// for a plain hosted payment session (the sample carries made-up amounts in them).
-pub(super) fn session_json(id: &str, new: &NewSession, amount: i64, url: &str, now: i64) -> Value {
+pub(crate) fn session_json(id: &str, new: &NewSession, amount: i64, url: &str, now: i64) -> Value {
     let mut session: Value =
         serde_json::from_str(SESSION_FIXTURE).expect("session fixture is JSON");
     let obj = session
@@ -99,7 +99,7 @@ pub(super) fn session_json(id: &str, new: &NewSession, amount: i64, url: &str, n
 }
 
 /// An event envelope around `object` (the session as it is now).
-pub(super) fn event_json(event_type: &str, object: Value, now: i64) -> Value {
+pub(crate) fn event_json(event_type: &str, object: Value, now: i64) -> Value {
     let mut event: Value = serde_json::from_str(EVENT_FIXTURE).expect("event fixture is JSON");
     let overrides = json!({
         "id": random_id("evt_", 24),
@@ -116,116 +116,4 @@ pub(super) fn event_json(event_type: &str, object: Value, now: i64) -> Value {
         obj.extend(overrides);
     }
     event
-}
-
-/// A Stripe error answer: HTTP status plus the `{"error": {...}}` body.
-#[derive(Clone, Debug)]
-pub(super) struct StripeError {
-    pub status: u16,
-    pub kind: &'static str,
-    pub code: Option<&'static str>,
-    pub message: String,
-    pub param: Option<String>,
-}
-
-impl StripeError {
-    pub fn invalid(code: &'static str, message: impl Into<String>, param: Option<String>) -> Self {
-        Self {
-            status: 400,
-            kind: "invalid_request_error",
-            code: Some(code),
-            message: message.into(),
-            param,
-        }
-    }
-
-    pub fn resource_missing(what: &str, id: &str, param: &str) -> Self {
-        let mut err = Self::invalid(
-            "resource_missing",
-            format!("No such {what}: '{id}'"),
-            Some(param.into()),
-        );
-        if what != "price" {
-            err.status = 404;
-        }
-        err
-    }
-
-    pub fn parameter_missing(param: &str) -> Self {
-        Self::invalid(
-            "parameter_missing",
-            format!("Missing required param: {param}."),
-            Some(param.into()),
-        )
-    }
-
-    pub fn unauthorized() -> Self {
-        Self {
-            status: 401,
-            kind: "invalid_request_error",
-            code: None,
-            message: "You did not provide an API key. You need to provide your API key in the \
-                      Authorization header, using Bearer auth (e.g. 'Authorization: Bearer YOUR_SECRET_KEY')."
-                .into(),
-            param: None,
-        }
-    }
-
-    pub fn idempotency(key: &str) -> Self {
-        Self {
-            status: 400,
-            kind: "idempotency_error",
-            code: None,
-            message: format!(
-                "Keys for idempotent requests can only be used with the same parameters they were first \
-                 used with. Try using a key other than '{key}' if you meant to execute a different request."
-            ),
-            param: None,
-        }
-    }
-
-    /// The answer to an injected fault of this status.
-    pub fn fault(status: u16) -> Self {
-        match status {
-            429 => Self {
-                status,
-                kind: "invalid_request_error",
-                code: Some("rate_limit"),
-                message: "Too many requests hit the API too quickly. We recommend an exponential backoff of your requests.".into(),
-                param: None,
-            },
-            401 => Self {
-                status,
-                kind: "invalid_request_error",
-                code: None,
-                message: "Invalid API Key provided: sk_test_********************xxxx".into(),
-                param: None,
-            },
-            400..=499 => Self {
-                status,
-                kind: "invalid_request_error",
-                code: None,
-                message: format!("Injected fault: {status}."),
-                param: None,
-            },
-            _ => Self {
-                status,
-                kind: "api_error",
-                code: None,
-                message: "Sorry, something went wrong. We've already been notified of the problem.".into(),
-                param: None,
-            },
-        }
-    }
-
-    pub fn body(&self) -> String {
-        let mut error = json!({"type": self.kind, "message": self.message});
-        if let Some(code) = self.code {
-            error["code"] = json!(code);
-        }
-        if let Some(param) = &self.param {
-            error["param"] = json!(param);
-        }
-        json!({ "error": error }).to_string()
-    }
 }

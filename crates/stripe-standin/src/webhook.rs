@@ -5,7 +5,7 @@ use hmac::{Hmac, Mac};
 use serde_json::Value;
 use sha2::Sha256;
 
-use super::state::{Shared, change};
+use crate::state::Shared;
 
 /// An event delivered to the webhook target, and what the target answered.
 /// `status` is 0 when no webhook target is set (the event is recorded but not sent:
@@ -34,7 +34,7 @@ pub fn sign_payload(payload: &str, secret: &str, timestamp: i64) -> String {
     format!("t={timestamp},v1={v1}")
 }
 
-pub(super) fn sign_event(event: &Value, secret: &str) -> SignedEvent {
+pub(crate) fn sign_event(event: &Value, secret: &str) -> SignedEvent {
     let payload = serde_json::to_string_pretty(event).expect("a JSON value serialises");
     SignedEvent {
         event_id: event["id"].as_str().unwrap_or_default().to_owned(),
@@ -45,7 +45,7 @@ pub(super) fn sign_event(event: &Value, secret: &str) -> SignedEvent {
 
 impl Shared {
     /// Signs `event` and POSTs it to the webhook target; status 0 when there is no target.
-    pub(super) async fn deliver(&self, event: Value) -> anyhow::Result<Delivery> {
+    pub(crate) async fn deliver(&self, event: Value) -> anyhow::Result<Delivery> {
         let Some(target) = self.lock().webhook.clone() else {
             return Ok(Delivery { event, status: 0 });
         };
@@ -70,46 +70,5 @@ impl Shared {
             event,
             status: response.status().as_u16(),
         })
-    }
-}
-
-/// The session lifecycle as Stripe drives it: change the session, record the event, deliver it.
-impl Shared {
-    pub(super) async fn complete(
-        &self,
-        session_id: &str,
-        payment_status: &str,
-    ) -> anyhow::Result<Delivery> {
-        let event = self
-            .transition(session_id, "checkout.session.completed", |s| {
-                change::complete(s, payment_status)
-            })
-            .map_err(|e| anyhow::anyhow!(e.message))?;
-        self.deliver(event).await
-    }
-
-    pub(super) async fn expire(&self, session_id: &str) -> anyhow::Result<Delivery> {
-        let event = self
-            .transition(session_id, "checkout.session.expired", change::expire)
-            .map_err(|e| anyhow::anyhow!(e.message))?;
-        self.deliver(event).await
-    }
-
-    pub(super) async fn async_payment(
-        &self,
-        session_id: &str,
-        succeeded: bool,
-    ) -> anyhow::Result<Delivery> {
-        let event_type = if succeeded {
-            "checkout.session.async_payment_succeeded"
-        } else {
-            "checkout.session.async_payment_failed"
-        };
-        let event = self
-            .transition(session_id, event_type, |s| {
-                change::async_payment(s, succeeded)
-            })
-            .map_err(|e| anyhow::anyhow!(e.message))?;
-        self.deliver(event).await
     }
 }

@@ -1,25 +1,7 @@
-//! A local stand-in for Stripe's API (Checkout Sessions and events), for integration tests,
-//! benchmarks and `--dev`: Stripe cannot be reached from here. Answers are built from Stripe's
-//! own sample objects and parse with async-stripe; events are signed like Stripe's webhooks.
-//!
-//! ```ignore
-//! let stripe = StandIn::spawn(StandInConfig::default()).await?;
-//! // point the client at stripe.base_url(); the webhook target at the API under test
-//! stripe.set_webhook_target(WebhookTarget { url, secret: "whsec_test".into() });
-//! let delivery = stripe.complete_session(&session_id, PaymentStatus::Paid).await?;
-//! ```
+//! The handle a test (or `api --dev`) holds: starts the server, changes its settings, drives
+//! sessions as a customer would, and reads what the stand-in received.
 
-mod fault_layer;
-mod faults;
-mod form;
-mod objects;
-mod routes;
-mod state;
-mod webhook;
-
-#[cfg(test)]
-mod tests;
-
+use std::collections::BTreeMap;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
@@ -29,46 +11,12 @@ use serde_json::Value;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
-pub use faults::{Fault, Faults};
-pub use objects::API_VERSION;
-pub use webhook::{Delivery, SignedEvent, sign_payload};
-
-use state::Shared;
-
-#[derive(Clone, Debug, Default)]
-pub struct StandInConfig {
-    /// Default `127.0.0.1:0`.
-    pub bind: Option<SocketAddr>,
-    pub webhook: Option<WebhookTarget>,
-    /// Added to every API call.
-    pub latency: Duration,
-    /// Base of the session `url`s (`{base}/pay/{id}`); default the bound address.
-    pub public_base_url: Option<String>,
-}
-
-#[derive(Clone, Debug)]
-pub struct WebhookTarget {
-    pub url: String,
-    /// `whsec_...`, used whole as the HMAC key.
-    pub secret: String,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum PaymentStatus {
-    Paid,
-    Unpaid,
-    NoPaymentRequired,
-}
-
-impl PaymentStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            PaymentStatus::Paid => "paid",
-            PaymentStatus::Unpaid => "unpaid",
-            PaymentStatus::NoPaymentRequired => "no_payment_required",
-        }
-    }
-}
+use crate::change::{self, PaymentStatus};
+use crate::config::{StandInConfig, WebhookTarget};
+use crate::faults::{Fault, Faults};
+use crate::state::Shared;
+use crate::webhook::{self, Delivery, SignedEvent};
+use crate::{objects, routes};
 
 /// A running stand-in. Dropping it stops the server; `shutdown` stops it gracefully.
 pub struct StandIn {
@@ -170,7 +118,7 @@ impl StandIn {
 
     /// API calls received per endpoint (`"GET /v1/events"`, `"GET /v1/checkout/sessions/{id}"`,
     /// ...), faulted ones included.
-    pub fn calls(&self) -> std::collections::BTreeMap<String, usize> {
+    pub fn calls(&self) -> BTreeMap<String, usize> {
         self.shared.lock().calls.clone()
     }
 
@@ -234,7 +182,7 @@ impl StandIn {
     ) -> anyhow::Result<Value> {
         self.shared
             .transition(session_id, "checkout.session.completed", |s| {
-                state::change::complete(s, payment_status.as_str())
+                change::complete(s, payment_status.as_str())
             })
             .map_err(|e| anyhow::anyhow!(e.message))
     }

@@ -1,0 +1,40 @@
+#![forbid(unsafe_code)]
+//! A local stand-in for Stripe's API (Checkout Sessions and events), for integration tests,
+//! benchmarks and `api --dev`: Stripe cannot be reached from here. Answers are built from
+//! Stripe's own sample objects and parse with async-stripe; events are signed like Stripe's
+//! webhooks. A crate of its own so that production builds (`--no-default-features`) do not
+//! contain it.
+//!
+//! ```ignore
+//! let stripe = StandIn::spawn(StandInConfig::default()).await?;
+//! // point the client at stripe.base_url(); the webhook target at the API under test
+//! stripe.set_webhook_target(WebhookTarget { url, secret: "whsec_test".into() });
+//! let delivery = stripe.complete_session(&session_id, PaymentStatus::Paid).await?;
+//! ```
+
+mod change;
+mod config;
+mod create;
+mod error;
+mod fault_layer;
+mod faults;
+mod form;
+mod handle;
+mod idempotency;
+mod lifecycle;
+mod lists;
+mod objects;
+mod pay;
+mod routes;
+mod state;
+mod webhook;
+
+#[cfg(test)]
+mod tests;
+
+pub use change::PaymentStatus;
+pub use config::{StandInConfig, WebhookTarget};
+pub use faults::{Fault, Faults};
+pub use handle::StandIn;
+pub use objects::API_VERSION;
+pub use webhook::{Delivery, SignedEvent, sign_payload};
