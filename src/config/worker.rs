@@ -7,18 +7,10 @@ use secrecy::SecretString;
 
 use crate::secrets::{SecretFileError, fill_from_file};
 
-// The worker's defaults, in one place: the flags below and `RuntimeConfig::new` read these.
-// The retry budget is the worker's alone (see `outbox::UNSET_MAX_ATTEMPTS`).
-/// `WORKER_CONCURRENCY`: outbox tasks in flight per worker process.
-pub const DEFAULT_WORKER_CONCURRENCY: usize = 16;
-/// `WORKER_MAX_RETRIES`: retries of a failing outbox task before it is dead.
-pub const DEFAULT_MAX_RETRIES: u32 = 8;
-/// `WORKER_RETRY_BASE_MS`: the first retry delay.
-pub const DEFAULT_RETRY_BASE_MS: u64 = 250;
-/// `WORKER_RETRY_CAP_MS`: the longest retry delay.
-pub const DEFAULT_RETRY_CAP_MS: u64 = 60_000;
-/// `WORKER_POLL_INTERVAL_MS`: the fallback poll of the outbox.
-pub const DEFAULT_POLL_INTERVAL_MS: u64 = 100;
+pub use crate::outbox::runtime::defaults::{
+    DEFAULT_MAX_RETRIES, DEFAULT_POLL_INTERVAL_MS, DEFAULT_RETRY_BASE_MS, DEFAULT_RETRY_CAP_MS,
+    DEFAULT_WORKER_CONCURRENCY,
+};
 
 #[derive(Debug, Clone, Args)]
 pub struct WorkerSettings {

@@ -7,6 +7,7 @@
 //! when a failed attempt runs again; `handler` is what the tasks implement
 //! (`outbox::tasks`). Dead rows are `outbox::dead`'s.
 
+pub mod defaults;
 mod handler;
 mod retry;
 mod service;
@@ -51,9 +52,9 @@ pub struct RuntimeConfig {
 }
 
 impl RuntimeConfig {
-    /// The worker's defaults (`crate::config`'s, as the flags have them), heartbeat 5 s × 3.
+    /// The worker's defaults ([`defaults`], as the flags have them), heartbeat 5 s × 3.
     pub fn new(worker_name: impl Into<String>) -> Self {
-        use crate::config::{
+        use self::defaults::{
             DEFAULT_MAX_RETRIES, DEFAULT_POLL_INTERVAL_MS, DEFAULT_RETRY_BASE_MS,
             DEFAULT_RETRY_CAP_MS, DEFAULT_WORKER_CONCURRENCY,
         };
