@@ -229,3 +229,19 @@ pub async fn shutdown_signal() {
     }
     tracing::info!("shutdown requested");
 }
+
+/// A binary's exit: `code` of what `run` returned, or its error as one line on stderr (the
+/// whole `anyhow` chain, which never holds a secret: settings are masked where they are read).
+pub fn finish<T>(
+    process: &str,
+    result: anyhow::Result<T>,
+    code: impl FnOnce(T) -> std::process::ExitCode,
+) -> std::process::ExitCode {
+    match result {
+        Ok(value) => code(value),
+        Err(e) => {
+            eprintln!("{process}: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

@@ -2,11 +2,8 @@
 
 use clap::Parser;
 use h2s_dispatch::{
-    app::{Application, shutdown_signal},
-    config::{
-        ApiSettings, CheckoutUrlSettings, DatabaseSettings, LogSettings, StripeSettings,
-        WorkerSettings, require,
-    },
+    app::{Application, finish, shutdown_signal},
+    config::{ApiSettings, CheckoutUrlSettings, ProcessSettings, WorkerSettings, require},
     db, migrate, telemetry,
 };
 
@@ -24,15 +21,11 @@ struct Cli {
     #[arg(long, conflicts_with = "dev")]
     migrate_check: bool,
     #[command(flatten)]
-    db: DatabaseSettings,
+    process: ProcessSettings,
     #[command(flatten)]
     api: ApiSettings,
     #[command(flatten)]
-    stripe: StripeSettings,
-    #[command(flatten)]
     worker: WorkerSettings,
-    #[command(flatten)]
-    log: LogSettings,
     #[command(flatten)]
     checkout_urls: CheckoutUrlSettings,
 }
@@ -40,14 +33,8 @@ struct Cli {
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
-    telemetry::init(cli.log.log_json);
-    match run(cli).await {
-        Ok(()) => std::process::ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("api: {e:#}");
-            std::process::ExitCode::FAILURE
-        }
-    }
+    telemetry::init(cli.process.log.log_json);
+    finish("api", run(cli).await, |()| std::process::ExitCode::SUCCESS)
 }
 
 async fn run(mut cli: Cli) -> anyhow::Result<()> {
@@ -59,14 +46,13 @@ async fn run(mut cli: Cli) -> anyhow::Result<()> {
              image is); run it from a checkout: cargo run --bin api -- --dev"
         );
     }
-    cli.db.read_secret_files()?;
+    cli.process.read_secret_files()?;
     cli.api.read_secret_files()?;
-    cli.stripe.read_secret_files()?;
     cli.worker.read_secret_files()?;
     if cli.migrate_check {
         // The rehearsal connects as every process does (TLS, pooler check) but never
         // creates the database: there is nothing to rehearse on a missing one.
-        let mut target = cli.db.target(1);
+        let mut target = cli.process.db.target(1);
         target.create_if_missing = false;
         let pool = db::connect(&target).await?;
         let report = migrate::check(&pool).await;
@@ -80,9 +66,15 @@ async fn run(mut cli: Cli) -> anyhow::Result<()> {
     #[cfg(feature = "dev")]
     if cli.dev {
         // The developer's local database is created when missing, as before.
-        cli.db.create_database = true;
-        return h2s_dispatch::dev::run(cli.db, cli.api, cli.stripe, cli.worker, checkout_urls)
-            .await;
+        cli.process.db.create_database = true;
+        return h2s_dispatch::dev::run(
+            cli.process.db,
+            cli.api,
+            cli.process.stripe,
+            cli.worker,
+            checkout_urls,
+        )
+        .await;
     }
     let webhook_secret = require(
         &cli.api.stripe_webhook_secret,
@@ -90,10 +82,15 @@ async fn run(mut cli: Cli) -> anyhow::Result<()> {
         "STRIPE_WEBHOOK_SECRET",
     )?
     .clone();
-    let pool = db::connect_target(&cli.db.target(cli.db.database_max_connections)).await?;
+    let pool = db::connect_target(
+        &cli.process
+            .db
+            .target(cli.process.db.database_max_connections),
+    )
+    .await?;
     let config = cli.api.api_config(
         webhook_secret,
-        cli.stripe.configured(),
+        cli.process.stripe.configured(),
         &cli.worker,
         checkout_urls,
     )?;

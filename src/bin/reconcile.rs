@@ -2,7 +2,8 @@
 
 use clap::Parser;
 use h2s_dispatch::{
-    config::{DatabaseSettings, LogSettings, StripeSettings},
+    app::finish,
+    config::ProcessSettings,
     reconcile::{ReconcileSettings, process},
     telemetry,
 };
@@ -11,30 +12,21 @@ use h2s_dispatch::{
 #[command(about = "h2s-dispatch reconciler: one sweep (--once) or sweeps on --schedule")]
 struct Cli {
     #[command(flatten)]
-    db: DatabaseSettings,
-    #[command(flatten)]
-    stripe: StripeSettings,
+    process: ProcessSettings,
     #[command(flatten)]
     reconcile: ReconcileSettings,
-    #[command(flatten)]
-    log: LogSettings,
 }
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
-    telemetry::init(cli.log.log_json);
-    match run(cli).await {
-        Ok(outcome) => std::process::ExitCode::from(outcome.exit_code()),
-        Err(e) => {
-            eprintln!("reconcile: {e:#}");
-            std::process::ExitCode::FAILURE
-        }
-    }
+    telemetry::init(cli.process.log.log_json);
+    finish("reconcile", run(cli).await, |outcome| {
+        std::process::ExitCode::from(outcome.exit_code())
+    })
 }
 
 async fn run(mut cli: Cli) -> anyhow::Result<process::Outcome> {
-    cli.db.read_secret_files()?;
-    cli.stripe.read_secret_files()?;
-    process::run(cli.db, cli.stripe, cli.reconcile).await
+    cli.process.read_secret_files()?;
+    process::run(cli.process.db, cli.process.stripe, cli.reconcile).await
 }

@@ -2,8 +2,8 @@
 
 use clap::Parser;
 use h2s_dispatch::{
-    app::{Stop, run_worker, serve_metrics},
-    config::{DatabaseSettings, LogSettings, StripeSettings, WorkerSettings, require},
+    app::{Stop, finish, run_worker, serve_metrics},
+    config::{ProcessSettings, WorkerSettings, require},
     db, telemetry,
 };
 
@@ -11,43 +11,36 @@ use h2s_dispatch::{
 #[command(about = "h2s-dispatch outbox worker")]
 struct Cli {
     #[command(flatten)]
-    db: DatabaseSettings,
-    #[command(flatten)]
-    stripe: StripeSettings,
+    process: ProcessSettings,
     #[command(flatten)]
     worker: WorkerSettings,
-    #[command(flatten)]
-    log: LogSettings,
 }
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
-    telemetry::init(cli.log.log_json);
-    match run(cli).await {
-        Ok(()) => std::process::ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("worker: {e:#}");
-            std::process::ExitCode::FAILURE
-        }
-    }
+    telemetry::init(cli.process.log.log_json);
+    finish("worker", run(cli).await, |()| {
+        std::process::ExitCode::SUCCESS
+    })
 }
 
 async fn run(mut cli: Cli) -> anyhow::Result<()> {
-    cli.db.read_secret_files()?;
-    cli.stripe.read_secret_files()?;
+    cli.process.read_secret_files()?;
     cli.worker.read_secret_files()?;
     let key = require(
-        &cli.stripe.stripe_secret_key,
+        &cli.process.stripe.stripe_secret_key,
         "--stripe-secret-key",
         "STRIPE_SECRET_KEY",
     )?;
     let stripe = cli
+        .process
         .stripe
-        .client_config(key.clone(), cli.stripe.stripe_api_base.clone());
+        .client_config(key.clone(), cli.process.stripe.stripe_api_base.clone());
     let pool = db::connect_target(
-        &cli.db.target(
-            cli.db
+        &cli.process.db.target(
+            cli.process
+                .db
                 .database_max_connections
                 .max(cli.worker.concurrency as u32 + 4),
         ),

@@ -149,3 +149,23 @@ pub struct LogSettings {
     #[arg(long, env = "LOG_JSON", default_value_t = false)]
     pub log_json: bool,
 }
+
+/// What every process reads, flattened into each binary's flags: the database, Stripe and
+/// logging.
+#[derive(Debug, Clone, Args)]
+pub struct ProcessSettings {
+    #[command(flatten)]
+    pub db: DatabaseSettings,
+    #[command(flatten)]
+    pub stripe: StripeSettings,
+    #[command(flatten)]
+    pub log: LogSettings,
+}
+
+impl ProcessSettings {
+    /// Reads the `*_FILE` twins of the database's and Stripe's secrets.
+    pub fn read_secret_files(&mut self) -> Result<(), SecretFileError> {
+        self.db.read_secret_files()?;
+        self.stripe.read_secret_files()
+    }
+}
