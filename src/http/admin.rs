@@ -9,6 +9,7 @@ use secrecy::ExposeSecret;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
+use sqlx::PgPool;
 
 use super::{ApiError, AppState};
 use crate::{outbox, reconcile};
@@ -96,23 +97,7 @@ pub async fn orders(
     State(state): State<AppState>,
     Query(q): Query<ListQuery>,
 ) -> Result<Json<OrdersPage>, ApiError> {
-    let rows: Vec<Value> = sqlx::query_scalar(
-        r#"
-        SELECT to_jsonb(x) FROM (
-            SELECT order_id, status, dispatch_job_id, stripe_session_id, customer_email,
-                   customer_phone, customer_phone_e164, amount_total, currency,
-                   failure_reason, created_at, paid_at
-            FROM h2s_orders
-            WHERE $1::text IS NULL OR status = $1
-            ORDER BY created_at DESC
-            LIMIT $2
-        ) x
-        "#,
-    )
-    .bind(q.status.as_deref())
-    .bind(q.limit())
-    .fetch_all(&state.pool)
-    .await?;
+    let rows = list_as_json(&state.pool, ORDERS_SQL, &q).await?;
     Ok(Json(OrdersPage {
         ok: true,
         orders: rows,
@@ -126,22 +111,7 @@ pub async fn dispatch_jobs(
     State(state): State<AppState>,
     Query(q): Query<ListQuery>,
 ) -> Result<Json<JobsPage>, ApiError> {
-    let rows: Vec<Value> = sqlx::query_scalar(
-        r#"
-        SELECT to_jsonb(x) FROM (
-            SELECT j.job_id, j.order_id, j.status, j.service_address, r.email, r.name, r.phone,
-                   j.created_at, j.updated_at
-            FROM h2s_dispatch_jobs j LEFT JOIN h2s_recipients r USING (recipient_id)
-            WHERE $1::text IS NULL OR j.status = $1
-            ORDER BY j.created_at
-            LIMIT $2
-        ) x
-        "#,
-    )
-    .bind(q.status.as_deref())
-    .bind(q.limit())
-    .fetch_all(&state.pool)
-    .await?;
+    let rows = list_as_json(&state.pool, JOBS_SQL, &q).await?;
     Ok(Json(JobsPage {
         ok: true,
         jobs: rows,
@@ -198,4 +168,42 @@ pub async fn reconcile(
     }
     .map_err(|e| ApiError::Internal(e.into()))?;
     Ok(Json(SweepAnswer { ok: true, report }))
+}
+
+/// Orders, newest first, optionally of one status (`$1`), at most `$2`.
+const ORDERS_SQL: &str = r#"
+    SELECT to_jsonb(x) FROM (
+        SELECT order_id, status, dispatch_job_id, stripe_session_id, customer_email,
+               customer_phone, customer_phone_e164, amount_total, currency,
+               failure_reason, created_at, paid_at
+        FROM h2s_orders
+        WHERE $1::text IS NULL OR status = $1
+        ORDER BY created_at DESC
+        LIMIT $2
+    ) x
+"#;
+
+/// Dispatch jobs with their recipient, oldest first, optionally of one status, at most `$2`.
+const JOBS_SQL: &str = r#"
+    SELECT to_jsonb(x) FROM (
+        SELECT j.job_id, j.order_id, j.status, j.service_address, r.email, r.name, r.phone,
+               j.created_at, j.updated_at
+        FROM h2s_dispatch_jobs j LEFT JOIN h2s_recipients r USING (recipient_id)
+        WHERE $1::text IS NULL OR j.status = $1
+        ORDER BY j.created_at
+        LIMIT $2
+    ) x
+"#;
+
+/// The rows of a list query as JSON objects, as stored: old statuses and columns included.
+async fn list_as_json(
+    pool: &PgPool,
+    sql: &'static str,
+    q: &ListQuery,
+) -> Result<Vec<Value>, sqlx::Error> {
+    sqlx::query_scalar(sql)
+        .bind(q.status.as_deref())
+        .bind(q.limit())
+        .fetch_all(pool)
+        .await
 }
