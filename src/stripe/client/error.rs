@@ -21,8 +21,11 @@ pub enum StripeCallError {
     },
     #[error("stripe call timed out")]
     Timeout,
+    /// The request never got an answer (connection refused or reset, TLS, DNS): the error
+    /// without its URL.
     #[error("stripe unreachable: {0}")]
-    Transport(String),
+    Transport(#[source] reqwest::Error),
+    /// async-stripe hands over only a message for an answer it could not read.
     #[error("stripe answer not understood: {0}")]
     Decode(String),
 }
@@ -111,6 +114,6 @@ pub(crate) fn transport_error(e: reqwest::Error) -> StripeCallError {
         StripeCallError::Timeout
     } else {
         // Without the URL: it is ours, but keeps the message short and free of query strings.
-        StripeCallError::Transport(e.without_url().to_string())
+        StripeCallError::Transport(e.without_url())
     }
 }

@@ -15,8 +15,10 @@ fn api(status: u16, kind: &str, param: Option<&str>) -> StripeCallError {
     }
 }
 
-#[test]
-fn only_a_400_naming_a_parameter_is_the_orders_fault() {
+#[tokio::test]
+async fn only_a_400_naming_a_parameter_is_the_orders_fault() {
+    // A connection refused: nothing listens on port 1.
+    let refused = reqwest::get("http://127.0.0.1:1/").await.unwrap_err();
     let param = Some("line_items[0][price]");
     assert_eq!(
         api(400, "invalid_request_error", param).blame(),
@@ -35,7 +37,7 @@ fn only_a_400_naming_a_parameter_is_the_orders_fault() {
         api(400, "invalid_request_error", None),
         api(404, "invalid_request_error", param),
         StripeCallError::Timeout,
-        StripeCallError::Transport("reset".into()),
+        StripeCallError::Transport(refused),
     ] {
         assert_eq!(not_the_order.blame(), Blame::Outage, "{not_the_order}");
         assert!(not_the_order.is_retryable());
