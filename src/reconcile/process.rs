@@ -41,6 +41,9 @@ pub async fn run(
     stripe: StripeSettings,
     settings: ReconcileSettings,
 ) -> anyhow::Result<Outcome> {
+    if settings.task_max_retries.is_some() {
+        tracing::warn!("--task-max-retries is ignored: the worker's WORKER_MAX_RETRIES decides");
+    }
     // Settings first: a missing one stops the process before it touches anything.
     let key = require(
         &stripe.stripe_secret_key,

@@ -96,6 +96,10 @@ pub struct ReconcileSettings {
     /// Rows read per query; every repair kind pages through its rows in batches of this size.
     #[arg(long, env = "RECONCILE_BATCH_SIZE", default_value_t = DEFAULT_BATCH_SIZE)]
     pub batch_size: u32,
+    /// Accepted and ignored, for deployments that still pass it: a task's retry budget is the
+    /// worker's alone (`WORKER_MAX_RETRIES` on the worker).
+    #[arg(long, hide = true)]
+    pub task_max_retries: Option<u32>,
 }
 
 impl ReconcileSettings {
