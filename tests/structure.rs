@@ -30,7 +30,7 @@ struct SourceFile {
     test_only: bool,
 }
 
-/// Each crate's `src/`, keyed by a name for messages. Binaries are crates of their own.
+/// The `src/` of the root package and of every workspace crate under `crates/`.
 fn crate_roots() -> Vec<PathBuf> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let mut roots = vec![root.join("src")];
@@ -397,9 +397,89 @@ fn relative(p: &Path) -> String {
 
 #[test]
 fn files_and_functions_are_small_and_files_import_one_way() {
+    let breaches = breaches(&crate_roots());
+    for b in &breaches {
+        println!("{b}");
+    }
+    assert!(
+        breaches.is_empty(),
+        "{} breaches (listed above)",
+        breaches.len()
+    );
+}
+
+/// The checker on a crate made to break each rule once, and to keep it where it only looks
+/// broken: a `pub(super)` item, a parent's re-export used by a sibling, a test module.
+#[test]
+fn the_checker_finds_each_kind_of_breach_and_nothing_else() {
+    let dir = std::env::temp_dir().join(format!("structure-{}", std::process::id()));
+    let src = dir.join("src");
+    std::fs::create_dir_all(src.join("shop")).unwrap();
+    let long_body = "    let _ = 1;\n".repeat(60);
+    let files = [
+        (
+            "lib.rs",
+            "mod a;\nmod b;\nmod shop;\nmod big;\npub use a::A;\n".to_string(),
+        ),
+        (
+            "a.rs",
+            "use crate::b::B;\npub struct A(pub B);\n".to_string(),
+        ),
+        (
+            "b.rs",
+            "pub struct B;\npub fn f(_: crate::a::A) {}\n".to_string(),
+        ),
+        (
+            "shop/mod.rs",
+            "mod cart;\npub(super) struct Shop;\n".to_string(),
+        ),
+        (
+            "shop/cart.rs",
+            format!("use crate::A;\npub(super) fn long() {{\n{long_body}}}\n"),
+        ),
+        (
+            "big.rs",
+            format!(
+                "{}#[cfg(test)]\nmod tests {{\n    fn long() {{\n{long_body}    }}\n}}\n",
+                "// filler\n".repeat(300)
+            ),
+        ),
+    ];
+    for (name, text) in &files {
+        std::fs::write(src.join(name), text).unwrap();
+    }
+    let found = breaches(std::slice::from_ref(&src));
+    std::fs::remove_dir_all(&dir).ok();
+    let kinds: Vec<&str> = found
+        .iter()
+        .map(|b| b.split([':', '\n']).next().unwrap_or(""))
+        .collect();
+    assert_eq!(found.len(), 3, "{found:#?}");
+    assert!(
+        found
+            .iter()
+            .any(|b| b.ends_with("big.rs: 365 lines (max 300)")),
+        "{found:#?}"
+    );
+    assert!(
+        found
+            .iter()
+            .any(|b| b.contains("cart.rs:long: fn of 62 lines")),
+        "{found:#?}"
+    );
+    assert!(
+        found.iter().any(|b| b.starts_with("import cycle")
+            && b.contains("a.rs <-> ")
+            && b.contains("b.rs")),
+        "{kinds:?} {found:#?}"
+    );
+}
+
+/// Every breach of the rules in these crates, one line each (a cycle with its edges).
+fn breaches(roots: &[PathBuf]) -> Vec<String> {
     let mut breaches = Vec::new();
-    for src in crate_roots() {
-        let mut files = load(&src);
+    for src in roots {
+        let mut files = load(src);
         // `src/bin/*.rs` are crates of their own: sizes count, imports are not of this crate.
         let (bins, lib): (Vec<_>, Vec<_>) = files
             .drain(..)
@@ -443,12 +523,5 @@ fn files_and_functions_are_small_and_files_import_one_way() {
             ));
         }
     }
-    for b in &breaches {
-        println!("{b}");
-    }
-    assert!(
-        breaches.is_empty(),
-        "{} breaches (listed above)",
-        breaches.len()
-    );
+    breaches
 }
