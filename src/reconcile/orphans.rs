@@ -7,7 +7,7 @@ use sqlx::PgPool;
 
 use super::{
     context::Ctx,
-    queries::{Cursor, Stmt, limit},
+    queries::{Cursor, Stmt},
     report::Repair,
     settings::SweepOptions,
 };
@@ -82,8 +82,5 @@ async fn repair_one(pool: &PgPool, order_id: &OrderId) -> Result<Ensured, Ensure
 /// [`crate::invariant::VIOLATIONS_SQL`] (indexes `h2s_orders_paid_unlinked` and
 /// `h2s_dispatch_jobs_not_ready`).
 pub(super) fn invariant_violations(after: &Cursor, options: &SweepOptions) -> Stmt {
-    Stmt::new("invariant_violations", crate::invariant::VIOLATIONS_SQL)
-        .bind(after.created_at)
-        .bind(after.order_id.clone())
-        .bind(limit(options))
+    Stmt::new("invariant_violations", crate::invariant::VIOLATIONS_SQL).page(after, options)
 }

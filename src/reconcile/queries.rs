@@ -55,6 +55,14 @@ impl Stmt {
         self
     }
 
+    /// Binds the keyset page, the statement's last three parameters: rows after `after`, at
+    /// most one batch.
+    pub(super) fn page(self, after: &Cursor, options: &SweepOptions) -> Self {
+        self.bind(after.created_at)
+            .bind(after.order_id.clone())
+            .bind(limit(options))
+    }
+
     pub fn query_as<'q, O>(self) -> sqlx::query::QueryAs<'q, Postgres, O, PgArguments>
     where
         O: for<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow>,

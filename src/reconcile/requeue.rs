@@ -16,7 +16,7 @@ use uuid::Uuid;
 
 use super::{
     context::Ctx,
-    queries::{Cursor, Stmt, limit, secs},
+    queries::{Cursor, Stmt, secs},
     report::Repair,
     settings::SweepOptions,
 };
@@ -150,9 +150,7 @@ pub(super) fn checkouts_without_session(after: &Cursor, options: &SweepOptions) 
         "#,
     )
     .bind(secs(options.requeue_after))
-    .bind(after.created_at)
-    .bind(after.order_id.clone())
-    .bind(limit(options))
+    .page(after, options)
 }
 
 /// (c) Of these idempotency keys, those whose task is alive (or done): not to re-enqueue.

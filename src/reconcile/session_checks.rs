@@ -239,9 +239,7 @@ pub(super) fn stale_unpaid(after: &Cursor, options: &SweepOptions) -> Stmt {
         "#,
     )
     .bind(secs(options.stale_after))
-    .bind(after.created_at)
-    .bind(after.order_id.clone())
-    .bind(limit(options))
+    .page(after, options)
 }
 
 /// (b) `pending_payment` orders whose session passed its `expires_at` (by `expiry_grace`)
