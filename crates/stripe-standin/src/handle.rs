@@ -219,6 +219,37 @@ impl StandIn {
         Ok(webhook::sign_event(&event, &secret))
     }
 
+    /// Refunds `amount` of a paid session (all that is left: `None`), recording
+    /// `charge.refunded` and `refund.updated`; returned, not sent.
+    pub fn refund_silently(
+        &self,
+        session_id: &str,
+        amount: Option<i64>,
+    ) -> anyhow::Result<Vec<Value>> {
+        self.shared
+            .refund(session_id, amount)
+            .map_err(anyhow::Error::msg)
+    }
+
+    /// Opens a dispute on a paid session's charge (`charge.dispute.created`); not sent.
+    pub fn open_dispute_silently(&self, session_id: &str) -> anyhow::Result<Value> {
+        self.shared
+            .open_dispute(session_id)
+            .map_err(anyhow::Error::msg)
+    }
+
+    /// Closes the open dispute, won or lost (`charge.dispute.closed`); not sent.
+    pub fn close_dispute_silently(&self, session_id: &str, won: bool) -> anyhow::Result<Value> {
+        self.shared
+            .close_dispute(session_id, won)
+            .map_err(anyhow::Error::msg)
+    }
+
+    /// Signs `event` with the webhook target's secret and POSTs it there.
+    pub async fn deliver(&self, event: Value) -> anyhow::Result<Delivery> {
+        self.shared.deliver(event).await
+    }
+
     /// Stops accepting, lets calls in flight finish (up to 2 s), then stops.
     pub async fn shutdown(mut self) {
         if let Some(stop) = self.stop.take() {

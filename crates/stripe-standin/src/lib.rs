@@ -23,6 +23,7 @@ mod handle;
 mod idempotency;
 mod lifecycle;
 mod lists;
+mod money;
 mod objects;
 mod pay;
 mod routes;

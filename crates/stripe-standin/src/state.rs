@@ -42,6 +42,8 @@ pub(crate) struct Inner {
     admitted: VecDeque<Instant>,
     pub peak_per_sec: usize,
     pub rate_limited: usize,
+    /// Paid sessions' charges, by PaymentIntent (refunds and disputes).
+    pub(crate) charges: HashMap<String, crate::money::Charge>,
 }
 
 fn trim(window: &mut VecDeque<Instant>, now: Instant) {

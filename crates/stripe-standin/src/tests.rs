@@ -517,3 +517,59 @@ async fn the_dev_pay_page_completes_a_session() {
     );
     assert_eq!(s.session(id).unwrap()["payment_status"], "paid");
 }
+
+#[tokio::test]
+async fn refunds_and_disputes_are_events_async_stripe_parses_and_refuses_what_stripe_would() {
+    let s = stand_in().await;
+    let id = parse_session(&post_form(&s, FORM, None).await.text().await.unwrap()).id;
+    let id = id.as_str();
+    assert!(
+        s.refund_silently(id, None).is_err(),
+        "an open session has no charge"
+    );
+    s.complete_session_silently(id, PaymentStatus::Paid)
+        .unwrap();
+    let pi = s.session(id).unwrap()["payment_intent"].clone();
+    let parse = |event: &Value| {
+        let payload = event.to_string();
+        let header = sign_payload(&payload, SECRET, chrono::Utc::now().timestamp());
+        Webhook::construct_event(&payload, &header, SECRET)
+            .unwrap_or_else(|e| panic!("async-stripe refused {payload}: {e}"))
+            .data
+            .object
+    };
+
+    let partial = s.refund_silently(id, Some(1_000)).unwrap();
+    let EventObject::ChargeRefunded(charge) = parse(&partial[0]) else {
+        panic!("not charge.refunded")
+    };
+    assert_eq!((charge.amount_refunded, charge.refunded), (1_000, false));
+    let EventObject::RefundUpdated(refund) = parse(&partial[1]) else {
+        panic!("not refund.updated")
+    };
+    assert_eq!(refund.amount, 1_000);
+    assert_eq!(partial[1]["data"]["object"]["payment_intent"], pi);
+
+    let opened = s.open_dispute_silently(id).unwrap();
+    assert!(matches!(
+        parse(&opened),
+        EventObject::ChargeDisputeCreated(_)
+    ));
+    assert!(
+        s.refund_silently(id, None).is_err(),
+        "a disputed charge is not refunded"
+    );
+    assert!(
+        s.open_dispute_silently(id).is_err(),
+        "one dispute at a time"
+    );
+    let closed = s.close_dispute_silently(id, false).unwrap();
+    let EventObject::ChargeDisputeClosed(dispute) = parse(&closed) else {
+        panic!("not charge.dispute.closed")
+    };
+    assert_eq!(dispute.status, stripe_shared::DisputeStatus::Lost);
+    assert_eq!(closed["data"]["object"]["payment_intent"], pi);
+    assert!(s.close_dispute_silently(id, true).is_err(), "closed once");
+    // Recorded, so that the Events API lists them: completed + 2 + created + closed.
+    assert_eq!(s.events().len(), 5);
+}

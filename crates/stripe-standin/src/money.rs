@@ -1,0 +1,145 @@
+//! The money's life after a paid session, as Stripe tells it: refunds (`charge.refunded`,
+//! `refund.updated`) and disputes (`charge.dispute.created`, `charge.dispute.closed`), each
+//! recorded (listed by `GET /v1/events`) and returned for the caller to deliver or hold back.
+//! Objects carry the fields async-stripe requires of a Charge, a Refund and a Dispute.
+
+use serde_json::{Value, json};
+
+use crate::objects::{event_json, random_id};
+use crate::state::{Inner, Shared};
+
+/// What Stripe holds of one paid session's charge.
+#[derive(Clone, Debug)]
+pub(crate) struct Charge {
+    id: String,
+    payment_intent: String,
+    amount: i64,
+    refunded: i64,
+    /// The dispute, once opened (its id and whether it is closed).
+    dispute: Option<(String, Option<bool>)>,
+}
+
+fn now() -> i64 {
+    chrono::Utc::now().timestamp()
+}
+
+impl Charge {
+    fn json(&self) -> Value {
+        json!({
+            "id": self.id, "object": "charge", "amount": self.amount,
+            "amount_captured": self.amount, "amount_refunded": self.refunded,
+            "billing_details": {"address": null, "email": null, "name": null, "phone": null},
+            "captured": true, "created": now(), "currency": "usd",
+            "disputed": self.dispute.is_some(), "livemode": false, "metadata": {},
+            "paid": true, "payment_intent": self.payment_intent,
+            "refunded": self.refunded >= self.amount, "status": "succeeded",
+        })
+    }
+
+    fn dispute_json(&self, status: &str) -> Value {
+        let id = self.dispute.as_ref().map(|(id, _)| id.clone());
+        json!({
+            "id": id, "object": "dispute", "amount": self.amount, "balance_transactions": [],
+            "charge": self.id, "created": now(), "currency": "usd",
+            "enhanced_eligibility_types": [],
+            "evidence": {"enhanced_evidence": {}},
+            "evidence_details": {"enhanced_eligibility": {}, "has_evidence": false,
+                                 "past_due": false, "submission_count": 0},
+            "is_charge_refundable": false, "livemode": false, "metadata": {},
+            "payment_intent": self.payment_intent, "reason": "fraudulent", "status": status,
+        })
+    }
+}
+
+impl Inner {
+    /// The charge of a paid session (made on first use).
+    fn charge(&mut self, session_id: &str) -> Result<&mut Charge, String> {
+        let session = self
+            .session(session_id)
+            .ok_or_else(|| format!("No such checkout session: {session_id}"))?;
+        let (Some(pi), Some("paid")) = (
+            session["payment_intent"].as_str(),
+            session["payment_status"].as_str(),
+        ) else {
+            return Err(format!(
+                "Checkout Session {session_id} has no successful payment."
+            ));
+        };
+        let (pi, amount) = (pi.to_owned(), session["amount_total"].as_i64().unwrap_or(0));
+        Ok(self.charges.entry(pi.clone()).or_insert_with(|| Charge {
+            id: random_id("ch_", 24),
+            payment_intent: pi,
+            amount,
+            refunded: 0,
+            dispute: None,
+        }))
+    }
+
+    fn record(&mut self, event_type: &str, object: Value) -> Value {
+        let event = event_json(event_type, object, now());
+        self.events.push(event.clone());
+        event
+    }
+}
+
+impl Shared {
+    /// Refunds `amount` (all that is left when `None`) of the session's payment: records
+    /// `charge.refunded` and `refund.updated` (succeeded), in that order.
+    pub(crate) fn refund(
+        &self,
+        session_id: &str,
+        amount: Option<i64>,
+    ) -> Result<Vec<Value>, String> {
+        let mut inner = self.lock();
+        let charge = inner.charge(session_id)?;
+        if charge.dispute.is_some() {
+            return Err(format!("Charge {} has been disputed.", charge.id));
+        }
+        let left = charge.amount - charge.refunded;
+        let amount = amount.unwrap_or(left);
+        if amount <= 0 || amount > left {
+            return Err(format!(
+                "Refund amount ({amount}) is greater than unrefunded amount on charge ({left})."
+            ));
+        }
+        charge.refunded += amount;
+        let (charge_json, charge_id, pi) = (
+            charge.json(),
+            charge.id.clone(),
+            charge.payment_intent.clone(),
+        );
+        let refund = json!({
+            "id": random_id("re_", 24), "object": "refund", "amount": amount, "charge": charge_id,
+            "created": now(), "currency": "usd", "metadata": {}, "payment_intent": pi,
+            "reason": "requested_by_customer", "status": "succeeded",
+        });
+        Ok(vec![
+            inner.record("charge.refunded", charge_json),
+            inner.record("refund.updated", refund),
+        ])
+    }
+
+    /// Opens a dispute on the session's payment: records `charge.dispute.created`.
+    pub(crate) fn open_dispute(&self, session_id: &str) -> Result<Value, String> {
+        let mut inner = self.lock();
+        let charge = inner.charge(session_id)?;
+        if charge.dispute.is_some() || charge.refunded >= charge.amount {
+            return Err(format!("Charge {} cannot be disputed now.", charge.id));
+        }
+        charge.dispute = Some((random_id("dp_", 24), None));
+        let dispute = charge.dispute_json("needs_response");
+        Ok(inner.record("charge.dispute.created", dispute))
+    }
+
+    /// Closes the session's open dispute, won or lost: records `charge.dispute.closed`.
+    pub(crate) fn close_dispute(&self, session_id: &str, won: bool) -> Result<Value, String> {
+        let mut inner = self.lock();
+        let charge = inner.charge(session_id)?;
+        let Some((_, closed @ None)) = &mut charge.dispute else {
+            return Err(format!("Charge {} has no open dispute.", charge.id));
+        };
+        *closed = Some(won);
+        let dispute = charge.dispute_json(if won { "won" } else { "lost" });
+        Ok(inner.record("charge.dispute.closed", dispute))
+    }
+}
