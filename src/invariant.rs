@@ -20,7 +20,8 @@ use crate::{orders::OrderId, reconcile::queries::Cursor};
 /// the jobs not yet ready), not the size of the tables:
 /// - paid orders with no link, or whose metadata does not name the linked job
 ///   (`h2s_orders_paid_unlinked`);
-/// - jobs `awaiting_payment` or `cancelled` whose order is paid (`h2s_dispatch_jobs_not_ready`).
+/// - jobs `awaiting_payment`, `cancelled` or `on_hold` whose order is paid
+///   (`h2s_dispatch_jobs_not_ready`).
 pub const VIOLATIONS_SQL: &str = r#"
     SELECT order_id, created_at FROM (
         (SELECT o.order_id, o.created_at
@@ -34,7 +35,7 @@ pub const VIOLATIONS_SQL: &str = r#"
         (SELECT o.order_id, o.created_at
          FROM h2s_dispatch_jobs j
          JOIN h2s_orders o ON o.order_id = j.order_id
-         WHERE j.status IN ('awaiting_payment', 'cancelled') AND o.status = 'paid'
+         WHERE j.status IN ('awaiting_payment', 'cancelled', 'on_hold') AND o.status = 'paid'
            AND (o.created_at, o.order_id) > ($1, $2)
          ORDER BY o.created_at, o.order_id
          LIMIT $3)

@@ -1,4 +1,7 @@
 #![forbid(unsafe_code)]
+// The futures of the sweep hold async-stripe objects whose types nest deeper than the
+// default limit lets the compiler prove them `Send`.
+#![recursion_limit = "256"]
 //! h2s-dispatch: every paid order gets exactly one dispatch job.
 //!
 //! Three layers share this library: the checkout API with its transactional outbox and the

@@ -1,4 +1,5 @@
-//! Management notifications: a new paid order, posted to a Slack-compatible incoming webhook.
+//! Management notifications: a new paid order, a disputed payment, posted to a
+//! Slack-compatible incoming webhook.
 
 use secrecy::{ExposeSecret, SecretString};
 use serde::Serialize;
@@ -9,10 +10,16 @@ use crate::{orders::OrderId, outbox::TaskError};
 
 /// The JSON posted to `NOTIFY_WEBHOOK_URL`: `text` for Slack, the rest for machines.
 #[derive(Debug, Clone, Serialize, sqlx::FromRow)]
-pub struct PaidOrderNotice {
+pub struct OrderNotice {
     #[sqlx(skip)]
     pub text: String,
     pub order_id: OrderId,
+    /// The order's status as the notice was sent.
+    pub status: String,
+    #[serde(skip)]
+    was_paid: bool,
+    #[serde(skip)]
+    disputed: bool,
     pub job_id: Option<Uuid>,
     pub amount_total: Option<i64>,
     pub currency: Option<String>,
@@ -37,44 +44,75 @@ impl Notifier {
     }
 
     /// Sends the notice for one paid order. Without a URL, logs it. A failure is retryable:
-    /// the outbox task comes back with backoff, and never touches the webhook's answer.
+    /// the outbox task comes back with backoff, and never touches the webhook's answer. An
+    /// order no longer paid by the time this runs (refunded, say) was paid all the same: the
+    /// notice goes, saying what it is now.
     #[tracing::instrument(skip_all, fields(order_id = %order_id))]
     pub async fn paid_order(&self, pool: &PgPool, order_id: &OrderId) -> Result<(), TaskError> {
-        let notice: Option<PaidOrderNotice> = sqlx::query_as(
+        let mut notice = self.notice(pool, order_id, |n| n.was_paid).await?;
+        notice.text = format!(
+            "New paid order {} — {} — {}{}",
+            notice.order_id,
+            amount(&notice),
+            notice
+                .service_address
+                .as_deref()
+                .unwrap_or("no service address"),
+            match notice.status.as_str() {
+                "paid" => String::new(),
+                other => format!(" (now {other})"),
+            },
+        );
+        self.post(&notice, "paid order").await
+    }
+
+    /// Sends the notice for a disputed payment: the job is on hold, evidence is due.
+    #[tracing::instrument(skip_all, fields(order_id = %order_id))]
+    pub async fn dispute(&self, pool: &PgPool, order_id: &OrderId) -> Result<(), TaskError> {
+        let mut notice = self.notice(pool, order_id, |n| n.disputed).await?;
+        notice.text = format!(
+            "Payment disputed for order {} — {} — job on hold; respond in the Stripe dashboard \
+             (order now {})",
+            notice.order_id,
+            amount(&notice),
+            notice.status,
+        );
+        self.post(&notice, "dispute").await
+    }
+
+    /// The order's notice, if `applies` to it (else a permanent error: nothing to tell).
+    async fn notice(
+        &self,
+        pool: &PgPool,
+        order_id: &OrderId,
+        applies: fn(&OrderNotice) -> bool,
+    ) -> Result<OrderNotice, TaskError> {
+        let notice: Option<OrderNotice> = sqlx::query_as(
             r#"
-            SELECT order_id, dispatch_job_id AS job_id, amount_total, currency, customer_email,
-                   metadata_json->>'service_address' AS service_address
-            FROM h2s_orders WHERE order_id = $1 AND status = 'paid'
+            SELECT order_id, status, dispatch_job_id AS job_id, amount_total, currency,
+                   customer_email, metadata_json->>'service_address' AS service_address,
+                   paid_at IS NOT NULL AS was_paid,
+                   EXISTS (SELECT 1 FROM h2s_disputes d WHERE d.order_id = o.order_id) AS disputed
+            FROM h2s_orders o WHERE order_id = $1
             "#,
         )
         .bind(order_id)
         .fetch_optional(pool)
         .await?;
-        let Some(mut notice) = notice else {
-            return Err(TaskError::permanent(format!(
-                "order {order_id} is not paid"
-            )));
-        };
-        notice.text = format!(
-            "New paid order {} — {} — {}",
-            notice.order_id,
-            match (notice.amount_total, &notice.currency) {
-                (Some(a), Some(c)) => format!("{}.{:02} {}", a / 100, a % 100, c.to_uppercase()),
-                _ => "amount unknown".into(),
-            },
-            notice
-                .service_address
-                .as_deref()
-                .unwrap_or("no service address"),
-        );
+        notice
+            .filter(applies)
+            .ok_or_else(|| TaskError::permanent(format!("order {order_id}: nothing to notify")))
+    }
+
+    async fn post(&self, notice: &OrderNotice, what: &str) -> Result<(), TaskError> {
         let Some(url) = &self.url else {
-            tracing::info!(text = %notice.text, "paid order notification (no NOTIFY_WEBHOOK_URL set)");
+            tracing::info!(text = %notice.text, "{what} notification (no NOTIFY_WEBHOOK_URL set)");
             return Ok(());
         };
         let response = self
             .http
             .post(url.expose_secret())
-            .json(&notice)
+            .json(notice)
             .send()
             .await
             .map_err(|e| {
@@ -87,7 +125,7 @@ impl Notifier {
                 }
             })?;
         if response.status().is_success() {
-            tracing::info!("paid order notification sent");
+            tracing::info!("{what} notification sent");
             Ok(())
         } else {
             Err(TaskError::retryable(
@@ -95,5 +133,12 @@ impl Notifier {
                 None,
             ))
         }
+    }
+}
+
+fn amount(notice: &OrderNotice) -> String {
+    match (notice.amount_total, &notice.currency) {
+        (Some(a), Some(c)) => format!("{}.{:02} {}", a / 100, a % 100, c.to_uppercase()),
+        _ => "amount unknown".into(),
     }
 }

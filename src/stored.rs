@@ -87,10 +87,10 @@ mod tests {
     fn a_known_status_is_typed_and_an_unknown_one_kept_as_written() {
         let paid: Stored<OrderStatus> = "paid".into();
         assert_eq!(paid, Stored::Known(OrderStatus::Paid));
-        let old: Stored<JobStatus> = "on_hold".into();
+        let old: Stored<JobStatus> = "paused".into();
         assert_eq!(old.known(), None);
-        assert_eq!(old.to_string(), "on_hold");
-        assert_eq!(serde_json::to_value(&old).unwrap(), "on_hold");
+        assert_eq!(old.to_string(), "paused");
+        assert_eq!(serde_json::to_value(&old).unwrap(), "paused");
         assert_eq!(serde_json::to_value(&paid).unwrap(), "paid");
     }
 }

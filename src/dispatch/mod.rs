@@ -1,85 +1,17 @@
 //! Dispatch jobs (`h2s_dispatch_jobs`): the technician visit. Exactly one per order.
 
-use serde::Serialize;
 use sqlx::{Postgres, Transaction};
 use uuid::Uuid;
+
+mod status;
+
+pub use status::JobStatus;
 
 use crate::{
     orders::{OrderId, OrderStatus},
     recipients,
     stored::Stored,
 };
-
-/// The status of a dispatch job (`h2s_dispatch_jobs.status`). `scheduled` and `completed`
-/// are the dispatcher's: a payment change never moves a job out of them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, sqlx::Type)]
-#[serde(rename_all = "snake_case")]
-#[sqlx(type_name = "text", rename_all = "snake_case")]
-pub enum JobStatus {
-    AwaitingPayment,
-    Ready,
-    Scheduled,
-    Completed,
-    Cancelled,
-}
-
-impl JobStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            JobStatus::AwaitingPayment => "awaiting_payment",
-            JobStatus::Ready => "ready",
-            JobStatus::Scheduled => "scheduled",
-            JobStatus::Completed => "completed",
-            JobStatus::Cancelled => "cancelled",
-        }
-    }
-
-    pub fn parse(text: &str) -> Option<Self> {
-        Some(match text {
-            "awaiting_payment" => JobStatus::AwaitingPayment,
-            "ready" => JobStatus::Ready,
-            "scheduled" => JobStatus::Scheduled,
-            "completed" => JobStatus::Completed,
-            "cancelled" => JobStatus::Cancelled,
-            _ => return None,
-        })
-    }
-
-    /// The statuses a job may be moved from to reach `self` by a payment change.
-    fn moves_from(self) -> Vec<&'static str> {
-        use JobStatus::{AwaitingPayment, Cancelled, Ready};
-        let from: &[JobStatus] = match self {
-            Ready => &[AwaitingPayment, Cancelled],
-            AwaitingPayment => &[Ready],
-            Cancelled => &[AwaitingPayment, Ready],
-            JobStatus::Scheduled | JobStatus::Completed => &[],
-        };
-        from.iter().map(|s| s.as_str()).collect()
-    }
-
-    /// The job status an order's payment status implies.
-    pub fn for_order(status: OrderStatus) -> Self {
-        match status {
-            OrderStatus::PendingPayment | OrderStatus::AwaitingPayment => {
-                JobStatus::AwaitingPayment
-            }
-            OrderStatus::Paid => JobStatus::Ready,
-            OrderStatus::PaymentFailed | OrderStatus::Expired | OrderStatus::Failed => {
-                JobStatus::Cancelled
-            }
-        }
-    }
-}
-
-impl crate::stored::StatusText for JobStatus {
-    fn as_str(self) -> &'static str {
-        JobStatus::as_str(self)
-    }
-
-    fn parse(text: &str) -> Option<Self> {
-        JobStatus::parse(text)
-    }
-}
 
 /// The order row as `ensure_job` reads it, under lock.
 #[derive(sqlx::FromRow)]
@@ -124,8 +56,8 @@ impl Ensured {
 /// the Events API catch-up and the reconciler all come here. Afterwards the order has exactly
 /// one job (its own, found by the `UNIQUE (order_id)` key, never a second one), named both in
 /// `h2s_orders.dispatch_job_id` and in `metadata_json.dispatch_job_id`, with the status the
-/// order implies: for a paid order `ready` (a `cancelled` or `awaiting_payment` job is
-/// revived; `scheduled` and `completed` are left alone).
+/// order implies: for a paid order `ready` (a `cancelled`, `awaiting_payment` or `on_hold`
+/// job is revived; `scheduled` and `completed` are left alone), for a disputed one `on_hold`.
 ///
 /// Safe twice and concurrently: the order row is locked first (`FOR UPDATE`), so callers for
 /// one order run one after the other and the second finds the job of the first; the
@@ -234,9 +166,11 @@ async fn create_job(
 }
 
 /// Brings an existing job in line with its order's payment status: a paid order's job
-/// becomes `ready` (from `awaiting_payment`, or `cancelled` when an expired order is paid
-/// after all); an expired or failed one's `cancelled`; `scheduled` and `completed` are the
-/// dispatcher's and never touched. No job yet: nothing to do. `true` if the status changed.
+/// becomes `ready` (from `awaiting_payment`, `on_hold`, or `cancelled` when an expired order
+/// is paid after all; a job held while `scheduled` goes back to `scheduled`); a disputed
+/// one's `on_hold` (remembering what it was held from); an expired, failed, refunded or lost
+/// one's `cancelled`. `completed` is never touched, and `scheduled` only by a hold. No job
+/// yet: nothing to do. `true` if the status changed.
 pub async fn sync_status(
     tx: &mut Transaction<'_, Postgres>,
     order_id: &OrderId,
@@ -245,7 +179,11 @@ pub async fn sync_status(
     let target = JobStatus::for_order(order_status);
     let done = sqlx::query(
         r#"
-        UPDATE h2s_dispatch_jobs SET status = $2, updated_at = now()
+        UPDATE h2s_dispatch_jobs
+        SET status = CASE WHEN $2 = 'ready' AND status = 'on_hold' AND held_from = 'scheduled'
+                          THEN 'scheduled' ELSE $2 END,
+            held_from = CASE WHEN $2 = 'on_hold' THEN status END,
+            updated_at = now()
         WHERE order_id = $1 AND status = ANY($3)
         "#,
     )
@@ -255,6 +193,17 @@ pub async fn sync_status(
     .execute(&mut **tx)
     .await?;
     Ok(done.rows_affected() > 0)
+}
+
+/// The status of the order's job, if it has one.
+pub async fn job_status(
+    tx: &mut Transaction<'_, Postgres>,
+    order_id: &OrderId,
+) -> Result<Option<Stored<JobStatus>>, sqlx::Error> {
+    sqlx::query_scalar(r#"SELECT status FROM h2s_dispatch_jobs WHERE order_id = $1"#)
+        .bind(order_id)
+        .fetch_optional(&mut **tx)
+        .await
 }
 
 impl From<EnsureJobError> for crate::outbox::TaskError {

@@ -37,5 +37,6 @@ pub async fn status(
         checkout_trace_id: view.checkout_trace_id,
         created_at: view.created_at,
         paid_at: view.paid_at,
+        amount_refunded: view.amount_refunded,
     }))
 }

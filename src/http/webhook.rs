@@ -29,7 +29,7 @@ pub async fn receive(
     let signature = headers
         .get("stripe-signature")
         .and_then(|v| v.to_str().ok());
-    let event = events::verify(&body, signature, secret).map_err(|e| {
+    events::verify(&body, signature, secret).map_err(|e| {
         tracing::warn!(reason = %e, "webhook rejected");
         if e.is_about_the_body() {
             crate::metrics::webhook_event("unparsable", "rejected");
@@ -39,7 +39,11 @@ pub async fn receive(
             ApiError::invalid("Stripe-Signature", format!("webhook rejected: {e}"))
         }
     })?;
-    let event = StripeEvent::from(&event);
+    // Verified (and parsed by async-stripe) above; read as every event is.
+    let event = StripeEvent::from_body(&body).ok_or_else(|| {
+        crate::metrics::webhook_event("unparsable", "rejected");
+        ApiError::BadRequest("webhook rejected: the event has no id or type".into())
+    })?;
     if let Some(id) = event.checkout_trace_id() {
         super::request_trace::record_checkout_trace_id(id);
     }

@@ -86,6 +86,7 @@ pub struct OrderView {
     pub checkout_trace_id: Option<Uuid>,
     pub created_at: DateTime<Utc>,
     pub paid_at: Option<DateTime<Utc>>,
+    pub amount_refunded: i64,
 }
 
 pub async fn view(pool: &PgPool, order_id: &OrderId) -> Result<Option<OrderView>, sqlx::Error> {
@@ -93,7 +94,8 @@ pub async fn view(pool: &PgPool, order_id: &OrderId) -> Result<Option<OrderView>
         r#"
         SELECT o.order_id, o.status, o.dispatch_job_id AS job_id, j.status AS job_status,
                o.stripe_session_id AS session_id, o.stripe_session_url AS session_url,
-               o.failure_reason, o.checkout_trace_id, o.created_at, o.paid_at
+               o.failure_reason, o.checkout_trace_id, o.created_at, o.paid_at,
+               o.amount_refunded
         FROM h2s_orders o
         LEFT JOIN h2s_dispatch_jobs j ON j.job_id = o.dispatch_job_id
         WHERE o.order_id = $1

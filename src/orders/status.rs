@@ -11,6 +11,12 @@ pub enum OrderStatus {
     PaymentFailed,
     Expired,
     Failed,
+    /// Fully refunded (terminal): its job is cancelled unless already scheduled or done.
+    Refunded,
+    /// The customer's bank disputes the payment: the job is on hold until the dispute closes.
+    Disputed,
+    /// The dispute was lost and the money returned (terminal): the job is cancelled.
+    DisputeLost,
 }
 
 impl OrderStatus {
@@ -22,6 +28,9 @@ impl OrderStatus {
             OrderStatus::PaymentFailed => "payment_failed",
             OrderStatus::Expired => "expired",
             OrderStatus::Failed => "failed",
+            OrderStatus::Refunded => "refunded",
+            OrderStatus::Disputed => "disputed",
+            OrderStatus::DisputeLost => "dispute_lost",
         }
     }
 
@@ -33,6 +42,9 @@ impl OrderStatus {
             "payment_failed" => OrderStatus::PaymentFailed,
             "expired" => OrderStatus::Expired,
             "failed" => OrderStatus::Failed,
+            "refunded" => OrderStatus::Refunded,
+            "disputed" => OrderStatus::Disputed,
+            "dispute_lost" => OrderStatus::DisputeLost,
             _ => return None,
         })
     }
@@ -43,6 +55,12 @@ impl OrderStatus {
             self,
             OrderStatus::PendingPayment | OrderStatus::AwaitingPayment
         )
+    }
+
+    /// The money is with the shop: the order has its one dispatch job (`ready` when paid,
+    /// `on_hold` while disputed), created if missing.
+    pub fn holds_money(self) -> bool {
+        matches!(self, OrderStatus::Paid | OrderStatus::Disputed)
     }
 }
 

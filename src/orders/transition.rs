@@ -21,17 +21,35 @@ pub enum PaymentEvent {
     Expired,
     /// Stripe refused to create the session (say, an unknown price).
     SessionRejected,
+    /// `charge.refunded` / `refund.updated` that refund the whole amount (a partial refund is
+    /// recorded as an amount and is no event here).
+    Refunded,
+    /// `charge.dispute.created`.
+    DisputeOpened,
+    /// `charge.dispute.closed` with the dispute won (or an inquiry closed with no chargeback).
+    DisputeWon,
+    /// `charge.dispute.closed` with the dispute lost: the money went back to the customer.
+    DisputeLost,
 }
 
 /// The status after `event`, or `None` when the event changes nothing. Events come in any
-/// order and more than once: nothing ever leaves `paid`, and the terminal statuses only move
-/// to `paid` (money that arrived is never ignored).
+/// order and more than once: `refunded` and `dispute_lost` are terminal (the money went back,
+/// whatever arrives late); a dispute holds the order in `disputed` until it closes, won (back
+/// to `paid`) or lost; otherwise nothing leaves `paid`, and the unpaid terminal statuses only
+/// move to `paid` (money that arrived is never ignored). A refund or a dispute seen before
+/// the payment itself ends where it would after it: the money's later fate wins.
 pub fn next(current: OrderStatus, event: PaymentEvent) -> Option<OrderStatus> {
     use OrderStatus as S;
     use PaymentEvent as E;
     let to = match (current, event) {
+        (S::Refunded | S::DisputeLost, _) => return None,
+        (_, E::Refunded) => S::Refunded,
+        (_, E::DisputeLost) => S::DisputeLost,
+        (S::Disputed, E::DisputeWon) => S::Paid,
+        (S::Disputed, _) => return None,
+        (_, E::DisputeOpened) => S::Disputed,
         (S::Paid, _) => return None,
-        (_, E::CompletedPaid | E::AsyncSucceeded) => S::Paid,
+        (_, E::CompletedPaid | E::AsyncSucceeded | E::DisputeWon) => S::Paid,
         (S::PendingPayment, E::CompletedUnpaid) => S::AwaitingPayment,
         (S::PendingPayment | S::AwaitingPayment, E::AsyncFailed) => S::PaymentFailed,
         (S::PendingPayment | S::AwaitingPayment, E::Expired) => S::Expired,
@@ -100,17 +118,61 @@ mod tests {
         AsyncFailed, AsyncSucceeded, CompletedPaid, CompletedUnpaid, SessionRejected,
     };
 
+    const ALL_EVENTS: [PaymentEvent; 10] = [
+        CompletedPaid,
+        CompletedUnpaid,
+        AsyncSucceeded,
+        AsyncFailed,
+        PaymentEvent::Expired,
+        SessionRejected,
+        PaymentEvent::Refunded,
+        PaymentEvent::DisputeOpened,
+        PaymentEvent::DisputeWon,
+        PaymentEvent::DisputeLost,
+    ];
+
     #[test]
-    fn a_paid_order_is_never_downgraded() {
-        for e in [
+    fn refunded_and_dispute_lost_are_terminal() {
+        for terminal in [Refunded, DisputeLost] {
+            for e in ALL_EVENTS {
+                assert_eq!(next(terminal, e), None, "{terminal:?} on {e:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_refund_seen_before_the_payment_still_ends_refunded() {
+        let refunded = next(PendingPayment, PaymentEvent::Refunded);
+        assert_eq!(refunded, Some(Refunded));
+        assert_eq!(next(Refunded, CompletedPaid), None);
+        assert_eq!(next(Refunded, AsyncSucceeded), None);
+    }
+
+    #[test]
+    fn a_dispute_holds_the_order_until_it_closes() {
+        assert_eq!(next(Paid, PaymentEvent::DisputeOpened), Some(Disputed));
+        for late in [
             CompletedPaid,
-            CompletedUnpaid,
             AsyncSucceeded,
-            AsyncFailed,
             PaymentEvent::Expired,
-            SessionRejected,
+            AsyncFailed,
         ] {
-            assert_eq!(next(Paid, e), None);
+            assert_eq!(next(Disputed, late), None);
+        }
+        assert_eq!(next(Disputed, PaymentEvent::DisputeWon), Some(Paid));
+        assert_eq!(next(Disputed, PaymentEvent::DisputeLost), Some(DisputeLost));
+        assert_eq!(next(Disputed, PaymentEvent::Refunded), Some(Refunded));
+        // A close seen before its dispute's creation: the close decides.
+        assert_eq!(next(Paid, PaymentEvent::DisputeWon), None);
+        assert_eq!(next(Paid, PaymentEvent::DisputeLost), Some(DisputeLost));
+        assert_eq!(next(PendingPayment, PaymentEvent::DisputeWon), Some(Paid));
+    }
+
+    #[test]
+    fn a_paid_order_is_never_downgraded_by_a_session_event() {
+        // The session's events: the first six.
+        for e in &ALL_EVENTS[..6] {
+            assert_eq!(next(Paid, *e), None);
         }
     }
 

@@ -34,6 +34,8 @@ pub enum OutboxTask {
     EnsureDispatchJob { order_id: OrderId },
     /// Tell the management channel about a newly paid order.
     NotifyPaid { order_id: OrderId },
+    /// Tell the management channel that an order's payment is disputed (its job on hold).
+    NotifyDispute { order_id: OrderId },
 }
 
 impl OutboxTask {
@@ -42,6 +44,7 @@ impl OutboxTask {
             OutboxTask::Checkout { .. } => "checkout",
             OutboxTask::EnsureDispatchJob { .. } => "ensure_dispatch_job",
             OutboxTask::NotifyPaid { .. } => "notify_paid",
+            OutboxTask::NotifyDispute { .. } => "notify_dispute",
         }
     }
 
@@ -49,7 +52,8 @@ impl OutboxTask {
         match self {
             OutboxTask::Checkout { order_id, .. }
             | OutboxTask::EnsureDispatchJob { order_id }
-            | OutboxTask::NotifyPaid { order_id } => order_id,
+            | OutboxTask::NotifyPaid { order_id }
+            | OutboxTask::NotifyDispute { order_id } => order_id,
         }
     }
 

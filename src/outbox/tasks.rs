@@ -69,6 +69,9 @@ impl TaskHandler for Tasks {
             OutboxTask::NotifyPaid { order_id } => {
                 self.notifier.paid_order(&self.pool, order_id).await
             }
+            OutboxTask::NotifyDispute { order_id } => {
+                self.notifier.dispute(&self.pool, order_id).await
+            }
         };
         crate::metrics::task_attempt(
             kind,

@@ -4,13 +4,12 @@
 
 use sqlx::{Postgres, Transaction};
 
+use super::{error::ApplyError, event::apply_event, money};
 use crate::{
-    dispatch::{self, EnsureJobError},
     orders::{
         OrderId, OrderStatus, repo,
-        transition::{self, Amounts, PaymentEvent},
+        transition::{Amounts, PaymentEvent},
     },
-    outbox::{self, OutboxTask},
     stripe::SessionFacts,
 };
 
@@ -24,35 +23,20 @@ pub struct Applied {
     pub changed: Option<(OrderStatus, OrderStatus)>,
 }
 
-#[derive(Debug, thiserror::Error)]
-pub enum ApplyError {
-    #[error("the session names no order and carries no customer email")]
-    Unattributable,
-    #[error(transparent)]
-    Job(EnsureJobError),
-    #[error(transparent)]
-    Database(#[from] sqlx::Error),
-}
-
-impl From<EnsureJobError> for ApplyError {
-    fn from(e: EnsureJobError) -> Self {
-        match e {
-            EnsureJobError::Database(e) => ApplyError::Database(e),
-            other => ApplyError::Job(other),
-        }
-    }
-}
-
 /// Applies `event` for the session to its order, inside `tx`:
 /// finds the order (by `metadata.order_id`, then `client_reference_id`, then the session id),
-/// or creates it from the session so that a payment is never lost; records the session;
-/// then [`apply_event`].
+/// or creates it from the session so that a payment is never lost; records the session and
+/// its PaymentIntent (applying the refunds and disputes parked for it, which come first:
+/// they happened later); then [`apply_event`].
 #[tracing::instrument(skip_all, fields(session_id = %facts.session_id, order_id))]
 pub async fn apply_session(
     tx: &mut Transaction<'_, Postgres>,
     facts: &SessionFacts,
     event: PaymentEvent,
 ) -> Result<Applied, ApplyError> {
+    if let Some(payment_intent) = &facts.payment_intent {
+        money::lock_payment_intent(tx, payment_intent).await?;
+    }
     let (order_id, created) = match find_order(tx, facts).await? {
         Some(id) => (id, false),
         None => (create_from_session(tx, facts).await?, true),
@@ -70,52 +54,24 @@ pub async fn apply_session(
         amount_total: facts.amount_total,
         currency: facts.currency.clone(),
     };
+    if let Some(payment_intent) = &facts.payment_intent {
+        // Boxed (and its type erased): the refunds and disputes it applies nest another
+        // `apply_event`, deep enough to overflow the compiler's `Send` check otherwise.
+        let store: std::pin::Pin<Box<dyn Future<Output = Result<(), ApplyError>> + Send + '_>> =
+            Box::pin(money::store_payment_intent(
+                tx,
+                &order_id,
+                payment_intent,
+                &amounts,
+            ));
+        store.await?;
+    }
     let changed = apply_event(tx, &order_id, event, &amounts, None).await?;
     Ok(Applied {
         order_id,
         created,
         changed,
     })
-}
-
-/// THE way an order's payment status changes, for every path (the webhook, the sweep's
-/// Events API catch-up and session retrievals, the worker when Stripe refuses a checkout):
-/// the status moves by the one transition function (`transition::next`, which never leaves
-/// `paid`), and the dispatch job follows in the same transaction. Whenever the order is paid
-/// after a paying event — newly, or already — `dispatch::ensure_job` holds the invariant:
-/// one job, linked both ways, `ready` (a `cancelled` one revived, never a second). A newly
-/// paid order also gets its management notification through the outbox.
-pub async fn apply_event(
-    tx: &mut Transaction<'_, Postgres>,
-    order_id: &OrderId,
-    event: PaymentEvent,
-    amounts: &Amounts,
-    reason: Option<&str>,
-) -> Result<Option<(OrderStatus, OrderStatus)>, ApplyError> {
-    let changed = transition::apply(tx, order_id, event, amounts, reason).await?;
-    let pays = matches!(
-        event,
-        PaymentEvent::CompletedPaid | PaymentEvent::AsyncSucceeded
-    );
-    match changed {
-        Some((_, OrderStatus::Paid)) => {
-            dispatch::ensure_job(tx, order_id).await?;
-            let notice = OutboxTask::NotifyPaid {
-                order_id: order_id.clone(),
-            };
-            outbox::enqueue(tx, &notice).await?;
-        }
-        Some((_, now)) => {
-            dispatch::sync_status(tx, order_id, now).await?;
-        }
-        // A paying event for an order already paid: hold the invariant all the same (a job
-        // an operator cancelled by mistake, say, is ready again).
-        None if pays && repo::status(tx, order_id).await? == Some(OrderStatus::Paid) => {
-            dispatch::ensure_job(tx, order_id).await?;
-        }
-        None => {}
-    }
-    Ok(changed)
 }
 
 async fn find_order(
@@ -199,13 +155,4 @@ async fn create_from_session(
     .await?;
     tracing::warn!(order_id = %order_id, "order created from a Stripe session we had no record of");
     Ok(order_id)
-}
-
-impl From<ApplyError> for crate::outbox::TaskError {
-    fn from(e: ApplyError) -> Self {
-        match e {
-            ApplyError::Database(e) => e.into(),
-            other => crate::outbox::TaskError::permanent_from(other),
-        }
-    }
 }

@@ -1,10 +1,15 @@
 //! Every Stripe event, delivered by the webhook or listed by the sweep, goes through
 //! [`handle`]: recorded once (by event id) in the transaction that applies it through
-//! [`super::apply::apply_session`], so an event has its effect once whichever way it came.
+//! [`super::apply::apply_session`] (sessions) or [`super::money::apply_money`] (refunds,
+//! disputes), so an event has its effect once whichever way it came.
 
-use sqlx::PgPool;
+use sqlx::{PgPool, Postgres, Transaction};
 
-use super::apply::{self, ApplyError};
+use super::{
+    apply,
+    error::ApplyError,
+    money::{self, MoneyOutcome},
+};
 use crate::stripe::events::StripeEvent;
 
 /// What a delivery did.
@@ -18,6 +23,9 @@ pub enum Outcome {
     Applied(apply::Applied),
     /// The session names no order and has no customer email: recorded and logged for a human.
     Unattributable,
+    /// A refund or dispute for a PaymentIntent no order has yet: kept, and applied when the
+    /// session that names it arrives.
+    Parked,
 }
 
 impl Outcome {
@@ -28,6 +36,7 @@ impl Outcome {
             Outcome::Applied(a) if a.changed.is_some() => "applied",
             Outcome::Applied(_) => "no_change",
             Outcome::Unattributable => "unattributable",
+            Outcome::Parked => "parked",
         }
     }
 }
@@ -92,19 +101,11 @@ pub async fn handle(
         tx.rollback().await?;
         return Ok(Outcome::Duplicate);
     }
-    let outcome = match &event.payment {
-        None => Outcome::Ignored,
-        Some((payment_event, facts)) => {
-            match apply::apply_session(&mut tx, facts, *payment_event).await {
-                Ok(applied) => Outcome::Applied(applied),
-                Err(ApplyError::Unattributable) => {
-                    tracing::error!(session_id = %facts.session_id, "a session names no order and has no email; needs a human");
-                    Outcome::Unattributable
-                }
-                Err(ApplyError::Database(e)) => return Err(e.into()),
-                Err(ApplyError::Job(e)) => return Err(HandleError::Job(e)),
-            }
-        }
+    let outcome = match apply(&mut tx, event).await {
+        Err(ApplyError::Database(e)) => return Err(e.into()),
+        Err(ApplyError::Job(e)) => return Err(HandleError::Job(e)),
+        Err(ApplyError::Unattributable) => Outcome::Unattributable,
+        Ok(outcome) => outcome,
     };
     let order_id = match &outcome {
         Outcome::Applied(a) => Some(a.order_id.as_str().to_owned()),
@@ -118,4 +119,33 @@ pub async fn handle(
         .await?;
     tx.commit().await?;
     Ok(outcome)
+}
+
+/// The event's effect, inside the transaction that recorded it.
+async fn apply(
+    tx: &mut Transaction<'_, Postgres>,
+    event: &StripeEvent,
+) -> Result<Outcome, ApplyError> {
+    if let Some((payment_event, facts)) = &event.payment {
+        return match apply::apply_session(tx, facts, *payment_event).await {
+            Err(ApplyError::Unattributable) => {
+                tracing::error!(session_id = %facts.session_id, "a session names no order and has no email; needs a human");
+                Err(ApplyError::Unattributable)
+            }
+            other => other.map(Outcome::Applied),
+        };
+    }
+    let Some(facts) = &event.money else {
+        return Ok(Outcome::Ignored);
+    };
+    Ok(
+        match money::apply_money(tx, &event.id, event.created, facts).await? {
+            MoneyOutcome::Parked => Outcome::Parked,
+            MoneyOutcome::Applied { order_id, changed } => Outcome::Applied(apply::Applied {
+                order_id,
+                created: false,
+                changed,
+            }),
+        },
+    )
 }

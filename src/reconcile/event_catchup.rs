@@ -1,5 +1,6 @@
 //! (b) Missed webhooks, found through Stripe's Events API rather than by asking Stripe about
-//! every open cart: each sweep lists the `checkout.session.*` events created since a cursor
+//! every open cart: each sweep lists the `checkout.session.*`, refund and dispute events
+//! ([`TYPES`]) created since a cursor
 //! stored in Postgres (100 per call, newest first, paged with `starting_after`) and applies
 //! each, oldest first, through the webhook's own path (`payments::handle_event`): the event id is
 //! recorded in the same table, so an event both delivered and listed has its effect once.
@@ -32,11 +33,15 @@ pub const OVERLAP_S: i64 = 300;
 /// Events per call (Stripe's maximum).
 const PAGE: usize = 100;
 /// The event types a sweep lists: those the webhook acts on.
-pub const TYPES: [&str; 4] = [
+pub const TYPES: [&str; 8] = [
     "checkout.session.completed",
     "checkout.session.async_payment_succeeded",
     "checkout.session.async_payment_failed",
     "checkout.session.expired",
+    "charge.refunded",
+    "refund.updated",
+    "charge.dispute.created",
+    "charge.dispute.closed",
 ];
 
 pub(super) async fn catch_up(ctx: &mut Ctx<'_>) {
@@ -100,7 +105,7 @@ async fn apply(ctx: &mut Ctx<'_>, event: &StripeEvent) {
             return;
         };
         match would_change(ctx, event, facts, *payment_event).await {
-            Ok(now) => count(ctx, now),
+            Ok(now) => count(ctx, event, now),
             Err(e) => ctx.report.fail(Repair::MissedPayment, None, e),
         }
         return;
@@ -115,7 +120,7 @@ async fn apply(ctx: &mut Ctx<'_>, event: &StripeEvent) {
                     "missed event applied from Stripe's event list"
                 );
             }
-            count(ctx, applied.changed.map(|(_, now)| now));
+            count(ctx, event, applied.changed.map(|(_, now)| now));
         }
         Ok(_) => {} // seen before (by the webhook or an earlier sweep), or not ours to act on
         Err(e) => ctx.report.fail(
@@ -157,13 +162,12 @@ async fn would_change(
     Ok(status.and_then(|s| transition::next(s, payment_event)))
 }
 
-fn count(ctx: &mut Ctx<'_>, now: Option<OrderStatus>) {
+fn count(ctx: &mut Ctx<'_>, event: &StripeEvent, now: Option<OrderStatus>) {
     match now {
-        Some(OrderStatus::Paid) => ctx.report.missed_payments += 1,
-        Some(OrderStatus::Expired) => ctx.report.expired += 1,
-        Some(OrderStatus::AwaitingPayment) => ctx.report.awaiting_payment += 1,
-        Some(OrderStatus::PaymentFailed) => ctx.report.payment_failed += 1,
-        Some(OrderStatus::PendingPayment | OrderStatus::Failed) | None => {}
+        // A dispute won moves the order back to `paid`: a money move, not a missed payment.
+        Some(_) if event.money.is_some() => ctx.report.money_moves += 1,
+        Some(now) => ctx.report.count_move(now),
+        None => {}
     }
 }
 

@@ -52,6 +52,9 @@ pub struct SweepReport {
     /// Unpaid orders whose session completed with the payment still pending (a delayed
     /// method): `pending_payment` → `awaiting_payment` — (b).
     pub awaiting_payment: u64,
+    /// Refund and dispute events the webhook missed, applied from Stripe's list: an order
+    /// refunded, disputed, its dispute won or lost — (b).
+    pub money_moves: u64,
     /// Age in seconds of the oldest dead outbox task (since its last attempt), if any.
     pub oldest_dead_task_age_s: Option<u64>,
     /// The process was asked to stop: the sweep ended early, between two repairs.
@@ -178,6 +181,19 @@ impl fmt::Display for SweepReport {
 }
 
 impl SweepReport {
+    /// Counts an order moved to `now` by a missed event or a retrieved session.
+    pub fn count_move(&mut self, now: crate::orders::OrderStatus) {
+        use crate::orders::OrderStatus as S;
+        match now {
+            S::Paid => self.missed_payments += 1,
+            S::Expired => self.expired += 1,
+            S::AwaitingPayment => self.awaiting_payment += 1,
+            S::PaymentFailed => self.payment_failed += 1,
+            S::Refunded | S::Disputed | S::DisputeLost => self.money_moves += 1,
+            S::PendingPayment | S::Failed => {}
+        }
+    }
+
     /// One line per repair kind, then the dead tasks left.
     fn write_repairs(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let lines = [
@@ -189,6 +205,7 @@ impl SweepReport {
             (self.expired, "expired sessions: order expired"),
             (self.awaiting_payment, "completed sessions awaiting payment"),
             (self.payment_failed, "delayed payments failed"),
+            (self.money_moves, "refunds and disputes: applied"),
             (self.requeued, "checkouts without a session: re-enqueued"),
             (self.revived_tasks, "dead outbox tasks: revived"),
             (self.deleted, "finished outbox tasks: deleted"),

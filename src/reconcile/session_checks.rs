@@ -213,13 +213,7 @@ fn count(ctx: &mut Ctx<'_>, order_id: &OrderId, now: Option<OrderStatus>, what: 
     let Some(now) = now else {
         return; // nothing to change (another layer got there first, or a no-op event)
     };
-    match now {
-        OrderStatus::Paid => ctx.report.missed_payments += 1,
-        OrderStatus::Expired => ctx.report.expired += 1,
-        OrderStatus::AwaitingPayment => ctx.report.awaiting_payment += 1,
-        OrderStatus::PaymentFailed => ctx.report.payment_failed += 1,
-        OrderStatus::PendingPayment | OrderStatus::Failed => {}
-    }
+    ctx.report.count_move(now);
     tracing::info!(order_id = %order_id, status = now.as_str(), "{what}");
 }
 

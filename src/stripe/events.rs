@@ -3,9 +3,9 @@
 //! to its order is the payments domain's (`payments::handle_event`).
 
 use secrecy::{ExposeSecret, SecretString};
-use stripe_webhook::{EventObject, Webhook};
+use stripe_webhook::Webhook;
 
-use super::session_facts::SessionFacts;
+use super::{money_facts::MoneyFacts, session_facts::SessionFacts};
 use crate::orders::transition::PaymentEvent;
 
 /// Why a delivery was refused (answered 400; nothing written).
@@ -41,8 +41,8 @@ pub fn verify(
         .map_err(Rejected::Verification)
 }
 
-/// A Stripe event as this system uses it, wherever it came from: the webhook (verified, then
-/// parsed by async-stripe) or the sweep's read of the Events API (parsed leniently).
+/// A Stripe event as this system uses it, wherever it came from: the webhook (verified by
+/// async-stripe) or the sweep's read of the Events API, both read by [`StripeEvent::from_json`].
 #[derive(Debug, Clone)]
 pub struct StripeEvent {
     pub id: String,
@@ -51,6 +51,8 @@ pub struct StripeEvent {
     pub created: i64,
     /// The payment event and its session, for the `checkout.session.*` types we act on.
     pub payment: Option<(PaymentEvent, SessionFacts)>,
+    /// A refund or a dispute, for the `charge.*` and `refund.*` types we act on.
+    pub money: Option<MoneyFacts>,
 }
 
 impl StripeEvent {
@@ -61,21 +63,11 @@ impl StripeEvent {
     }
 }
 
-impl From<&stripe_webhook::Event> for StripeEvent {
-    fn from(event: &stripe_webhook::Event) -> Self {
-        StripeEvent {
-            id: event.id.as_str().to_owned(),
-            event_type: event.type_.to_string(),
-            created: event.created,
-            payment: classify(&event.data.object),
-        }
-    }
-}
-
 impl StripeEvent {
-    /// An event object as the Events API lists it, of any API version: only the fields used
-    /// are read (`id`, `type`, `created`, and of the session `id`, `status`,
-    /// `payment_status`, `metadata`, `client_reference_id`, amounts and customer details).
+    /// An event object as the Events API lists it or the webhook receives it, of any API
+    /// version: only the fields used are read (`id`, `type`, `created`, of the session `id`,
+    /// `status`, `payment_status`, `metadata`, `client_reference_id`, `payment_intent`,
+    /// amounts and customer details, of a charge, refund or dispute those of [`MoneyFacts`]).
     /// `None` when even the id or the type is missing.
     pub fn from_json(event: &serde_json::Value) -> Option<Self> {
         let id = event["id"].as_str()?.to_owned();
@@ -91,31 +83,20 @@ impl StripeEvent {
             };
             Some((payment_event, facts))
         });
+        let money = MoneyFacts::from_json(&event_type, &event["data"]["object"]);
         Some(StripeEvent {
             id,
             event_type,
             created,
             payment,
+            money,
         })
     }
-}
 
-/// The payment event a Stripe event stands for, with its session; `None` for other types.
-fn classify(object: &EventObject) -> Option<(PaymentEvent, SessionFacts)> {
-    Some(match object {
-        EventObject::CheckoutSessionCompleted(s) => {
-            let facts = SessionFacts::from(&**s);
-            (facts.completed_event(), facts)
-        }
-        EventObject::CheckoutSessionAsyncPaymentSucceeded(s) => {
-            (PaymentEvent::AsyncSucceeded, SessionFacts::from(&**s))
-        }
-        EventObject::CheckoutSessionAsyncPaymentFailed(s) => {
-            (PaymentEvent::AsyncFailed, SessionFacts::from(&**s))
-        }
-        EventObject::CheckoutSessionExpired(s) => (PaymentEvent::Expired, SessionFacts::from(&**s)),
-        _ => return None,
-    })
+    /// A verified webhook body, read as the Events API's events are (one reading of events).
+    pub fn from_body(body: &[u8]) -> Option<Self> {
+        Self::from_json(&serde_json::from_slice(body).ok()?)
+    }
 }
 
 #[cfg(test)]

@@ -3,9 +3,11 @@
 
 pub mod client;
 pub mod events;
+pub mod money_facts;
 pub mod outage;
 pub mod session_facts;
 pub mod sessions;
 
 pub use client::{Blame, StripeCallError, StripeClientConfig, StripeHttp};
+pub use money_facts::{MoneyChange, MoneyFacts};
 pub use session_facts::SessionFacts;

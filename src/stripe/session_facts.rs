@@ -23,6 +23,8 @@ pub struct SessionFacts {
     pub customer_phone: Option<String>,
     /// Unix seconds.
     pub expires_at: Option<i64>,
+    /// The PaymentIntent of a completed session (payment mode): what refunds and disputes name.
+    pub payment_intent: Option<String>,
 }
 
 impl From<&CheckoutSession> for SessionFacts {
@@ -43,6 +45,10 @@ impl From<&CheckoutSession> for SessionFacts {
             customer_name: details.and_then(|d| d.name.clone()),
             customer_phone: details.and_then(|d| d.phone.clone()),
             expires_at: Some(s.expires_at),
+            payment_intent: s
+                .payment_intent
+                .as_ref()
+                .map(|p| p.id().as_str().to_owned()),
         }
     }
 }
@@ -73,6 +79,7 @@ impl SessionFacts {
             customer_name: text(&details["name"]),
             customer_phone: text(&details["phone"]),
             expires_at: o["expires_at"].as_i64(),
+            payment_intent: text(&o["payment_intent"]).or_else(|| text(&o["payment_intent"]["id"])),
         })
     }
 

@@ -77,13 +77,13 @@ INSERT INTO h2s_orders VALUES
   NULL, '{}', now() - interval '7 days'),
  ('OLD-PENDING-1', 'pending_payment', NULL, NULL, 'dan@example.com', NULL, '{}',
   now() - interval '2 days'),
- ('OLD-REFUNDED', 'refunded', NULL, 'cs_old_7', 'eve@example.com', NULL, '{}',
+ ('OLD-ARCHIVED', 'archived', NULL, 'cs_old_7', 'eve@example.com', NULL, '{}',
   now() - interval '1 days');
 INSERT INTO h2s_dispatch_jobs VALUES
  ('00000000-0000-0000-0000-00000000f001', 'OLD-LINKED-1', '00000000-0000-0000-0000-0000000000a2',
   'ready', 'T1'),
  ('00000000-0000-0000-0000-00000000f002', 'OLD-LINKED-2', '00000000-0000-0000-0000-0000000000b1',
-  'on_hold', 'T2'),
+  'paused', 'T2'),
  ('00000000-0000-0000-0000-00000000f005', 'OLD-UNLINKED-JOB',
   '00000000-0000-0000-0000-0000000000b1', 'awaiting_payment', 'T3');
 "#;
@@ -389,8 +389,8 @@ async fn an_old_database_is_rehearsed_unchanged_then_adopted_in_place_and_healed
         "[backfill] h2s_orders: dispatch_job_id set from metadata_json.dispatch_job_id on 1",
         "[backfill] h2s_orders: metadata_json.dispatch_job_id set from dispatch_job_id on 1",
         "[unlink] h2s_orders: 1 orders",
-        "(refunded)",
-        "(on_hold)",
+        "(archived)",
+        "(paused)",
         "[relax] h2s_dispatch_jobs: old column h2s_dispatch_jobs.technician",
         "constraints left NOT VALID",
         "h2s_orders.h2s_orders_status_check",
@@ -440,8 +440,8 @@ async fn an_old_database_is_rehearsed_unchanged_then_adopted_in_place_and_healed
     );
     assert_ne!(recipient_of_linked_1, ANN_LOWER);
     // Old values are kept as they are, and old constraints that refuse them stay NOT VALID.
-    let (refunded, on_hold, technician): (String, String, String) = sqlx::query_as(
-        "SELECT (SELECT status FROM h2s_orders WHERE order_id = 'OLD-REFUNDED'),
+    let (archived, paused, technician): (String, String, String) = sqlx::query_as(
+        "SELECT (SELECT status FROM h2s_orders WHERE order_id = 'OLD-ARCHIVED'),
                 (SELECT status FROM h2s_dispatch_jobs WHERE order_id = 'OLD-LINKED-2'),
                 (SELECT technician FROM h2s_dispatch_jobs WHERE order_id = 'OLD-LINKED-2')",
     )
@@ -449,8 +449,8 @@ async fn an_old_database_is_rehearsed_unchanged_then_adopted_in_place_and_healed
     .await
     .unwrap();
     assert_eq!(
-        (refunded.as_str(), on_hold.as_str(), technician.as_str()),
-        ("refunded", "on_hold", "T2")
+        (archived.as_str(), paused.as_str(), technician.as_str()),
+        ("archived", "paused", "T2")
     );
     let not_valid: Vec<String> = sqlx::query_scalar(
         "SELECT conname::text FROM pg_constraint WHERE NOT convalidated ORDER BY 1",
@@ -492,16 +492,16 @@ async fn an_old_database_is_rehearsed_unchanged_then_adopted_in_place_and_healed
     assert_eq!((second.orphans_repaired, second.failed), (0, 0), "{second}");
 
     // Readers show old values as they are.
-    let (code, order) = app.get_order("OLD-REFUNDED").await;
+    let (code, order) = app.get_order("OLD-ARCHIVED").await;
     assert_eq!(code, 200);
-    assert_eq!(order["status"], "refunded");
+    assert_eq!(order["status"], "archived");
     let listed = app
-        .admin_get(format!("{}/api/admin/orders?status=refunded", app.base_url))
+        .admin_get(format!("{}/api/admin/orders?status=archived", app.base_url))
         .await;
-    assert_eq!(listed["orders"][0]["order_id"], "OLD-REFUNDED");
+    assert_eq!(listed["orders"][0]["order_id"], "OLD-ARCHIVED");
     let listed = app
         .admin_get(format!(
-            "{}/api/admin/dispatch-jobs?status=on_hold",
+            "{}/api/admin/dispatch-jobs?status=paused",
             app.base_url
         ))
         .await;

@@ -6,6 +6,7 @@ mod console;
 mod helpers;
 mod http_errors;
 mod invariant;
+mod money;
 mod openapi;
 mod operations;
 #[path = "../common/outbox_steps.rs"]

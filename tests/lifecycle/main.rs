@@ -95,6 +95,46 @@ const REGRESSIONS: &[(&str, &str)] = &[
          sweep dry-run
          sweep",
     ),
+    (
+        // Issue 17: the refund's events reach the system before the payment's.
+        "a refund seen before the webhook of payment still ends refunded, never paid",
+        "checkout
+         step A
+         pay A paid x0
+         refund A full x1
+         deliver A#0
+         sweep",
+    ),
+    (
+        "a partial refund records its amount; a dispute won leaves the order paid, its job ready",
+        "checkout
+         step A
+         pay A paid x1
+         refund A partial x1
+         dispute A x1
+         close-dispute A won x1",
+    ),
+    (
+        "a dispute's close seen before its opening decides, and the late opening changes nothing",
+        "checkout
+         step A
+         pay A paid x1
+         dispute A x0
+         close-dispute A lost x1
+         deliver A#1
+         sweep",
+    ),
+    (
+        "a dispute before the payment's webhook holds the job once the payment is known",
+        "checkout
+         step A
+         pay A unpaid x0
+         async A succeeded x0
+         dispute A x2
+         deliver A#1
+         drain
+         deliver A#0",
+    ),
 ];
 
 /// Operations that took effect, by kind, over a run (printed, to see what the cases reach).
@@ -269,6 +309,20 @@ async fn compare(system: &System, model: &Model) -> Result<(), String> {
                 "the notification task",
                 format!("{:?}", want.notify),
                 format!("{:?}", seen.notify),
+            );
+        }
+        if seen.notify_dispute != want.notify_dispute {
+            return mismatch(
+                "the dispute notification task",
+                format!("{:?}", want.notify_dispute),
+                format!("{:?}", seen.notify_dispute),
+            );
+        }
+        if seen.amount_refunded != want.books.amount_refunded {
+            return mismatch(
+                "the amount refunded",
+                want.books.amount_refunded.to_string(),
+                seen.amount_refunded.to_string(),
             );
         }
         let jobs = system.jobs(o).await;
@@ -451,7 +505,12 @@ fn reach() {
                 d |= order.status == h2s_dispatch::orders::OrderStatus::Paid
                     && order.events.iter().any(|e| {
                         !e.seen
-                            && e.payment == h2s_dispatch::orders::transition::PaymentEvent::Expired
+                            && e.kind
+                                == model::Kind::Session {
+                                    payment:
+                                        h2s_dispatch::orders::transition::PaymentEvent::Expired,
+                                    names_pi: false,
+                                }
                     });
             }
         }

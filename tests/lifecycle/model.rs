@@ -14,15 +14,24 @@ use crate::script::{Crash, Op, StripeFault};
 /// that a few crashes kill a task and the revival paths (admin retry, the sweep) are reached.
 pub const MAX_ATTEMPTS: i32 = 2;
 
-/// The SPEC's lifecycle: money that arrived is never ignored and `paid` is never left; a
-/// delayed payment method waits in `awaiting_payment`; an unpaid order can fail or expire.
+/// The SPEC's lifecycle: money that arrived is never ignored and `paid` is never left but
+/// by a dispute (`disputed`, until it closes: won back to `paid`, lost to `dispute_lost`) or a
+/// refund of the whole amount (`refunded`); `refunded` and `dispute_lost` are the end,
+/// whatever arrives late. A delayed payment method waits in `awaiting_payment`; an unpaid
+/// order can fail or expire.
 pub fn spec_next(status: OrderStatus, event: PaymentEvent) -> OrderStatus {
     use OrderStatus as S;
     use PaymentEvent as E;
     let unpaid = matches!(status, S::PendingPayment | S::AwaitingPayment);
     match event {
+        _ if matches!(status, S::Refunded | S::DisputeLost) => status,
+        E::Refunded => S::Refunded,
+        E::DisputeLost => S::DisputeLost,
+        E::DisputeWon if status == S::Disputed => S::Paid,
+        _ if status == S::Disputed => S::Disputed,
+        E::DisputeOpened => S::Disputed,
         _ if status == S::Paid => S::Paid,
-        E::CompletedPaid | E::AsyncSucceeded => S::Paid,
+        E::CompletedPaid | E::AsyncSucceeded | E::DisputeWon => S::Paid,
         E::CompletedUnpaid if status == S::PendingPayment => S::AwaitingPayment,
         E::AsyncFailed if unpaid => S::PaymentFailed,
         E::Expired if unpaid => S::Expired,
@@ -35,12 +44,19 @@ pub fn spec_next(status: OrderStatus, event: PaymentEvent) -> OrderStatus {
 pub fn spec_job(status: OrderStatus) -> JobStatus {
     match status {
         OrderStatus::Paid => JobStatus::Ready,
+        OrderStatus::Disputed => JobStatus::OnHold,
         OrderStatus::PendingPayment | OrderStatus::AwaitingPayment => JobStatus::AwaitingPayment,
-        OrderStatus::PaymentFailed | OrderStatus::Expired | OrderStatus::Failed => {
-            JobStatus::Cancelled
-        }
+        OrderStatus::PaymentFailed
+        | OrderStatus::Expired
+        | OrderStatus::Failed
+        | OrderStatus::Refunded
+        | OrderStatus::DisputeLost => JobStatus::Cancelled,
     }
 }
+
+/// What an order costs (one `price_123`, the stand-in's price), and a partial refund of it.
+pub const TOTAL: i64 = 10_000;
+pub const PARTIAL: i64 = 2_500;
 
 /// An outbox task as the queue holds it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -127,14 +143,78 @@ pub enum Session {
     PaidAfterExpiry,
 }
 
+/// What an event says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// A `checkout.session.*` event; `names_pi`: its session names the PaymentIntent (a
+    /// completed one does; an expired one, or one paid after expiry, does not).
+    Session {
+        payment: PaymentEvent,
+        names_pi: bool,
+    },
+    /// `charge.refunded`: what the charge has refunded so far.
+    ChargeRefunded {
+        refunded: i64,
+    },
+    /// `refund.updated`, succeeded: one refund.
+    RefundUpdated {
+        amount: i64,
+    },
+    DisputeCreated,
+    DisputeClosed {
+        won: bool,
+    },
+}
+
 /// An event Stripe generated for the order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Event {
-    pub payment: PaymentEvent,
+    pub kind: Kind,
     /// In Stripe's event list (the sweep finds it); a payment after expiry is not.
     pub listed: bool,
     /// Recorded by the system (delivered or listed): a repeat changes nothing.
     pub seen: bool,
+}
+
+impl Event {
+    fn session(payment: PaymentEvent, names_pi: bool, listed: bool) -> Event {
+        Event {
+            kind: Kind::Session { payment, names_pi },
+            listed,
+            seen: false,
+        }
+    }
+
+    fn money(kind: Kind) -> Event {
+        Event {
+            kind,
+            listed: true,
+            seen: false,
+        }
+    }
+}
+
+/// The money's life at Stripe, after a paid session.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct AtStripeMoney {
+    pub refunded: i64,
+    /// `None`: no dispute; `Some(None)`: open; `Some(Some(won))`: closed.
+    pub dispute: Option<Option<bool>>,
+}
+
+/// The money's life as the system has recorded it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Books {
+    /// A session event naming the PaymentIntent was received: refunds and disputes find the
+    /// order. Before that they are parked (these events, in arrival order).
+    pub pi_known: bool,
+    pub parked: Vec<usize>,
+    /// `h2s_orders.amount_refunded`: the most any event said was refunded.
+    pub amount_refunded: i64,
+    /// The refunds seen (`refund.updated`), summed.
+    pub refund_sum: i64,
+    /// The dispute recorded: `None`, open (`Some(false)`) or closed (`Some(true)`).
+    pub dispute: Option<bool>,
 }
 
 #[derive(Debug, Clone)]
@@ -148,7 +228,19 @@ pub struct Order {
     pub checkout: Task,
     /// The paid-order notification, once the order is paid.
     pub notify: Option<Task>,
+    /// The dispute notification, once a dispute is recorded opened.
+    pub notify_dispute: Option<Task>,
     pub events: Vec<Event>,
+    pub money: AtStripeMoney,
+    pub books: Books,
+}
+
+impl Order {
+    /// Stripe holds a successful payment for the session (one a refund or a dispute can
+    /// concern; a payment after expiry is left out: its session names no PaymentIntent).
+    fn paid_at_stripe(&self) -> bool {
+        matches!(self.session, Session::Complete { paid: true, .. })
+    }
 }
 
 /// What the system must do for an operation, as the model resolves it.
@@ -168,6 +260,10 @@ pub enum Action {
     AsyncPayment(usize, bool),
     Expire(usize),
     Deliver(usize, usize),
+    /// Stripe refunds this amount of the order's payment (two events).
+    Refund(usize, i64),
+    OpenDispute(usize),
+    CloseDispute(usize, bool),
     Sweep(bool),
     /// Admin retry of a dead checkout task.
     AdminRetry(usize),
@@ -181,6 +277,9 @@ fn op_order(op: Op) -> u8 {
         | Op::Async { order, .. }
         | Op::Expire { order, .. }
         | Op::Release { order, .. }
+        | Op::Refund { order, .. }
+        | Op::Dispute { order, .. }
+        | Op::CloseDispute { order, .. }
         | Op::AdminRetry { order } => order,
         _ => 0,
     }
@@ -282,6 +381,53 @@ impl Model {
                     vec![Action::Deliver(i, nth)],
                 )
             }
+            Op::Refund {
+                order: o,
+                full,
+                deliver,
+            } => {
+                let i = order(o)?;
+                let this = &self.orders[i];
+                let left = TOTAL - this.money.refunded;
+                let amount = if full { left } else { PARTIAL };
+                if !this.paid_at_stripe() || this.money.dispute.is_some() || amount > left {
+                    return None;
+                }
+                if amount <= 0 || (!full && amount == left) {
+                    return None;
+                }
+                let first = next_event(i);
+                let mut actions = vec![Action::Refund(i, amount)];
+                actions.extend(delivered(i, first, deliver));
+                actions.extend(delivered(i, first + 1, deliver));
+                (op, actions)
+            }
+            Op::Dispute { order: o, deliver } => {
+                let i = order(o)?;
+                let this = &self.orders[i];
+                let disputable = this.paid_at_stripe()
+                    && this.money.dispute.is_none()
+                    && this.money.refunded < TOTAL;
+                if !disputable {
+                    return None;
+                }
+                let mut actions = vec![Action::OpenDispute(i)];
+                actions.extend(delivered(i, next_event(i), deliver));
+                (op, actions)
+            }
+            Op::CloseDispute {
+                order: o,
+                won,
+                deliver,
+            } => {
+                let i = order(o)?;
+                if self.orders[i].money.dispute != Some(None) {
+                    return None;
+                }
+                let mut actions = vec![Action::CloseDispute(i, won)];
+                actions.extend(delivered(i, next_event(i), deliver));
+                (op, actions)
+            }
             Op::Sweep { dry_run } => (op, vec![Action::Sweep(dry_run)]),
             Op::AdminRetry { order: o } => {
                 let i = order(o)?;
@@ -302,7 +448,10 @@ impl Model {
                 at_stripe: AtStripe::No,
                 checkout: Task::fresh(),
                 notify: None,
+                notify_dispute: None,
                 events: Vec::new(),
+                money: AtStripeMoney::default(),
+                books: Books::default(),
             }),
             Action::Replay(_) => {}
             Action::Step(o, crash) => self.step(o, crash),
@@ -311,8 +460,11 @@ impl Model {
                     if self.orders[o].checkout.is_live() {
                         self.step(o, None);
                     }
-                    if let Some(Task::Live { .. }) = self.orders[o].notify {
-                        self.orders[o].notify = Some(Task::Done);
+                    let this = &mut self.orders[o];
+                    for notify in [&mut this.notify, &mut this.notify_dispute] {
+                        if let Some(Task::Live { .. }) = notify {
+                            *notify = Some(Task::Done);
+                        }
                     }
                 }
             }
@@ -323,24 +475,18 @@ impl Model {
                     paid,
                     settled: false,
                 };
-                this.events.push(Event {
-                    payment: if paid {
-                        PaymentEvent::CompletedPaid
-                    } else {
-                        PaymentEvent::CompletedUnpaid
-                    },
-                    listed: true,
-                    seen: false,
-                });
+                let payment = if paid {
+                    PaymentEvent::CompletedPaid
+                } else {
+                    PaymentEvent::CompletedUnpaid
+                };
+                this.events.push(Event::session(payment, true, true));
             }
             Action::PayAfterExpiry(o) => {
                 let this = &mut self.orders[o];
                 this.session = Session::PaidAfterExpiry;
-                this.events.push(Event {
-                    payment: PaymentEvent::CompletedPaid,
-                    listed: false,
-                    seen: false,
-                });
+                this.events
+                    .push(Event::session(PaymentEvent::CompletedPaid, false, false));
             }
             Action::AsyncPayment(o, succeeded) => {
                 let this = &mut self.orders[o];
@@ -348,26 +494,39 @@ impl Model {
                     paid: succeeded,
                     settled: true,
                 };
-                this.events.push(Event {
-                    payment: if succeeded {
-                        PaymentEvent::AsyncSucceeded
-                    } else {
-                        PaymentEvent::AsyncFailed
-                    },
-                    listed: true,
-                    seen: false,
-                });
+                let payment = if succeeded {
+                    PaymentEvent::AsyncSucceeded
+                } else {
+                    PaymentEvent::AsyncFailed
+                };
+                this.events.push(Event::session(payment, true, true));
             }
             Action::Expire(o) => {
                 let this = &mut self.orders[o];
                 this.session = Session::Expired;
-                this.events.push(Event {
-                    payment: PaymentEvent::Expired,
-                    listed: true,
-                    seen: false,
-                });
+                this.events
+                    .push(Event::session(PaymentEvent::Expired, false, true));
             }
             Action::Deliver(o, nth) => self.receive(o, nth),
+            Action::Refund(o, amount) => {
+                let this = &mut self.orders[o];
+                this.money.refunded += amount;
+                let refunded = this.money.refunded;
+                this.events
+                    .push(Event::money(Kind::ChargeRefunded { refunded }));
+                this.events
+                    .push(Event::money(Kind::RefundUpdated { amount }));
+            }
+            Action::OpenDispute(o) => {
+                let this = &mut self.orders[o];
+                this.money.dispute = Some(None);
+                this.events.push(Event::money(Kind::DisputeCreated));
+            }
+            Action::CloseDispute(o, won) => {
+                let this = &mut self.orders[o];
+                this.money.dispute = Some(Some(won));
+                this.events.push(Event::money(Kind::DisputeClosed { won }));
+            }
             Action::Sweep(true) => {}
             Action::Sweep(false) => self.sweep(),
             Action::AdminRetry(o) => {
@@ -376,25 +535,87 @@ impl Model {
         }
     }
 
-    /// An event reaches the system (by the webhook or the sweep): once per event id.
+    /// An event reaches the system (by the webhook or the sweep): once per event id. A
+    /// refund or dispute before the order's PaymentIntent is known waits (parked) for the
+    /// session event that names it, and is applied just before that event.
     fn receive(&mut self, o: usize, nth: usize) {
         let event = &mut self.orders[o].events[nth];
         if event.seen {
             return;
         }
         event.seen = true;
-        let payment = event.payment;
+        let kind = event.kind;
+        let books = &mut self.orders[o].books;
+        match kind {
+            Kind::Session { payment, names_pi } => {
+                if names_pi && !books.pi_known {
+                    books.pi_known = true;
+                    for parked in std::mem::take(&mut books.parked) {
+                        let kind = self.orders[o].events[parked].kind;
+                        self.money(o, kind);
+                    }
+                }
+                self.pay(o, payment);
+            }
+            _ if !books.pi_known => books.parked.push(nth),
+            money => self.money(o, money),
+        }
+    }
+
+    /// A refund or a dispute, applied: recorded, then the payment event it amounts to.
+    fn money(&mut self, o: usize, kind: Kind) {
+        let this = &mut self.orders[o];
+        let books = &mut this.books;
+        let event = match kind {
+            Kind::ChargeRefunded { refunded } => {
+                books.amount_refunded = books.amount_refunded.max(refunded);
+                (books.amount_refunded >= TOTAL).then_some(PaymentEvent::Refunded)
+            }
+            Kind::RefundUpdated { amount } => {
+                books.refund_sum += amount;
+                books.amount_refunded = books.amount_refunded.max(books.refund_sum);
+                (books.amount_refunded >= TOTAL).then_some(PaymentEvent::Refunded)
+            }
+            Kind::DisputeCreated if books.dispute.is_none() => {
+                books.dispute = Some(false);
+                this.notify_dispute.get_or_insert(Task::fresh());
+                Some(PaymentEvent::DisputeOpened)
+            }
+            Kind::DisputeClosed { won } if books.dispute != Some(true) => {
+                books.dispute = Some(true);
+                Some(if won {
+                    PaymentEvent::DisputeWon
+                } else {
+                    PaymentEvent::DisputeLost
+                })
+            }
+            _ => None,
+        };
+        if let Some(event) = event {
+            self.pay(o, event);
+        }
+    }
+
+    /// A payment event moves the order; its job follows.
+    fn pay(&mut self, o: usize, payment: PaymentEvent) {
         let this = &mut self.orders[o];
         let before = this.status;
         this.status = spec_next(before, payment);
-        if this.status == OrderStatus::Paid {
+        match this.status {
             // Paid (newly or again): its one job, ready.
-            this.job = Some(JobStatus::Ready);
-            if before != OrderStatus::Paid {
-                this.notify = Some(Task::fresh());
+            OrderStatus::Paid => {
+                this.job = Some(JobStatus::Ready);
+                if before != OrderStatus::Paid {
+                    this.notify.get_or_insert(Task::fresh());
+                }
             }
-        } else if let Some(job) = &mut this.job {
-            *job = spec_job(this.status);
+            // Disputed: its one job (made if missing), on hold.
+            OrderStatus::Disputed => this.job = Some(JobStatus::OnHold),
+            now => {
+                if let Some(job) = &mut this.job {
+                    *job = spec_job(now);
+                }
+            }
         }
     }
 
@@ -447,7 +668,10 @@ impl Model {
                 this.job = Some(JobStatus::Ready);
             }
             this.checkout = this.checkout.revived();
-            if let Some(n) = &mut this.notify {
+            for n in [&mut this.notify, &mut this.notify_dispute]
+                .into_iter()
+                .flatten()
+            {
                 *n = n.revived();
             }
         }

@@ -68,6 +68,24 @@ pub enum Op {
         order: u8,
         nth: u8,
     },
+    /// Stripe refunds the payment, all that is left or a part: `charge.refunded` and
+    /// `refund.updated`, each delivered `deliver` times now.
+    Refund {
+        order: u8,
+        full: bool,
+        deliver: u8,
+    },
+    /// The customer's bank disputes the payment (`charge.dispute.created`).
+    Dispute {
+        order: u8,
+        deliver: u8,
+    },
+    /// The dispute closes, won or lost (`charge.dispute.closed`).
+    CloseDispute {
+        order: u8,
+        won: bool,
+        deliver: u8,
+    },
     Sweep {
         dry_run: bool,
     },
@@ -96,6 +114,17 @@ impl Op {
             },
             Op::Expire { deliver, .. } => Op::Expire { order: o, deliver },
             Op::Release { nth, .. } => Op::Release { order: o, nth },
+            Op::Refund { full, deliver, .. } => Op::Refund {
+                order: o,
+                full,
+                deliver,
+            },
+            Op::Dispute { deliver, .. } => Op::Dispute { order: o, deliver },
+            Op::CloseDispute { won, deliver, .. } => Op::CloseDispute {
+                order: o,
+                won,
+                deliver,
+            },
             Op::AdminRetry { .. } => Op::AdminRetry { order: o },
             other => other,
         }
@@ -148,6 +177,27 @@ impl fmt::Display for Op {
             ),
             Op::Expire { order, deliver } => write!(f, "expire {} x{deliver}", slot(order)),
             Op::Release { order, nth } => write!(f, "deliver {}#{nth}", slot(order)),
+            Op::Refund {
+                order,
+                full,
+                deliver,
+            } => write!(
+                f,
+                "refund {} {} x{deliver}",
+                slot(order),
+                if full { "full" } else { "partial" }
+            ),
+            Op::Dispute { order, deliver } => write!(f, "dispute {} x{deliver}", slot(order)),
+            Op::CloseDispute {
+                order,
+                won,
+                deliver,
+            } => write!(
+                f,
+                "close-dispute {} {} x{deliver}",
+                slot(order),
+                if won { "won" } else { "lost" }
+            ),
             Op::Sweep { dry_run: false } => write!(f, "sweep"),
             Op::Sweep { dry_run: true } => write!(f, "sweep dry-run"),
             Op::AdminRetry { order } => write!(f, "admin retry {}", slot(order)),
@@ -234,6 +284,28 @@ impl std::str::FromStr for Op {
                     nth: nth.parse().map_err(|_| bad())?,
                 }
             }
+            ["refund", o, how, times] => Op::Refund {
+                order: parse_slot(o)?,
+                full: match *how {
+                    "full" => true,
+                    "partial" => false,
+                    _ => return Err(bad()),
+                },
+                deliver: parse_times(times)?,
+            },
+            ["dispute", o, times] => Op::Dispute {
+                order: parse_slot(o)?,
+                deliver: parse_times(times)?,
+            },
+            ["close-dispute", o, how, times] => Op::CloseDispute {
+                order: parse_slot(o)?,
+                won: match *how {
+                    "won" => true,
+                    "lost" => false,
+                    _ => return Err(bad()),
+                },
+                deliver: parse_times(times)?,
+            },
             ["sweep"] => Op::Sweep { dry_run: false },
             ["sweep", "dry-run"] => Op::Sweep { dry_run: true },
             ["admin", "retry", o] => Op::AdminRetry {
@@ -291,7 +363,12 @@ fn op() -> impl Strategy<Value = Op> {
         3 => (order(), any::<bool>(), deliveries())
             .prop_map(|(order, succeeded, deliver)| Op::Async { order, succeeded, deliver }),
         5 => (order(), deliveries()).prop_map(|(order, deliver)| Op::Expire { order, deliver }),
-        3 => (order(), 0u8..4).prop_map(|(order, nth)| Op::Release { order, nth }),
+        4 => (order(), 0u8..8).prop_map(|(order, nth)| Op::Release { order, nth }),
+        3 => (order(), any::<bool>(), deliveries())
+            .prop_map(|(order, full, deliver)| Op::Refund { order, full, deliver }),
+        2 => (order(), deliveries()).prop_map(|(order, deliver)| Op::Dispute { order, deliver }),
+        2 => (order(), any::<bool>(), deliveries())
+            .prop_map(|(order, won, deliver)| Op::CloseDispute { order, won, deliver }),
         2 => any::<bool>().prop_map(|dry_run| Op::Sweep { dry_run }),
         1 => order().prop_map(|order| Op::AdminRetry { order }),
     ]

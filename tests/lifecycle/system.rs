@@ -62,6 +62,8 @@ pub struct Seen {
     pub checkout: Task,
     /// `None`: no notification task.
     pub notify: Option<Task>,
+    pub notify_dispute: Option<Task>,
+    pub amount_refunded: i64,
 }
 
 pub struct System {
@@ -174,7 +176,12 @@ impl System {
             }
             Action::Drain => {
                 for order_id in self.orders.clone() {
-                    for kind in ["checkout", "notify_paid", "ensure_dispatch_job"] {
+                    for kind in [
+                        "checkout",
+                        "notify_paid",
+                        "notify_dispute",
+                        "ensure_dispatch_job",
+                    ] {
                         self.step(&format!("{kind}:{order_id}"), None).await;
                     }
                 }
@@ -244,6 +251,30 @@ impl System {
                 if response.status().as_u16() != 200 {
                     return Err(format!("the webhook answered {}", response.status()));
                 }
+            }
+            Action::Refund(o, amount) => {
+                let session = self.session_id(o).await;
+                let events = self
+                    .stripe
+                    .refund_silently(&session, Some(amount))
+                    .map_err(|e| format!("Stripe refused to refund: {e}"))?;
+                self.events[o].extend(events);
+            }
+            Action::OpenDispute(o) => {
+                let session = self.session_id(o).await;
+                let event = self
+                    .stripe
+                    .open_dispute_silently(&session)
+                    .map_err(|e| format!("Stripe refused a dispute: {e}"))?;
+                self.events[o].push(event);
+            }
+            Action::CloseDispute(o, won) => {
+                let session = self.session_id(o).await;
+                let event = self
+                    .stripe
+                    .close_dispute_silently(&session, won)
+                    .map_err(|e| format!("Stripe refused to close the dispute: {e}"))?;
+                self.events[o].push(event);
             }
             Action::Sweep(dry_run) => {
                 let options = SweepOptions {
@@ -362,22 +393,28 @@ impl System {
 
     pub async fn seen(&self, o: usize) -> Seen {
         let order_id = &self.orders[o];
-        let (status, job, linked, session_stored): (String, Option<String>, bool, bool) =
-            sqlx::query_as(
-                r#"
+        let (status, job, linked, session_stored, amount_refunded): (
+            String,
+            Option<String>,
+            bool,
+            bool,
+            i64,
+        ) = sqlx::query_as(
+            r#"
                 SELECT o.status,
                        j.status,
                        (j.job_id IS NOT NULL AND o.dispatch_job_id = j.job_id
                         AND o.metadata_json->>'dispatch_job_id' = j.job_id::text),
-                       o.stripe_session_id IS NOT NULL
+                       o.stripe_session_id IS NOT NULL,
+                       o.amount_refunded
                 FROM h2s_orders o LEFT JOIN h2s_dispatch_jobs j ON j.order_id = o.order_id
                 WHERE o.order_id = $1
                 "#,
-            )
-            .bind(order_id)
-            .fetch_one(&self.pool)
-            .await
-            .expect("the order");
+        )
+        .bind(order_id)
+        .fetch_one(&self.pool)
+        .await
+        .expect("the order");
         Seen {
             status: OrderStatus::parse(&status).expect("a known status"),
             job,
@@ -388,6 +425,8 @@ impl System {
                 .await
                 .expect("every order has its checkout task"),
             notify: self.task(&format!("notify_paid:{order_id}")).await,
+            notify_dispute: self.task(&format!("notify_dispute:{order_id}")).await,
+            amount_refunded,
         }
     }
 

@@ -103,6 +103,8 @@ pub struct OrderStatusBody {
     pub checkout_trace_id: Option<Uuid>,
     pub created_at: DateTime<Utc>,
     pub paid_at: Option<DateTime<Utc>>,
+    /// What was refunded so far (cents): a partial refund shows here, the status unchanged.
+    pub amount_refunded: i64,
 }
 
 /// The webhook's acknowledgement.

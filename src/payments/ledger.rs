@@ -1,0 +1,134 @@
+//! What the money's later life leaves in the books: the amount refunded (`h2s_orders`,
+//! `h2s_refunds`) and each dispute (`h2s_disputes`), every write safe to repeat and to see
+//! out of order.
+
+use sqlx::{Postgres, Transaction};
+
+use super::{
+    alerts::{self, AlertKind},
+    error::ApplyError,
+};
+use crate::{
+    orders::OrderId,
+    outbox::{self, OutboxTask},
+};
+
+/// Records that at least `amount` is refunded (amounts only grow: events come in any order).
+/// `true` when that is the whole order.
+pub(super) async fn refunded_at_least(
+    tx: &mut Transaction<'_, Postgres>,
+    order_id: &OrderId,
+    amount: i64,
+) -> Result<bool, sqlx::Error> {
+    let (refunded, total): (i64, Option<i64>) = sqlx::query_as(
+        r#"
+        UPDATE h2s_orders
+        SET amount_refunded = GREATEST(amount_refunded, $2),
+            updated_at = CASE WHEN amount_refunded < $2 THEN now() ELSE updated_at END
+        WHERE order_id = $1
+        RETURNING amount_refunded, amount_total
+        "#,
+    )
+    .bind(order_id)
+    .bind(amount)
+    .fetch_one(&mut **tx)
+    .await?;
+    Ok(total.is_some_and(|total| total > 0 && refunded >= total))
+}
+
+/// Records one refund; the sum of the order's refunds that went through.
+pub(super) async fn record_refund(
+    tx: &mut Transaction<'_, Postgres>,
+    order_id: &OrderId,
+    refund_id: &str,
+    amount: i64,
+    succeeded: bool,
+) -> Result<i64, sqlx::Error> {
+    sqlx::query(
+        r#"
+        INSERT INTO h2s_refunds (refund_id, order_id, amount, status) VALUES ($1, $2, $3, $4)
+        ON CONFLICT (refund_id) DO UPDATE
+        SET amount = EXCLUDED.amount, status = EXCLUDED.status, updated_at = now()
+        "#,
+    )
+    .bind(refund_id)
+    .bind(order_id)
+    .bind(amount)
+    .bind(if succeeded {
+        "succeeded"
+    } else {
+        "not_succeeded"
+    })
+    .execute(&mut **tx)
+    .await?;
+    sqlx::query_scalar(
+        r#"
+        SELECT COALESCE(sum(amount), 0)::bigint FROM h2s_refunds
+        WHERE order_id = $1 AND status = 'succeeded'
+        "#,
+    )
+    .bind(order_id)
+    .fetch_one(&mut **tx)
+    .await
+}
+
+/// Records a new dispute, raises its alert and queues its notification. `false` when the
+/// dispute is known already (a `created` after its `closed` changes nothing).
+pub(super) async fn open_dispute(
+    tx: &mut Transaction<'_, Postgres>,
+    order_id: &OrderId,
+    dispute_id: &str,
+    amount: Option<i64>,
+    reason: Option<&str>,
+) -> Result<bool, ApplyError> {
+    let new = sqlx::query(
+        r#"
+        INSERT INTO h2s_disputes (dispute_id, order_id, status, amount, reason)
+        VALUES ($1, $2, 'open', $3, $4)
+        ON CONFLICT (dispute_id) DO NOTHING
+        "#,
+    )
+    .bind(dispute_id)
+    .bind(order_id)
+    .bind(amount)
+    .bind(reason)
+    .execute(&mut **tx)
+    .await?
+    .rows_affected()
+        == 1;
+    if new {
+        let detail = format!(
+            "dispute {dispute_id} opened ({}): respond with evidence in the Stripe dashboard",
+            reason.unwrap_or("no reason given")
+        );
+        alerts::raise(tx, order_id, AlertKind::DisputeOpened, &detail).await?;
+        let notice = OutboxTask::NotifyDispute {
+            order_id: order_id.clone(),
+        };
+        outbox::enqueue(tx, &notice).await?;
+    }
+    Ok(new)
+}
+
+/// Records that the dispute closed. `false` when it was closed already.
+pub(super) async fn close_dispute(
+    tx: &mut Transaction<'_, Postgres>,
+    order_id: &OrderId,
+    dispute_id: &str,
+    won: bool,
+) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query(
+        r#"
+        INSERT INTO h2s_disputes (dispute_id, order_id, status, closed_at)
+        VALUES ($1, $2, $3, now())
+        ON CONFLICT (dispute_id) DO UPDATE SET status = EXCLUDED.status, closed_at = now()
+        WHERE h2s_disputes.status = 'open'
+        "#,
+    )
+    .bind(dispute_id)
+    .bind(order_id)
+    .bind(if won { "won" } else { "lost" })
+    .execute(&mut **tx)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}

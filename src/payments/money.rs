@@ -1,0 +1,190 @@
+//! Refunds and disputes (`charge.refunded`, `refund.updated`, `charge.dispute.created`,
+//! `charge.dispute.closed`), applied to the order whose PaymentIntent they name, through
+//! [`super::apply_event`] like every status change. An event for a PaymentIntent no order has
+//! yet (its session's webhook has not come) is parked, and applied in the transaction that
+//! stores the PaymentIntent, before the session's own event: a refund seen first still ends
+//! `refunded`, never `paid`.
+
+use sqlx::{Postgres, Transaction, types::Json};
+
+use super::{
+    error::ApplyError,
+    event::apply_event,
+    ledger::{close_dispute, open_dispute, record_refund, refunded_at_least},
+};
+use crate::{
+    orders::{
+        OrderId, OrderStatus,
+        transition::{Amounts, PaymentEvent},
+    },
+    stripe::{MoneyChange, MoneyFacts},
+};
+
+/// What a refund or dispute event did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MoneyOutcome {
+    Applied {
+        order_id: OrderId,
+        changed: Option<(OrderStatus, OrderStatus)>,
+    },
+    /// No order has its PaymentIntent yet: kept until one does.
+    Parked,
+}
+
+/// Serialises the parking of events for a PaymentIntent with the storing of it, so an event
+/// is never parked just after the order learnt its PaymentIntent (and then left parked).
+pub(super) async fn lock_payment_intent(
+    tx: &mut Transaction<'_, Postgres>,
+    payment_intent: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(r#"SELECT pg_advisory_xact_lock(hashtextextended('pi:' || $1, 0))"#)
+        .bind(payment_intent)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+/// Applies the event `event_id` (already recorded in `h2s_stripe_events`) to the order of its
+/// PaymentIntent, or parks it.
+pub async fn apply_money(
+    tx: &mut Transaction<'_, Postgres>,
+    event_id: &str,
+    created: i64,
+    facts: &MoneyFacts,
+) -> Result<MoneyOutcome, ApplyError> {
+    lock_payment_intent(tx, &facts.payment_intent).await?;
+    let order_id: Option<OrderId> = sqlx::query_scalar(
+        r#"SELECT order_id FROM h2s_orders WHERE stripe_payment_intent_id = $1 FOR UPDATE"#,
+    )
+    .bind(&facts.payment_intent)
+    .fetch_optional(&mut **tx)
+    .await?;
+    let Some(order_id) = order_id else {
+        sqlx::query(
+            r#"
+            INSERT INTO h2s_parked_events (event_id, payment_intent_id, created, facts)
+            VALUES ($1, $2, $3, $4)
+            "#,
+        )
+        .bind(event_id)
+        .bind(&facts.payment_intent)
+        .bind(created)
+        .bind(Json(facts))
+        .execute(&mut **tx)
+        .await?;
+        tracing::info!(payment_intent = %facts.payment_intent, "no order has this PaymentIntent yet: event parked");
+        return Ok(MoneyOutcome::Parked);
+    };
+    let changed = apply_to(tx, &order_id, facts).await?;
+    Ok(MoneyOutcome::Applied { order_id, changed })
+}
+
+/// Stores the PaymentIntent a session names (with the session's amounts, which decide whether
+/// a refund is whole), then applies what was parked for it, in the order it arrived (the
+/// effects commute: amounts only grow, a dispute is remembered by its id). The caller holds
+/// [`lock_payment_intent`] for it.
+pub(super) async fn store_payment_intent(
+    tx: &mut Transaction<'_, Postgres>,
+    order_id: &OrderId,
+    payment_intent: &str,
+    amounts: &Amounts,
+) -> Result<(), ApplyError> {
+    let stored = sqlx::query(
+        r#"
+        UPDATE h2s_orders
+        SET stripe_payment_intent_id = $2,
+            amount_total = COALESCE($3, amount_total),
+            currency = COALESCE($4, currency),
+            updated_at = now()
+        WHERE order_id = $1 AND stripe_payment_intent_id IS NULL
+          AND NOT EXISTS (SELECT 1 FROM h2s_orders WHERE stripe_payment_intent_id = $2)
+        "#,
+    )
+    .bind(order_id)
+    .bind(payment_intent)
+    .bind(amounts.amount_total)
+    .bind(amounts.currency.as_deref())
+    .execute(&mut **tx)
+    .await?
+    .rows_affected()
+        == 1;
+    if !stored {
+        return Ok(());
+    }
+    let mut parked: Vec<(String, i64, Json<MoneyFacts>)> = sqlx::query_as(
+        r#"
+        DELETE FROM h2s_parked_events WHERE payment_intent_id = $1
+        RETURNING event_id, seq, facts
+        "#,
+    )
+    .bind(payment_intent)
+    .fetch_all(&mut **tx)
+    .await?;
+    parked.sort_by_key(|(_, seq, _)| *seq);
+    for (event_id, _, Json(facts)) in parked {
+        let changed = apply_to(tx, order_id, &facts).await?;
+        sqlx::query(
+            r#"UPDATE h2s_stripe_events SET outcome = $2, order_id = $3 WHERE event_id = $1"#,
+        )
+        .bind(&event_id)
+        .bind(if changed.is_some() {
+            "applied"
+        } else {
+            "no_change"
+        })
+        .bind(order_id.as_str())
+        .execute(&mut **tx)
+        .await?;
+        tracing::info!(%event_id, "parked event applied");
+    }
+    Ok(())
+}
+
+/// The effect of one refund or dispute on its order: amounts and disputes recorded, then the
+/// payment event they amount to (if any) through `apply_event`.
+async fn apply_to(
+    tx: &mut Transaction<'_, Postgres>,
+    order_id: &OrderId,
+    facts: &MoneyFacts,
+) -> Result<Option<(OrderStatus, OrderStatus)>, ApplyError> {
+    let event = match &facts.change {
+        MoneyChange::ChargeRefunded {
+            amount_refunded,
+            full,
+            ..
+        } => {
+            let whole = refunded_at_least(tx, order_id, *amount_refunded).await?;
+            (*full || whole).then_some(PaymentEvent::Refunded)
+        }
+        MoneyChange::RefundUpdated {
+            refund_id,
+            amount,
+            succeeded,
+        } => {
+            let sum = record_refund(tx, order_id, refund_id, *amount, *succeeded).await?;
+            refunded_at_least(tx, order_id, sum)
+                .await?
+                .then_some(PaymentEvent::Refunded)
+        }
+        MoneyChange::DisputeOpened {
+            dispute_id,
+            amount,
+            reason,
+        } => open_dispute(tx, order_id, dispute_id, *amount, reason.as_deref())
+            .await?
+            .then_some(PaymentEvent::DisputeOpened),
+        MoneyChange::DisputeClosed { dispute_id, won } => {
+            close_dispute(tx, order_id, dispute_id, *won)
+                .await?
+                .then_some(if *won {
+                    PaymentEvent::DisputeWon
+                } else {
+                    PaymentEvent::DisputeLost
+                })
+        }
+    };
+    match event {
+        Some(event) => apply_event(tx, order_id, event, &Amounts::default(), None).await,
+        None => Ok(None),
+    }
+}

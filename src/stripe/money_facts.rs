@@ -1,0 +1,149 @@
+//! What this system reads of the money's life after the payment: refunds and disputes. They
+//! name the PaymentIntent (the session's `payment_intent`), not the session or the order.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// A refund or dispute event, as this system uses it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MoneyFacts {
+    pub payment_intent: String,
+    pub change: MoneyChange,
+}
+
+/// What happened to the money.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum MoneyChange {
+    /// `charge.refunded`: the charge's refunded amount so far; `full` when all of it is.
+    ChargeRefunded {
+        charge_id: String,
+        amount_refunded: i64,
+        full: bool,
+    },
+    /// `refund.updated`: one refund, and whether it went through.
+    RefundUpdated {
+        refund_id: String,
+        amount: i64,
+        succeeded: bool,
+    },
+    /// `charge.dispute.created`.
+    DisputeOpened {
+        dispute_id: String,
+        amount: Option<i64>,
+        reason: Option<String>,
+    },
+    /// `charge.dispute.closed`: won (an inquiry closed, or a chargeback prevented, counts as
+    /// won: the money stays) or lost.
+    DisputeClosed { dispute_id: String, won: bool },
+}
+
+/// An id field, whether Stripe sent the id or the expanded object.
+fn id_of(v: &Value) -> Option<String> {
+    v.as_str().or_else(|| v["id"].as_str()).map(str::to_owned)
+}
+
+impl MoneyFacts {
+    /// The facts of an event object of type `event_type`, of any API version (only the
+    /// fields used are read); `None` for other types, or an object without a PaymentIntent.
+    pub fn from_json(event_type: &str, o: &Value) -> Option<Self> {
+        let change = match event_type {
+            "charge.refunded" => {
+                let amount_refunded = o["amount_refunded"].as_i64()?;
+                let full = o["refunded"].as_bool().unwrap_or(false)
+                    || o["amount"].as_i64().is_some_and(|a| amount_refunded >= a);
+                MoneyChange::ChargeRefunded {
+                    charge_id: id_of(&o["id"])?,
+                    amount_refunded,
+                    full,
+                }
+            }
+            "refund.updated" => MoneyChange::RefundUpdated {
+                refund_id: id_of(&o["id"])?,
+                amount: o["amount"].as_i64()?,
+                succeeded: o["status"].as_str() == Some("succeeded"),
+            },
+            "charge.dispute.created" => MoneyChange::DisputeOpened {
+                dispute_id: id_of(&o["id"])?,
+                amount: o["amount"].as_i64(),
+                reason: o["reason"].as_str().map(str::to_owned),
+            },
+            "charge.dispute.closed" => MoneyChange::DisputeClosed {
+                dispute_id: id_of(&o["id"])?,
+                won: match o["status"].as_str()? {
+                    "lost" => false,
+                    "won" | "warning_closed" | "prevented" => true,
+                    _ => return None,
+                },
+            },
+            _ => return None,
+        };
+        Some(MoneyFacts {
+            payment_intent: id_of(&o["payment_intent"])?,
+            change,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn a_full_refund_is_read_from_the_charge_and_a_partial_one_is_not_full() {
+        let charge = |refunded: i64, flag: bool| {
+            json!({"id": "ch_1", "object": "charge", "amount": 10_000, "amount_refunded": refunded,
+                   "refunded": flag, "payment_intent": "pi_1"})
+        };
+        let full = MoneyFacts::from_json("charge.refunded", &charge(10_000, true)).unwrap();
+        assert_eq!(full.payment_intent, "pi_1");
+        assert!(matches!(
+            full.change,
+            MoneyChange::ChargeRefunded { full: true, .. }
+        ));
+        let partial = MoneyFacts::from_json("charge.refunded", &charge(2_500, false)).unwrap();
+        assert_eq!(
+            partial.change,
+            MoneyChange::ChargeRefunded {
+                charge_id: "ch_1".into(),
+                amount_refunded: 2_500,
+                full: false
+            }
+        );
+    }
+
+    #[test]
+    fn disputes_and_refunds_name_their_payment_intent_expanded_or_not() {
+        let closed = json!({"id": "dp_1", "status": "lost", "payment_intent": {"id": "pi_2"}});
+        let facts = MoneyFacts::from_json("charge.dispute.closed", &closed).unwrap();
+        assert_eq!(facts.payment_intent, "pi_2");
+        assert_eq!(
+            facts.change,
+            MoneyChange::DisputeClosed {
+                dispute_id: "dp_1".into(),
+                won: false
+            }
+        );
+        let inquiry = json!({"id": "dp_2", "status": "warning_closed", "payment_intent": "pi_2"});
+        let facts = MoneyFacts::from_json("charge.dispute.closed", &inquiry).unwrap();
+        assert!(matches!(
+            facts.change,
+            MoneyChange::DisputeClosed { won: true, .. }
+        ));
+        let refund =
+            json!({"id": "re_1", "amount": 500, "status": "pending", "payment_intent": "pi_3"});
+        let facts = MoneyFacts::from_json("refund.updated", &refund).unwrap();
+        assert!(matches!(
+            facts.change,
+            MoneyChange::RefundUpdated {
+                succeeded: false,
+                ..
+            }
+        ));
+        // No PaymentIntent (a charge made outside Checkout): nothing of ours.
+        assert!(MoneyFacts::from_json("charge.dispute.created", &json!({"id": "dp_3"})).is_none());
+        assert!(MoneyFacts::from_json("charge.captured", &refund).is_none());
+    }
+}
