@@ -23,6 +23,7 @@ pub struct Gauges {
     outbox_dead: Family<Labels, Gauge>,
     invariant_violations: Gauge,
     orphan_orders: Gauge,
+    operator_alerts: Gauge,
     last_success: F64Gauge,
     database_up: Gauge,
 }
@@ -53,6 +54,11 @@ impl Gauges {
             "orphan_orders",
             "Paid orders with no dispatch job at all",
             self.orphan_orders.clone(),
+        );
+        r.register(
+            "operator_alerts_open",
+            "Operator alerts not yet resolved (a dispute opened, a refund of a dispatched job)",
+            self.operator_alerts.clone(),
         );
         r.register(
             "reconcile_last_success_timestamp_seconds",
@@ -94,6 +100,12 @@ impl Gauges {
         .fetch_one(pool)
         .await?;
         self.orphan_orders.set(orphans);
+        let alerts: i64 = sqlx::query_scalar(
+            r#"SELECT count(*) FROM h2s_operator_alerts WHERE resolved_at IS NULL"#,
+        )
+        .fetch_one(pool)
+        .await?;
+        self.operator_alerts.set(alerts);
         let last: Option<f64> = sqlx::query_scalar(
             r#"
             SELECT EXTRACT(EPOCH FROM finished_at)::float8 FROM h2s_sweep_reports

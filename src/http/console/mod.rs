@@ -84,13 +84,14 @@ async fn dashboard(
     let loaded = async {
         Ok::<_, sqlx::Error>((
             queries::breaches(pool).await?,
+            crate::payments::alerts::open(pool, queries::SHOWN).await?,
             outbox::dead::list_dead(pool, queries::SHOWN, state.worker_max_attempts).await?,
             crate::metrics::database::outbox_by_kind(pool).await?,
             reconcile::history::recent(pool, 10).await?,
         ))
     }
     .await;
-    let (breaches, dead, outbox, sweeps) = match loaded {
+    let (breaches, alerts, dead, outbox, sweeps) = match loaded {
         Ok(loaded) => loaded,
         Err(e) => return failed(e),
     };
@@ -100,6 +101,7 @@ async fn dashboard(
         pages::dashboard(pages::Dashboard {
             notice: notice.notice.as_deref(),
             breaches: &breaches,
+            alerts: &alerts,
             dead: &dead,
             outbox: &outbox,
             sweeps: &sweeps,

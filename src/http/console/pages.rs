@@ -3,7 +3,10 @@
 use maud::{DOCTYPE, Markup, html};
 
 use super::queries::{Breach, Entry, OrderRow};
-use crate::{metrics::database::KindRow, outbox::dead::DeadTask, reconcile::history::StoredReport};
+use crate::{
+    metrics::database::KindRow, outbox::dead::DeadTask, payments::alerts::OpenAlert,
+    reconcile::history::StoredReport,
+};
 
 const STYLE: &str = "body{font-family:system-ui,sans-serif;margin:1.5rem;max-width:70rem;color:#222}\
     table{border-collapse:collapse;margin:.5rem 0 1.5rem}td,th{border:1px solid #ccc;padding:.25rem .5rem;text-align:left;vertical-align:top}\
@@ -57,6 +60,7 @@ pub fn csrf_field(csrf: &str) -> Markup {
 pub struct Dashboard<'a> {
     pub notice: Option<&'a str>,
     pub breaches: &'a [Breach],
+    pub alerts: &'a [OpenAlert],
     pub dead: &'a [DeadTask],
     pub outbox: &'a [KindRow],
     pub sweeps: &'a [StoredReport],
@@ -69,6 +73,7 @@ pub fn dashboard(d: Dashboard<'_>) -> Markup {
         html! {
             @if let Some(n) = d.notice { p.notice id="notice" { (n) } }
             (breaches_section(d.breaches))
+            (alerts_section(d.alerts))
             (outbox_section(d.outbox))
             (dead_section(d.dead, d.csrf))
             h2 { "Sweeps" }
@@ -101,6 +106,27 @@ fn breaches_section(breaches: &[Breach]) -> Markup {
                 }
             }
             p { "The sweep repairs them (Run sweep below)." }
+        }
+    }
+}
+
+fn alerts_section(alerts: &[OpenAlert]) -> Markup {
+    html! {
+        h2 { "Needs an operator" }
+        @if alerts.is_empty() {
+            p.ok id="alerts-none" { "Nothing: no open dispute, no refund of a job already dispatched." }
+        } @else {
+            table id="alerts" {
+                tr { th { "order" } th { "why" } th { "what" } th { "since" } }
+                @for a in alerts {
+                    tr.alert {
+                        td { a href={ "/admin/orders?q=" (a.order_id) } { (a.order_id) } }
+                        td.bad { (a.kind) }
+                        td { (a.detail) }
+                        td { (a.created_at.format("%Y-%m-%d %H:%M:%S")) }
+                    }
+                }
+            }
         }
     }
 }

@@ -115,6 +115,7 @@ pub async fn timeline(
         });
     }
     entries.extend(event_entries(pool, order).await?);
+    entries.extend(money_entries(pool, order).await?);
     if let Some(paid_at) = order.paid_at {
         entries.push(Entry {
             at: paid_at,
@@ -217,6 +218,31 @@ async fn event_entries(pool: &PgPool, order: &OrderRow) -> Result<Vec<Entry>, sq
             what: format!("event {event_type}"),
             detail: format!("{outcome} (from {source})"),
         })
+        .collect())
+}
+
+/// Refunds, disputes and operator alerts of the order (issue 17).
+async fn money_entries(pool: &PgPool, order: &OrderRow) -> Result<Vec<Entry>, sqlx::Error> {
+    let rows: Vec<(DateTime<Utc>, String, String)> = sqlx::query_as(
+        r#"
+        SELECT updated_at, 'refund ' || refund_id, status || ', ' || amount || ' cents'
+        FROM h2s_refunds WHERE order_id = $1
+        UNION ALL
+        SELECT COALESCE(closed_at, opened_at), 'dispute ' || dispute_id,
+               status || COALESCE(', ' || reason, '')
+        FROM h2s_disputes WHERE order_id = $1
+        UNION ALL
+        SELECT created_at, 'operator alert ' || kind,
+               detail || CASE WHEN resolved_at IS NULL THEN ' (open)' ELSE ' (resolved)' END
+        FROM h2s_operator_alerts WHERE order_id = $1
+        "#,
+    )
+    .bind(order.order_id.as_str())
+    .fetch_all(pool)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(at, what, detail)| Entry { at, what, detail })
         .collect())
 }
 
