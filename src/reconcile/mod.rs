@@ -8,6 +8,8 @@
 //! the other layers use, one order per transaction, and each step's queries sit in its file:
 //! - `event_catchup`: (b) missed webhooks, listed from Stripe's Events API;
 //! - `session_checks`: (b) sessions retrieved one by one where events cannot answer;
+//! - `parked`: (b) refunds and disputes parked for a PaymentIntent no order has: its session
+//!   found in Stripe's list and applied;
 //! - `orphans`: (a) paid orders breaking the invariant;
 //! - `requeue`: (c) checkouts whose session was never created;
 //! - `tidy`: (d) dead outbox tasks revived and counted, (e) finished rows deleted.
@@ -24,6 +26,7 @@ mod event_catchup;
 pub mod history;
 pub mod lock;
 mod orphans;
+mod parked;
 pub mod plans;
 pub mod process;
 pub mod queries;

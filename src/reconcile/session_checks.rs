@@ -198,7 +198,7 @@ async fn apply_checked(
 }
 
 /// One order, one transaction: the same call the webhook makes.
-async fn apply(
+pub(super) async fn apply(
     pool: &PgPool,
     facts: &SessionFacts,
     event: PaymentEvent,

@@ -10,7 +10,7 @@ use sqlx::PgPool;
 
 use super::{
     context::Ctx,
-    event_catchup, history, lock, orphans,
+    event_catchup, history, lock, orphans, parked,
     report::{Repair, SweepReport},
     requeue, session_checks,
     settings::SweepOptions,
@@ -103,6 +103,7 @@ async fn run_steps(ctx: &mut Ctx<'_>) {
     if ctx.stripe.is_some() {
         event_catchup::catch_up(ctx).await;
         session_checks::retrieve_past_expiry(ctx).await;
+        parked::resolve(ctx).await;
     } else {
         ctx.report.skipped_steps.push(MISSED_WEBHOOKS_STEP);
     }

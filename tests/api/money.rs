@@ -364,3 +364,55 @@ async fn the_console_lists_the_open_alerts_and_the_timeline_shows_refunds_and_di
     assert!(timeline.contains("succeeded, 4000 cents"), "{timeline}");
     app.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_refund_of_an_order_paid_without_a_stored_payment_intent_is_healed_by_the_sweep() {
+    let app = spawn_app().await;
+    let (order_id, session_id) = app.checkout("older-release@example.com").await;
+    // Paid at Stripe and marked paid the way an older release (or the old backend) did:
+    // no PaymentIntent stored. Its refund can only park.
+    app.stripe
+        .complete_session_silently(&session_id, PaymentStatus::Paid)
+        .unwrap();
+    sqlx::query("UPDATE h2s_orders SET status = 'paid', paid_at = now() WHERE order_id = $1")
+        .bind(&order_id)
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    let refund = app.stripe.refund_silently(&session_id, None).unwrap();
+    assert_eq!(outcomes(&app, &refund).await, ["parked", "parked"]);
+    // Its payment's event is long past the Events API cursor: only the parked step can help.
+    sqlx::query("INSERT INTO h2s_sweep_cursors (name, position) VALUES ('stripe_events', $1)")
+        .bind(chrono::Utc::now().timestamp() + 3_600)
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    let stripe = StripeHttp::new(StripeClientConfig {
+        secret_key: "sk_test_money".to_owned().into(),
+        api_base: app.stripe.base_url(),
+        timeout: Duration::from_secs(2),
+        max_rps: None,
+    })
+    .unwrap();
+    let options = SweepOptions {
+        stale_after: Duration::ZERO,
+        ..SweepOptions::default()
+    };
+
+    let report = reconcile::sweep(&app.pool, &stripe, &options)
+        .await
+        .unwrap();
+
+    assert_eq!(app.order_status(&order_id).await, "refunded", "{report:?}");
+    assert_eq!(
+        app.job_status(&order_id).await.as_deref(),
+        Some("cancelled")
+    );
+    assert_eq!(app.count("h2s_parked_events").await, 0);
+    assert_eq!((report.money_moves, report.failed), (1, 0), "{report:?}");
+    let again = reconcile::sweep(&app.pool, &stripe, &options)
+        .await
+        .unwrap();
+    assert_eq!(again.money_moves, 0);
+    app.shutdown().await;
+}

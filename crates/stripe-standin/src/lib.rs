@@ -13,6 +13,7 @@
 //! ```
 
 mod change;
+mod charge;
 mod config;
 mod create;
 mod error;

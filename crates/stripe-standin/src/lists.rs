@@ -6,7 +6,7 @@ use serde_json::{Value, json};
 use crate::state::Shared;
 
 /// The query of a list call: `limit` (1-100, default 10), `starting_after`, `created[gte]`,
-/// `type`, `types[]` (repeated).
+/// `type`, `types[]` (repeated), `payment_intent` (sessions).
 #[derive(Debug, Default)]
 pub(crate) struct ListQuery {
     pub limit: usize,
@@ -14,6 +14,7 @@ pub(crate) struct ListQuery {
     pub created_gte: Option<i64>,
     pub event_type: Option<String>,
     pub types: Vec<String>,
+    pub payment_intent: Option<String>,
 }
 
 impl ListQuery {
@@ -29,6 +30,7 @@ impl ListQuery {
                 "created[gte]" => query.created_gte = value.parse().ok(),
                 "type" => query.event_type = Some(value.into_owned()),
                 "types[]" => query.types.push(value.into_owned()),
+                "payment_intent" => query.payment_intent = Some(value.into_owned()),
                 _ => {}
             }
         }
@@ -59,13 +61,18 @@ impl Shared {
         page(matching, query, "/v1/events")
     }
 
-    /// `GET /v1/checkout/sessions`: filtered by `created[gte]`; `starting_after` is a session id.
+    /// `GET /v1/checkout/sessions`: filtered by `created[gte]` and `payment_intent`;
+    /// `starting_after` is a session id.
     pub(crate) fn list_sessions(&self, query: &ListQuery) -> Value {
         let inner = self.lock();
         let matching = inner.sessions().iter().rev().filter(|s| {
             query
                 .created_gte
                 .is_none_or(|gte| s["created"].as_i64().unwrap_or_default() >= gte)
+                && query
+                    .payment_intent
+                    .as_deref()
+                    .is_none_or(|pi| s["payment_intent"].as_str() == Some(pi))
         });
         page(matching, query, "/v1/checkout/sessions")
     }

@@ -43,7 +43,7 @@ pub(crate) struct Inner {
     pub peak_per_sec: usize,
     pub rate_limited: usize,
     /// Paid sessions' charges, by PaymentIntent (refunds and disputes).
-    pub(crate) charges: HashMap<String, crate::money::Charge>,
+    pub(crate) charges: HashMap<String, crate::charge::Charge>,
 }
 
 fn trim(window: &mut VecDeque<Instant>, now: Instant) {
