@@ -14,6 +14,17 @@ use crate::helpers::{
     NotifyReceiver, Options, TestApp, WEBHOOK_SECRET, spawn_app, spawn_app_with, wait_until,
 };
 
+/// The reconciler's Stripe client, against the app's stand-in.
+fn stripe_client(app: &TestApp) -> StripeHttp {
+    StripeHttp::new(StripeClientConfig {
+        secret_key: "sk_test_money".to_owned().into(),
+        api_base: app.stripe.base_url(),
+        timeout: Duration::from_secs(2),
+        max_rps: None,
+    })
+    .unwrap()
+}
+
 /// Delivers a recorded event as Stripe would; the webhook's answer.
 async fn deliver(app: &TestApp, event: &Value) -> Value {
     let payload = event.to_string();
@@ -295,13 +306,7 @@ async fn the_sweep_applies_refunds_and_disputes_the_webhook_missed() {
     let (disputed, s2) = paid_order(&app, "missed-dispute@example.com").await;
     app.stripe.refund_silently(&s1, None).unwrap();
     app.stripe.open_dispute_silently(&s2).unwrap();
-    let stripe = StripeHttp::new(StripeClientConfig {
-        secret_key: "sk_test_money".to_owned().into(),
-        api_base: app.stripe.base_url(),
-        timeout: Duration::from_secs(2),
-        max_rps: None,
-    })
-    .unwrap();
+    let stripe = stripe_client(&app);
 
     let report = reconcile::sweep(&app.pool, &stripe, &SweepOptions::default())
         .await
@@ -387,13 +392,7 @@ async fn a_refund_of_an_order_paid_without_a_stored_payment_intent_is_healed_by_
         .execute(&app.pool)
         .await
         .unwrap();
-    let stripe = StripeHttp::new(StripeClientConfig {
-        secret_key: "sk_test_money".to_owned().into(),
-        api_base: app.stripe.base_url(),
-        timeout: Duration::from_secs(2),
-        max_rps: None,
-    })
-    .unwrap();
+    let stripe = stripe_client(&app);
     let options = SweepOptions {
         stale_after: Duration::ZERO,
         ..SweepOptions::default()
