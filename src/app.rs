@@ -22,7 +22,9 @@ pub struct ApiConfig {
     pub checkout_wait: Duration,
     /// Longest a request may take before it is answered 503 `timeout`.
     pub request_timeout: Duration,
-    pub webhook_secret: Option<SecretString>,
+    pub webhook_secret: Option<crate::stripe::WebhookSecrets>,
+    /// The Stripe mode served (from the key, or `--stripe-mode`); `None`: any.
+    pub stripe_mode: Option<crate::stripe::StripeMode>,
     pub admin_token: Option<SecretString>,
     /// The worker's attempt limit (`WORKER_MAX_RETRIES` + 1), only for what the console and
     /// the admin lists show of a task no worker has failed yet (`outbox::attempt_limit`):
@@ -58,6 +60,7 @@ impl Application {
             },
             worker_max_attempts: config.worker_max_attempts,
             webhook_secret: config.webhook_secret,
+            stripe_mode: config.stripe_mode,
             admin_token: config.admin_token,
             checkout_urls: config.checkout_urls,
             stripe: config

@@ -38,18 +38,27 @@ pub async fn run(
     });
     let (stripe_config, sandbox) = stripe_or_sandbox(&stripe).await?;
 
-    let config = api.api_config(
+    let mut config = api.api_config(
         webhook_secret.clone(),
         Some(stripe_config.clone()),
         &worker,
         checkout_urls,
     )?;
+    // The sandbox is test mode.
+    config
+        .stripe_mode
+        .get_or_insert(crate::stripe::StripeMode::Test);
+    let signing = config
+        .webhook_secret
+        .as_ref()
+        .map(|s| s.first().clone())
+        .unwrap_or(webhook_secret);
     let app = Application::build(pool.clone(), config).await?;
     if let Some(sandbox) = &sandbox {
         use secrecy::ExposeSecret;
         sandbox.set_webhook_target(WebhookTarget {
             url: format!("http://{}/api/stripe-webhook", app.local_addr()),
-            secret: webhook_secret.expose_secret().to_owned(),
+            secret: signing.expose_secret().to_owned(),
         });
     }
 

@@ -13,16 +13,21 @@ pub struct ApiSettings {
     /// Address the HTTP API listens on.
     #[arg(long, env = "BIND", default_value = "127.0.0.1:8080")]
     pub bind: SocketAddr,
-    /// Secret that signs Stripe webhooks (whsec_...). Required outside `--dev`.
+    /// Secret that signs Stripe webhooks (whsec_...); several, comma-separated, during a
+    /// rotation (any of them verifies). Required outside `--dev`.
     #[arg(long, env = "STRIPE_WEBHOOK_SECRET", hide_env_values = true)]
     pub stripe_webhook_secret: Option<SecretString>,
-    /// File holding the webhook signing secret (instead of STRIPE_WEBHOOK_SECRET).
+    /// File holding the webhook signing secrets, one a line (instead of STRIPE_WEBHOOK_SECRET).
     #[arg(
         long,
         env = "STRIPE_WEBHOOK_SECRET_FILE",
         conflicts_with = "stripe_webhook_secret"
     )]
     pub stripe_webhook_secret_file: Option<PathBuf>,
+    /// Stripe mode the api serves (live or test) when it has no STRIPE_SECRET_KEY to tell
+    /// (a key's sk_live_/sk_test_ prefix does); events of the other mode are ignored.
+    #[arg(long, env = "STRIPE_MODE", value_enum)]
+    pub stripe_mode: Option<crate::stripe::StripeMode>,
     /// Bearer token of the admin routes; unset: admin routes answer 401.
     #[arg(long, env = "ADMIN_TOKEN", hide_env_values = true)]
     pub admin_token: Option<SecretString>,
@@ -83,11 +88,24 @@ impl ApiSettings {
         worker: &WorkerSettings,
         checkout_urls: crate::checkout::request::UrlDefaults,
     ) -> anyhow::Result<crate::app::ApiConfig> {
+        let webhook_secrets = crate::stripe::WebhookSecrets::parse(&webhook_secret)
+            .ok_or_else(|| anyhow::anyhow!("STRIPE_WEBHOOK_SECRET holds no secret"))?;
+        let stripe_mode = crate::stripe::StripeMode::resolve(
+            stripe.as_ref().map(|c| &c.secret_key),
+            self.stripe_mode,
+        )?;
+        if stripe_mode.is_none() {
+            tracing::warn!(
+                "no STRIPE_SECRET_KEY or STRIPE_MODE: webhook events of both live and test mode \
+                 are accepted; set STRIPE_MODE"
+            );
+        }
         Ok(crate::app::ApiConfig {
             bind: self.bind,
             checkout_wait: self.checkout_wait(),
             request_timeout: self.request_timeout()?,
-            webhook_secret: Some(webhook_secret),
+            webhook_secret: Some(webhook_secrets),
+            stripe_mode,
             admin_token: self.admin_token.clone(),
             worker_max_attempts: worker.retry_policy().max_attempts(),
             stripe,

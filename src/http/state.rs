@@ -9,7 +9,9 @@ use crate::checkout::Checkouts;
 pub struct AppState {
     pub pool: PgPool,
     pub checkouts: Checkouts,
-    pub webhook_secret: Option<SecretString>,
+    pub webhook_secret: Option<crate::stripe::WebhookSecrets>,
+    /// Events of the other Stripe mode are recorded and ignored; `None`: any mode.
+    pub stripe_mode: Option<crate::stripe::StripeMode>,
     pub admin_token: Option<SecretString>,
     /// Only for admin-triggered reconcile sweeps; `None` when the api has no Stripe key.
     pub stripe: Option<crate::stripe::StripeHttp>,

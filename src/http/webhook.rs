@@ -47,7 +47,8 @@ pub async fn receive(
     if let Some(id) = event.checkout_trace_id() {
         super::request_trace::record_checkout_trace_id(id);
     }
-    let outcome = handle_event::handle(&state.pool, &event, Source::Webhook).await?;
+    let outcome =
+        handle_event::handle(&state.pool, &event, Source::Webhook, state.stripe_mode).await?;
     crate::metrics::webhook_event(&event.event_type, outcome.label());
     Ok(Json(WebhookAck {
         ok: true,

@@ -10,7 +10,7 @@ use super::{
     error::ApplyError,
     money::{self, MoneyOutcome},
 };
-use crate::stripe::events::StripeEvent;
+use crate::stripe::{StripeMode, events::StripeEvent};
 
 /// What a delivery did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -26,6 +26,8 @@ pub enum Outcome {
     /// A refund or dispute for a PaymentIntent no order has yet: kept, and applied when the
     /// session that names it arrives.
     Parked,
+    /// A live-mode event where test mode is served, or the reverse: recorded, no effect.
+    ModeMismatch,
 }
 
 impl Outcome {
@@ -37,6 +39,7 @@ impl Outcome {
             Outcome::Applied(_) => "no_change",
             Outcome::Unattributable => "unattributable",
             Outcome::Parked => "parked",
+            Outcome::ModeMismatch => "ignored_mode_mismatch",
         }
     }
 }
@@ -68,7 +71,8 @@ pub enum HandleError {
 
 /// Records the event once and applies it, in one transaction: the one path of every Stripe
 /// event, delivered by the webhook or listed by the sweep. An event id already recorded (by
-/// either) is a `Duplicate` and changes nothing.
+/// either) is a `Duplicate` and changes nothing; one of the other Stripe mode than `served`
+/// (`livemode` differs) is recorded as `ignored_mode_mismatch` and changes nothing.
 #[tracing::instrument(skip_all, fields(
     event_id = %event.id,
     event_type = %event.event_type,
@@ -79,6 +83,7 @@ pub async fn handle(
     pool: &PgPool,
     event: &StripeEvent,
     source: Source,
+    served: Option<StripeMode>,
 ) -> Result<Outcome, HandleError> {
     let mut tx = pool.begin().await?;
     // Insert first: a repeat delivery, even a concurrent one, waits on this row and then
@@ -101,11 +106,20 @@ pub async fn handle(
         tx.rollback().await?;
         return Ok(Outcome::Duplicate);
     }
-    let outcome = match apply(&mut tx, event).await {
-        Err(ApplyError::Database(e)) => return Err(e.into()),
-        Err(ApplyError::Job(e)) => return Err(HandleError::Job(e)),
-        Err(ApplyError::Unattributable) => Outcome::Unattributable,
-        Ok(outcome) => outcome,
+    let mismatch = matches!(
+        (served, event.livemode),
+        (Some(mode), Some(live)) if mode.is_live() != live
+    );
+    let outcome = if mismatch {
+        tracing::warn!(livemode = ?event.livemode, "an event of the other Stripe mode: ignored");
+        Outcome::ModeMismatch
+    } else {
+        match apply(&mut tx, event).await {
+            Err(ApplyError::Database(e)) => return Err(e.into()),
+            Err(ApplyError::Job(e)) => return Err(HandleError::Job(e)),
+            Err(ApplyError::Unattributable) => Outcome::Unattributable,
+            Ok(outcome) => outcome,
+        }
     };
     let order_id = match &outcome {
         Outcome::Applied(a) => Some(a.order_id.as_str().to_owned()),

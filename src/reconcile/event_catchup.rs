@@ -110,7 +110,8 @@ async fn apply(ctx: &mut Ctx<'_>, event: &StripeEvent) {
         }
         return;
     }
-    match handle_event::handle(ctx.pool, event, Source::EventsApi).await {
+    // Listed with the sweep's key: in its mode by construction.
+    match handle_event::handle(ctx.pool, event, Source::EventsApi, None).await {
         Ok(Outcome::Applied(applied)) => {
             if let Some((_, now)) = applied.changed {
                 tracing::info!(

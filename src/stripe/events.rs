@@ -2,10 +2,12 @@
 //! signature and parsed, or an event the sweep listed from the Events API. What an event does
 //! to its order is the payments domain's (`payments::handle_event`).
 
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::ExposeSecret;
 use stripe_webhook::Webhook;
 
-use super::{money_facts::MoneyFacts, session_facts::SessionFacts};
+use super::{
+    money_facts::MoneyFacts, session_facts::SessionFacts, webhook_secrets::WebhookSecrets,
+};
 use crate::orders::transition::PaymentEvent;
 
 /// Why a delivery was refused (answered 400; nothing written).
@@ -29,16 +31,33 @@ impl Rejected {
     }
 }
 
-/// Verifies the signature (300 s tolerance) over the raw body and parses the event.
+/// Verifies the signature (300 s tolerance) over the raw body under each secret in turn (a
+/// rotation has two) and parses the event. Refused if no secret signs it; a stale timestamp
+/// is refused under every secret.
 pub fn verify(
     body: &[u8],
     signature: Option<&str>,
-    secret: &SecretString,
+    secrets: &WebhookSecrets,
 ) -> Result<stripe_webhook::Event, Rejected> {
     let signature = signature.ok_or(Rejected::MissingSignature)?;
     let payload = std::str::from_utf8(body).map_err(|_| Rejected::NotUtf8)?;
-    Webhook::construct_event(payload, signature, secret.expose_secret())
-        .map_err(Rejected::Verification)
+    let mut refused = None;
+    for secret in secrets.iter() {
+        match Webhook::construct_event(payload, signature, secret.expose_secret()) {
+            Ok(event) => return Ok(event),
+            // Signed by this secret, but stale or unparsable: no other secret changes that.
+            Err(
+                e @ (stripe_webhook::WebhookError::BadTimestamp(_)
+                | stripe_webhook::WebhookError::BadParse(_)),
+            ) => {
+                return Err(Rejected::Verification(e));
+            }
+            Err(e) => refused = Some(e),
+        }
+    }
+    Err(Rejected::Verification(
+        refused.expect("WebhookSecrets holds at least one secret"),
+    ))
 }
 
 /// A Stripe event as this system uses it, wherever it came from: the webhook (verified by
@@ -53,6 +72,8 @@ pub struct StripeEvent {
     pub payment: Option<(PaymentEvent, SessionFacts)>,
     /// A refund or a dispute, for the `charge.*` and `refund.*` types we act on.
     pub money: Option<MoneyFacts>,
+    /// Stripe's `livemode` (absent from some old API versions' listed events).
+    pub livemode: Option<bool>,
 }
 
 impl StripeEvent {
@@ -90,6 +111,7 @@ impl StripeEvent {
             created,
             payment,
             money,
+            livemode: event["livemode"].as_bool(),
         })
     }
 

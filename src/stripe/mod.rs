@@ -3,11 +3,15 @@
 
 pub mod client;
 pub mod events;
+pub mod mode;
 pub mod money_facts;
 pub mod outage;
 pub mod session_facts;
 pub mod sessions;
+pub mod webhook_secrets;
 
 pub use client::{Blame, StripeCallError, StripeClientConfig, StripeHttp};
+pub use mode::StripeMode;
 pub use money_facts::{MoneyChange, MoneyFacts};
 pub use session_facts::SessionFacts;
+pub use webhook_secrets::WebhookSecrets;

@@ -35,6 +35,11 @@ pub struct Options {
     pub api_stripe_key: bool,
     /// `CHECKOUT_SUCCESS_URL` / `CHECKOUT_CANCEL_URL` (none by default).
     pub checkout_urls: UrlDefaults,
+    /// `STRIPE_WEBHOOK_SECRET` as given (a comma-separated list during a rotation); the
+    /// stand-in signs with [`WEBHOOK_SECRET`] whatever this is.
+    pub webhook_secret: String,
+    /// `--stripe-mode`, for an api without a key.
+    pub stripe_mode: Option<&'static str>,
 }
 
 impl Default for Options {
@@ -49,6 +54,8 @@ impl Default for Options {
             notify_webhook_url: None,
             api_stripe_key: true,
             checkout_urls: UrlDefaults::default(),
+            webhook_secret: WEBHOOK_SECRET.to_owned(),
+            stripe_mode: None,
         }
     }
 }
@@ -141,6 +148,9 @@ fn parsed_settings(options: &Options) -> (ApiSettings, WorkerSettings) {
     if let Some(url) = &options.notify_webhook_url {
         args.extend(settings::args([("--notify-webhook-url", url.clone())]));
     }
+    if let Some(mode) = options.stripe_mode {
+        args.extend(settings::args([("--stripe-mode", mode.to_owned())]));
+    }
     settings::parse(&args)
 }
 
@@ -155,7 +165,7 @@ fn api_config(options: &Options, stripe: &StandIn) -> ApiConfig {
     });
     let mut config = api
         .api_config(
-            SecretString::from(WEBHOOK_SECRET),
+            SecretString::from(options.webhook_secret.clone()),
             stripe,
             &worker,
             options.checkout_urls.clone(),

@@ -19,3 +19,4 @@ mod startup;
 mod test_db;
 mod webdriver;
 mod webhook;
+mod webhook_guards;
