@@ -135,7 +135,8 @@ pub async fn run_worker(
 
 /// Serves this process's counters as Prometheus text on `GET /metrics` (for the worker,
 /// whose work the API's `/metrics` cannot see), `GET /healthz` (up) and `GET /readyz` (the
-/// database answers: what a Kubernetes readiness probe asks), until `shutdown` resolves.
+/// database answers and takes writes: what a Kubernetes readiness probe asks), until
+/// `shutdown` resolves.
 pub async fn serve_metrics(
     addr: SocketAddr,
     pool: PgPool,
@@ -145,8 +146,12 @@ pub async fn serve_metrics(
         .await
         .with_context(|| format!("cannot listen on {addr}"))?;
     let readyz = |axum::extract::State(pool): axum::extract::State<PgPool>| async move {
-        match sqlx::query("SELECT 1").execute(&pool).await {
-            Ok(_) => (axum::http::StatusCode::OK, "ok"),
+        match crate::db::writable(&pool).await {
+            Ok(true) => (axum::http::StatusCode::OK, "ok"),
+            Ok(false) => (
+                axum::http::StatusCode::SERVICE_UNAVAILABLE,
+                "database read-only",
+            ),
             Err(_) => (
                 axum::http::StatusCode::SERVICE_UNAVAILABLE,
                 "database unreachable",

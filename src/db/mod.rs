@@ -8,6 +8,7 @@
 
 mod create;
 mod error;
+mod outage;
 mod pooler;
 mod target;
 
@@ -22,6 +23,7 @@ use sqlx::{
 use create::{create_database, is_missing_database};
 use error::CONNECT_TIMEOUT;
 pub use error::ConnectError;
+pub use outage::{Outage, outage, writable};
 use pooler::refuse_transaction_pooler;
 pub use target::{Target, mask_url};
 

@@ -39,6 +39,9 @@ pub enum ApiError {
     NotConfigured(String),
     #[error("database unavailable")]
     Unavailable(#[source] sqlx::Error),
+    /// The database answers but takes no writes (a failover under way): not ready.
+    #[error("database read-only")]
+    ReadOnly,
     #[error("internal error: {0:#}")]
     Internal(anyhow::Error),
 }
@@ -54,19 +57,9 @@ impl ApiError {
 
 impl From<sqlx::Error> for ApiError {
     fn from(e: sqlx::Error) -> Self {
-        match e {
-            sqlx::Error::PoolTimedOut
-            | sqlx::Error::PoolClosed
-            | sqlx::Error::Io(_)
-            | sqlx::Error::Tls(_) => ApiError::Unavailable(e),
-            sqlx::Error::Database(ref d)
-                if d.code()
-                    .is_some_and(|c| c.starts_with("57P") || c.starts_with("08")) =>
-            {
-                // admin_shutdown, cannot_connect_now, connection exceptions
-                ApiError::Unavailable(e)
-            }
-            other => ApiError::Internal(other.into()),
+        match crate::db::outage(&e) {
+            Some(_) => ApiError::Unavailable(e),
+            None => ApiError::Internal(e.into()),
         }
     }
 }
@@ -84,6 +77,9 @@ impl From<crate::payments::handle_event::HandleError> for ApiError {
     fn from(e: crate::payments::handle_event::HandleError) -> Self {
         match e {
             crate::payments::handle_event::HandleError::Database(d) => d.into(),
+            crate::payments::handle_event::HandleError::Job(
+                crate::dispatch::EnsureJobError::Database(d),
+            ) => d.into(),
             crate::payments::handle_event::HandleError::Job(j) => ApiError::Internal(j.into()),
         }
     }
@@ -99,7 +95,7 @@ impl ApiError {
             ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::PaymentSetupFailed { .. } => StatusCode::UNPROCESSABLE_ENTITY,
-            ApiError::NotConfigured(_) | ApiError::Unavailable(_) => {
+            ApiError::NotConfigured(_) | ApiError::Unavailable(_) | ApiError::ReadOnly => {
                 StatusCode::SERVICE_UNAVAILABLE
             }
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -132,7 +128,7 @@ impl ApiError {
                 ("payment_setup_failed", reason.into(), None)
             }
             ApiError::NotConfigured(m) => ("not_configured", m.into(), None),
-            ApiError::Unavailable(_) => (
+            ApiError::Unavailable(_) | ApiError::ReadOnly => (
                 "unavailable",
                 "the service is temporarily unavailable; retry shortly".into(),
                 None,
@@ -150,7 +146,12 @@ impl ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         match &self {
-            ApiError::Unavailable(cause) => tracing::warn!(%cause, "database unavailable"),
+            ApiError::Unavailable(cause) => tracing::warn!(
+                %cause,
+                outage = crate::db::outage(cause).map_or("unknown", crate::db::Outage::as_str),
+                "database unavailable",
+            ),
+            ApiError::ReadOnly => tracing::warn!("database read-only: not ready"),
             ApiError::Internal(cause) => tracing::error!(error = ?cause, "internal error"),
             _ => {}
         }

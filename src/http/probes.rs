@@ -9,9 +9,12 @@ pub async fn healthz() -> Json<Ok> {
     Json(Ok { ok: true })
 }
 
-/// The database answers.
+/// The database answers and takes writes (a standby after failover, or a primary switched
+/// read-only, is not ready: checkouts and webhooks would answer 503).
 pub async fn readyz(State(state): State<AppState>) -> Result<Json<Ok>, ApiError> {
-    sqlx::query("SELECT 1").execute(&state.pool).await?;
+    if !crate::db::writable(&state.pool).await? {
+        return Err(ApiError::ReadOnly);
+    }
     Result::Ok(Json(Ok { ok: true }))
 }
 

@@ -70,7 +70,7 @@ pub type Cause = Box<dyn std::error::Error + Send + Sync + 'static>;
 /// show; `source`, when there is one, is the typed error it came from.
 #[derive(Debug, thiserror::Error)]
 pub enum TaskError {
-    /// Worth another attempt later (network, timeout, 429, 5xx, database).
+    /// Worth another attempt later (network, timeout, 429, 5xx, a database error).
     #[error("retryable: {reason}")]
     Retryable {
         reason: String,
@@ -80,8 +80,8 @@ pub enum TaskError {
         source: Option<Cause>,
     },
     /// A dependency fails for reasons that are not this task's (Stripe rejects our key, rate
-    /// limits, errors or times out): retried with the capped backoff for as long as it lasts,
-    /// never counted towards the task's death. The task's own step bounds it in time (the
+    /// limits, errors or times out; the database is down or read-only): retried with the
+    /// capped backoff for as long as it lasts, never counted towards the task's death. The task's own step bounds it in time (the
     /// checkout gives up 23 h after the order, inside Stripe's idempotency window).
     #[error("dependency outage: {reason}")]
     Outage {
@@ -126,12 +126,22 @@ impl TaskError {
     }
 }
 
+/// A database outage (down, or read-only after a failover) is not the task's failure: it is
+/// waited out without counting towards the task's death. Any other database error is.
 impl From<sqlx::Error> for TaskError {
     fn from(e: sqlx::Error) -> Self {
-        TaskError::Retryable {
-            reason: format!("database: {e}"),
-            retry_after: None,
-            source: Some(Box::new(e)),
+        let reason = format!("database: {e}");
+        match crate::db::outage(&e) {
+            Some(_) => TaskError::Outage {
+                reason,
+                retry_after: None,
+                source: Some(Box::new(e)),
+            },
+            None => TaskError::Retryable {
+                reason,
+                retry_after: None,
+                source: Some(Box::new(e)),
+            },
         }
     }
 }

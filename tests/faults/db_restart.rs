@@ -5,8 +5,6 @@ use std::{
     time::{Duration, Instant},
 };
 
-use stripe_standin::{StandIn, StandInConfig};
-
 use crate::helpers::*;
 
 const RATE_PER_SEC: u64 = 20;
@@ -20,13 +18,7 @@ const ANSWER_BOUND: Duration = Duration::from_secs(5);
 async fn the_api_answers_503_while_postgres_restarts_and_every_acknowledged_order_completes() {
     let _serial = crate::helpers::one_at_a_time().await;
     let started = Instant::now();
-    let cluster = tokio::task::spawn_blocking(Cluster::init)
-        .await
-        .expect("cluster");
-    let db = format!("{}/h2s_faults", cluster.server_url());
-    let stripe = StandIn::spawn(StandInConfig::default())
-        .await
-        .expect("stand-in");
+    let (cluster, db, stripe) = throwaway_cluster_and_stripe().await;
     let mut api = spawn_api(&db, &["--checkout-wait-ms", "500"]).await;
     let mut worker = spawn_worker(
         &db,

@@ -388,6 +388,19 @@ pub fn is_error_shape(body: &Value) -> bool {
         && body["error"]["message"].is_string()
 }
 
+/// A throwaway cluster, the URL of a database on it (which the processes create), and a
+/// Stripe stand-in: what the scenarios that change the server itself start from.
+pub async fn throwaway_cluster_and_stripe() -> (Cluster, String, stripe_standin::StandIn) {
+    let cluster = tokio::task::spawn_blocking(Cluster::init)
+        .await
+        .expect("cluster");
+    let db = format!("{}/h2s_faults", cluster.server_url());
+    let stripe = stripe_standin::StandIn::spawn(stripe_standin::StandInConfig::default())
+        .await
+        .expect("stand-in");
+    (cluster, db, stripe)
+}
+
 /// A Postgres cluster of its own (initdb in a temp dir, run as `postgres`), for the scenario
 /// that stops and starts the server. Stopped and removed on drop.
 pub struct Cluster {

@@ -13,6 +13,7 @@ mod helpers;
 mod managed_postgres;
 mod observability;
 mod pooler;
+mod read_only;
 mod secrets;
 mod shutdown;
 mod stripe_faults;

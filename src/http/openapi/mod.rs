@@ -95,10 +95,10 @@ pub async fn serve() -> impl IntoResponse {
 #[allow(dead_code)]
 fn healthz() {}
 
-/// The database answers.
+/// The database answers and takes writes.
 #[utoipa::path(get, path = "/readyz", tag = "operations", responses(
     (status = 200, body = Ok),
-    (status = 503, description = "database unreachable", body = ErrorBody),
+    (status = 503, description = "database unreachable or read-only", body = ErrorBody),
 ))]
 #[allow(dead_code)]
 fn readyz() {}
