@@ -33,34 +33,16 @@ pub async fn run(
     )
     .await?;
 
-    let webhook_secret = api.stripe_webhook_secret.clone().unwrap_or_else(|| {
-        SecretString::from(format!("whsec_dev_{}", uuid::Uuid::new_v4().simple()))
-    });
     let (stripe_config, sandbox) = stripe_or_sandbox(&stripe).await?;
-
-    let mut config = api.api_config(
-        webhook_secret.clone(),
-        Some(stripe_config.clone()),
+    let app = build_app(
+        &pool,
+        &api,
+        &stripe_config,
+        sandbox.as_ref(),
         &worker,
         checkout_urls,
-    )?;
-    // The sandbox is test mode.
-    config
-        .stripe_mode
-        .get_or_insert(crate::stripe::StripeMode::Test);
-    let signing = config
-        .webhook_secret
-        .as_ref()
-        .map(|s| s.first().clone())
-        .unwrap_or(webhook_secret);
-    let app = Application::build(pool.clone(), config).await?;
-    if let Some(sandbox) = &sandbox {
-        use secrecy::ExposeSecret;
-        sandbox.set_webhook_target(WebhookTarget {
-            url: format!("http://{}/api/stripe-webhook", app.local_addr()),
-            secret: signing.expose_secret().to_owned(),
-        });
-    }
+    )
+    .await?;
 
     let stop = Stop::default();
     let reconciler_task = spawn_reconciler(pool.clone(), &stripe_config, &stop)?;
@@ -80,6 +62,45 @@ pub async fn run(
         sandbox.shutdown().await;
     }
     Ok(())
+}
+
+/// The api in test mode, its webhook secret the configured one or a fresh one, and the
+/// sandbox (when there is one) sending its signed webhooks to it.
+async fn build_app(
+    pool: &PgPool,
+    api: &ApiSettings,
+    stripe_config: &StripeClientConfig,
+    sandbox: Option<&StandIn>,
+    worker: &WorkerSettings,
+    checkout_urls: UrlDefaults,
+) -> anyhow::Result<Application> {
+    let webhook_secret = api.stripe_webhook_secret.clone().unwrap_or_else(|| {
+        SecretString::from(format!("whsec_dev_{}", uuid::Uuid::new_v4().simple()))
+    });
+    let mut config = api.api_config(
+        webhook_secret.clone(),
+        Some(stripe_config.clone()),
+        worker,
+        checkout_urls,
+    )?;
+    // The sandbox is test mode.
+    config
+        .stripe_mode
+        .get_or_insert(crate::stripe::StripeMode::Test);
+    let signing = config
+        .webhook_secret
+        .as_ref()
+        .map(|s| s.first().clone())
+        .unwrap_or(webhook_secret);
+    let app = Application::build(pool.clone(), config).await?;
+    if let Some(sandbox) = sandbox {
+        use secrecy::ExposeSecret;
+        sandbox.set_webhook_target(WebhookTarget {
+            url: format!("http://{}/api/stripe-webhook", app.local_addr()),
+            secret: signing.expose_secret().to_owned(),
+        });
+    }
+    Ok(app)
 }
 
 /// The reconciler in-process, on its default schedule and options.
