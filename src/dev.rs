@@ -1,6 +1,7 @@
 //! `api --dev`: the whole system in one process on a developer's machine. Compiled only with
 //! the `dev` feature (the default), which brings in the `stripe-standin` crate.
 
+use anyhow::Context;
 use secrecy::SecretString;
 use sqlx::PgPool;
 use stripe_standin::{StandIn, StandInConfig, WebhookTarget};
@@ -78,12 +79,12 @@ async fn build_app(
         SecretString::from(format!("whsec_dev_{}", uuid::Uuid::new_v4().simple()))
     });
     let mut config = api.api_config(
-        webhook_secret.clone(),
+        webhook_secret,
         Some(stripe_config.clone()),
         worker,
         checkout_urls,
     )?;
-    // The sandbox is test mode.
+    // The sandbox is test mode, and signs with the first of the secrets given.
     config
         .stripe_mode
         .get_or_insert(crate::stripe::StripeMode::Test);
@@ -91,7 +92,7 @@ async fn build_app(
         .webhook_secret
         .as_ref()
         .map(|s| s.first().clone())
-        .unwrap_or(webhook_secret);
+        .context("the api's config always carries its webhook secrets")?;
     let app = Application::build(pool.clone(), config).await?;
     if let Some(sandbox) = sandbox {
         use secrecy::ExposeSecret;

@@ -81,8 +81,9 @@ pub enum TaskError {
     },
     /// A dependency fails for reasons that are not this task's (Stripe rejects our key, rate
     /// limits, errors or times out; the database is down or read-only): retried with the
-    /// capped backoff for as long as it lasts, never counted towards the task's death. The task's own step bounds it in time (the
-    /// checkout gives up 23 h after the order, inside Stripe's idempotency window).
+    /// capped backoff for as long as it lasts, never counted towards the task's death. The
+    /// task's own step bounds it in time (the checkout gives up 23 h after the order, inside
+    /// Stripe's idempotency window).
     #[error("dependency outage: {reason}")]
     Outage {
         reason: String,
@@ -130,18 +131,21 @@ impl TaskError {
 /// waited out without counting towards the task's death. Any other database error is.
 impl From<sqlx::Error> for TaskError {
     fn from(e: sqlx::Error) -> Self {
-        let reason = format!("database: {e}");
-        match crate::db::outage(&e) {
-            Some(_) => TaskError::Outage {
+        let outage = crate::db::outage(&e).is_some();
+        let (reason, retry_after) = (format!("database: {e}"), None);
+        let source: Option<Cause> = Some(Box::new(e));
+        if outage {
+            TaskError::Outage {
                 reason,
-                retry_after: None,
-                source: Some(Box::new(e)),
-            },
-            None => TaskError::Retryable {
+                retry_after,
+                source,
+            }
+        } else {
+            TaskError::Retryable {
                 reason,
-                retry_after: None,
-                source: Some(Box::new(e)),
-            },
+                retry_after,
+                source,
+            }
         }
     }
 }

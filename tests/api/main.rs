@@ -9,6 +9,7 @@ mod invariant;
 mod money;
 mod openapi;
 mod operations;
+mod outage;
 #[path = "../common/outbox_steps.rs"]
 mod outbox_steps;
 mod reconcile;

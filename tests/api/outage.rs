@@ -1,0 +1,73 @@
+//! The database outage classifier against a real server: a write refused as read-only (what a
+//! standby after a failover answers, SQLSTATE 25006) is an outage for the API (503) and for
+//! the worker (a retry never counted towards the task's death), and the probes' `writable`
+//! tells it; an error of the statement itself is neither.
+
+use h2s_dispatch::{
+    db::{self, Outage},
+    http::ApiError,
+    outbox::TaskError,
+};
+use sqlx::{Executor, postgres::PgPoolOptions};
+
+use crate::test_db::TestDatabase;
+
+/// What `sql` fails with, run in a transaction that is read-only when `read_only`.
+async fn failure(pool: &sqlx::PgPool, read_only: bool, sql: &'static str) -> sqlx::Error {
+    let mut tx = pool.begin().await.expect("a transaction");
+    if read_only {
+        tx.execute("SET TRANSACTION READ ONLY").await.unwrap();
+    }
+    tx.execute(sql).await.expect_err("the statement fails")
+}
+
+#[tokio::test]
+async fn a_write_refused_as_read_only_is_an_outage_everywhere_and_a_statement_error_is_not() {
+    let db = TestDatabase::migrated(2).await;
+
+    let read_only = failure(&db.pool, true, "DELETE FROM h2s_orders").await;
+    assert_eq!(
+        db::outage(&read_only),
+        Some(Outage::ReadOnly),
+        "{read_only}"
+    );
+    assert_eq!(
+        ApiError::from(failure(&db.pool, true, "DELETE FROM h2s_orders").await).status(),
+        503
+    );
+    assert!(matches!(
+        TaskError::from(read_only),
+        TaskError::Outage { .. }
+    ));
+
+    let bad_statement = failure(&db.pool, false, "SELECT 1 / 0").await;
+    assert_eq!(db::outage(&bad_statement), None, "{bad_statement}");
+    assert_eq!(
+        ApiError::from(failure(&db.pool, false, "SELECT 1 / 0").await).status(),
+        500
+    );
+    assert!(matches!(
+        TaskError::from(bad_statement),
+        TaskError::Retryable { .. }
+    ));
+}
+
+#[tokio::test]
+async fn writable_is_false_where_new_transactions_are_read_only() {
+    let db = TestDatabase::migrated(2).await;
+    assert!(db::writable(&db.pool).await.unwrap());
+    let read_only = PgPoolOptions::new()
+        .max_connections(1)
+        .after_connect(|conn, _| {
+            Box::pin(async move {
+                conn.execute("SET default_transaction_read_only = on")
+                    .await?;
+                Ok(())
+            })
+        })
+        .connect(&db.url)
+        .await
+        .unwrap();
+    assert!(!db::writable(&read_only).await.unwrap());
+    read_only.close().await;
+}
