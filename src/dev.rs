@@ -9,7 +9,7 @@ use tokio::task::JoinHandle;
 
 use crate::{
     app::{Application, Stop, run_worker, shutdown_signal},
-    checkout::request::UrlDefaults,
+    checkout::request::{ReturnUrl, UrlDefaults},
     config::{ApiSettings, DatabaseSettings, StripeSettings, WorkerSettings},
     db,
     stripe::StripeClientConfig,
@@ -35,6 +35,7 @@ pub async fn run(
     .await?;
 
     let (stripe_config, sandbox) = stripe_or_sandbox(&stripe).await?;
+    let checkout_urls = sandbox_return_urls(checkout_urls, sandbox.as_ref())?;
     let app = build_app(
         &pool,
         &api,
@@ -102,6 +103,30 @@ async fn build_app(
         });
     }
     Ok(app)
+}
+
+/// The configured return URLs, each one missing taken from the sandbox's own shop pages, so
+/// that a checkout without `success_url`/`cancel_url` is answered in `--dev` (outside `--dev`,
+/// or with a real Stripe key, a missing URL with no configured default stays a 400).
+fn sandbox_return_urls(
+    configured: UrlDefaults,
+    sandbox: Option<&StandIn>,
+) -> anyhow::Result<UrlDefaults> {
+    let Some(sandbox) = sandbox else {
+        return Ok(configured);
+    };
+    let (thanks, cart) = sandbox.shop_return_urls();
+    let page = |url: String| ReturnUrl::parse(&url).context("the sandbox's shop page URL");
+    Ok(UrlDefaults {
+        success_url: match configured.success_url {
+            Some(url) => Some(url),
+            None => Some(page(thanks)?),
+        },
+        cancel_url: match configured.cancel_url {
+            Some(url) => Some(url),
+            None => Some(page(cart)?),
+        },
+    })
 }
 
 /// The reconciler in-process, on its default schedule and options.

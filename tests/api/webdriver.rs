@@ -29,7 +29,7 @@ impl Browser {
             .stderr(Stdio::null())
             .spawn()
             .expect(
-                "chromedriver (Debian: apt-get install chromium chromium-driver; .ci/run does)",
+                "chromedriver (Debian: apt-get install chromium chromium-driver; scripts/test does as root)",
             );
         let http = reqwest::Client::new();
         let base = format!("http://127.0.0.1:{port}");

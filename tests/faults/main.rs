@@ -9,6 +9,7 @@ mod bad_input;
 mod crashes;
 mod db_restart;
 mod db_wait;
+mod dev_mode;
 mod helpers;
 mod managed_postgres;
 mod observability;

@@ -73,6 +73,13 @@ impl StandIn {
         self.addr
     }
 
+    /// The sandbox shop's own thank-you and cart pages (`/shop/thanks`, `/shop/cart`) at the
+    /// public base URL: `api --dev`'s return URLs for a checkout that sends none.
+    pub fn shop_return_urls(&self) -> (String, String) {
+        let base = &self.shared.public_base_url;
+        (format!("{base}/shop/thanks"), format!("{base}/shop/cart"))
+    }
+
     pub fn set_webhook_target(&self, target: WebhookTarget) {
         self.shared.lock().webhook = Some(target);
     }

@@ -18,6 +18,8 @@ pub(crate) fn router() -> Router<Arc<Shared>> {
         .route("/pay/{id}", get(pay_page))
         .route("/pay/{id}/complete", post(pay_complete))
         .route("/pay/{id}/expire", post(pay_expire))
+        .route("/shop/thanks", get(shop_thanks))
+        .route("/shop/cart", get(shop_cart))
 }
 
 fn escape(s: &str) -> String {
@@ -108,4 +110,25 @@ fn pay_result(
             &format!("<p>{}</p>", escape(&format!("{err:#}"))),
         ),
     }
+}
+
+/// Where `api --dev` sends a customer back after paying, when the checkout named no
+/// `success_url` and none is configured.
+async fn shop_thanks() -> Response {
+    page(
+        StatusCode::OK,
+        "Thank you",
+        "<p>The sandbox took the payment; the order turns <code>paid</code> once its webhook \
+         is applied (<code>GET /api/orders/ORD-...</code>).</p>",
+    )
+}
+
+/// Where `api --dev` sends a customer back after cancelling, when the checkout named no
+/// `cancel_url` and none is configured.
+async fn shop_cart() -> Response {
+    page(
+        StatusCode::OK,
+        "Your cart",
+        "<p>The checkout was cancelled; nothing was charged.</p>",
+    )
 }
