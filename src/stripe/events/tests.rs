@@ -41,8 +41,15 @@ fn a_listed_event_of_another_api_version_is_read_from_the_fields_used_only() {
 
 #[test]
 fn other_types_are_kept_without_a_payment_and_an_event_without_an_id_is_refused() {
-    let other = json!({"id": "evt_1", "type": "charge.refunded", "data": {"object": {}}});
+    let other = json!({"id": "evt_1", "type": "customer.created", "data": {"object": {}}});
     let parsed = StripeEvent::from_json(&other).expect("parsed");
-    assert!(parsed.payment.is_none());
+    assert!(parsed.payment.is_none() && parsed.money.is_none() && parsed.unusable.is_none());
+    // A type acted on whose object lacks what is needed: read, and marked unusable.
+    let empty = json!({"id": "evt_2", "type": "charge.refunded", "data": {"object": {}}});
+    let parsed = StripeEvent::from_json(&empty).expect("parsed");
+    assert_eq!(parsed.unusable, Some(Missing("amount_refunded")));
+    let no_data = json!({"id": "evt_3", "type": "checkout.session.expired"});
+    let parsed = StripeEvent::from_json(&no_data).expect("parsed");
+    assert_eq!(parsed.unusable, Some(Missing("id")));
     assert!(StripeEvent::from_json(&json!({"type": "checkout.session.expired"})).is_none());
 }
