@@ -489,7 +489,7 @@ async fn a_signed_dispute_without_a_payment_intent_is_recorded_unusable_not_a_si
     let log = api.proc.log_text();
     let line = log
         .lines()
-        .find(|l| l.contains("unusable"))
+        .find(|l| l.contains("recorded as unusable"))
         .expect("a log line for it");
     assert!(
         line.contains("evt_unusable_1") && line.contains("payment_intent"),
