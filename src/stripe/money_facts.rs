@@ -55,7 +55,10 @@ fn dispute_won(status: &str) -> Option<bool> {
     match status {
         "lost" => Some(false),
         "won" | "warning_closed" | "prevented" => Some(true),
-        _ => None,
+        _ => {
+            crate::metrics::stripe_unknown_value("dispute.status");
+            None
+        }
     }
 }
 

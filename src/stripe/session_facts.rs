@@ -24,7 +24,10 @@ impl From<&str> for SessionStatus {
             "open" => SessionStatus::Open,
             "complete" => SessionStatus::Complete,
             "expired" => SessionStatus::Expired,
-            other => SessionStatus::Other(other.to_owned()),
+            other => {
+                crate::metrics::stripe_unknown_value("checkout.session.status");
+                SessionStatus::Other(other.to_owned())
+            }
         }
     }
 }
@@ -45,7 +48,10 @@ impl From<&str> for SessionPaymentStatus {
             "paid" => SessionPaymentStatus::Paid,
             "unpaid" => SessionPaymentStatus::Unpaid,
             "no_payment_required" => SessionPaymentStatus::NoPaymentRequired,
-            other => SessionPaymentStatus::Other(other.to_owned()),
+            other => {
+                crate::metrics::stripe_unknown_value("checkout.session.payment_status");
+                SessionPaymentStatus::Other(other.to_owned())
+            }
         }
     }
 }
