@@ -206,7 +206,7 @@ fn cases() -> u32 {
     std::env::var("PROPTEST_CASES")
         .ok()
         .and_then(|c| c.parse().ok())
-        .unwrap_or(24)
+        .unwrap_or(64)
 }
 
 #[test]
