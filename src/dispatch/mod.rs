@@ -96,8 +96,12 @@ pub async fn ensure_job(
     let status_changed = !created && sync_status(tx, order_id, status).await?;
     if created {
         tracing::info!(%job_id, "dispatch job created");
-    } else if linked || status_changed {
-        tracing::warn!(%job_id, linked, status_changed, "dispatch job brought in line with its order");
+    } else if linked {
+        // A link was wrong or missing: something (an old backend, a crash) bypassed this.
+        tracing::warn!(%job_id, status_changed, "dispatch job link repaired");
+    } else if status_changed {
+        // The job following its order's status: what every payment event does.
+        tracing::info!(%job_id, "dispatch job status follows its order");
     }
     Ok(Ensured {
         job_id,

@@ -4,17 +4,19 @@ use super::{
 };
 use crate::{
     payments::handle_event::{self, Outcome, Source},
-    stripe::events::{self, StripeEvent},
+    stripe::events::{self, Refused},
 };
 use axum::{Json, body::Bytes, extract::State, http::HeaderMap};
 
-/// `POST /api/stripe-webhook`: the raw body is verified, then recorded and applied once.
+/// `POST /api/stripe-webhook`: the raw body's signature is checked, the event read (any API
+/// version), then recorded and applied once. A signed event that cannot be used is answered
+/// 200 (`unusable`): Stripe's redeliveries would carry the same object.
 #[utoipa::path(post, path = "/api/stripe-webhook", tag = "stripe",
     params(("Stripe-Signature" = String, Header, description = "checked with a 300 s tolerance")),
     request_body(content = Object, description = "a Stripe event, any API version"),
     responses(
-        (status = 200, description = "recorded (or a repeat, or a type not acted on)", body = WebhookAck),
-        (status = 400, description = "bad or stale signature, or an unparsable body: nothing written", body = ErrorBody),
+        (status = 200, description = "recorded (or a repeat, a type not acted on, or unusable: signed but lacking a needed field, an operator alerted)", body = WebhookAck),
+        (status = 400, description = "bad or stale signature, or a signed body that is no event: nothing written", body = ErrorBody),
     ))]
 pub async fn receive(
     State(state): State<AppState>,
@@ -29,20 +31,20 @@ pub async fn receive(
     let signature = headers
         .get("stripe-signature")
         .and_then(|v| v.to_str().ok());
-    events::verify(&body, signature, secret).map_err(|e| {
+    let now = chrono::Utc::now().timestamp();
+    // The signature first, over the raw bytes; then the one reader every event goes through.
+    let event = events::read_delivery(&body, signature, secret, now).map_err(|e| {
         tracing::warn!(reason = %e, "webhook rejected");
-        if e.is_about_the_body() {
-            crate::metrics::webhook_event("unparsable", "rejected");
-            ApiError::BadRequest(format!("webhook rejected: {e}"))
-        } else {
-            crate::metrics::webhook_signature_failure();
-            ApiError::invalid("Stripe-Signature", format!("webhook rejected: {e}"))
+        match e {
+            Refused::Signature(_) => {
+                crate::metrics::webhook_signature_failure();
+                ApiError::invalid("Stripe-Signature", format!("webhook rejected: {e}"))
+            }
+            Refused::NotAnEvent => {
+                crate::metrics::webhook_event("unparsable", "rejected");
+                ApiError::BadRequest(format!("webhook rejected: {e}"))
+            }
         }
-    })?;
-    // Verified (and parsed by async-stripe) above; read as every event is.
-    let event = StripeEvent::from_body(&body).ok_or_else(|| {
-        crate::metrics::webhook_event("unparsable", "rejected");
-        ApiError::BadRequest("webhook rejected: the event has no id or type".into())
     })?;
     if let Some(id) = event.checkout_trace_id() {
         super::request_trace::record_checkout_trace_id(id);

@@ -127,6 +127,12 @@ pub fn webhook_event(event_type: &str, outcome: &'static str) {
     metrics().webhook.event(event_type, outcome);
 }
 
+/// A value of a Stripe enum `field` (`checkout.session.status`, ...) this build does not
+/// know: read as "other", counted here rather than logged per event.
+pub fn stripe_unknown_value(field: &'static str) {
+    metrics().webhook.unknown_value(field);
+}
+
 pub fn webhook_signature_failure() {
     metrics().webhook.signature_failure();
 }

@@ -1,6 +1,7 @@
 //! What needs a human after the money moved (`h2s_operator_alerts`): a dispute opened, or a
-//! refund or a lost dispute for a job already scheduled or done (left as it is). One per
-//! order and kind; the console lists the open ones.
+//! refund or a lost dispute for a job already scheduled or done (left as it is), one per
+//! order and kind; or a signed Stripe event that cannot be used, one per event (it names no
+//! order we can find). The console lists the open ones.
 
 use chrono::{DateTime, Utc};
 use sqlx::{PgPool, Postgres, Transaction};
@@ -15,6 +16,10 @@ pub enum AlertKind {
     /// The order was refunded (or its dispute lost) but its job is already scheduled or
     /// completed: the visit is the dispatcher's to call off, or the money to recover.
     MoneyBackAfterDispatch,
+    /// A correctly signed event of a type acted on lacks a field needed to act (a dispute
+    /// without `payment_intent`, say): recorded, not applied; what it was about is the
+    /// operator's to find in Stripe's dashboard by its event id.
+    UnusableEvent,
 }
 
 impl AlertKind {
@@ -22,6 +27,7 @@ impl AlertKind {
         match self {
             AlertKind::DisputeOpened => "dispute_opened",
             AlertKind::MoneyBackAfterDispatch => "money_back_after_dispatch",
+            AlertKind::UnusableEvent => "unusable_event",
         }
     }
 }
@@ -46,15 +52,40 @@ pub async fn raise(
     .await?;
     let new = done.rows_affected() == 1;
     if new {
-        tracing::warn!(order_id = %order_id, kind = kind.as_str(), detail, "operator alert raised");
+        // INFO: a dispute or a refund is business, not a fault of this system; operators are
+        // told by the alert row (the console, `h2s_operator_alerts_open`), not by log alerts
+        // that would fire on healthy deliveries.
+        tracing::info!(order_id = %order_id, kind = kind.as_str(), detail, "operator alert raised");
     }
     Ok(new)
 }
 
-/// An alert no operator has resolved yet.
+/// Raises the alert for one Stripe event (no order), once per event and kind. `true` if new.
+pub async fn raise_for_event(
+    tx: &mut Transaction<'_, Postgres>,
+    event_id: &str,
+    kind: AlertKind,
+    detail: &str,
+) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query(
+        r#"
+        INSERT INTO h2s_operator_alerts (event_id, kind, detail) VALUES ($1, $2, $3)
+        ON CONFLICT (event_id, kind) WHERE event_id IS NOT NULL DO NOTHING
+        "#,
+    )
+    .bind(event_id)
+    .bind(kind.as_str())
+    .bind(detail)
+    .execute(&mut **tx)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// An alert no operator has resolved yet: about an order, or about a Stripe event.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct OpenAlert {
-    pub order_id: OrderId,
+    pub order_id: Option<OrderId>,
+    pub event_id: Option<String>,
     pub kind: String,
     pub detail: String,
     pub created_at: DateTime<Utc>,
@@ -64,7 +95,7 @@ pub struct OpenAlert {
 pub async fn open(pool: &PgPool, limit: i64) -> Result<Vec<OpenAlert>, sqlx::Error> {
     sqlx::query_as(
         r#"
-        SELECT order_id, kind, detail, created_at FROM h2s_operator_alerts
+        SELECT order_id, event_id, kind, detail, created_at FROM h2s_operator_alerts
         WHERE resolved_at IS NULL ORDER BY created_at DESC LIMIT $1
         "#,
     )

@@ -6,11 +6,12 @@
 use sqlx::{PgPool, Postgres, Transaction};
 
 use super::{
+    alerts::AlertKind,
     apply,
     error::ApplyError,
     money::{self, MoneyOutcome},
 };
-use crate::stripe::{StripeMode, events::StripeEvent};
+use crate::stripe::{StripeMode, events::StripeEvent, fields::Missing};
 
 /// What a delivery did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -28,6 +29,10 @@ pub enum Outcome {
     Parked,
     /// A live-mode event where test mode is served, or the reverse: recorded, no effect.
     ModeMismatch,
+    /// Correctly signed, of a type acted on, but its object lacks a field needed to act (a
+    /// dispute without `payment_intent`, say): recorded, no effect, an operator alerted.
+    /// Answered 2xx: Stripe's redeliveries would carry the same object.
+    Unusable(Missing),
 }
 
 impl Outcome {
@@ -40,6 +45,7 @@ impl Outcome {
             Outcome::Unattributable => "unattributable",
             Outcome::Parked => "parked",
             Outcome::ModeMismatch => "ignored_mode_mismatch",
+            Outcome::Unusable(_) => "unusable",
         }
     }
 }
@@ -113,6 +119,8 @@ pub async fn handle(
     let outcome = if mismatch {
         tracing::warn!(livemode = ?event.livemode, "an event of the other Stripe mode: ignored");
         Outcome::ModeMismatch
+    } else if let Some(missing) = event.unusable {
+        unusable(&mut tx, event, missing).await?
     } else {
         match apply(&mut tx, event).await {
             Err(ApplyError::Database(e)) => return Err(e.into()),
@@ -133,6 +141,24 @@ pub async fn handle(
         .await?;
     tx.commit().await?;
     Ok(outcome)
+}
+
+/// A signed event this system cannot act on: one log line (its id, type and the missing
+/// field; never the payload) and an operator alert under its event id.
+async fn unusable(
+    tx: &mut Transaction<'_, Postgres>,
+    event: &StripeEvent,
+    missing: Missing,
+) -> Result<Outcome, sqlx::Error> {
+    tracing::warn!(
+        event_id = %event.id,
+        event_type = %event.event_type,
+        %missing,
+        "a signed Stripe event lacks a field needed to act on it: recorded as unusable, operator alerted"
+    );
+    let detail = format!("{} {}: no usable `{missing}`", event.event_type, event.id);
+    super::alerts::raise_for_event(tx, &event.id, AlertKind::UnusableEvent, &detail).await?;
+    Ok(Outcome::Unusable(missing))
 }
 
 /// The event's effect, inside the transaction that recorded it.

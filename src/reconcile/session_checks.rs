@@ -8,7 +8,6 @@
 use chrono::{DateTime, Utc};
 use futures::StreamExt;
 use sqlx::PgPool;
-use stripe_shared::CheckoutSession;
 
 use super::{
     context::Ctx,
@@ -68,7 +67,7 @@ async fn retrieve_all(
 ) -> Vec<(
     OrderId,
     Stored<OrderStatus>,
-    Result<CheckoutSession, StripeCallError>,
+    Result<SessionFacts, StripeCallError>,
 )> {
     ctx.report.stripe_calls += rows.len() as u64;
     ctx.report.sessions_retrieved += rows.len() as u64;
@@ -88,10 +87,10 @@ async fn apply_retrieved(
     ctx: &mut Ctx<'_>,
     order_id: &OrderId,
     status: &Stored<OrderStatus>,
-    session: Result<CheckoutSession, StripeCallError>,
+    session: Result<SessionFacts, StripeCallError>,
 ) {
     let facts = match session {
-        Ok(session) => SessionFacts::from(&session),
+        Ok(facts) => facts,
         Err(e) => {
             return ctx.report.fail(
                 Repair::MissedPayment,
@@ -144,7 +143,7 @@ pub(super) async fn retrieve_past_expiry(ctx: &mut Ctx<'_>) {
         ctx.report.stripe_calls += 1;
         ctx.report.sessions_retrieved += 1;
         let facts = match sessions::retrieve(ctx.stripe(), &session_id).await {
-            Ok(session) => SessionFacts::from(&session),
+            Ok(facts) => facts,
             Err(e) => {
                 ctx.report.fail(
                     Repair::MissedPayment,

@@ -1,68 +1,44 @@
-//! Stripe's events as this system reads them: a webhook delivery verified against its
-//! signature and parsed, or an event the sweep listed from the Events API. What an event does
-//! to its order is the payments domain's (`payments::handle_event`).
-
-use secrecy::ExposeSecret;
-use stripe_webhook::Webhook;
+//! Stripe's events as this system reads them, wherever they came from: a webhook delivery
+//! (its signature checked first, on the raw body, by [`super::signature`]) or an event the
+//! sweep listed from the Events API. Both are read by one reader, [`StripeEvent::from_json`],
+//! which reads only the fields of [`super::fields::READ`]: any API version is accepted. What
+//! an event does to its order is the payments domain's (`payments::handle_event`).
 
 use super::{
-    money_facts::MoneyFacts, session_facts::SessionFacts, webhook_secrets::WebhookSecrets,
+    fields::Missing,
+    money_facts::MoneyFacts,
+    session_facts::SessionFacts,
+    signature::{self, SignatureError},
+    webhook_secrets::WebhookSecrets,
 };
 use crate::orders::transition::PaymentEvent;
 
 /// Why a delivery was refused (answered 400; nothing written).
-#[derive(Debug, thiserror::Error)]
-pub enum Rejected {
-    #[error("missing Stripe-Signature header")]
-    MissingSignature,
-    #[error("the body is not UTF-8")]
-    NotUtf8,
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Refused {
     #[error("signature verification failed: {0}")]
-    Verification(stripe_webhook::WebhookError),
+    Signature(#[from] SignatureError),
+    /// Signed, but not an event at all: no JSON object with an `id` and a `type` (nothing to
+    /// record it under).
+    #[error("the signed body is not an event with an id and a type")]
+    NotAnEvent,
 }
 
-impl Rejected {
-    /// The body is at fault (not UTF-8, not an event), rather than the signature.
-    pub fn is_about_the_body(&self) -> bool {
-        matches!(
-            self,
-            Rejected::NotUtf8 | Rejected::Verification(stripe_webhook::WebhookError::BadParse(_))
-        )
-    }
-}
-
-/// Verifies the signature (300 s tolerance) over the raw body under each secret in turn (a
-/// rotation has two) and parses the event. Refused if no secret signs it; a stale timestamp
-/// is refused under every secret.
-pub fn verify(
+/// A webhook delivery: the signature checked over the raw body (every secret, 300 s
+/// tolerance, at `now`), then the event read as every event is.
+pub fn read_delivery(
     body: &[u8],
     signature: Option<&str>,
     secrets: &WebhookSecrets,
-) -> Result<stripe_webhook::Event, Rejected> {
-    let signature = signature.ok_or(Rejected::MissingSignature)?;
-    let payload = std::str::from_utf8(body).map_err(|_| Rejected::NotUtf8)?;
-    let mut refused = None;
-    for secret in secrets.iter() {
-        match Webhook::construct_event(payload, signature, secret.expose_secret()) {
-            Ok(event) => return Ok(event),
-            // Signed by this secret, but stale or unparsable: no other secret changes that.
-            Err(
-                e @ (stripe_webhook::WebhookError::BadTimestamp(_)
-                | stripe_webhook::WebhookError::BadParse(_)),
-            ) => {
-                return Err(Rejected::Verification(e));
-            }
-            Err(e) => refused = Some(e),
-        }
-    }
-    Err(Rejected::Verification(
-        refused.expect("WebhookSecrets holds at least one secret"),
-    ))
+    now: i64,
+) -> Result<StripeEvent, Refused> {
+    signature::verify(body, signature, secrets, now)?;
+    StripeEvent::from_body(body).ok_or(Refused::NotAnEvent)
 }
 
 /// A Stripe event as this system uses it, wherever it came from: the webhook (verified by
-/// async-stripe) or the sweep's read of the Events API, both read by [`StripeEvent::from_json`].
-#[derive(Debug, Clone)]
+/// the signature checked) or the sweep's read of the Events API, both read by [`StripeEvent::from_json`].
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StripeEvent {
     pub id: String,
     pub event_type: String,
@@ -74,6 +50,9 @@ pub struct StripeEvent {
     pub money: Option<MoneyFacts>,
     /// Stripe's `livemode` (absent from some old API versions' listed events).
     pub livemode: Option<bool>,
+    /// A type acted on whose object lacks a field needed to act (no `payment_intent` on a
+    /// dispute, say): recorded as `unusable`, never applied, never a signature failure.
+    pub unusable: Option<Missing>,
 }
 
 impl StripeEvent {
@@ -86,32 +65,26 @@ impl StripeEvent {
 
 impl StripeEvent {
     /// An event object as the Events API lists it or the webhook receives it, of any API
-    /// version: only the fields used are read (`id`, `type`, `created`, of the session `id`,
-    /// `status`, `payment_status`, `metadata`, `client_reference_id`, `payment_intent`,
-    /// amounts and customer details, of a charge, refund or dispute those of [`MoneyFacts`]).
-    /// `None` when even the id or the type is missing.
+    /// version: only the fields of [`super::fields::READ`] are read, anything else (unknown,
+    /// missing, of another type) is never looked at. `None` when even the id or the type is
+    /// missing.
     pub fn from_json(event: &serde_json::Value) -> Option<Self> {
         let id = event["id"].as_str()?.to_owned();
         let event_type = event["type"].as_str()?.to_owned();
-        let created = event["created"].as_i64().unwrap_or_default();
-        let payment = SessionFacts::from_json(&event["data"]["object"]).and_then(|facts| {
-            let payment_event = match event_type.as_str() {
-                "checkout.session.completed" => facts.completed_event(),
-                "checkout.session.async_payment_succeeded" => PaymentEvent::AsyncSucceeded,
-                "checkout.session.async_payment_failed" => PaymentEvent::AsyncFailed,
-                "checkout.session.expired" => PaymentEvent::Expired,
-                _ => return None,
-            };
-            Some((payment_event, facts))
-        });
-        let money = MoneyFacts::from_json(&event_type, &event["data"]["object"]);
+        let (payment, money, unusable) = match read_object(&event_type, &event["data"]["object"]) {
+            Ok(Facts::Payment(payment_event, facts)) => (Some((payment_event, *facts)), None, None),
+            Ok(Facts::Money(facts)) => (None, Some(facts), None),
+            Ok(Facts::NotActedOn) => (None, None, None),
+            Err(missing) => (None, None, Some(missing)),
+        };
         Some(StripeEvent {
             id,
             event_type,
-            created,
+            created: event["created"].as_i64().unwrap_or_default(),
             payment,
             money,
             livemode: event["livemode"].as_bool(),
+            unusable,
         })
     }
 
@@ -119,6 +92,35 @@ impl StripeEvent {
     pub fn from_body(body: &[u8]) -> Option<Self> {
         Self::from_json(&serde_json::from_slice(body).ok()?)
     }
+}
+
+/// What an event's object says, by the event's type.
+enum Facts {
+    Payment(PaymentEvent, Box<SessionFacts>),
+    Money(MoneyFacts),
+    NotActedOn,
+}
+
+/// The object of an event of type `event_type`, read for what that type does.
+fn read_object(event_type: &str, object: &serde_json::Value) -> Result<Facts, Missing> {
+    let payment_event = match event_type {
+        "checkout.session.completed" => None,
+        "checkout.session.async_payment_succeeded" => Some(PaymentEvent::AsyncSucceeded),
+        "checkout.session.async_payment_failed" => Some(PaymentEvent::AsyncFailed),
+        "checkout.session.expired" => Some(PaymentEvent::Expired),
+        _ => {
+            return Ok(match MoneyFacts::read(event_type, object)? {
+                Some(facts) => Facts::Money(facts),
+                None => Facts::NotActedOn,
+            });
+        }
+    };
+    let facts = SessionFacts::read(object)?;
+    let payment_event = match payment_event {
+        Some(e) => e,
+        None => facts.completed_event()?,
+    };
+    Ok(Facts::Payment(payment_event, Box::new(facts)))
 }
 
 #[cfg(test)]

@@ -3,15 +3,17 @@
 
 pub mod client;
 pub mod events;
+pub mod fields;
 pub mod mode;
 pub mod money_facts;
 pub mod outage;
 pub mod session_facts;
 pub mod sessions;
+pub mod signature;
 pub mod webhook_secrets;
 
 pub use client::{Blame, StripeCallError, StripeClientConfig, StripeHttp};
 pub use mode::StripeMode;
 pub use money_facts::{MoneyChange, MoneyFacts};
-pub use session_facts::SessionFacts;
+pub use session_facts::{SessionFacts, SessionPaymentStatus, SessionStatus};
 pub use webhook_secrets::WebhookSecrets;

@@ -4,6 +4,8 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use super::fields::Missing;
+
 /// A refund or dispute event, as this system uses it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MoneyFacts {
@@ -43,45 +45,59 @@ fn id_of(v: &Value) -> Option<String> {
     v.as_str().or_else(|| v["id"].as_str()).map(str::to_owned)
 }
 
+fn need<T>(value: Option<T>, field: &'static str) -> Result<T, Missing> {
+    value.ok_or(Missing(field))
+}
+
+/// `charge.dispute.closed`'s `status`: won (the money stays) or lost; `None` for a value
+/// this build does not know (the event is then unusable, never guessed).
+fn dispute_won(status: &str) -> Option<bool> {
+    match status {
+        "lost" => Some(false),
+        "won" | "warning_closed" | "prevented" => Some(true),
+        _ => {
+            crate::metrics::stripe_unknown_value("dispute.status");
+            None
+        }
+    }
+}
+
 impl MoneyFacts {
     /// The facts of an event object of type `event_type`, of any API version (only the
-    /// fields used are read); `None` for other types, or an object without a PaymentIntent.
-    pub fn from_json(event_type: &str, o: &Value) -> Option<Self> {
+    /// fields used are read). `Ok(None)` for types not acted on; `Err` names a needed field
+    /// the object lacks (a PaymentIntent, say: a charge made outside Checkout).
+    pub fn read(event_type: &str, o: &Value) -> Result<Option<Self>, Missing> {
         let change = match event_type {
             "charge.refunded" => {
-                let amount_refunded = o["amount_refunded"].as_i64()?;
+                let amount_refunded = need(o["amount_refunded"].as_i64(), "amount_refunded")?;
                 let full = o["refunded"].as_bool().unwrap_or(false)
                     || o["amount"].as_i64().is_some_and(|a| amount_refunded >= a);
                 MoneyChange::ChargeRefunded {
-                    charge_id: id_of(&o["id"])?,
+                    charge_id: need(id_of(&o["id"]), "id")?,
                     amount_refunded,
                     full,
                 }
             }
             "refund.updated" => MoneyChange::RefundUpdated {
-                refund_id: id_of(&o["id"])?,
-                amount: o["amount"].as_i64()?,
+                refund_id: need(id_of(&o["id"]), "id")?,
+                amount: need(o["amount"].as_i64(), "amount")?,
                 succeeded: o["status"].as_str() == Some("succeeded"),
             },
             "charge.dispute.created" => MoneyChange::DisputeOpened {
-                dispute_id: id_of(&o["id"])?,
+                dispute_id: need(id_of(&o["id"]), "id")?,
                 amount: o["amount"].as_i64(),
                 reason: o["reason"].as_str().map(str::to_owned),
             },
             "charge.dispute.closed" => MoneyChange::DisputeClosed {
-                dispute_id: id_of(&o["id"])?,
-                won: match o["status"].as_str()? {
-                    "lost" => false,
-                    "won" | "warning_closed" | "prevented" => true,
-                    _ => return None,
-                },
+                dispute_id: need(id_of(&o["id"]), "id")?,
+                won: need(o["status"].as_str().and_then(dispute_won), "status")?,
             },
-            _ => return None,
+            _ => return Ok(None),
         };
-        Some(MoneyFacts {
-            payment_intent: id_of(&o["payment_intent"])?,
+        Ok(Some(MoneyFacts {
+            payment_intent: need(id_of(&o["payment_intent"]), "payment_intent")?,
             change,
-        })
+        }))
     }
 }
 
@@ -97,13 +113,17 @@ mod tests {
             json!({"id": "ch_1", "object": "charge", "amount": 10_000, "amount_refunded": refunded,
                    "refunded": flag, "payment_intent": "pi_1"})
         };
-        let full = MoneyFacts::from_json("charge.refunded", &charge(10_000, true)).unwrap();
+        let full = MoneyFacts::read("charge.refunded", &charge(10_000, true))
+            .unwrap()
+            .unwrap();
         assert_eq!(full.payment_intent, "pi_1");
         assert!(matches!(
             full.change,
             MoneyChange::ChargeRefunded { full: true, .. }
         ));
-        let partial = MoneyFacts::from_json("charge.refunded", &charge(2_500, false)).unwrap();
+        let partial = MoneyFacts::read("charge.refunded", &charge(2_500, false))
+            .unwrap()
+            .unwrap();
         assert_eq!(
             partial.change,
             MoneyChange::ChargeRefunded {
@@ -117,7 +137,9 @@ mod tests {
     #[test]
     fn disputes_and_refunds_name_their_payment_intent_expanded_or_not() {
         let closed = json!({"id": "dp_1", "status": "lost", "payment_intent": {"id": "pi_2"}});
-        let facts = MoneyFacts::from_json("charge.dispute.closed", &closed).unwrap();
+        let facts = MoneyFacts::read("charge.dispute.closed", &closed)
+            .unwrap()
+            .unwrap();
         assert_eq!(facts.payment_intent, "pi_2");
         assert_eq!(
             facts.change,
@@ -127,14 +149,18 @@ mod tests {
             }
         );
         let inquiry = json!({"id": "dp_2", "status": "warning_closed", "payment_intent": "pi_2"});
-        let facts = MoneyFacts::from_json("charge.dispute.closed", &inquiry).unwrap();
+        let facts = MoneyFacts::read("charge.dispute.closed", &inquiry)
+            .unwrap()
+            .unwrap();
         assert!(matches!(
             facts.change,
             MoneyChange::DisputeClosed { won: true, .. }
         ));
         let refund =
             json!({"id": "re_1", "amount": 500, "status": "pending", "payment_intent": "pi_3"});
-        let facts = MoneyFacts::from_json("refund.updated", &refund).unwrap();
+        let facts = MoneyFacts::read("refund.updated", &refund)
+            .unwrap()
+            .unwrap();
         assert!(matches!(
             facts.change,
             MoneyChange::RefundUpdated {
@@ -142,8 +168,17 @@ mod tests {
                 ..
             }
         ));
-        // No PaymentIntent (a charge made outside Checkout): nothing of ours.
-        assert!(MoneyFacts::from_json("charge.dispute.created", &json!({"id": "dp_3"})).is_none());
-        assert!(MoneyFacts::from_json("charge.captured", &refund).is_none());
+        // No PaymentIntent (a charge made outside Checkout): unusable, and says why.
+        assert_eq!(
+            MoneyFacts::read("charge.dispute.created", &json!({"id": "dp_3"})),
+            Err(Missing("payment_intent"))
+        );
+        // A closed status this build does not know is never guessed as won or lost.
+        let unknown = json!({"id": "dp_4", "status": "arbitrated", "payment_intent": "pi_2"});
+        assert_eq!(
+            MoneyFacts::read("charge.dispute.closed", &unknown),
+            Err(Missing("status"))
+        );
+        assert_eq!(MoneyFacts::read("charge.captured", &refund), Ok(None));
     }
 }

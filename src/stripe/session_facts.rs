@@ -1,19 +1,68 @@
 //! What this system reads of a Stripe Checkout Session, whether Stripe sent it in an event,
-//! the sweep retrieved it, or the Events API listed it.
+//! the sweep retrieved or listed it, or the worker created it: the fields of
+//! [`super::fields::READ`], from the JSON, so that any API version reads the same.
 
 use std::collections::BTreeMap;
 
-use stripe_shared::{CheckoutSession, CheckoutSessionPaymentStatus, CheckoutSessionStatus};
+use serde_json::Value;
 
+use super::fields::Missing;
 use crate::orders::transition::PaymentEvent;
 
+/// A session's `status`; a value this build does not know is kept as it came.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SessionStatus {
+    Open,
+    Complete,
+    Expired,
+    Other(String),
+}
+
+impl From<&str> for SessionStatus {
+    fn from(s: &str) -> Self {
+        match s {
+            "open" => SessionStatus::Open,
+            "complete" => SessionStatus::Complete,
+            "expired" => SessionStatus::Expired,
+            other => {
+                crate::metrics::stripe_unknown_value("checkout.session.status");
+                SessionStatus::Other(other.to_owned())
+            }
+        }
+    }
+}
+
+/// A session's `payment_status`; a value this build does not know is kept as it came (and
+/// is not a payment).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SessionPaymentStatus {
+    Paid,
+    Unpaid,
+    NoPaymentRequired,
+    Other(String),
+}
+
+impl From<&str> for SessionPaymentStatus {
+    fn from(s: &str) -> Self {
+        match s {
+            "paid" => SessionPaymentStatus::Paid,
+            "unpaid" => SessionPaymentStatus::Unpaid,
+            "no_payment_required" => SessionPaymentStatus::NoPaymentRequired,
+            other => {
+                crate::metrics::stripe_unknown_value("checkout.session.payment_status");
+                SessionPaymentStatus::Other(other.to_owned())
+            }
+        }
+    }
+}
+
 /// What we use of a Checkout Session.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SessionFacts {
     pub session_id: String,
     pub url: Option<String>,
-    pub status: Option<CheckoutSessionStatus>,
-    pub payment_status: CheckoutSessionPaymentStatus,
+    pub status: Option<SessionStatus>,
+    pub payment_status: Option<SessionPaymentStatus>,
     pub client_reference_id: Option<String>,
     pub metadata: BTreeMap<String, String>,
     pub amount_total: Option<i64>,
@@ -27,43 +76,20 @@ pub struct SessionFacts {
     pub payment_intent: Option<String>,
 }
 
-impl From<&CheckoutSession> for SessionFacts {
-    fn from(s: &CheckoutSession) -> Self {
-        let details = s.customer_details.as_ref();
-        SessionFacts {
-            session_id: s.id.as_str().to_owned(),
-            url: s.url.clone(),
-            status: s.status.clone(),
-            payment_status: s.payment_status.clone(),
-            client_reference_id: s.client_reference_id.clone(),
-            metadata: s.metadata.clone().unwrap_or_default().into_iter().collect(),
-            amount_total: s.amount_total,
-            currency: s.currency.as_ref().map(|c| c.to_string()),
-            customer_email: details
-                .and_then(|d| d.email.clone())
-                .or_else(|| s.customer_email.clone()),
-            customer_name: details.and_then(|d| d.name.clone()),
-            customer_phone: details.and_then(|d| d.phone.clone()),
-            expires_at: Some(s.expires_at),
-            payment_intent: s
-                .payment_intent
-                .as_ref()
-                .map(|p| p.id().as_str().to_owned()),
-        }
-    }
+fn text(v: &Value) -> Option<String> {
+    v.as_str().map(str::to_owned)
 }
 
 impl SessionFacts {
-    /// A session object as an event of any API version carries it: only the fields used are
-    /// read. `None` without an id or a payment status.
-    pub fn from_json(o: &serde_json::Value) -> Option<Self> {
-        let text = |v: &serde_json::Value| v.as_str().map(str::to_owned);
+    /// A session object of any API version: only the fields used are read, each of a
+    /// type other than expected read as absent. Only the id is needed.
+    pub fn read(o: &Value) -> Result<Self, Missing> {
         let details = &o["customer_details"];
-        Some(SessionFacts {
-            session_id: o["id"].as_str()?.to_owned(),
+        Ok(SessionFacts {
+            session_id: text(&o["id"]).ok_or(Missing("id"))?,
             url: text(&o["url"]),
-            status: o["status"].as_str().and_then(|s| s.parse().ok()),
-            payment_status: o["payment_status"].as_str()?.parse().ok()?,
+            status: o["status"].as_str().map(SessionStatus::from),
+            payment_status: o["payment_status"].as_str().map(SessionPaymentStatus::from),
             client_reference_id: text(&o["client_reference_id"]),
             metadata: o["metadata"]
                 .as_object()
@@ -83,20 +109,31 @@ impl SessionFacts {
         })
     }
 
+    /// [`SessionFacts::read`], `None` without an id (an empty list's missing first item).
+    pub fn from_json(o: &Value) -> Option<Self> {
+        Self::read(o).ok()
+    }
+
     /// The event a `checkout.session.completed` with this payment status stands for.
-    pub fn completed_event(&self) -> PaymentEvent {
-        match self.payment_status {
-            CheckoutSessionPaymentStatus::Paid
-            | CheckoutSessionPaymentStatus::NoPaymentRequired => PaymentEvent::CompletedPaid,
-            _ => PaymentEvent::CompletedUnpaid,
+    pub fn completed_event(&self) -> Result<PaymentEvent, Missing> {
+        match self
+            .payment_status
+            .as_ref()
+            .ok_or(Missing("payment_status"))?
+        {
+            SessionPaymentStatus::Paid | SessionPaymentStatus::NoPaymentRequired => {
+                Ok(PaymentEvent::CompletedPaid)
+            }
+            _ => Ok(PaymentEvent::CompletedUnpaid),
         }
     }
 
-    /// What a retrieved session says happened, for the reconciler: `None` while it is open.
+    /// What a retrieved session says happened, for the reconciler: `None` while it is open
+    /// (or when it does not say).
     pub fn observed_event(&self) -> Option<PaymentEvent> {
         match self.status {
-            Some(CheckoutSessionStatus::Complete) => Some(self.completed_event()),
-            Some(CheckoutSessionStatus::Expired) => Some(PaymentEvent::Expired),
+            Some(SessionStatus::Complete) => self.completed_event().ok(),
+            Some(SessionStatus::Expired) => Some(PaymentEvent::Expired),
             _ => None,
         }
     }

@@ -5,11 +5,14 @@ use std::collections::HashMap;
 use stripe_checkout::checkout_session::{
     CreateCheckoutSession, CreateCheckoutSessionLineItems, RetrieveCheckoutSession,
 };
-use stripe_client_core::{IdempotencyKey, RequestBuilder, RequestStrategy, StripeRequest};
-pub use stripe_shared::{CheckoutSession, CheckoutSessionPaymentStatus, CheckoutSessionStatus};
+use stripe_client_core::{IdempotencyKey, RequestBuilder, StripeRequest};
+use stripe_shared::CheckoutSession;
 use uuid::Uuid;
 
-use super::client::{StripeCallError, StripeHttp};
+use super::{
+    client::{StripeCallError, StripeHttp},
+    session_facts::SessionFacts,
+};
 use crate::orders::{OrderId, repo::SessionInputs};
 
 /// One key per order, for every attempt of every process: Stripe replays the first answer
@@ -105,24 +108,30 @@ pub async fn create(
 ) -> Result<CreatedSession, StripeCallError> {
     let key = IdempotencyKey::new(idempotency_key(&order.order_id))
         .expect("an order id makes a valid idempotency key");
-    let session = create_request(order, job_id)
-        .customize()
-        .request_strategy(RequestStrategy::Idempotent(key))
-        .send(client)
+    let answer = client
+        .send_json(create_request(order, job_id).build(), Some(key))
         .await?;
+    let facts = SessionFacts::read(&answer).map_err(|missing| {
+        StripeCallError::Decode(format!("a session answer without {missing}"))
+    })?;
     Ok(CreatedSession {
-        id: session.id.as_str().to_owned(),
-        url: session.url,
-        expires_at: Some(session.expires_at),
+        id: facts.session_id,
+        url: facts.url,
+        expires_at: facts.expires_at,
     })
 }
 
+/// The session as Stripe has it now, read as sessions in events are (any API version).
 #[tracing::instrument(skip(client))]
 pub async fn retrieve(
     client: &StripeHttp,
     session_id: &str,
-) -> Result<CheckoutSession, StripeCallError> {
-    RetrieveCheckoutSession::new(session_id).send(client).await
+) -> Result<SessionFacts, StripeCallError> {
+    let answer = client
+        .send_json(RetrieveCheckoutSession::new(session_id).build(), None)
+        .await?;
+    SessionFacts::read(&answer)
+        .map_err(|missing| StripeCallError::Decode(format!("a session answer without {missing}")))
 }
 
 /// Pages of sessions looked through by [`find_for_order`] before giving up.

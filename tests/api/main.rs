@@ -6,6 +6,7 @@ mod console;
 mod helpers;
 mod http_errors;
 mod invariant;
+mod log_capture;
 mod money;
 mod openapi;
 mod operations;
@@ -13,9 +14,12 @@ mod outage;
 #[path = "../common/outbox_steps.rs"]
 mod outbox_steps;
 mod reconcile;
+mod samples;
 #[path = "../common/settings.rs"]
 mod settings;
 mod startup;
+mod stripe_samples;
+mod stripe_versions;
 #[path = "../common/test_db.rs"]
 mod test_db;
 mod webdriver;

@@ -276,12 +276,8 @@ fn forged_webhooks() -> Vec<Bad> {
             WEBHOOK_SECRET,
             now,
         ),
-        signed(
-            "signed event without data",
-            r#"{"id":"evt_x","type":"checkout.session.completed"}"#,
-            WEBHOOK_SECRET,
-            now,
-        ),
+        // (A signed event with an id and a type but no usable object is Stripe's, not a
+        // forgery: recorded as `unusable`, see the test below.)
         Bad {
             headers: vec![(
                 "Stripe-Signature",
@@ -405,6 +401,104 @@ async fn malformed_and_forged_requests_are_4xx_write_nothing_and_leave_the_api_h
     assert!(api_alive);
 
     api.proc.terminate(Duration::from_secs(10));
+    pool.close().await;
+    drop_database(&db).await;
+}
+
+async fn metrics_text(http: &reqwest::Client, base: &str) -> String {
+    let response = http.get(format!("{base}/metrics")).send().await.unwrap();
+    response.text().await.unwrap()
+}
+
+/// The metric sample of this exact series name and labels, from `/metrics`.
+fn metric(text: &str, series: &str) -> Option<f64> {
+    text.lines()
+        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+}
+
+#[tokio::test]
+async fn a_signed_dispute_without_a_payment_intent_is_recorded_unusable_not_a_signature_failure() {
+    let _serial = crate::helpers::one_at_a_time().await;
+    let db = fresh_database_url(&main_cluster(), "faults_unusable");
+    let api = spawn_api(&db, &[]).await;
+    let pool = pool(&db).await;
+    let http = reqwest::Client::new();
+    let now = chrono::Utc::now().timestamp();
+    // Stripe's own sample dispute names no PaymentIntent (a charge made outside Checkout).
+    let dispute = stripe_standin::samples::sample("dispute");
+    assert!(dispute["payment_intent"].is_null());
+    let event =
+        stripe_standin::samples::event("evt_unusable_1", "charge.dispute.created", dispute, now);
+    let payload = event.to_string();
+    let url = format!("{}/api/stripe-webhook", api.base_url);
+    let deliver = |signature: String| {
+        http.post(&url)
+            .header("Stripe-Signature", signature)
+            .body(payload.clone())
+            .send()
+    };
+
+    let answer = deliver(sign_payload(&payload, WEBHOOK_SECRET, now))
+        .await
+        .unwrap();
+    let status = answer.status().as_u16();
+    let body: Value = answer.json().await.unwrap();
+    let metrics = metrics_text(&http, &api.base_url).await;
+    // The counter does move for a forged delivery of the same body (so the check above can fail).
+    let forged = deliver(sign_payload(&payload, "whsec_forged", now))
+        .await
+        .unwrap();
+    let after = metrics_text(&http, &api.base_url).await;
+
+    assert_eq!(
+        (status, body["outcome"].as_str()),
+        (200, Some("unusable")),
+        "{body}"
+    );
+    let recorded: Vec<(String, String)> =
+        sqlx::query_as("SELECT event_id, outcome FROM h2s_stripe_events")
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+    assert_eq!(
+        recorded,
+        [("evt_unusable_1".to_owned(), "unusable".to_owned())]
+    );
+    let alert: (Option<String>, Option<String>, String) =
+        sqlx::query_as("SELECT event_id, order_id, kind FROM h2s_operator_alerts")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert_eq!(
+        alert,
+        (Some("evt_unusable_1".into()), None, "unusable_event".into())
+    );
+    assert_eq!(
+        metric(&metrics, "h2s_webhook_signature_failures_total"),
+        Some(0.0)
+    );
+    let unusable = "h2s_webhook_events_total{type=\"charge.dispute.created\",outcome=\"unusable\"}";
+    assert_eq!(metric(&metrics, unusable), Some(1.0), "{metrics}");
+    assert_eq!(forged.status().as_u16(), 400);
+    assert_eq!(
+        metric(&after, "h2s_webhook_signature_failures_total"),
+        Some(1.0)
+    );
+    let mut api = api;
+    api.proc.terminate(Duration::from_secs(10));
+    let log = api.proc.log_text();
+    let line = log
+        .lines()
+        .find(|l| l.contains("recorded as unusable"))
+        .expect("a log line for it");
+    assert!(
+        line.contains("evt_unusable_1") && line.contains("payment_intent"),
+        "{line}"
+    );
+    assert!(
+        !line.contains("dp_1Pgc71B7WZ01zgkWMevJiAUx"),
+        "no payload in the log: {line}"
+    );
     pool.close().await;
     drop_database(&db).await;
 }

@@ -152,6 +152,8 @@ pub enum Kind {
         payment: PaymentEvent,
         names_pi: bool,
     },
+    /// `refund.created` (pending): not acted on.
+    RefundCreated,
     /// `charge.refunded`: what the charge has refunded so far.
     ChargeRefunded {
         refunded: i64,
@@ -398,8 +400,9 @@ impl Model {
                 }
                 let first = next_event(i);
                 let mut actions = vec![Action::Refund(i, amount)];
-                actions.extend(delivered(i, first, deliver));
+                // `refund.created` (first) is not acted on; the two that follow are.
                 actions.extend(delivered(i, first + 1, deliver));
+                actions.extend(delivered(i, first + 2, deliver));
                 (op, actions)
             }
             Op::Dispute { order: o, deliver } => {
@@ -512,6 +515,7 @@ impl Model {
                 let this = &mut self.orders[o];
                 this.money.refunded += amount;
                 let refunded = this.money.refunded;
+                this.events.push(Event::money(Kind::RefundCreated));
                 this.events
                     .push(Event::money(Kind::ChargeRefunded { refunded }));
                 this.events
@@ -557,6 +561,7 @@ impl Model {
                 }
                 self.pay(o, payment);
             }
+            Kind::RefundCreated => {}
             _ if !books.pi_known => books.parked.push(nth),
             money => self.money(o, money),
         }

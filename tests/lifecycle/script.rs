@@ -68,8 +68,8 @@ pub enum Op {
         order: u8,
         nth: u8,
     },
-    /// Stripe refunds the payment, all that is left or a part: `charge.refunded` and
-    /// `refund.updated`, each delivered `deliver` times now.
+    /// Stripe refunds the payment, all that is left or a part: `refund.created`,
+    /// `charge.refunded` and `refund.updated`, the last two delivered `deliver` times now.
     Refund {
         order: u8,
         full: bool,

@@ -1,8 +1,8 @@
 #![forbid(unsafe_code)]
 //! A local stand-in for Stripe's API (Checkout Sessions and events), for integration tests,
 //! benchmarks and `api --dev`: Stripe cannot be reached from here. Answers are built from
-//! Stripe's own sample objects and parse with async-stripe; events are signed like Stripe's
-//! webhooks. A crate of its own so that production builds (`--no-default-features`) do not
+//! Stripe's own sample objects (`fixtures/fixtures3.json`, [`samples`]), as Stripe sends
+//! them; events are signed like Stripe's webhooks. A crate of its own so that production builds (`--no-default-features`) do not
 //! contain it.
 //!
 //! ```ignore
@@ -28,6 +28,7 @@ mod money;
 mod objects;
 mod pay;
 mod routes;
+pub mod samples;
 mod state;
 mod webhook;
 

@@ -1,7 +1,7 @@
 //! The list calls, `GET /v1/events` and `GET /v1/checkout/sessions`: newest first, in Stripe's
 //! list shape, paged by `starting_after`.
 
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use crate::state::Shared;
 
@@ -91,5 +91,5 @@ fn page<'a>(items: impl Iterator<Item = &'a Value>, query: &ListQuery, url: &str
     }
     let data: Vec<&Value> = items.by_ref().take(query.limit).collect();
     let has_more = items.peek().is_some();
-    json!({"object": "list", "data": data, "has_more": has_more, "url": url})
+    crate::samples::list(data.into_iter().cloned().collect(), has_more, url)
 }

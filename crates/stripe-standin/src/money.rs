@@ -1,12 +1,13 @@
 //! The money's life after a paid session, as Stripe tells it: refunds (`charge.refunded`,
 //! `refund.updated`) and disputes (`charge.dispute.created`, `charge.dispute.closed`), each
 //! recorded (listed by `GET /v1/events`) and returned for the caller to deliver or hold back.
-//! Objects carry the fields async-stripe requires of a Charge, a Refund and a Dispute.
+//! Objects are Stripe's samples filled in ([`crate::samples`]).
 
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use crate::charge::{Charge, now};
 use crate::objects::{event_json, random_id};
+use crate::samples;
 use crate::state::{Inner, Shared};
 
 impl Inner {
@@ -42,7 +43,8 @@ impl Inner {
 
 impl Shared {
     /// Refunds `amount` (all that is left when `None`) of the session's payment: records
-    /// `charge.refunded` and `refund.updated` (succeeded), in that order.
+    /// `refund.created` (pending), `charge.refunded` and `refund.updated` (succeeded), in
+    /// that order, as Stripe sends them.
     pub(crate) fn refund(
         &self,
         session_id: &str,
@@ -66,14 +68,14 @@ impl Shared {
             charge.id.clone(),
             charge.payment_intent.clone(),
         );
-        let refund = json!({
-            "id": random_id("re_", 24), "object": "refund", "amount": amount, "charge": charge_id,
-            "created": now(), "currency": "usd", "metadata": {}, "payment_intent": pi,
-            "reason": "requested_by_customer", "status": "succeeded",
-        });
+        let (refund_id, created) = (random_id("re_", 24), now());
+        let refund = |status| samples::refund(&refund_id, &charge_id, &pi, amount, status, created);
+        // Stripe's order for a card refund: created (pending), the charge, then the refund's
+        // outcome.
         Ok(vec![
+            inner.record("refund.created", refund("pending")),
             inner.record("charge.refunded", charge_json),
-            inner.record("refund.updated", refund),
+            inner.record("refund.updated", refund("succeeded")),
         ])
     }
 

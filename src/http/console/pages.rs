@@ -120,7 +120,13 @@ fn alerts_section(alerts: &[OpenAlert]) -> Markup {
                 tr { th { "order" } th { "why" } th { "what" } th { "since" } }
                 @for a in alerts {
                     tr.alert {
-                        td { a href={ "/admin/orders?q=" (a.order_id) } { (a.order_id) } }
+                        td {
+                            @if let Some(order_id) = &a.order_id {
+                                a href={ "/admin/orders?q=" (order_id) } { (order_id) }
+                            } @else {
+                                "Stripe event " (a.event_id.as_deref().unwrap_or_default())
+                            }
+                        }
                         td.bad { (a.kind) }
                         td { (a.detail) }
                         td { (a.created_at.format("%Y-%m-%d %H:%M:%S")) }

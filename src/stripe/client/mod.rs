@@ -93,7 +93,18 @@ impl StripeHttp {
                 .finish();
             req.query = Some(encoded);
         }
-        let bytes = self.send_parts(req, None, None).await?;
+        self.send_json(req, None).await
+    }
+
+    /// A request built by async-stripe's generated types (Stripe's OpenAPI description), its
+    /// answer as JSON: answers are read by this system's own readers, which accept any API
+    /// version (async-stripe's typed answers refuse or log values newer than its own).
+    pub async fn send_json(
+        &self,
+        req: stripe_client_core::RequestBuilder,
+        idempotency_key: Option<stripe_client_core::IdempotencyKey>,
+    ) -> Result<serde_json::Value, StripeCallError> {
+        let bytes = self.send_parts(req, idempotency_key, None).await?;
         serde_json::from_slice(&bytes).map_err(|e| StripeCallError::Decode(e.to_string()))
     }
 

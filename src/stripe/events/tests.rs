@@ -3,6 +3,7 @@
 use serde_json::json;
 
 use super::*;
+use crate::stripe::SessionStatus;
 
 #[test]
 fn a_listed_event_of_another_api_version_is_read_from_the_fields_used_only() {
@@ -41,8 +42,37 @@ fn a_listed_event_of_another_api_version_is_read_from_the_fields_used_only() {
 
 #[test]
 fn other_types_are_kept_without_a_payment_and_an_event_without_an_id_is_refused() {
-    let other = json!({"id": "evt_1", "type": "charge.refunded", "data": {"object": {}}});
+    let other = json!({"id": "evt_1", "type": "customer.created", "data": {"object": {}}});
     let parsed = StripeEvent::from_json(&other).expect("parsed");
-    assert!(parsed.payment.is_none());
+    assert!(parsed.payment.is_none() && parsed.money.is_none() && parsed.unusable.is_none());
+    // A type acted on whose object lacks what is needed: read, and marked unusable.
+    let empty = json!({"id": "evt_2", "type": "charge.refunded", "data": {"object": {}}});
+    let parsed = StripeEvent::from_json(&empty).expect("parsed");
+    assert_eq!(parsed.unusable, Some(Missing("amount_refunded")));
+    let no_data = json!({"id": "evt_3", "type": "checkout.session.expired"});
+    let parsed = StripeEvent::from_json(&no_data).expect("parsed");
+    assert_eq!(parsed.unusable, Some(Missing("id")));
     assert!(StripeEvent::from_json(&json!({"type": "checkout.session.expired"})).is_none());
+}
+
+#[test]
+fn enum_values_this_build_does_not_know_are_kept_as_they_came_and_counted() {
+    let event = json!({
+        "id": "evt_new", "type": "checkout.session.completed", "created": 1,
+        "data": {"object": {"id": "cs_new", "status": "a_status_from_the_future",
+                            "payment_status": "paid_in_a_new_way", "ui_mode": "hosted"}}
+    });
+    let parsed = StripeEvent::from_json(&event).expect("parsed");
+    let (payment, facts) = parsed.payment.expect("a payment event");
+    // Not a payment this build can vouch for: the order waits, as for a delayed payment.
+    assert_eq!(payment, PaymentEvent::CompletedUnpaid);
+    assert_eq!(
+        facts.status,
+        Some(SessionStatus::Other("a_status_from_the_future".into()))
+    );
+    let text = crate::metrics::metrics().render();
+    assert!(
+        text.contains("h2s_stripe_unknown_values_total{field=\"checkout.session.payment_status\"}"),
+        "{text}"
+    );
 }
