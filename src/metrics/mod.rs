@@ -7,6 +7,7 @@
 //! reports the same truth.
 
 mod checkout;
+mod connections;
 pub mod database;
 mod labels;
 mod reconcile;
@@ -29,6 +30,7 @@ pub struct Metrics {
     webhook: webhook::Webhook,
     reconcile: reconcile::Reconcile,
     db: database::Gauges,
+    connections: connections::Connections,
 }
 
 /// The process's metrics, registered on first use.
@@ -49,6 +51,7 @@ impl Metrics {
         let reconcile = reconcile::Reconcile::register(r);
         let db = database::Gauges::default();
         db.register(r);
+        let connections = connections::Connections::register(r);
         tasks.create_zero_series();
         stripe.create_zero_series();
         reconcile.create_zero_series();
@@ -60,6 +63,7 @@ impl Metrics {
             webhook,
             reconcile,
             db,
+            connections,
         }
     }
 
@@ -141,4 +145,9 @@ pub fn reconcile_repairs(kind: &'static str, n: u64) {
 
 pub fn reconcile_failure(repair: &'static str) {
     metrics().reconcile.failure(repair);
+}
+
+/// Every open database connection of this process was distrusted, for `reason`.
+pub fn connections_distrusted(reason: &'static str) {
+    metrics().connections.distrusted(reason);
 }
