@@ -27,6 +27,8 @@ struct Setup {
     stripe: stripe_standin::StandIn,
     api: Api,
     worker: Proc,
+    /// The worker's `/metrics`.
+    worker_metrics: String,
 }
 
 async fn setup(name: &str) -> Setup {
@@ -43,10 +45,16 @@ async fn setup(name: &str) -> Setup {
     ];
     api_args.extend(bounds);
     let api = spawn_api(&db, &api_args).await;
-    let mut worker_args = vec!["--retry-base-ms", "100", "--retry-cap-ms", "1000"];
+    let stripe_base = stripe.base_url();
+    let mut worker_args = vec!["--database-url", &db, "--create-database"];
+    worker_args.extend(["--stripe-secret-key", "sk_test_fault_suite"]);
+    worker_args.extend(["--stripe-api-base", &stripe_base]);
+    worker_args.extend(["--retry-base-ms", "100", "--retry-cap-ms", "1000"]);
     worker_args.extend(["--task-timeout-ms", "2000", "--max-retries", "3"]);
     worker_args.extend(bounds);
-    let worker = spawn_worker(&db, &stripe.base_url(), &worker_args).await;
+    let metrics_bind = format!("127.0.0.1:{}", free_port());
+    let env = [("WORKER_METRICS_BIND", metrics_bind.as_str())];
+    let worker = spawn_worker_with(&worker_args, &env).await;
     Setup {
         _cluster: cluster,
         proxy,
@@ -54,7 +62,22 @@ async fn setup(name: &str) -> Setup {
         stripe,
         api,
         worker,
+        worker_metrics: format!("http://{metrics_bind}/metrics"),
     }
+}
+
+/// Failed task attempts the worker counted as outages (never towards a task's death).
+async fn outage_failures(metrics_url: &str) -> u64 {
+    let text = reqwest::get(metrics_url)
+        .await
+        .expect("worker metrics")
+        .text()
+        .await
+        .expect("metrics text");
+    text.lines()
+        .filter(|l| l.starts_with("h2s_outbox_task_failures_total") && l.contains("outage"))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
+        .sum()
 }
 
 /// Tasks dead (retries exhausted, or killed), and the most attempts any task made.
@@ -101,10 +124,11 @@ async fn a_stalled_network_gets_bounded_answers_and_everything_resumes_when_it_h
     let completed = wait_for_completion(&pool, &acked, Duration::from_secs(60)).await;
     let half_written = load::orders_without_task(&pool).await;
     let dead = dead_tasks(&pool).await;
-    let outages = s
+    let outages = outage_failures(&s.worker_metrics).await;
+    let timed_out = s
         .worker
         .log_text()
-        .matches("WORKER_TASK_TIMEOUT_MS")
+        .matches("outbox task attempt timed out")
         .count();
     let alive = s.api.proc.alive()
         && s.api.proc.pid() == api_pid
@@ -115,7 +139,7 @@ async fn a_stalled_network_gets_bounded_answers_and_everything_resumes_when_it_h
         "[faults/stall] requests={} acknowledged={} lost={} 503s={} during_stall={} \
          slowest_answer_during_stall_ms={} unexpected_answers={unexpected} \
          seconds_to_recover={recover_s:.1} half_written={half_written} dead_tasks={dead} \
-         task_attempts_timed_out={outages} restarted_processes={} elapsed_s={:.1}",
+         task_outages={outages} task_attempts_timed_out={timed_out} restarted_processes={} elapsed_s={:.1}",
         results.len(),
         acked.len(),
         acked.len() as i64 - completed,
@@ -146,6 +170,7 @@ async fn a_stalled_network_gets_bounded_answers_and_everything_resumes_when_it_h
         "every acknowledged checkout completes"
     );
     assert_eq!(half_written, 0, "no order without its outbox task");
+    assert!(outages > 0, "tasks in flight at the stall ended as outages");
     assert_eq!(dead, 0, "no task died of the stall");
     assert!(alive, "no process was restarted");
     s.worker.terminate(Duration::from_secs(10));

@@ -25,6 +25,8 @@ pub(super) async fn bounded(
         outcome = &mut attempt => outcome,
         () = tokio::time::sleep(limit) => {
             crate::db::distrust_open_connections(crate::db::Distrust::Stalled);
+            let limit_ms = u64::try_from(limit.as_millis()).unwrap_or(u64::MAX);
+            tracing::warn!(limit_ms, "outbox task attempt timed out: ended as an outage");
             Err(TaskError::Outage {
                 reason: format!("the attempt outlived WORKER_TASK_TIMEOUT_MS ({} ms)", limit.as_millis()),
                 retry_after: None,
