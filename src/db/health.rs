@@ -54,6 +54,9 @@ fn marks() -> &'static tokio::sync::watch::Sender<u64> {
     MARKS.get_or_init(|| tokio::sync::watch::Sender::new(0))
 }
 
+/// Times each [`Distrust`] reason distrusted the connections (read by the metrics).
+static DISTRUSTED: [AtomicU64; 2] = [AtomicU64::new(0), AtomicU64::new(0)];
+
 /// Why connections were distrusted: the label of `h2s_db_connections_distrusted_total`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Distrust {
@@ -64,6 +67,13 @@ pub enum Distrust {
 }
 
 impl Distrust {
+    pub const ALL: [Distrust; 2] = [Distrust::ReadOnly, Distrust::Stalled];
+
+    /// Times this process distrusted its connections for this reason.
+    pub fn count(self) -> u64 {
+        DISTRUSTED[self as usize].load(Ordering::Relaxed)
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Distrust::ReadOnly => "read_only",
@@ -82,7 +92,7 @@ fn distrust_until(at: Instant, why: Distrust) {
     let mark = nanos(at).max(1);
     if DISTRUST_BEFORE.fetch_max(mark, Ordering::SeqCst) < mark {
         marks().send_replace(mark);
-        crate::metrics::connections_distrusted(why.as_str());
+        DISTRUSTED[why as usize].fetch_add(1, Ordering::Relaxed);
     }
 }
 

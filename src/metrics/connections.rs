@@ -7,9 +7,6 @@ use prometheus_client::{
 
 use super::labels::{Labels1, l1};
 
-/// `db::Distrust::as_str` values.
-const REASONS: [&str; 2] = ["read_only", "stalled"];
-
 pub(crate) struct Connections {
     distrusted: Family<Labels1, Counter>,
 }
@@ -26,13 +23,16 @@ impl Connections {
              or task outlived its bound)",
             m.distrusted.clone(),
         );
-        for reason in REASONS {
-            m.distrusted.get_or_create(&l1("reason", reason)).inc_by(0);
-        }
+        m.sync();
         m
     }
 
-    pub(crate) fn distrusted(&self, reason: &'static str) {
-        self.distrusted.get_or_create(&l1("reason", reason)).inc();
+    /// Brings the counters up to `db::health`'s (which counts without depending on the
+    /// metrics): called before each rendering.
+    pub(crate) fn sync(&self) {
+        for why in crate::db::Distrust::ALL {
+            let counter = self.distrusted.get_or_create(&l1("reason", why.as_str()));
+            counter.inc_by(why.count().saturating_sub(counter.get()));
+        }
     }
 }

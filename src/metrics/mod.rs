@@ -70,6 +70,7 @@ impl Metrics {
     /// The OpenMetrics text of every metric. The database gauges are as of the last
     /// [`database::refresh`]; [`render_fresh`] does both.
     pub fn render(&self) -> String {
+        self.connections.sync();
         let mut out = String::new();
         encode(&mut out, &self.registry).expect("writing to a String cannot fail");
         out
@@ -145,9 +146,4 @@ pub fn reconcile_repairs(kind: &'static str, n: u64) {
 
 pub fn reconcile_failure(repair: &'static str) {
     metrics().reconcile.failure(repair);
-}
-
-/// Every open database connection of this process was distrusted, for `reason`.
-pub fn connections_distrusted(reason: &'static str) {
-    metrics().connections.distrusted(reason);
 }

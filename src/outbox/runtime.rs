@@ -184,7 +184,13 @@ async fn run_worker<H: TaskHandler>(
     let worker = WorkerBuilder::new(&ctx)
         .backend(backend)
         .concurrency(config.concurrency)
-        .build(OutboxService::new(handler, pool.clone(), config, name));
+        .build(OutboxService::new(
+            handler,
+            pool.clone(),
+            config.retry.clone(),
+            config.task_timeout,
+            name,
+        ));
     let mut running = Box::pin(worker.run());
     tracing::info!(worker = %name, concurrency = config.concurrency, "outbox worker starting");
     tokio::select! {

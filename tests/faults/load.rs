@@ -96,11 +96,13 @@ pub fn acked_ids(results: &[Sent]) -> Vec<String> {
 /// error shape (another 5xx, a 4xx, a dropped connection).
 pub fn unexpected(results: &[Sent], from: Duration, to: Duration) -> usize {
     in_window(results, from, to)
-        .filter(|s| {
-            !s.acked()
-                && !(s.posted.status == 503 && crate::helpers::is_error_shape(&s.posted.body))
-        })
+        .filter(|s| !(s.acked() || is_refusal(s)))
         .count()
+}
+
+/// A 503 with the API's error shape: the one way to refuse during an outage.
+fn is_refusal(s: &Sent) -> bool {
+    s.posted.status == 503 && crate::helpers::is_error_shape(&s.posted.body)
 }
 
 pub fn in_window(results: &[Sent], from: Duration, to: Duration) -> impl Iterator<Item = &Sent> {

@@ -66,15 +66,16 @@ impl<H: TaskHandler> OutboxService<H> {
     pub(super) fn new(
         handler: H,
         pool: PgPool,
-        config: &super::RuntimeConfig,
+        retry: RetryPolicy,
+        task_timeout: Duration,
         worker: &str,
     ) -> Self {
         Self {
             handler,
             pool,
-            retry: config.retry.clone(),
+            retry,
             worker: worker.into(),
-            task_timeout: config.task_timeout,
+            task_timeout,
         }
     }
 
