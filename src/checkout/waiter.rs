@@ -4,7 +4,9 @@
 //! a checkout (session stored, or order failed). Each API process holds ONE listening
 //! connection and hands notifications to the requests waiting on that order. A request
 //! registers before its order commits, so a notification cannot slip past it; if the listening
-//! connection drops, every waiter is woken to re-read the database.
+//! connection drops, or the process distrusts its connections after a failover (it may sit on
+//! the old primary, hearing nothing the new one sends), it is reopened and every waiter is
+//! woken to re-read the database.
 
 use std::{
     collections::HashMap,

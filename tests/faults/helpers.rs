@@ -553,6 +553,11 @@ impl Cluster {
     /// A streaming standby of this cluster (`pg_basebackup -R`, as `postgres`), started on a
     /// port of its own: read-only until [`Cluster::promote`].
     pub fn standby(&self) -> Cluster {
+        self.standby_via(self.port)
+    }
+
+    /// [`Cluster::standby`], streaming through `port` (a proxy in front of this cluster).
+    pub fn standby_via(&self, stream_from: u16) -> Cluster {
         let dir = std::env::temp_dir().join(format!("h2s-faults-pg-{}", uuid::Uuid::new_v4()));
         let d = dir.to_string_lossy().to_string();
         let port = self.port.to_string();
@@ -579,6 +584,14 @@ impl Cluster {
             "pg_basebackup: {}",
             String::from_utf8_lossy(&out.stderr)
         );
+        // A later line wins: the standby streams from `stream_from`.
+        let conninfo =
+            format!("\nprimary_conninfo = 'host=127.0.0.1 port={stream_from} user=postgres'\n");
+        std::fs::OpenOptions::new()
+            .append(true)
+            .open(dir.join("postgresql.auto.conf"))
+            .and_then(|mut f| std::io::Write::write_all(&mut f, conninfo.as_bytes()))
+            .expect("primary_conninfo");
         let standby = Cluster {
             dir,
             port: free_port(),
