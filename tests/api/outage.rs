@@ -71,3 +71,33 @@ async fn writable_is_false_where_new_transactions_are_read_only() {
     assert!(!db::writable(&read_only).await.unwrap());
     read_only.close().await;
 }
+
+/// The pool's connection left on a node that refuses writes (as one opened on a standby, or
+/// kept across a failover) is closed once it has refused one: the next statement runs on a
+/// fresh connection and writes, with no restart (issue 24).
+#[tokio::test]
+async fn a_connection_that_refused_a_write_is_closed_and_the_next_one_writes() {
+    let db = TestDatabase::migrated(1).await;
+    let mut conn = db.pool.acquire().await.expect("a connection");
+    conn.execute("SET default_transaction_read_only = on")
+        .await
+        .unwrap();
+    let stale: i32 = sqlx::query_scalar("SELECT pg_backend_pid()")
+        .fetch_one(&mut *conn)
+        .await
+        .unwrap();
+    drop(conn);
+
+    let write = "CREATE TABLE h2s_outage_probe (x int)";
+    let refused = db.pool.execute(write).await.expect_err("refused");
+    assert_eq!(db::outage(&refused), Some(Outage::ReadOnly), "{refused}");
+    let next: i32 = sqlx::query_scalar("SELECT pg_backend_pid()")
+        .fetch_one(&db.pool)
+        .await
+        .unwrap();
+    assert_ne!(next, stale, "the read-only connection was not reused");
+    db.pool
+        .execute(write)
+        .await
+        .expect("the write goes through");
+}
