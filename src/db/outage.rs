@@ -31,8 +31,10 @@ impl Outage {
     }
 }
 
-/// `Some` when `e` says the database is down or read-only; `None` for an error of the
-/// statement itself (a constraint, a bad row), which an outage's handling must not hide.
+/// `Some` when `e` says the database is down, read-only or gave up on us; `None` for an error
+/// of the statement itself (a constraint, a bad row), which an outage's handling must not
+/// hide. A read-only refusal also distrusts this process's connections (`db::health`): the one
+/// that got it, and maybe others, sit on a node that takes no writes.
 pub fn outage(e: &sqlx::Error) -> Option<Outage> {
     match e {
         sqlx::Error::PoolTimedOut

@@ -101,3 +101,20 @@ async fn a_connection_that_refused_a_write_is_closed_and_the_next_one_writes() {
         .await
         .expect("the write goes through");
 }
+
+/// A statement the server cut at `statement_timeout` (a stalled peer holding a lock, an
+/// overloaded server) is an outage, answered 503, not an internal error.
+#[tokio::test]
+async fn a_statement_cut_by_the_statement_timeout_is_an_outage() {
+    let db = TestDatabase::migrated(1).await;
+    let mut tx = db.pool.begin().await.expect("a transaction");
+    tx.execute("SET LOCAL statement_timeout = 50")
+        .await
+        .unwrap();
+    let cut = tx
+        .execute("SELECT pg_sleep(2)")
+        .await
+        .expect_err("cut by the timeout");
+    assert_eq!(db::outage(&cut), Some(Outage::TimedOut), "{cut}");
+    assert_eq!(ApiError::from(cut).status(), 503);
+}
