@@ -7,8 +7,9 @@ use h2s_dispatch::{
     db::{self, Outage},
     http::ApiError,
     outbox::TaskError,
+    reconcile::{self, SweepOptions},
 };
-use sqlx::{Executor, postgres::PgPoolOptions};
+use sqlx::{Connection, Executor, postgres::PgPoolOptions};
 
 use crate::test_db::TestDatabase;
 
@@ -117,4 +118,43 @@ async fn a_statement_cut_by_the_statement_timeout_is_an_outage() {
         .expect_err("cut by the timeout");
     assert_eq!(db::outage(&cut), Some(Outage::TimedOut), "{cut}");
     assert_eq!(ApiError::from(cut).status(), 503);
+}
+
+/// The reconciler takes its lock only on a node that takes writes: on a read-only one the
+/// sweep does not run (and says why) rather than "hold" a lock that keeps no writer out; on
+/// the writable node it runs.
+#[tokio::test]
+async fn a_sweep_on_a_read_only_node_does_not_run_and_one_on_the_writable_node_does() {
+    let db = TestDatabase::migrated(1).await;
+    let server = crate::test_db::server();
+    let mut admin = sqlx::PgConnection::connect(&format!("{server}/postgres"))
+        .await
+        .expect("an admin connection");
+    let set = |on: bool| {
+        let value = if on {
+            "SET default_transaction_read_only = on"
+        } else {
+            "RESET default_transaction_read_only"
+        };
+        sqlx::AssertSqlSafe(format!(r#"ALTER DATABASE "{}" {value}"#, db.name))
+    };
+    admin.execute(set(true)).await.unwrap();
+    let read_only = db::connect(&db::Target::from_url(&db.url, 1))
+        .await
+        .unwrap();
+    let refused = reconcile::sweep_without_stripe(&read_only, &SweepOptions::default()).await;
+    read_only.close().await;
+    admin.execute(set(false)).await.unwrap();
+    let writable = db::connect(&db::Target::from_url(&db.url, 1))
+        .await
+        .unwrap();
+    let swept = reconcile::sweep_without_stripe(&writable, &SweepOptions::default()).await;
+    writable.close().await;
+
+    assert!(
+        matches!(refused, Err(reconcile::SweepError::ReadOnly)),
+        "{:?}",
+        refused.err().map(|e| e.to_string())
+    );
+    assert!(swept.is_ok_and(|report| !report.skipped));
 }
