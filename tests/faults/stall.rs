@@ -99,8 +99,8 @@ async fn a_stalled_network_gets_bounded_answers_and_everything_resumes_when_it_h
     let started = Instant::now();
     let mut s = setup("h2s_stall").await;
     let (api_pid, worker_pid) = (s.api.proc.pid(), s.worker.pid());
-    // Slow Stripe: tasks are in flight when the stall begins.
-    s.stripe.set_latency(Duration::from_millis(300));
+    // Slow Stripe: tasks are in flight when the stall begins, and need the database after.
+    s.stripe.set_latency(Duration::from_millis(1500));
     let flow = Load::start(&s.api.base_url, RATE_PER_SEC, "stall");
     tokio::time::sleep(Duration::from_secs(2)).await;
     s.proxy.stall(true);
