@@ -4,7 +4,9 @@
 //! a checkout (session stored, or order failed). Each API process holds ONE listening
 //! connection and hands notifications to the requests waiting on that order. A request
 //! registers before its order commits, so a notification cannot slip past it; if the listening
-//! connection drops, every waiter is woken to re-read the database.
+//! connection drops, or the process distrusts its connections after a failover (it may sit on
+//! the old primary, hearing nothing the new one sends), it is reopened and every waiter is
+//! woken to re-read the database.
 
 use std::{
     collections::HashMap,
@@ -60,25 +62,53 @@ impl Waiters {
     /// Starts the listening task of this process.
     pub async fn listen(pool: &PgPool) -> Result<Self, sqlx::Error> {
         let waiters = Waiters::default();
-        let mut listener = PgListener::connect_with(pool).await?;
-        listener.listen(CHANNEL).await?;
-        let w = waiters.clone();
-        tokio::spawn(async move {
-            loop {
-                match listener.try_recv().await {
-                    Ok(Some(n)) => w.wake(n.payload()),
-                    // The connection dropped (and will be re-established by the next call):
-                    // notifications may have been lost, so everyone re-reads.
-                    Ok(None) => w.wake_all(),
+        let first = Listening::open(pool).await?;
+        tokio::spawn(waiters.clone().serve(pool.clone(), first));
+        Ok(waiters)
+    }
+
+    /// Hands notifications to waiters; reopens the connection when it fails, or when the
+    /// process distrusts its connections (a failover or a stall: `db::health`), since one
+    /// left on the old primary would hear nothing the new one sends. Every reopening wakes
+    /// everyone to re-read the database, as notifications may have been missed.
+    async fn serve(self, pool: PgPool, first: Listening) {
+        let mut marks = crate::db::distrust_marks();
+        let mut current = Some(first);
+        loop {
+            let Some(listening) = current.as_mut() else {
+                match Listening::open(&pool).await {
+                    Ok(l) => current = Some(l),
+                    Err(e) => Self::failed(&e).await,
+                }
+                self.wake_all();
+                continue;
+            };
+            tokio::select! {
+                received = listening.listener.try_recv() => match received {
+                    Ok(Some(n)) => self.wake(n.payload()),
+                    // The connection dropped and sqlx re-established it: notifications may
+                    // have been lost, so everyone re-reads.
+                    Ok(None) => self.wake_all(),
                     Err(e) => {
-                        tracing::warn!(error = %e, "checkout listener failed; retrying");
-                        w.wake_all();
-                        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+                        current = None;
+                        self.wake_all();
+                        Self::failed(&e).await;
+                    }
+                },
+                _ = marks.changed() => {
+                    if crate::db::distrusted_since(listening.opened) {
+                        current = None;
+                        self.wake_all();
                     }
                 }
             }
-        });
-        Ok(waiters)
+        }
+    }
+
+    async fn failed(e: &sqlx::Error) {
+        let outage = crate::db::outage(e).map_or("other", crate::db::Outage::as_str);
+        tracing::warn!(error = %e, outage, "checkout listener failed; reconnecting");
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
     }
 
     pub fn register(&self, order_id: &OrderId) -> Waiter {
@@ -108,6 +138,21 @@ impl Waiters {
         for list in self.slots.lock().expect("waiters lock").values() {
             list.iter().for_each(|(_, n)| n.notify_one());
         }
+    }
+}
+
+/// The `LISTEN` connection, and when it was taken (on `db::mark_clock`).
+struct Listening {
+    listener: PgListener,
+    opened: u64,
+}
+
+impl Listening {
+    async fn open(pool: &PgPool) -> Result<Self, sqlx::Error> {
+        let opened = crate::db::mark_clock();
+        let mut listener = PgListener::connect_with(pool).await?;
+        listener.listen(CHANNEL).await?;
+        Ok(Listening { listener, opened })
     }
 }
 

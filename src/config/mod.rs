@@ -50,6 +50,23 @@ pub struct DatabaseSettings {
     /// Connections in this process's pool.
     #[arg(long, env = "DATABASE_MAX_CONNECTIONS", default_value_t = 16)]
     pub database_max_connections: u32,
+    /// Longest wait for a pooled connection, opening one included, in milliseconds.
+    #[arg(long, env = "DATABASE_ACQUIRE_TIMEOUT_MS", default_value_t = 3_000)]
+    pub database_acquire_timeout_ms: u64,
+    /// `statement_timeout` of every session, in milliseconds (0: none).
+    #[arg(long, env = "DATABASE_STATEMENT_TIMEOUT_MS", default_value_t = 10_000)]
+    pub database_statement_timeout_ms: u64,
+    /// `idle_in_transaction_session_timeout` of every session, in milliseconds (0: none).
+    #[arg(
+        long,
+        env = "DATABASE_IDLE_IN_TRANSACTION_TIMEOUT_MS",
+        default_value_t = 30_000
+    )]
+    pub database_idle_in_transaction_timeout_ms: u64,
+    /// The server's TCP keepalive idle time on each session, in seconds (probes a third of
+    /// it apart, 3 of them, and tcp_user_timeout at the same total; 0: the server's own).
+    #[arg(long, env = "DATABASE_KEEPALIVE_S", default_value_t = 30)]
+    pub database_keepalive_s: u64,
 }
 
 impl DatabaseSettings {
@@ -69,6 +86,19 @@ impl DatabaseSettings {
             ssl_root_cert: self.database_sslrootcert.clone(),
             create_if_missing: self.create_database,
             max_connections,
+            bounds: self.bounds(),
+        }
+    }
+
+    /// The timeouts and keepalives of every connection.
+    pub fn bounds(&self) -> crate::db::Bounds {
+        crate::db::Bounds {
+            acquire: Duration::from_millis(self.database_acquire_timeout_ms),
+            statement: Duration::from_millis(self.database_statement_timeout_ms),
+            idle_in_transaction: Duration::from_millis(
+                self.database_idle_in_transaction_timeout_ms,
+            ),
+            keepalive: Duration::from_secs(self.database_keepalive_s),
         }
     }
 }

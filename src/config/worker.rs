@@ -9,7 +9,7 @@ use crate::secrets::{SecretFileError, fill_from_file};
 
 pub use crate::outbox::runtime::defaults::{
     DEFAULT_MAX_RETRIES, DEFAULT_POLL_INTERVAL_MS, DEFAULT_RETRY_BASE_MS, DEFAULT_RETRY_CAP_MS,
-    DEFAULT_WORKER_CONCURRENCY,
+    DEFAULT_TASK_TIMEOUT_MS, DEFAULT_WORKER_CONCURRENCY,
 };
 
 #[derive(Debug, Clone, Args)]
@@ -41,6 +41,10 @@ pub struct WorkerSettings {
     /// LISTEN/NOTIFY; the poll bounds the delay when a notification is missed).
     #[arg(long, env = "WORKER_POLL_INTERVAL_MS", default_value_t = DEFAULT_POLL_INTERVAL_MS)]
     pub poll_interval_ms: u64,
+    /// The longest one attempt of a task may run, in milliseconds; past it the attempt ends
+    /// as an outage (a stalled database), retried and not counted towards the task's death.
+    #[arg(long, env = "WORKER_TASK_TIMEOUT_MS", default_value_t = DEFAULT_TASK_TIMEOUT_MS)]
+    pub task_timeout_ms: u64,
     /// Serve this process's `/metrics` (task attempts, Stripe calls, and the database
     /// gauges), `/healthz` and `/readyz` (for probes) on this address (the deployment files
     /// use 9090).
@@ -89,6 +93,7 @@ impl WorkerSettings {
         rt.batch_size = self.concurrency.clamp(1, 100);
         rt.retry = self.retry_policy();
         rt.poll_interval = Duration::from_millis(self.poll_interval_ms.max(10));
+        rt.task_timeout = Duration::from_millis(self.task_timeout_ms.max(1));
         rt
     }
 }

@@ -6,23 +6,24 @@
 //! database only, so nothing here touches the `postgres` maintenance database unless the
 //! database is missing *and* the process may create it (`--create-database`, `--dev`).
 
+mod bounds;
 mod create;
 mod error;
+mod health;
 mod outage;
 mod pooler;
 mod target;
 
-use std::time::Duration;
-
 use anyhow::Context;
-use sqlx::{
-    Connection, PgConnection, PgPool,
-    postgres::{PgConnectOptions, PgPoolOptions},
-};
+use sqlx::{Connection, PgConnection, PgPool, postgres::PgConnectOptions};
 
+pub use bounds::Bounds;
 use create::{create_database, is_missing_database};
 use error::CONNECT_TIMEOUT;
 pub use error::ConnectError;
+pub use health::{
+    Distrust, distrust_marks, distrust_open_connections, distrusted_since, mark_clock,
+};
 pub use outage::{Outage, outage, writable};
 use pooler::refuse_transaction_pooler;
 pub use target::{Target, mask_url};
@@ -53,9 +54,7 @@ pub async fn connect(target: &Target) -> Result<PgPool, ConnectError> {
         other => other?,
     };
     refuse_transaction_pooler(first, &options, &url).await?;
-    let pool = PgPoolOptions::new()
-        .max_connections(target.max_connections)
-        .acquire_timeout(Duration::from_secs(3))
+    let pool = health::pool_options(target.max_connections, target.bounds)
         .connect_with(options)
         .await
         .map_err(|cause| ConnectError::Unreachable {

@@ -14,6 +14,10 @@ pub enum Outage {
     /// `default_transaction_read_only` (SQLSTATE 25006, "cannot execute ... in a read-only
     /// transaction").
     ReadOnly,
+    /// The server gave up on the statement (`statement_timeout`, 57014) or on the session
+    /// (`idle_in_transaction_session_timeout`, 25P03): a stalled peer or network, not the
+    /// request's fault.
+    TimedOut,
 }
 
 impl Outage {
@@ -22,12 +26,15 @@ impl Outage {
         match self {
             Outage::Unreachable => "unreachable",
             Outage::ReadOnly => "read_only",
+            Outage::TimedOut => "timed_out",
         }
     }
 }
 
-/// `Some` when `e` says the database is down or read-only; `None` for an error of the
-/// statement itself (a constraint, a bad row), which an outage's handling must not hide.
+/// `Some` when `e` says the database is down, read-only or gave up on us; `None` for an error
+/// of the statement itself (a constraint, a bad row), which an outage's handling must not
+/// hide. A read-only refusal also distrusts this process's connections (`db::health`): the one
+/// that got it, and maybe others, sit on a node that takes no writes.
 pub fn outage(e: &sqlx::Error) -> Option<Outage> {
     match e {
         sqlx::Error::PoolTimedOut
@@ -35,7 +42,12 @@ pub fn outage(e: &sqlx::Error) -> Option<Outage> {
         | sqlx::Error::Io(_)
         | sqlx::Error::Tls(_) => Some(Outage::Unreachable),
         sqlx::Error::Database(d) => match d.code().as_deref() {
-            Some("25006") => Some(Outage::ReadOnly),
+            Some("25006") => {
+                // This process's connections may sit on a node that no longer takes writes.
+                super::distrust_open_connections(super::Distrust::ReadOnly);
+                Some(Outage::ReadOnly)
+            }
+            Some("57014" | "25P03") => Some(Outage::TimedOut),
             // admin_shutdown, crash_shutdown, cannot_connect_now; connection exceptions
             Some(c) if c.starts_with("57P") || c.starts_with("08") => Some(Outage::Unreachable),
             _ => None,
@@ -45,13 +57,18 @@ pub fn outage(e: &sqlx::Error) -> Option<Outage> {
 }
 
 /// Whether the database takes writes now: `Ok(false)` on a standby (in recovery) or when new
-/// transactions default to read-only. What the readiness probes ask.
+/// transactions default to read-only, and then the process's connections are distrusted
+/// (they may sit on that node). What the readiness probes ask.
 pub async fn writable(pool: &PgPool) -> Result<bool, sqlx::Error> {
-    sqlx::query_scalar(
+    let writable: bool = sqlx::query_scalar(
         "SELECT NOT (pg_is_in_recovery() OR current_setting('transaction_read_only') = 'on')",
     )
     .fetch_one(pool)
-    .await
+    .await?;
+    if !writable {
+        super::distrust_open_connections(super::Distrust::ReadOnly);
+    }
+    Ok(writable)
 }
 
 #[cfg(test)]

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use secrecy::{ExposeSecret, SecretString};
 use sqlx::postgres::{PgConnectOptions, PgSslMode};
 
-use super::error::ConnectError;
+use super::{Bounds, error::ConnectError};
 
 /// The URL with its password replaced by `***`, for messages and logs.
 pub fn mask_url(url: &str) -> String {
@@ -32,6 +32,8 @@ pub struct Target {
     /// Create the database when it is missing (`--create-database`, `--dev`).
     pub create_if_missing: bool,
     pub max_connections: u32,
+    /// Timeouts and keepalives of every connection.
+    pub bounds: Bounds,
 }
 
 impl Target {
@@ -43,6 +45,7 @@ impl Target {
             ssl_root_cert: None,
             create_if_missing: true,
             max_connections,
+            bounds: Bounds::default(),
         }
     }
 

@@ -23,12 +23,11 @@ use axum::{
 pub use body::JsonBody;
 pub use error::ApiError;
 pub use state::AppState;
-use tower_http::timeout::TimeoutLayer;
 
 /// Largest accepted request body, in bytes (documented in the README).
 pub const BODY_LIMIT: usize = 64 * 1024;
 
-/// The API's routes. Every request is bounded by `request_timeout` (tower-http), and every
+/// The API's routes. Every request is bounded by `request_timeout` ([`bounded`]), and every
 /// error answer carries the JSON error shape, including the ones axum and tower-http make
 /// without a body (405, the timeout's 503).
 pub fn router(state: AppState, request_timeout: Duration) -> Router {
@@ -48,11 +47,33 @@ pub fn router(state: AppState, request_timeout: Duration) -> Router {
         .merge(console::routes())
         .fallback(|| async { ApiError::NotFound })
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
-        .layer(TimeoutLayer::with_status_code(
-            StatusCode::SERVICE_UNAVAILABLE,
-            request_timeout,
-        ))
+        .layer(axum::middleware::from_fn(move |req, next| {
+            bounded(req, next, request_timeout)
+        }))
         .layer(axum::middleware::map_response(error::json_error_bodies))
         .with_state(state);
     request_trace::layer(routes)
+}
+
+/// A request still running after `limit` is answered 503 (the JSON body is added by
+/// `json_error_bodies`: code `timeout`) and dropped, which rolls back its open transaction.
+/// Every step is bounded on its own (acquire, statements, Stripe), so a request this late is
+/// waiting on a stalled database connection: the process's connections are distrusted
+/// before the request is dropped, so that its own is closed rather than pinged (which could
+/// hang until the kernel gives up) when it goes back to the pool.
+async fn bounded(
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+    limit: Duration,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let run = next.run(req);
+    tokio::pin!(run);
+    tokio::select! {
+        response = &mut run => response,
+        () = tokio::time::sleep(limit) => {
+            crate::db::distrust_open_connections(crate::db::Distrust::Stalled);
+            StatusCode::SERVICE_UNAVAILABLE.into_response()
+        }
+    }
 }

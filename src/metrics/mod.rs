@@ -7,6 +7,7 @@
 //! reports the same truth.
 
 mod checkout;
+mod connections;
 pub mod database;
 mod labels;
 mod reconcile;
@@ -29,6 +30,7 @@ pub struct Metrics {
     webhook: webhook::Webhook,
     reconcile: reconcile::Reconcile,
     db: database::Gauges,
+    connections: connections::Connections,
 }
 
 /// The process's metrics, registered on first use.
@@ -49,6 +51,7 @@ impl Metrics {
         let reconcile = reconcile::Reconcile::register(r);
         let db = database::Gauges::default();
         db.register(r);
+        let connections = connections::Connections::register(r);
         tasks.create_zero_series();
         stripe.create_zero_series();
         reconcile.create_zero_series();
@@ -60,12 +63,14 @@ impl Metrics {
             webhook,
             reconcile,
             db,
+            connections,
         }
     }
 
     /// The OpenMetrics text of every metric. The database gauges are as of the last
     /// [`database::refresh`]; [`render_fresh`] does both.
     pub fn render(&self) -> String {
+        self.connections.sync();
         let mut out = String::new();
         encode(&mut out, &self.registry).expect("writing to a String cannot fail");
         out

@@ -87,6 +87,12 @@ pub async fn run(pool: &PgPool, mode: Mode) -> anyhow::Result<MigrationReport> {
 }
 
 async fn run_in(tx: &mut Transaction<'_, Postgres>, mode: Mode) -> anyhow::Result<MigrationReport> {
+    // Migrations wait for another replica's and may backfill big tables: the sessions'
+    // `statement_timeout` (db::Bounds) is lifted for this transaction only.
+    sqlx::raw_sql("SET LOCAL statement_timeout = 0")
+        .execute(&mut **tx)
+        .await
+        .context("lifting the statement timeout for the migrations")?;
     lock(tx).await.context("taking the migration lock")?;
     let before = Snapshot::take(tx).await?;
     let mut report = MigrationReport {

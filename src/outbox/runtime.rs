@@ -49,6 +49,8 @@ pub struct RuntimeConfig {
     /// reconnected.
     pub poll_interval: Duration,
     pub retry: RetryPolicy,
+    /// The longest one attempt may run before it ends as an outage (a stalled database).
+    pub task_timeout: Duration,
 }
 
 impl RuntimeConfig {
@@ -56,7 +58,7 @@ impl RuntimeConfig {
     pub fn new(worker_name: impl Into<String>) -> Self {
         use self::defaults::{
             DEFAULT_MAX_RETRIES, DEFAULT_POLL_INTERVAL_MS, DEFAULT_RETRY_BASE_MS,
-            DEFAULT_RETRY_CAP_MS, DEFAULT_WORKER_CONCURRENCY,
+            DEFAULT_RETRY_CAP_MS, DEFAULT_TASK_TIMEOUT_MS, DEFAULT_WORKER_CONCURRENCY,
         };
         Self {
             worker_name: worker_name.into(),
@@ -70,6 +72,7 @@ impl RuntimeConfig {
                 base: Duration::from_millis(DEFAULT_RETRY_BASE_MS),
                 cap: Duration::from_millis(DEFAULT_RETRY_CAP_MS),
             },
+            task_timeout: Duration::from_millis(DEFAULT_TASK_TIMEOUT_MS),
         }
     }
 
@@ -185,6 +188,7 @@ async fn run_worker<H: TaskHandler>(
             handler,
             pool.clone(),
             config.retry.clone(),
+            config.task_timeout,
             name,
         ));
     let mut running = Box::pin(worker.run());

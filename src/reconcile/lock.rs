@@ -32,6 +32,17 @@ use sqlx::{Connection, PgConnection, PgPool};
 /// several databases on one server do not contend.
 pub const SWEEP_LOCK_KEY: i64 = 0x6832_735f_7265_636f;
 
+/// What [`SweepLock::try_acquire`] found.
+pub enum Attempt {
+    Held(SweepLock),
+    /// Another sweep holds the lock.
+    Taken,
+    /// The connection is on a node that takes no writes (a standby, a stale address after a
+    /// failover): holding the lock there would keep no writer out, and the sweep could repair
+    /// nothing. The process's connections are distrusted, so the next sweep connects afresh.
+    ReadOnly,
+}
+
 /// The held lock. [`SweepLock::release`] unlocks and closes; dropping it closes the
 /// connection, which releases the lock server-side all the same.
 pub struct SweepLock {
@@ -39,23 +50,34 @@ pub struct SweepLock {
 }
 
 impl SweepLock {
-    /// The lock, or `None` when another sweep holds it. Never waits.
-    pub async fn try_acquire(pool: &PgPool) -> Result<Option<SweepLock>, sqlx::Error> {
+    /// The lock, unless another sweep holds it or the node takes no writes. Never waits.
+    pub async fn try_acquire(pool: &PgPool) -> Result<Attempt, sqlx::Error> {
         // An open connection taken out of the pool for good (no connect on the sweep's
-        // path); it is closed, never returned, when the sweep ends.
+        // path); it is closed, never returned, when the sweep ends. The lock is only tried
+        // on a writable node (NULL otherwise), in the same round trip.
         let mut conn = pool.acquire().await?.detach();
-        let acquired: bool = sqlx::query_scalar(r#"SELECT pg_try_advisory_lock($1)"#)
-            .bind(SWEEP_LOCK_KEY)
-            .fetch_one(&mut conn)
-            .await?;
-        if acquired {
-            Ok(Some(SweepLock { conn }))
-        } else {
-            conn.close().await.ok();
-            Ok(None)
+        let acquired: Option<bool> = sqlx::query_scalar(
+            r#"
+            SELECT CASE WHEN pg_is_in_recovery() OR current_setting('transaction_read_only') = 'on'
+                        THEN NULL ELSE pg_try_advisory_lock($1) END
+            "#,
+        )
+        .bind(SWEEP_LOCK_KEY)
+        .fetch_one(&mut conn)
+        .await?;
+        match acquired {
+            Some(true) => Ok(Attempt::Held(SweepLock { conn })),
+            Some(false) => {
+                conn.close().await.ok();
+                Ok(Attempt::Taken)
+            }
+            None => {
+                conn.close().await.ok();
+                crate::db::distrust_open_connections(crate::db::Distrust::ReadOnly);
+                Ok(Attempt::ReadOnly)
+            }
         }
     }
-
     pub async fn release(mut self) {
         let unlocked = sqlx::query_scalar::<_, bool>(r#"SELECT pg_advisory_unlock($1)"#)
             .bind(SWEEP_LOCK_KEY)

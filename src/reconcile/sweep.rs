@@ -23,6 +23,8 @@ use crate::stripe::StripeHttp;
 pub enum SweepError {
     #[error("cannot take the sweep lock: {0}")]
     Lock(#[source] sqlx::Error),
+    #[error("the database takes no writes (a standby, or read-only): no sweep")]
+    ReadOnly,
 }
 
 /// The step a sweep without a Stripe client skips, as `skipped_steps` names it.
@@ -65,18 +67,22 @@ async fn sweep_with(
     stop: &AtomicBool,
 ) -> Result<SweepReport, SweepError> {
     let started = Instant::now();
-    let Some(lock) = lock::SweepLock::try_acquire(pool)
+    let lock = match lock::SweepLock::try_acquire(pool)
         .await
         .map_err(SweepError::Lock)?
-    else {
-        tracing::info!("another sweep holds the lock: skipped");
-        crate::metrics::reconcile_sweep("skipped", started.elapsed());
-        return Ok(SweepReport {
-            skipped: true,
-            dry_run: options.dry_run,
-            duration_ms: elapsed_ms(started),
-            ..SweepReport::default()
-        });
+    {
+        lock::Attempt::Held(lock) => lock,
+        lock::Attempt::ReadOnly => return Err(SweepError::ReadOnly),
+        lock::Attempt::Taken => {
+            tracing::info!("another sweep holds the lock: skipped");
+            crate::metrics::reconcile_sweep("skipped", started.elapsed());
+            return Ok(SweepReport {
+                skipped: true,
+                dry_run: options.dry_run,
+                duration_ms: elapsed_ms(started),
+                ..SweepReport::default()
+            });
+        }
     };
     let mut ctx = Ctx {
         pool,

@@ -549,6 +549,90 @@ impl Cluster {
     }
 }
 
+impl Cluster {
+    /// A streaming standby of this cluster (`pg_basebackup -R`, as `postgres`), started on a
+    /// port of its own: read-only until [`Cluster::promote`].
+    pub fn standby(&self) -> Cluster {
+        self.standby_via(self.port)
+    }
+
+    /// [`Cluster::standby`], streaming through `port` (a proxy in front of this cluster).
+    pub fn standby_via(&self, stream_from: u16) -> Cluster {
+        let dir = std::env::temp_dir().join(format!("h2s-faults-pg-{}", uuid::Uuid::new_v4()));
+        let d = dir.to_string_lossy().to_string();
+        let port = self.port.to_string();
+        let out = as_postgres(
+            &self.bin,
+            "pg_basebackup",
+            &[
+                "-D",
+                &d,
+                "-h",
+                "127.0.0.1",
+                "-p",
+                &port,
+                "-U",
+                "postgres",
+                "-R",
+                "-X",
+                "stream",
+                "--no-sync",
+            ],
+        );
+        assert!(
+            out.status.success(),
+            "pg_basebackup: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        // A later line wins: the standby streams from `stream_from`.
+        let conninfo =
+            format!("\nprimary_conninfo = 'host=127.0.0.1 port={stream_from} user=postgres'\n");
+        std::fs::OpenOptions::new()
+            .append(true)
+            .open(dir.join("postgresql.auto.conf"))
+            .and_then(|mut f| std::io::Write::write_all(&mut f, conninfo.as_bytes()))
+            .expect("primary_conninfo");
+        let standby = Cluster {
+            dir,
+            port: free_port(),
+            bin: self.bin.clone(),
+            options: Vec::new(),
+        };
+        standby.start();
+        standby
+    }
+
+    /// `pg_ctl promote`: the standby takes writes once this returns.
+    pub fn promote(&self) {
+        let d = self.dir.to_string_lossy().to_string();
+        let out = as_postgres(
+            &self.bin,
+            "pg_ctl",
+            &["-D", &d, "-w", "-t", "60", "promote"],
+        );
+        assert!(
+            out.status.success(),
+            "pg_ctl promote: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    /// `pg_ctl stop -m immediate`: the server dies at once, as in a crash.
+    pub fn kill(&self) {
+        let d = self.dir.to_string_lossy().to_string();
+        let out = as_postgres(
+            &self.bin,
+            "pg_ctl",
+            &["-D", &d, "-m", "immediate", "-w", "stop"],
+        );
+        assert!(
+            out.status.success(),
+            "pg_ctl stop -m immediate: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
 impl Drop for Cluster {
     fn drop(&mut self) {
         let d = self.dir.to_string_lossy().to_string();

@@ -10,13 +10,18 @@ mod crashes;
 mod db_restart;
 mod db_wait;
 mod dev_mode;
+mod failover;
 mod helpers;
+mod load;
 mod managed_postgres;
 mod observability;
 mod pooler;
+mod proxy;
 mod read_only;
 mod secrets;
 mod shutdown;
+mod stale_address;
+mod stall;
 mod stripe_faults;
 #[path = "../common/test_db.rs"]
 mod test_db;

@@ -12,3 +12,5 @@ pub const DEFAULT_RETRY_BASE_MS: u64 = 250;
 pub const DEFAULT_RETRY_CAP_MS: u64 = 60_000;
 /// `WORKER_POLL_INTERVAL_MS`: the fallback poll of the outbox.
 pub const DEFAULT_POLL_INTERVAL_MS: u64 = 100;
+/// `WORKER_TASK_TIMEOUT_MS`: the longest one attempt may run before it ends as an outage.
+pub const DEFAULT_TASK_TIMEOUT_MS: u64 = 60_000;

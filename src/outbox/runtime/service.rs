@@ -46,6 +46,8 @@ pub(super) struct OutboxService<H> {
     pool: PgPool,
     retry: RetryPolicy,
     worker: Arc<str>,
+    /// The longest one attempt may run (`WORKER_TASK_TIMEOUT_MS`).
+    task_timeout: Duration,
 }
 
 impl<H: Clone> Clone for OutboxService<H> {
@@ -55,17 +57,25 @@ impl<H: Clone> Clone for OutboxService<H> {
             pool: self.pool.clone(),
             retry: self.retry.clone(),
             worker: self.worker.clone(),
+            task_timeout: self.task_timeout,
         }
     }
 }
 
 impl<H: TaskHandler> OutboxService<H> {
-    pub(super) fn new(handler: H, pool: PgPool, retry: RetryPolicy, worker: &str) -> Self {
+    pub(super) fn new(
+        handler: H,
+        pool: PgPool,
+        retry: RetryPolicy,
+        task_timeout: Duration,
+        worker: &str,
+    ) -> Self {
         Self {
             handler,
             pool,
             retry,
             worker: worker.into(),
+            task_timeout,
         }
     }
 
@@ -108,15 +118,17 @@ impl<H: TaskHandler> OutboxService<H> {
     ) -> Result<(), BoxDynError> {
         let started = Instant::now();
         let kind = task.kind();
-        let outcome = AssertUnwindSafe(self.handler.handle(task))
+        let run = AssertUnwindSafe(self.handler.handle(task))
             .catch_unwind()
-            .await
-            .unwrap_or_else(|panic| {
-                Err(TaskError::retryable(
-                    format!("handler panicked: {}", panic_message(&panic)),
-                    None,
-                ))
+            .map(|caught| {
+                caught.unwrap_or_else(|panic| {
+                    Err(TaskError::retryable(
+                        format!("handler panicked: {}", panic_message(&panic)),
+                        None,
+                    ))
+                })
             });
+        let outcome = super::handler::bounded(run, self.task_timeout).await;
         let elapsed_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
         let outage = matches!(outcome, Err(TaskError::Outage { .. }));
         match outcome {
