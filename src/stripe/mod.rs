@@ -6,6 +6,7 @@ pub mod events;
 pub mod mode;
 pub mod money_facts;
 pub mod outage;
+pub mod refunds;
 pub mod session_facts;
 pub mod sessions;
 pub mod webhook_secrets;

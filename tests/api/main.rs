@@ -6,6 +6,7 @@ mod console;
 mod helpers;
 mod http_errors;
 mod invariant;
+mod job_actions;
 mod money;
 mod openapi;
 mod operations;
@@ -13,6 +14,9 @@ mod outage;
 #[path = "../common/outbox_steps.rs"]
 mod outbox_steps;
 mod reconcile;
+mod refund_guards;
+mod refund_steps;
+mod refunds;
 #[path = "../common/settings.rs"]
 mod settings;
 mod startup;

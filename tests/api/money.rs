@@ -26,7 +26,7 @@ fn stripe_client(app: &TestApp) -> StripeHttp {
 }
 
 /// Delivers a recorded event as Stripe would; the webhook's answer.
-async fn deliver(app: &TestApp, event: &Value) -> Value {
+pub(crate) async fn deliver(app: &TestApp, event: &Value) -> Value {
     let payload = event.to_string();
     let signature = sign_payload(&payload, WEBHOOK_SECRET, chrono::Utc::now().timestamp());
     let response = app.deliver(&payload, Some(&signature)).await;
@@ -53,7 +53,7 @@ async fn outcomes(app: &TestApp, events: &[Value]) -> Vec<String> {
 }
 
 /// A checkout paid at Stripe, its webhook delivered: `(order_id, session_id)`.
-async fn paid_order(app: &TestApp, email: &str) -> (String, String) {
+pub(crate) async fn paid_order(app: &TestApp, email: &str) -> (String, String) {
     let (order_id, session_id) = app.checkout(email).await;
     let delivery = app
         .stripe
@@ -65,7 +65,7 @@ async fn paid_order(app: &TestApp, email: &str) -> (String, String) {
     (order_id, session_id)
 }
 
-async fn amount_refunded(app: &TestApp, order_id: &str) -> i64 {
+pub(crate) async fn amount_refunded(app: &TestApp, order_id: &str) -> i64 {
     sqlx::query_scalar("SELECT amount_refunded FROM h2s_orders WHERE order_id = $1")
         .bind(order_id)
         .fetch_one(&app.pool)
@@ -73,7 +73,7 @@ async fn amount_refunded(app: &TestApp, order_id: &str) -> i64 {
         .unwrap()
 }
 
-async fn alerts(app: &TestApp, order_id: &str) -> Vec<String> {
+pub(crate) async fn alerts(app: &TestApp, order_id: &str) -> Vec<String> {
     sqlx::query_scalar("SELECT kind FROM h2s_operator_alerts WHERE order_id = $1 ORDER BY kind")
         .bind(order_id)
         .fetch_all(&app.pool)

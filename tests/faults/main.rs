@@ -14,6 +14,7 @@ mod managed_postgres;
 mod observability;
 mod pooler;
 mod read_only;
+mod refund_crash;
 mod secrets;
 mod shutdown;
 mod stripe_faults;
