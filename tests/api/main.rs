@@ -3,6 +3,7 @@
 mod adopt;
 mod checkout;
 mod console;
+mod console_refund;
 mod helpers;
 mod http_errors;
 mod invariant;
