@@ -10,6 +10,7 @@
 //! paste it into `REGRESSIONS` so it runs in CI forever after. `PROPTEST_CASES=N` runs more
 //! cases (README: "The lifecycle, by model").
 
+mod job_table;
 mod model;
 #[path = "../common/outbox_steps.rs"]
 mod outbox_steps;
