@@ -35,6 +35,8 @@ mod state;
 mod webhook;
 
 #[cfg(test)]
+mod refund_tests;
+#[cfg(test)]
 mod tests;
 
 pub use change::PaymentStatus;
