@@ -119,24 +119,33 @@ async fn check_key(
     }
 }
 
+/// Locks the order, then reads its money. Two statements: a statement that waited for the
+/// lock sees the locked row's new version but its subqueries keep the snapshot taken before
+/// the wait, so the requests a concurrent request just committed would be missed.
 async fn lock_order(
     tx: &mut Transaction<'_, Postgres>,
     order_id: &OrderId,
 ) -> Result<OrderMoney, RefundError> {
-    let order: Option<OrderMoney> = sqlx::query_as(
+    let found = sqlx::query(r#"SELECT 1 FROM h2s_orders WHERE order_id = $1 FOR UPDATE"#)
+        .bind(order_id)
+        .fetch_optional(&mut **tx)
+        .await?;
+    if found.is_none() {
+        return Err(RefundError::NoSuchOrder);
+    }
+    let order: OrderMoney = sqlx::query_as(
         r#"
         SELECT status, amount_total, amount_refunded,
                stripe_payment_intent_id AS payment_intent,
                (SELECT COALESCE(sum(amount), 0)::bigint FROM h2s_refund_requests r
                 WHERE r.order_id = o.order_id AND r.status = 'requested') AS in_flight
         FROM h2s_orders o WHERE order_id = $1
-        FOR UPDATE
         "#,
     )
     .bind(order_id)
-    .fetch_optional(&mut **tx)
+    .fetch_one(&mut **tx)
     .await?;
-    order.ok_or(RefundError::NoSuchOrder)
+    Ok(order)
 }
 
 async fn insert(

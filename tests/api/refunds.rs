@@ -45,6 +45,31 @@ async fn twenty_concurrent_identical_admin_requests_make_one_refund_recorded_onc
 }
 
 #[tokio::test]
+async fn twenty_concurrent_full_refunds_without_a_key_make_one_the_others_find_nothing_left() {
+    let app = spawn_app().await;
+    let (order_id, _) = paid_order(&app, "twenty-full@example.com").await;
+    let body = json!({"reason": "customer cancelled"});
+
+    let answers =
+        futures::future::join_all((0..20).map(|_| app.request_refund(&order_id, &body, None)))
+            .await;
+
+    let accepted = answers.iter().filter(|a| a.status == 202).count();
+    assert_eq!(accepted, 1, "the first takes all that remains");
+    assert!(
+        answers
+            .iter()
+            .filter(|a| a.status != 202)
+            .all(|a| a.status == 422 && a.code() == "amount_too_large"),
+        "the others count it in flight"
+    );
+    assert_eq!(app.settled_requests(&order_id).await, ["succeeded"]);
+    assert_eq!(app.refunds_at_stripe(&order_id).await, 1);
+    assert_eq!(app.order_status(&order_id).await, "refunded");
+    app.shutdown().await;
+}
+
+#[tokio::test]
 async fn the_webhook_delivered_before_the_workers_answer_records_the_refund_once() {
     let app = spawn_app().await;
     let (order_id, _) = paid_order(&app, "webhook-first@example.com").await;
