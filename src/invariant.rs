@@ -1,6 +1,7 @@
 //! THE invariant: every `paid` order has exactly one dispatch job, linked both ways (the
 //! order names it in `dispatch_job_id` and in `metadata_json.dispatch_job_id`), whose status
-//! is `ready` or later (`scheduled`, `completed`).
+//! is `ready` or later (`scheduled`, `completed`), or `cancelled` by an operator (with a
+//! reason: the visit was called off on purpose, issue 26).
 //!
 //! Held by one function, [`crate::dispatch::ensure_job`], which every path that pays an
 //! order runs in the paying transaction (`payments::apply_event`), and which the sweep runs
@@ -20,8 +21,8 @@ use crate::{orders::OrderId, reconcile::queries::Cursor};
 /// the jobs not yet ready), not the size of the tables:
 /// - paid orders with no link, or whose metadata does not name the linked job
 ///   (`h2s_orders_paid_unlinked`);
-/// - jobs `awaiting_payment`, `cancelled` or `on_hold` whose order is paid
-///   (`h2s_dispatch_jobs_not_ready`).
+/// - jobs `awaiting_payment`, `cancelled` (but not by an operator) or `on_hold` whose order
+///   is paid (`h2s_dispatch_jobs_not_ready`).
 pub const VIOLATIONS_SQL: &str = r#"
     SELECT order_id, created_at FROM (
         (SELECT o.order_id, o.created_at
@@ -36,6 +37,7 @@ pub const VIOLATIONS_SQL: &str = r#"
          FROM h2s_dispatch_jobs j
          JOIN h2s_orders o ON o.order_id = j.order_id
          WHERE j.status IN ('awaiting_payment', 'cancelled', 'on_hold') AND o.status = 'paid'
+           AND NOT (j.status = 'cancelled' AND j.cancel_reason IS NOT NULL)
            AND (o.created_at, o.order_id) > ($1, $2)
          ORDER BY o.created_at, o.order_id
          LIMIT $3)

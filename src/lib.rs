@@ -29,6 +29,7 @@ pub mod outbox;
 pub mod payments;
 pub mod recipients;
 pub mod reconcile;
+pub mod refunds;
 pub mod secrets;
 pub mod stored;
 pub mod stripe;

@@ -3,9 +3,12 @@
 use sqlx::{Postgres, Transaction};
 use uuid::Uuid;
 
+pub mod actions;
 mod status;
+pub mod transition;
 
 pub use status::JobStatus;
+pub use transition::{JobEvent, MoveError, Refused, Visit};
 
 use crate::{
     orders::{OrderId, OrderStatus},
@@ -169,34 +172,25 @@ async fn create_job(
     .await
 }
 
-/// Brings an existing job in line with its order's payment status: a paid order's job
-/// becomes `ready` (from `awaiting_payment`, `on_hold`, or `cancelled` when an expired order
-/// is paid after all; a job held while `scheduled` goes back to `scheduled`); a disputed
-/// one's `on_hold` (remembering what it was held from); an expired, failed, refunded or lost
-/// one's `cancelled`. `completed` is never touched, and `scheduled` only by a hold. No job
-/// yet: nothing to do. `true` if the status changed.
+/// Brings an existing job in line with its order's payment status, through the one job
+/// transition function ([`transition::next`]): a paid order's job becomes `ready` (from
+/// `awaiting_payment`, `on_hold`, or `cancelled` when an expired order is paid after all; a
+/// job held while `scheduled` goes back to `scheduled`); a disputed one's `on_hold`
+/// (remembering what it was held from); an expired, failed, refunded or lost one's
+/// `cancelled`. `completed` is never touched, `scheduled` only by a hold, and a job an
+/// operator cancelled stays cancelled. No job yet: nothing to do. `true` if the status
+/// changed.
 pub async fn sync_status(
     tx: &mut Transaction<'_, Postgres>,
     order_id: &OrderId,
     order_status: OrderStatus,
 ) -> Result<bool, sqlx::Error> {
-    let target = JobStatus::for_order(order_status);
-    let done = sqlx::query(
-        r#"
-        UPDATE h2s_dispatch_jobs
-        SET status = CASE WHEN $2 = 'ready' AND status = 'on_hold' AND held_from = 'scheduled'
-                          THEN 'scheduled' ELSE $2 END,
-            held_from = CASE WHEN $2 = 'on_hold' THEN status END,
-            updated_at = now()
-        WHERE order_id = $1 AND status = ANY($3)
-        "#,
-    )
-    .bind(order_id)
-    .bind(target.as_str())
-    .bind(target.moves_from())
-    .execute(&mut **tx)
-    .await?;
-    Ok(done.rows_affected() > 0)
+    match transition::apply(tx, order_id, &JobEvent::Payment(order_status)).await {
+        Ok(moved) => Ok(moved.is_some()),
+        Err(MoveError::Database(e)) => Err(e),
+        // A payment is never refused; should one be, it moves nothing.
+        Err(MoveError::Refused(_)) => Ok(false),
+    }
 }
 
 /// The status of the order's job, if it has one.

@@ -40,3 +40,23 @@ where
             .map_err(|e| ApiError::BadRequest(format!("the body is not valid JSON: {e}")))
     }
 }
+
+/// The request's `Idempotency-Key` header, if any: 1 to 255 visible ASCII characters.
+pub fn idempotency_key(
+    headers: &axum::http::HeaderMap,
+) -> Result<Option<crate::checkout::IdempotencyKey>, ApiError> {
+    let Some(value) = headers.get("idempotency-key") else {
+        return Ok(None);
+    };
+    value
+        .to_str()
+        .ok()
+        .and_then(crate::checkout::IdempotencyKey::parse)
+        .map(Some)
+        .ok_or_else(|| {
+            ApiError::invalid(
+                "Idempotency-Key",
+                "must be 1 to 255 visible ASCII characters",
+            )
+        })
+}

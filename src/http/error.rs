@@ -23,6 +23,15 @@ pub enum ApiError {
     NotFound,
     #[error("conflict: {0}")]
     Conflict(String),
+    /// A domain rule refuses the request (an operator's refund or job action): its own
+    /// status (409 or 422) and code.
+    #[error("refused ({code}): {message}")]
+    Refused {
+        status: StatusCode,
+        code: &'static str,
+        message: String,
+        field: Option<&'static str>,
+    },
     #[error("body too large")]
     PayloadTooLarge,
     #[error("unsupported media type")]
@@ -92,6 +101,7 @@ impl ApiError {
             ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
             ApiError::NotFound => StatusCode::NOT_FOUND,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::Refused { status, .. } => *status,
             ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::PaymentSetupFailed { .. } => StatusCode::UNPROCESSABLE_ENTITY,
@@ -114,6 +124,12 @@ impl ApiError {
             ),
             ApiError::NotFound => ("not_found", "no such resource".into(), None),
             ApiError::Conflict(m) => ("conflict", m.into(), None),
+            ApiError::Refused {
+                code,
+                message,
+                field,
+                ..
+            } => (code, message.into(), *field),
             ApiError::PayloadTooLarge => (
                 "payload_too_large",
                 format!("the body is over the {} byte limit", super::BODY_LIMIT).into(),

@@ -4,9 +4,11 @@ mod admin;
 mod body;
 mod console;
 mod error;
+mod job_actions;
 pub mod openapi;
 mod orders;
 mod probes;
+mod refunds;
 pub mod request_trace;
 mod shop;
 mod state;
@@ -40,6 +42,22 @@ pub fn router(state: AppState, request_timeout: Duration) -> Router {
         .route("/api/admin/outbox/dead", get(admin::dead_tasks))
         .route("/api/admin/outbox/{id}/retry", post(admin::retry_task))
         .route("/api/admin/reconcile", post(admin::reconcile))
+        .route(
+            "/api/admin/orders/{order_id}/refunds",
+            post(refunds::create).get(refunds::list),
+        )
+        .route(
+            "/api/admin/dispatch-jobs/{job_id}/schedule",
+            post(job_actions::schedule),
+        )
+        .route(
+            "/api/admin/dispatch-jobs/{job_id}/complete",
+            post(job_actions::complete),
+        )
+        .route(
+            "/api/admin/dispatch-jobs/{job_id}/cancel",
+            post(job_actions::cancel),
+        )
         .route("/metrics", get(probes::metrics))
         .route("/openapi.json", get(openapi::serve))
         .route("/healthz", get(probes::healthz))

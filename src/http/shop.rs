@@ -14,7 +14,7 @@ use super::{
     state::AppState,
 };
 use crate::checkout::{
-    CheckoutOutcome, IdempotencyKey,
+    CheckoutOutcome,
     request::{NewCheckout, RawCheckout},
 };
 
@@ -56,20 +56,7 @@ async fn accept(
     headers: &HeaderMap,
     body: Result<JsonBody<RawCheckout>, ApiError>,
 ) -> Result<CheckoutOutcome, ApiError> {
-    let key = match headers.get("idempotency-key") {
-        None => None,
-        Some(v) => Some(
-            v.to_str()
-                .ok()
-                .and_then(IdempotencyKey::parse)
-                .ok_or_else(|| {
-                    ApiError::invalid(
-                        "Idempotency-Key",
-                        "must be 1 to 255 visible ASCII characters",
-                    )
-                })?,
-        ),
-    };
+    let key = super::body::idempotency_key(headers)?;
     let JsonBody(raw) = body?;
     let checkout = NewCheckout::parse(raw, &state.checkout_urls)
         .map_err(|e| ApiError::invalid(e.field, e.message))?;

@@ -10,11 +10,12 @@ use super::labels::{Labels1, Labels2, l1, l2};
 /// The outbox task kinds (`OutboxTask::kind`), so that a kind with nothing to report reads 0
 /// rather than vanishing: a series that exists from the start makes `rate()` and alerts
 /// work on the first failure, not the second.
-pub const TASK_KINDS: [&str; 4] = [
+pub const TASK_KINDS: [&str; 5] = [
     "checkout",
     "ensure_dispatch_job",
     "notify_paid",
     "notify_dispute",
+    "refund",
 ];
 const TASK_FAILURE_CLASSES: [&str; 3] = ["retryable", "outage", "permanent"];
 

@@ -36,6 +36,11 @@ pub enum OutboxTask {
     NotifyPaid { order_id: OrderId },
     /// Tell the management channel that an order's payment is disputed (its job on hold).
     NotifyDispute { order_id: OrderId },
+    /// Carry out an operator's refund request (`refunds::task`): one task per request.
+    Refund {
+        order_id: OrderId,
+        refund_request_id: Uuid,
+    },
 }
 
 impl OutboxTask {
@@ -45,6 +50,7 @@ impl OutboxTask {
             OutboxTask::EnsureDispatchJob { .. } => "ensure_dispatch_job",
             OutboxTask::NotifyPaid { .. } => "notify_paid",
             OutboxTask::NotifyDispute { .. } => "notify_dispute",
+            OutboxTask::Refund { .. } => "refund",
         }
     }
 
@@ -53,13 +59,20 @@ impl OutboxTask {
             OutboxTask::Checkout { order_id, .. }
             | OutboxTask::EnsureDispatchJob { order_id }
             | OutboxTask::NotifyPaid { order_id }
-            | OutboxTask::NotifyDispute { order_id } => order_id,
+            | OutboxTask::NotifyDispute { order_id }
+            | OutboxTask::Refund { order_id, .. } => order_id,
         }
     }
 
-    /// One row per kind and order: a second enqueue of the same task is a no-op.
+    /// One row per kind and order (per refund request for refunds): a second enqueue of the
+    /// same task is a no-op.
     pub fn idempotency_key(&self) -> String {
-        format!("{}:{}", self.kind(), self.order_id().as_str())
+        match self {
+            OutboxTask::Refund {
+                refund_request_id, ..
+            } => format!("{}:{refund_request_id}", self.kind()),
+            _ => format!("{}:{}", self.kind(), self.order_id().as_str()),
+        }
     }
 }
 

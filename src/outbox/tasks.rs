@@ -72,6 +72,11 @@ impl TaskHandler for Tasks {
             OutboxTask::NotifyDispute { order_id } => {
                 self.notifier.dispute(&self.pool, order_id).await
             }
+            OutboxTask::Refund {
+                refund_request_id, ..
+            } => {
+                crate::refunds::task::carry_out(&self.pool, &self.stripe, *refund_request_id).await
+            }
         };
         crate::metrics::task_attempt(
             kind,

@@ -11,6 +11,7 @@ pub mod event;
 pub mod handle_event;
 mod ledger;
 pub mod money;
+pub mod refund_requests;
 
 pub use apply::{Applied, apply_session};
 pub use error::ApplyError;

@@ -11,6 +11,7 @@ use super::{
     error::ApplyError,
     event::apply_event,
     ledger::{close_dispute, open_dispute, record_refund, refunded_at_least},
+    refund_requests::{RefundFate, settle},
 };
 use crate::{
     orders::{
@@ -44,6 +45,34 @@ pub(super) async fn lock_payment_intent(
     Ok(())
 }
 
+/// The order whose PaymentIntent this is, locked.
+async fn order_of(
+    tx: &mut Transaction<'_, Postgres>,
+    payment_intent: &str,
+) -> Result<Option<OrderId>, sqlx::Error> {
+    sqlx::query_scalar(
+        r#"SELECT order_id FROM h2s_orders WHERE stripe_payment_intent_id = $1 FOR UPDATE"#,
+    )
+    .bind(payment_intent)
+    .fetch_optional(&mut **tx)
+    .await
+}
+
+/// Applies Stripe's answer to an operator's refund (`POST /v1/refunds`) exactly as the
+/// refund's event would be: whichever comes first settles the request and records the money,
+/// the other finds both done. `None` if no order has the PaymentIntent.
+pub async fn apply_refund_answer(
+    tx: &mut Transaction<'_, Postgres>,
+    facts: &MoneyFacts,
+) -> Result<Option<Option<(OrderStatus, OrderStatus)>>, ApplyError> {
+    lock_payment_intent(tx, &facts.payment_intent).await?;
+    let order_id = order_of(tx, &facts.payment_intent).await?;
+    match order_id {
+        Some(order_id) => Ok(Some(apply_to(tx, &order_id, facts).await?)),
+        None => Ok(None),
+    }
+}
+
 /// Applies the event `event_id` (already recorded in `h2s_stripe_events`) to the order of its
 /// PaymentIntent, or parks it.
 pub async fn apply_money(
@@ -53,12 +82,7 @@ pub async fn apply_money(
     facts: &MoneyFacts,
 ) -> Result<MoneyOutcome, ApplyError> {
     lock_payment_intent(tx, &facts.payment_intent).await?;
-    let order_id: Option<OrderId> = sqlx::query_scalar(
-        r#"SELECT order_id FROM h2s_orders WHERE stripe_payment_intent_id = $1 FOR UPDATE"#,
-    )
-    .bind(&facts.payment_intent)
-    .fetch_optional(&mut **tx)
-    .await?;
+    let order_id = order_of(tx, &facts.payment_intent).await?;
     let Some(order_id) = order_id else {
         sqlx::query(
             r#"
@@ -160,7 +184,16 @@ async fn apply_to(
             refund_id,
             amount,
             succeeded,
+            failed,
+            failure_reason,
+            request,
         } => {
+            let fate = match (*succeeded, *failed) {
+                (true, _) => RefundFate::Succeeded,
+                (false, true) => RefundFate::Failed(failure_reason.as_deref().unwrap_or("failed")),
+                (false, false) => RefundFate::Pending,
+            };
+            settle(tx, order_id, request.as_deref(), refund_id, fate).await?;
             let sum = record_refund(tx, order_id, refund_id, *amount, *succeeded).await?;
             refunded_at_least(tx, order_id, sum)
                 .await?

@@ -33,13 +33,15 @@ pub const OVERLAP_S: i64 = 300;
 /// Events per call (Stripe's maximum).
 const PAGE: usize = 100;
 /// The event types a sweep lists: those the webhook acts on.
-pub const TYPES: [&str; 8] = [
+pub const TYPES: [&str; 10] = [
     "checkout.session.completed",
     "checkout.session.async_payment_succeeded",
     "checkout.session.async_payment_failed",
     "checkout.session.expired",
     "charge.refunded",
+    "refund.created",
     "refund.updated",
+    "refund.failed",
     "charge.dispute.created",
     "charge.dispute.closed",
 ];

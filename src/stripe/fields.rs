@@ -69,9 +69,16 @@ pub const READ: &[ObjectFields] = &[
     },
     ObjectFields {
         object: "refund",
-        read: &["id", "amount", "status", "payment_intent"],
+        read: &[
+            "id",
+            "amount",
+            "status",
+            "failure_reason",
+            "metadata",
+            "payment_intent",
+        ],
         needed: &["id", "amount", "payment_intent"],
-        in_events: "`refund.updated`",
+        in_events: "`refund.created`, `refund.updated`, `refund.failed`; also the answer to `POST /v1/refunds` and the PaymentIntent's refunds listed",
     },
     ObjectFields {
         object: "dispute",

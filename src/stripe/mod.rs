@@ -7,6 +7,7 @@ pub mod fields;
 pub mod mode;
 pub mod money_facts;
 pub mod outage;
+pub mod refunds;
 pub mod session_facts;
 pub mod sessions;
 pub mod signature;

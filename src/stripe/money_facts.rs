@@ -23,11 +23,21 @@ pub enum MoneyChange {
         amount_refunded: i64,
         full: bool,
     },
-    /// `refund.updated`: one refund, and whether it went through.
+    /// `refund.created`, `refund.updated`, `refund.failed` (or the worker's answer to
+    /// `POST /v1/refunds`): one refund, and whether it went through or failed.
     RefundUpdated {
         refund_id: String,
         amount: i64,
         succeeded: bool,
+        /// `failed` or `canceled`: it never will.
+        #[serde(default)]
+        failed: bool,
+        /// Stripe's `failure_reason` of a failed refund.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        failure_reason: Option<String>,
+        /// The operator's refund request that made it (`metadata[h2s_refund_request]`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        request: Option<String>,
     },
     /// `charge.dispute.created`.
     DisputeOpened {
@@ -39,6 +49,9 @@ pub enum MoneyChange {
     /// won: the money stays) or lost.
     DisputeClosed { dispute_id: String, won: bool },
 }
+
+/// The refund's metadata key naming the operator's refund request (issue 26).
+pub const REQUEST_METADATA: &str = "h2s_refund_request";
 
 /// An id field, whether Stripe sent the id or the expanded object.
 fn id_of(v: &Value) -> Option<String> {
@@ -78,10 +91,13 @@ impl MoneyFacts {
                     full,
                 }
             }
-            "refund.updated" => MoneyChange::RefundUpdated {
+            "refund.created" | "refund.updated" | "refund.failed" => MoneyChange::RefundUpdated {
                 refund_id: need(id_of(&o["id"]), "id")?,
                 amount: need(o["amount"].as_i64(), "amount")?,
                 succeeded: o["status"].as_str() == Some("succeeded"),
+                failed: matches!(o["status"].as_str(), Some("failed" | "canceled")),
+                failure_reason: o["failure_reason"].as_str().map(str::to_owned),
+                request: o["metadata"][REQUEST_METADATA].as_str().map(str::to_owned),
             },
             "charge.dispute.created" => MoneyChange::DisputeOpened {
                 dispute_id: need(id_of(&o["id"]), "id")?,

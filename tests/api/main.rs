@@ -3,9 +3,11 @@
 mod adopt;
 mod checkout;
 mod console;
+mod console_refund;
 mod helpers;
 mod http_errors;
 mod invariant;
+mod job_actions;
 mod log_capture;
 mod money;
 mod openapi;
@@ -14,6 +16,9 @@ mod outage;
 #[path = "../common/outbox_steps.rs"]
 mod outbox_steps;
 mod reconcile;
+mod refund_guards;
+mod refund_steps;
+mod refunds;
 mod samples;
 #[path = "../common/settings.rs"]
 mod settings;

@@ -188,6 +188,10 @@ async fn the_served_description_equals_the_committed_one() {
         "/api/orders/{order_id}",
         "/api/stripe-webhook",
         "/api/admin/reconcile",
+        "/api/admin/orders/{order_id}/refunds",
+        "/api/admin/dispatch-jobs/{job_id}/schedule",
+        "/api/admin/dispatch-jobs/{job_id}/complete",
+        "/api/admin/dispatch-jobs/{job_id}/cancel",
         "/metrics",
     ] {
         assert!(served["paths"][path].is_object(), "{path} undescribed");
@@ -269,5 +273,56 @@ async fn the_readme_examples_and_real_answers_fit_the_description() {
     let body: Value = ack.json().await.unwrap();
     let schema = response_schema(&doc, "post", "/api/stripe-webhook", 200);
     assert_eq!(fits(&doc, schema, &body), Vec::<String>::new(), "{body}");
+    app.shutdown().await;
+}
+
+#[tokio::test]
+async fn the_operator_routes_answers_fit_the_description() {
+    let doc: Value = serde_json::from_str(&std::fs::read_to_string(COMMITTED).unwrap()).unwrap();
+    let app = spawn_app().await;
+    let (order_id, _) = crate::money::paid_order(&app, "openapi-refund@example.com").await;
+    let refunds = "/api/admin/orders/{order_id}/refunds";
+    let fit = |method: &str, path: &str, status: u16, body: &Value| {
+        let schema = response_schema(&doc, method, path, status);
+        assert_eq!(
+            fits(&doc, schema, body),
+            Vec::<String>::new(),
+            "{path} {status}: {body}"
+        );
+    };
+
+    let accepted = app
+        .request_refund(&order_id, &json!({"amount": 1_000, "reason": "a"}), None)
+        .await;
+    fit("post", refunds, 202, &accepted.body);
+    let too_much = app
+        .request_refund(
+            &order_id,
+            &json!({"amount": 1_000_000, "reason": "a"}),
+            None,
+        )
+        .await;
+    fit("post", refunds, 422, &too_much.body);
+    app.settled_requests(&order_id).await;
+    let url = format!("{}/api/admin/orders/{order_id}/refunds", app.base_url);
+    fit("get", refunds, 200, &app.admin_get(url).await);
+
+    let job_id = app.job_id(&order_id).await;
+    let early = app.job_action(&job_id, "complete", None).await;
+    fit(
+        "post",
+        "/api/admin/dispatch-jobs/{job_id}/complete",
+        409,
+        &early.body,
+    );
+    let booked = app
+        .job_action(&job_id, "schedule", Some(crate::refund_steps::visit()))
+        .await;
+    fit(
+        "post",
+        "/api/admin/dispatch-jobs/{job_id}/schedule",
+        200,
+        &booked.body,
+    );
     app.shutdown().await;
 }

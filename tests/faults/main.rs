@@ -18,6 +18,7 @@ mod observability;
 mod pooler;
 mod proxy;
 mod read_only;
+mod refund_crash;
 mod secrets;
 mod shutdown;
 mod stale_address;

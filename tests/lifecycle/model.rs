@@ -166,6 +166,12 @@ pub enum Kind {
     DisputeClosed {
         won: bool,
     },
+    /// `refund.created` of an operator's request (`.request`: its index); the worker's
+    /// answer says the same.
+    OperatorRefund {
+        amount: i64,
+        request: usize,
+    },
 }
 
 /// An event Stripe generated for the order.
@@ -187,7 +193,7 @@ impl Event {
         }
     }
 
-    fn money(kind: Kind) -> Event {
+    pub(crate) fn money(kind: Kind) -> Event {
         Event {
             kind,
             listed: true,
@@ -235,6 +241,11 @@ pub struct Order {
     pub events: Vec<Event>,
     pub money: AtStripeMoney,
     pub books: Books,
+    /// What a job `on_hold` was held from; the job was cancelled by an operator.
+    pub held_from: Option<JobStatus>,
+    pub operator_cancelled: bool,
+    /// The operator's refund requests, in the order they were made.
+    pub requests: Vec<crate::operator::Request>,
 }
 
 impl Order {
@@ -253,7 +264,11 @@ pub enum Action {
     /// A repeat of a keyed checkout: the answer names slot `.0`, nothing new.
     Replay(usize),
     Step(usize, Option<Crash>),
-    Drain,
+    /// Every runnable task once; the operator's refunds too when Stripe is healthy (a refund
+    /// call under a fault is not modelled: the model cannot tell when a hung call lands).
+    Drain {
+        refunds: bool,
+    },
     Fault(Option<StripeFault>),
     /// Stripe completes the open session (`paid` or delayed) and records the event.
     Complete(usize, bool),
@@ -269,6 +284,20 @@ pub enum Action {
     Sweep(bool),
     /// Admin retry of a dead checkout task.
     AdminRetry(usize),
+    /// An operator's refund request: all that remains or a part, cancelling the visit (and
+    /// overriding a booked one) or not; `accepted`: the answer the model expects (202).
+    RequestRefund {
+        order: usize,
+        full: bool,
+        cancel: bool,
+        accepted: bool,
+    },
+    /// A dispatcher's action on the order's job; `accepted`: 200 (else 409).
+    JobAct {
+        order: usize,
+        act: crate::script::JobAct,
+        accepted: bool,
+    },
 }
 
 /// The order an operation names (0 for those that name none).
@@ -282,7 +311,9 @@ fn op_order(op: Op) -> u8 {
         | Op::Refund { order, .. }
         | Op::Dispute { order, .. }
         | Op::CloseDispute { order, .. }
-        | Op::AdminRetry { order } => order,
+        | Op::AdminRetry { order }
+        | Op::OperatorRefund { order, .. }
+        | Op::Job { order, .. } => order,
         _ => 0,
     }
 }
@@ -319,7 +350,16 @@ impl Model {
                     .is_live()
                     .then(|| (op, vec![Action::Step(o, crash)]))?
             }
-            Op::Drain => (op, vec![Action::Drain]),
+            Op::Drain => (
+                op,
+                vec![Action::Drain {
+                    refunds: self.fault.is_none(),
+                }],
+            ),
+            Op::OperatorRefund { .. } | Op::Job { .. } => {
+                let o = order(op_order(op))?;
+                (op, vec![self.resolve_operator(o, op)?])
+            }
             Op::Fault(f) => (f != self.fault).then(|| (op, vec![Action::Fault(f)]))?,
             Op::Pay {
                 order: o,
@@ -455,10 +495,16 @@ impl Model {
                 events: Vec::new(),
                 money: AtStripeMoney::default(),
                 books: Books::default(),
+                held_from: None,
+                operator_cancelled: false,
+                requests: Vec::new(),
             }),
             Action::Replay(_) => {}
             Action::Step(o, crash) => self.step(o, crash),
-            Action::Drain => {
+            Action::Drain { refunds } => {
+                if refunds {
+                    self.carry_out_refunds();
+                }
                 for o in 0..self.orders.len() {
                     if self.orders[o].checkout.is_live() {
                         self.step(o, None);
@@ -536,6 +582,9 @@ impl Model {
             Action::AdminRetry(o) => {
                 self.orders[o].checkout = self.orders[o].checkout.revived();
             }
+            Action::RequestRefund { order, .. } | Action::JobAct { order, .. } => {
+                self.operator(order, action)
+            }
         }
     }
 
@@ -568,7 +617,7 @@ impl Model {
     }
 
     /// A refund or a dispute, applied: recorded, then the payment event it amounts to.
-    fn money(&mut self, o: usize, kind: Kind) {
+    pub(crate) fn money(&mut self, o: usize, kind: Kind) {
         let this = &mut self.orders[o];
         let books = &mut this.books;
         let event = match kind {
@@ -577,6 +626,17 @@ impl Model {
                 (books.amount_refunded >= TOTAL).then_some(PaymentEvent::Refunded)
             }
             Kind::RefundUpdated { amount } => {
+                books.refund_sum += amount;
+                books.amount_refunded = books.amount_refunded.max(books.refund_sum);
+                (books.amount_refunded >= TOTAL).then_some(PaymentEvent::Refunded)
+            }
+            Kind::OperatorRefund { amount, request } => {
+                let r = &mut this.requests[request];
+                if r.recorded {
+                    return;
+                }
+                r.recorded = true;
+                r.status = crate::operator::RequestStatus::Succeeded;
                 books.refund_sum += amount;
                 books.amount_refunded = books.amount_refunded.max(books.refund_sum);
                 (books.amount_refunded >= TOTAL).then_some(PaymentEvent::Refunded)
@@ -606,21 +666,13 @@ impl Model {
         let this = &mut self.orders[o];
         let before = this.status;
         this.status = spec_next(before, payment);
+        if this.status == OrderStatus::Paid && before != OrderStatus::Paid {
+            this.notify.get_or_insert(Task::fresh());
+        }
         match this.status {
-            // Paid (newly or again): its one job, ready.
-            OrderStatus::Paid => {
-                this.job = Some(JobStatus::Ready);
-                if before != OrderStatus::Paid {
-                    this.notify.get_or_insert(Task::fresh());
-                }
-            }
-            // Disputed: its one job (made if missing), on hold.
-            OrderStatus::Disputed => this.job = Some(JobStatus::OnHold),
-            now => {
-                if let Some(job) = &mut this.job {
-                    *job = spec_job(now);
-                }
-            }
+            // Paid or disputed: its one job (made if missing), as the order implies.
+            OrderStatus::Paid | OrderStatus::Disputed => this.ensure_job(),
+            now => this.follow(now),
         }
     }
 
@@ -633,7 +685,7 @@ impl Model {
             return;
         }
         // The job first, whatever happens next, with the status the order implies.
-        this.job = Some(spec_job(this.status));
+        this.ensure_job();
         let needs_session = !this.session_stored && this.status == OrderStatus::PendingPayment;
         let created = needs_session && fault.is_none();
         if needs_session && fault == Some(StripeFault::Timeout) && this.at_stripe == AtStripe::No {
@@ -670,7 +722,7 @@ impl Model {
         }
         for this in &mut self.orders {
             if this.status == OrderStatus::Paid {
-                this.job = Some(JobStatus::Ready);
+                this.ensure_job();
             }
             this.checkout = this.checkout.revived();
             for n in [&mut this.notify, &mut this.notify_dispute]

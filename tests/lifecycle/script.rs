@@ -28,6 +28,24 @@ pub enum Crash {
     AfterStoring,
 }
 
+/// A dispatcher's action on a job (issue 26).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JobAct {
+    Schedule,
+    Complete,
+    Cancel,
+}
+
+impl JobAct {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobAct::Schedule => "schedule",
+            JobAct::Complete => "complete",
+            JobAct::Cancel => "cancel",
+        }
+    }
+}
+
 /// One operation. Orders are named by their slot in creation order (`A`, `B`, `C`); a random
 /// operation's slot is taken modulo the orders that exist (and printed resolved); one that
 /// cannot happen in the order's state (or before any checkout) is skipped.
@@ -93,6 +111,18 @@ pub enum Op {
     AdminRetry {
         order: u8,
     },
+    /// `POST /api/admin/orders/{id}/refunds`: all that remains or a part; `cancel`: the
+    /// visit called off (with `override_dispatched`).
+    OperatorRefund {
+        order: u8,
+        full: bool,
+        cancel: bool,
+    },
+    /// `POST /api/admin/dispatch-jobs/{id}/{act}`.
+    Job {
+        order: u8,
+        act: JobAct,
+    },
 }
 
 impl Op {
@@ -126,6 +156,12 @@ impl Op {
                 deliver,
             },
             Op::AdminRetry { .. } => Op::AdminRetry { order: o },
+            Op::OperatorRefund { full, cancel, .. } => Op::OperatorRefund {
+                order: o,
+                full,
+                cancel,
+            },
+            Op::Job { act, .. } => Op::Job { order: o, act },
             other => other,
         }
     }
@@ -201,6 +237,18 @@ impl fmt::Display for Op {
             Op::Sweep { dry_run: false } => write!(f, "sweep"),
             Op::Sweep { dry_run: true } => write!(f, "sweep dry-run"),
             Op::AdminRetry { order } => write!(f, "admin retry {}", slot(order)),
+            Op::OperatorRefund {
+                order,
+                full,
+                cancel,
+            } => write!(
+                f,
+                "operator-refund {} {}{}",
+                slot(order),
+                if full { "full" } else { "partial" },
+                if cancel { " cancel" } else { "" }
+            ),
+            Op::Job { order, act } => write!(f, "job {} {}", slot(order), act.as_str()),
         }
     }
 }
@@ -311,6 +359,28 @@ impl std::str::FromStr for Op {
             ["admin", "retry", o] => Op::AdminRetry {
                 order: parse_slot(o)?,
             },
+            ["operator-refund", o, how, rest @ ..] => Op::OperatorRefund {
+                order: parse_slot(o)?,
+                full: match *how {
+                    "full" => true,
+                    "partial" => false,
+                    _ => return Err(bad()),
+                },
+                cancel: match rest {
+                    [] => false,
+                    ["cancel"] => true,
+                    _ => return Err(bad()),
+                },
+            },
+            ["job", o, act] => Op::Job {
+                order: parse_slot(o)?,
+                act: match *act {
+                    "schedule" => JobAct::Schedule,
+                    "complete" => JobAct::Complete,
+                    "cancel" => JobAct::Cancel,
+                    _ => return Err(bad()),
+                },
+            },
             _ => return Err(bad()),
         })
     }
@@ -337,6 +407,14 @@ fn order() -> impl Strategy<Value = u8> {
 
 fn deliveries() -> impl Strategy<Value = u8> {
     prop_oneof![5 => Just(1u8), 3 => Just(0u8), 1 => Just(2u8), 1 => Just(3u8)]
+}
+
+fn job_act() -> impl Strategy<Value = JobAct> {
+    prop_oneof![
+        2 => Just(JobAct::Schedule),
+        1 => Just(JobAct::Complete),
+        1 => Just(JobAct::Cancel),
+    ]
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -371,6 +449,9 @@ fn op() -> impl Strategy<Value = Op> {
             .prop_map(|(order, won, deliver)| Op::CloseDispute { order, won, deliver }),
         2 => any::<bool>().prop_map(|dry_run| Op::Sweep { dry_run }),
         1 => order().prop_map(|order| Op::AdminRetry { order }),
+        3 => (order(), any::<bool>(), any::<bool>())
+            .prop_map(|(order, full, cancel)| Op::OperatorRefund { order, full, cancel }),
+        3 => (order(), job_act()).prop_map(|(order, act)| Op::Job { order, act }),
     ]
 }
 

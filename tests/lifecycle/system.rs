@@ -26,7 +26,7 @@ use crate::settings;
 use crate::test_db::{TestDatabase, drop_now};
 
 const WEBHOOK_SECRET: &str = "whsec_lifecycle_model";
-const ADMIN_TOKEN: &str = "admin-lifecycle-model";
+pub(crate) const ADMIN_TOKEN: &str = "admin-lifecycle-model";
 /// The Stripe client's per-call timeout (with room for a loaded machine, so that only the
 /// `timeout` fault times out); that fault hangs calls for twice as long.
 const STRIPE_TIMEOUT: Duration = Duration::from_millis(500);
@@ -64,14 +64,16 @@ pub struct Seen {
     pub notify: Option<Task>,
     pub notify_dispute: Option<Task>,
     pub amount_refunded: i64,
+    /// The operator's refund requests' statuses, oldest first.
+    pub requests: Vec<String>,
 }
 
 pub struct System {
     pub pool: PgPool,
     db: String,
     pub stripe: StandIn,
-    base_url: String,
-    http: reqwest::Client,
+    pub(crate) base_url: String,
+    pub(crate) http: reqwest::Client,
     tasks: Tasks,
     sweeper: StripeHttp,
     api_stop: Stop,
@@ -174,7 +176,10 @@ impl System {
                 let order_id = self.orders[o].clone();
                 self.step(&format!("checkout:{order_id}"), crash).await;
             }
-            Action::Drain => {
+            Action::Drain { refunds } => {
+                if refunds {
+                    self.drain_refunds().await;
+                }
                 for order_id in self.orders.clone() {
                     for kind in [
                         "checkout",
@@ -290,6 +295,7 @@ impl System {
                     return Err(format!("after a sweep the invariant fails: {report:?}"));
                 }
             }
+            Action::RequestRefund { .. } | Action::JobAct { .. } => self.operator(action).await?,
             Action::AdminRetry(o) => {
                 let key = format!("checkout:{}", self.orders[o]);
                 let id: String =
@@ -352,7 +358,7 @@ impl System {
     /// to the worker's handler (or dying at `crash`), and its row updated as the outbox
     /// runtime does (`Done`; a failed attempt counted, an outage always keeping one more;
     /// `Killed` for a permanent error; a crash spends an attempt and nothing else).
-    async fn step(&self, key: &str, crash: Option<Crash>) {
+    pub(crate) async fn step(&self, key: &str, crash: Option<Crash>) {
         let Some(runnable) = outbox_steps::next_runnable(&self.pool, Some(key)).await else {
             return;
         };
@@ -427,6 +433,7 @@ impl System {
             notify: self.task(&format!("notify_paid:{order_id}")).await,
             notify_dispute: self.task(&format!("notify_dispute:{order_id}")).await,
             amount_refunded,
+            requests: self.requests(o).await,
         }
     }
 

@@ -21,7 +21,7 @@ use crate::{objects, routes};
 /// A running stand-in. Dropping it stops the server; `shutdown` stops it gracefully.
 pub struct StandIn {
     addr: SocketAddr,
-    shared: Arc<Shared>,
+    pub(crate) shared: Arc<Shared>,
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<()>>,
 }

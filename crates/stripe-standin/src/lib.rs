@@ -27,11 +27,16 @@ mod lists;
 mod money;
 mod objects;
 mod pay;
+mod refund_book;
+mod refund_handle;
+mod refunds;
 mod routes;
 pub mod samples;
 mod state;
 mod webhook;
 
+#[cfg(test)]
+mod refund_tests;
 #[cfg(test)]
 mod tests;
 

@@ -12,7 +12,7 @@ use crate::state::{Inner, Shared};
 
 impl Inner {
     /// The charge of a paid session (made on first use).
-    fn charge(&mut self, session_id: &str) -> Result<&mut Charge, String> {
+    pub(crate) fn charge(&mut self, session_id: &str) -> Result<&mut Charge, String> {
         let session = self
             .session(session_id)
             .ok_or_else(|| format!("No such checkout session: {session_id}"))?;
@@ -34,7 +34,7 @@ impl Inner {
         }))
     }
 
-    fn record(&mut self, event_type: &str, object: Value) -> Value {
+    pub(crate) fn record(&mut self, event_type: &str, object: Value) -> Value {
         let event = event_json(event_type, object, now());
         self.events.push(event.clone());
         event

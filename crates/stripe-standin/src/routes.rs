@@ -26,6 +26,10 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
         .route("/v1/checkout/sessions/{id}", get(get_session))
         .route("/v1/checkout/sessions/{id}/expire", post(expire_session))
         .route("/v1/events", get(list_events))
+        .route(
+            "/v1/refunds",
+            post(crate::refunds::create).get(crate::refunds::list),
+        )
         .route_layer(middleware::from_fn_with_state(shared.clone(), fault_layer));
     api.merge(pay::router())
         .fallback(unknown_url)

@@ -44,6 +44,8 @@ pub(crate) struct Inner {
     pub rate_limited: usize,
     /// Paid sessions' charges, by PaymentIntent (refunds and disputes).
     pub(crate) charges: HashMap<String, crate::charge::Charge>,
+    /// Refunds made through `POST /v1/refunds` (`refunds.rs`).
+    pub(crate) refunds: crate::refund_book::RefundBook,
 }
 
 fn trim(window: &mut VecDeque<Instant>, now: Instant) {

@@ -1,8 +1,11 @@
 //! The operator console at `/admin`: server-rendered HTML behind the admin token. See
 //! [`auth`] for the session cookie and the CSRF tokens.
 
+mod actions;
 mod auth;
 mod operator;
+mod order_markup;
+mod order_page;
 mod pages;
 mod queries;
 mod respond;
@@ -28,7 +31,8 @@ pub fn routes() -> Router<AppState> {
         .route("/admin/logout", post(logout))
         .route("/admin/tasks/{id}/retry", post(retry))
         .route("/admin/sweep", post(sweep))
-        .route("/admin/orders", get(orders))
+        .route("/admin/orders", get(order_page::orders))
+        .merge(actions::routes())
 }
 
 async fn login_form() -> Response {
@@ -183,33 +187,4 @@ fn run_sweep(
             None => reconcile::sweep_without_stripe(&state.pool, &options).await,
         }
     })
-}
-
-#[derive(Deserialize)]
-struct Find {
-    q: Option<String>,
-}
-
-async fn orders(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    Query(find): Query<Find>,
-) -> Response {
-    if Operator::from(&state, &headers).is_none() {
-        return to_login();
-    }
-    let q = find.q.unwrap_or_default();
-    let found = async {
-        let mut found = vec![];
-        for order in queries::find_orders(&state.pool, &q).await? {
-            let entries = queries::timeline(&state.pool, &order, state.worker_max_attempts).await?;
-            found.push((order, entries));
-        }
-        Ok::<_, sqlx::Error>(found)
-    }
-    .await;
-    match found {
-        Ok(found) => page(StatusCode::OK, pages::orders(&q, &found)),
-        Err(e) => failed(e),
-    }
 }

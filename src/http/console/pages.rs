@@ -2,7 +2,7 @@
 
 use maud::{DOCTYPE, Markup, html};
 
-use super::queries::{Breach, Entry, OrderRow};
+use super::queries::Breach;
 use crate::{
     metrics::database::KindRow, outbox::dead::DeadTask, payments::alerts::OpenAlert,
     reconcile::history::StoredReport,
@@ -245,25 +245,6 @@ pub fn sweep_result(report: &serde_json::Value, dry_run: bool, csrf: &str) -> Ma
                 }
             }
             p { a href="/admin" id="back" { "Back to the console" } }
-        },
-    )
-}
-
-pub fn orders(q: &str, found: &[(OrderRow, Vec<Entry>)]) -> Markup {
-    layout(
-        "Order timeline",
-        html! {
-            @if found.is_empty() { p.bad { "No order with id or customer email " code { (q) } "." } }
-            @for (order, entries) in found {
-                h2 { (order.order_id) " · " (order.status) }
-                p { (order.customer_email) }
-                table.timeline {
-                    tr { th { "when" } th { "what" } th { "detail" } }
-                    @for e in entries {
-                        tr { td { (e.at.format("%Y-%m-%d %H:%M:%S%.3f")) } td { (e.what) } td { (e.detail) } }
-                    }
-                }
-            }
         },
     )
 }

@@ -221,7 +221,8 @@ async fn event_entries(pool: &PgPool, order: &OrderRow) -> Result<Vec<Entry>, sq
         .collect())
 }
 
-/// Refunds, disputes and operator alerts of the order (issue 17).
+/// Refunds, disputes and operator alerts of the order (issue 17), refund requests and the
+/// job's moves (issue 26).
 async fn money_entries(pool: &PgPool, order: &OrderRow) -> Result<Vec<Entry>, sqlx::Error> {
     let rows: Vec<(DateTime<Utc>, String, String)> = sqlx::query_as(
         r#"
@@ -235,6 +236,15 @@ async fn money_entries(pool: &PgPool, order: &OrderRow) -> Result<Vec<Entry>, sq
         SELECT created_at, 'operator alert ' || kind,
                detail || CASE WHEN resolved_at IS NULL THEN ' (open)' ELSE ' (resolved)' END
         FROM h2s_operator_alerts WHERE order_id = $1
+        UNION ALL
+        SELECT COALESCE(settled_at, created_at), 'refund request ' || status,
+               amount || ' cents: ' || reason || COALESCE('; ' || stripe_refund_id, '')
+               || COALESCE('; ' || failure_reason, '')
+        FROM h2s_refund_requests WHERE order_id = $1
+        UNION ALL
+        SELECT m.moved_at, 'job ' || m.from_status || ' → ' || m.to_status,
+               m.cause || COALESCE(': ' || m.detail, '')
+        FROM h2s_job_moves m JOIN h2s_dispatch_jobs j USING (job_id) WHERE j.order_id = $1
         "#,
     )
     .bind(order.order_id.as_str())

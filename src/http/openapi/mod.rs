@@ -4,11 +4,13 @@
 //! body, which the handler reads leniently (`RawCheckout`, so that every request the old
 //! backend sent keeps working), is described by its contract in [`schemas`].
 
+pub mod operator;
 pub mod schemas;
 
 use axum::{Json, response::IntoResponse};
 use utoipa::OpenApi;
 
+use operator::*;
 use schemas::*;
 
 #[derive(OpenApi)]
@@ -31,6 +33,11 @@ use schemas::*;
         admin_dead_tasks,
         admin_retry_task,
         admin_reconcile,
+        super::refunds::create,
+        super::refunds::list,
+        super::job_actions::schedule,
+        super::job_actions::complete,
+        super::job_actions::cancel,
     ),
     components(schemas(
         CheckoutRequest,
@@ -47,6 +54,13 @@ use schemas::*;
         Ok,
         AdminList,
         SweepReportBody,
+        RefundBody,
+        RefundAccepted,
+        RefundRequestRow,
+        RefundRequests,
+        ScheduleBody,
+        CancelBody,
+        JobAnswer,
     )),
     modifiers(&BearerAuth),
     tags(

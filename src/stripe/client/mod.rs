@@ -108,6 +108,22 @@ impl StripeHttp {
         serde_json::from_slice(&bytes).map_err(|e| StripeCallError::Decode(e.to_string()))
     }
 
+    /// `POST /v1{path}` with a form `body` under `idempotency_key`, the answer as JSON: for
+    /// the refunds, whose answers we read leniently as their events are.
+    pub async fn post_form(
+        &self,
+        path: &str,
+        body: String,
+        idempotency_key: &str,
+    ) -> Result<serde_json::Value, StripeCallError> {
+        let mut req = stripe_client_core::RequestBuilder::new(StripeMethod::Post, path);
+        req.body = Some(body);
+        let key = stripe_client_core::IdempotencyKey::new(idempotency_key)
+            .map_err(|e| StripeCallError::Decode(format!("idempotency key: {e}")))?;
+        let bytes = self.send_parts(req, Some(key), None).await?;
+        serde_json::from_slice(&bytes).map_err(|e| StripeCallError::Decode(e.to_string()))
+    }
+
     async fn send(&self, req: CustomizedStripeRequest) -> Result<Bytes, StripeCallError> {
         let (req, overrides) = req.into_pieces();
         let key = overrides
@@ -198,6 +214,8 @@ fn endpoint_label(method: &StripeMethod, path: &str) -> &'static str {
         (StripeMethod::Get, Some("")) => "list_sessions",
         (StripeMethod::Get, Some(_)) => "retrieve_session",
         (StripeMethod::Get, None) if path == "/events" => "list_events",
+        (StripeMethod::Post, None) if path == "/refunds" => "create_refund",
+        (StripeMethod::Get, None) if path == "/refunds" => "list_refunds",
         _ => "other",
     }
 }

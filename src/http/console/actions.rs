@@ -1,0 +1,221 @@
+//! The operator's actions from the console: refund an order, schedule, complete or cancel its
+//! job. Each POST needs the session and its CSRF token; the first renders a confirmation page
+//! repeating the form, the confirmed one acts, through the same functions as the admin API.
+
+use axum::{
+    Form, Router,
+    extract::{Path, State},
+    http::{HeaderMap, StatusCode},
+    response::{IntoResponse, Redirect, Response},
+    routing::post,
+};
+use chrono::{DateTime, NaiveDateTime, Utc};
+use serde::Deserialize;
+
+use super::{
+    operator::Operator,
+    order_markup::confirm,
+    pages,
+    respond::{failed, page},
+};
+use crate::{
+    checkout::IdempotencyKey,
+    dispatch::{
+        JobEvent, Visit,
+        actions::{self, ActionError},
+    },
+    http::state::AppState,
+    orders::OrderId,
+    refunds::{self, NewRefund, RawRefund, RefundError},
+};
+
+pub(super) fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/admin/orders/{order_id}/refund", post(refund))
+        .route("/admin/jobs/{job_id}/{action}", post(job))
+}
+
+/// Every field of both forms, as text (a checkbox left unticked is absent).
+#[derive(Deserialize, Default)]
+pub(super) struct ActionForm {
+    csrf: Option<String>,
+    confirmed: Option<String>,
+    key: Option<String>,
+    amount: Option<String>,
+    reason: Option<String>,
+    cancel_job: Option<String>,
+    override_dispatched: Option<String>,
+    window_start: Option<String>,
+    window_end: Option<String>,
+    technician: Option<String>,
+}
+
+impl ActionForm {
+    fn confirmed(&self) -> bool {
+        self.confirmed.as_deref() == Some("yes")
+    }
+
+    /// The fields to repeat on the confirmation page.
+    fn fields(&self) -> Vec<(&'static str, String)> {
+        let all = [
+            ("csrf", &self.csrf),
+            ("key", &self.key),
+            ("amount", &self.amount),
+            ("reason", &self.reason),
+            ("cancel_job", &self.cancel_job),
+            ("override_dispatched", &self.override_dispatched),
+            ("window_start", &self.window_start),
+            ("window_end", &self.window_end),
+            ("technician", &self.technician),
+        ];
+        all.into_iter()
+            .filter_map(|(name, value)| value.clone().map(|v| (name, v)))
+            .collect()
+    }
+
+    fn refund(&self) -> Result<NewRefund, String> {
+        let amount = match self.amount.as_deref().map(str::trim) {
+            None | Some("") => None,
+            Some(text) => Some(text.parse::<i64>().map_err(|_| "amount: whole cents")?),
+        };
+        let raw = RawRefund {
+            amount,
+            reason: self.reason.clone(),
+            cancel_job: Some(self.cancel_job.is_some()),
+            override_dispatched: Some(self.override_dispatched.is_some()),
+        };
+        NewRefund::parse(raw).map_err(|(field, message)| format!("{field}: {message}"))
+    }
+}
+
+fn refused(status: StatusCode, message: &str) -> Response {
+    page(status, pages::refused(message))
+}
+
+async fn refund(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(order_id): Path<String>,
+    Form(form): Form<ActionForm>,
+) -> Response {
+    if let Err(refusal) = Operator::for_post(&state, &headers, form.csrf.as_deref()) {
+        return refusal.into_response();
+    }
+    let Some(order_id) = OrderId::parse(&order_id) else {
+        return refused(StatusCode::NOT_FOUND, "No such order.");
+    };
+    let new = match form.refund() {
+        Ok(new) => new,
+        Err(message) => return refused(StatusCode::BAD_REQUEST, &message),
+    };
+    if !form.confirmed() {
+        let what = format!(
+            "Refund {} of order {order_id} ({}){}{}?",
+            new.amount
+                .map_or("all that remains".into(), |a| format!("{a} cents")),
+            new.reason,
+            if new.cancel_job {
+                ", cancelling its visit"
+            } else {
+                ""
+            },
+            if new.override_dispatched {
+                ", even if scheduled"
+            } else {
+                ""
+            },
+        );
+        let action = format!("/admin/orders/{order_id}/refund");
+        return page(
+            StatusCode::OK,
+            confirm("Confirm the refund", &what, &action, &form.fields()),
+        );
+    }
+    let key = form.key.as_deref().and_then(IdempotencyKey::parse);
+    match refunds::request(&state.pool, &order_id, &new, key.as_ref()).await {
+        Ok(id) => {
+            tracing::info!(order_id = %order_id, refund_request_id = %id, "console: refund requested");
+            Redirect::to(&format!(
+                "/admin/orders?q={order_id}&notice=Refund+requested"
+            ))
+            .into_response()
+        }
+        Err(RefundError::Database(e)) => failed(e),
+        Err(e) => refused(StatusCode::CONFLICT, &e.to_string()),
+    }
+}
+
+impl ActionForm {
+    /// The visit the schedule form describes: a window that ends after it starts, a
+    /// technician.
+    fn visit(&self) -> Option<Visit> {
+        let technician = self
+            .technician
+            .as_deref()
+            .map(str::trim)
+            .unwrap_or_default();
+        let window_start = utc(self.window_start.as_deref())?;
+        let window_end = utc(self.window_end.as_deref())?;
+        (window_end > window_start && !technician.is_empty()).then(|| Visit {
+            window_start,
+            window_end,
+            technician: technician.to_owned(),
+        })
+    }
+}
+
+/// A `datetime-local` field, read as UTC.
+fn utc(field: Option<&str>) -> Option<DateTime<Utc>> {
+    let text = field?;
+    NaiveDateTime::parse_from_str(text, "%Y-%m-%dT%H:%M")
+        .ok()
+        .map(|t| t.and_utc())
+        .or_else(|| text.parse().ok())
+}
+
+async fn job(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path((job_id, action)): Path<(String, String)>,
+    Form(form): Form<ActionForm>,
+) -> Response {
+    if let Err(refusal) = Operator::for_post(&state, &headers, form.csrf.as_deref()) {
+        return refusal.into_response();
+    }
+    let Ok(job_id) = uuid::Uuid::parse_str(&job_id) else {
+        return refused(StatusCode::NOT_FOUND, "No such job.");
+    };
+    let reason = form.reason.as_deref().map(str::trim).unwrap_or_default();
+    let visit = form.visit();
+    let event = match (action.as_str(), &visit) {
+        ("schedule", Some(visit)) => JobEvent::Schedule(visit),
+        ("complete", _) => JobEvent::Complete,
+        ("cancel", _) if !reason.is_empty() => JobEvent::Cancel { reason },
+        _ => {
+            return refused(
+                StatusCode::BAD_REQUEST,
+                "Fill in the form (a window that ends after it starts, a technician, a reason).",
+            );
+        }
+    };
+    if !form.confirmed() {
+        let what = format!("{action} job {job_id}?");
+        let url = format!("/admin/jobs/{job_id}/{action}");
+        return page(
+            StatusCode::OK,
+            confirm("Confirm the job action", &what, &url, &form.fields()),
+        );
+    }
+    match actions::act(&state.pool, job_id, &event).await {
+        Ok(job) => {
+            tracing::info!(%job_id, action, "console: job action");
+            Redirect::to(&format!(
+                "/admin/orders?q={}&notice=Job+{action}+done",
+                job.order_id
+            ))
+            .into_response()
+        }
+        Err(ActionError::Database(e)) => failed(e),
+        Err(e) => refused(StatusCode::CONFLICT, &e.to_string()),
+    }
+}

@@ -1,0 +1,129 @@
+//! The order page's HTML: the timeline, the refund requests, and the forms of the operator's
+//! actions (each POST carries the CSRF token and goes through a confirmation page).
+
+use maud::{Markup, html};
+
+use super::{
+    pages::{csrf_field, layout},
+    queries::{Entry, OrderRow},
+};
+use crate::{dispatch::JobStatus, refunds::list::RefundRequestRow, stored::Stored};
+
+/// One order as the page shows it.
+pub(super) struct Panel {
+    pub order: OrderRow,
+    pub entries: Vec<Entry>,
+    pub job: Option<(uuid::Uuid, Stored<JobStatus>)>,
+    pub refunds: Vec<RefundRequestRow>,
+}
+
+pub(super) struct OrdersView<'a> {
+    pub q: &'a str,
+    pub notice: Option<&'a str>,
+    pub found: &'a [Panel],
+    pub csrf: &'a str,
+}
+
+pub(super) fn orders(v: OrdersView<'_>) -> Markup {
+    layout(
+        "Order timeline",
+        html! {
+            @if let Some(n) = v.notice { p.notice id="notice" { (n) } }
+            @if v.found.is_empty() { p.bad { "No order with id or customer email " code { (v.q) } "." } }
+            @for panel in v.found {
+                (order_panel(panel, v.csrf))
+            }
+        },
+    )
+}
+
+fn order_panel(p: &Panel, csrf: &str) -> Markup {
+    let order = &p.order;
+    html! {
+        h2 { (order.order_id) " · " (order.status) }
+        p { (order.customer_email) }
+        table.timeline {
+            tr { th { "when" } th { "what" } th { "detail" } }
+            @for e in &p.entries {
+                tr { td { (e.at.format("%Y-%m-%d %H:%M:%S%.3f")) } td { (e.what) } td { (e.detail) } }
+            }
+        }
+        h3 { "Refund requests" }
+        @if p.refunds.is_empty() { p { "None." } } @else {
+            table id="refund-requests" {
+                tr { th { "requested" } th { "amount (cents)" } th { "reason" } th { "status" } th { "Stripe" } }
+                @for r in &p.refunds {
+                    tr.refund-request {
+                        td { (r.created_at.format("%Y-%m-%d %H:%M:%S")) }
+                        td { (r.amount) }
+                        td { (r.reason) @if r.cancel_job { " (job cancelled)" } }
+                        td.refund-status { (r.status) }
+                        td { (r.stripe_refund_id.as_deref().unwrap_or("")) " " span.bad { (r.failure_reason.as_deref().unwrap_or("")) } }
+                    }
+                }
+            }
+        }
+        (refund_form(&order.order_id.to_string(), csrf))
+        @if let Some((job_id, status)) = &p.job { (job_forms(&job_id.to_string(), status.known(), csrf)) }
+    }
+}
+
+fn refund_form(order_id: &str, csrf: &str) -> Markup {
+    html! {
+        form method="post" action={ "/admin/orders/" (order_id) "/refund" } {
+            (csrf_field(csrf))
+            // One key per rendering: a second click sends the same request, refused once made.
+            input type="hidden" name="key" value=(uuid::Uuid::new_v4());
+            label { "Amount (cents, empty: all that remains) " input type="number" name="amount" id="refund-amount" min="1"; }
+            " " label { "Reason " input type="text" name="reason" id="refund-reason" required; }
+            " " label { input type="checkbox" name="cancel_job" id="refund-cancel-job" value="true"; " cancel the visit" }
+            " " label { input type="checkbox" name="override_dispatched" id="refund-override" value="true"; " even if scheduled" }
+            " " button type="submit" id="refund" { "Refund…" }
+        }
+    }
+}
+
+fn job_forms(job_id: &str, status: Option<JobStatus>, csrf: &str) -> Markup {
+    let action = |name: &str| format!("/admin/jobs/{job_id}/{name}");
+    html! {
+        h3 { "Dispatch job " code { (job_id) } }
+        @if status == Some(JobStatus::Ready) || status == Some(JobStatus::Scheduled) {
+            form method="post" action=(action("schedule")) {
+                (csrf_field(csrf))
+                label { "From " input type="datetime-local" name="window_start" required; }
+                " " label { "to " input type="datetime-local" name="window_end" required; }
+                " " label { "Technician " input type="text" name="technician" required; }
+                " " button type="submit" id="job-schedule" { "Schedule…" }
+            }
+        }
+        @if status == Some(JobStatus::Scheduled) {
+            form method="post" action=(action("complete")) {
+                (csrf_field(csrf)) button type="submit" id="job-complete" { "Mark completed…" }
+            }
+        }
+        @if matches!(status, Some(JobStatus::AwaitingPayment | JobStatus::Ready | JobStatus::Scheduled)) {
+            form method="post" action=(action("cancel")) {
+                (csrf_field(csrf))
+                label { "Reason " input type="text" name="reason" id="job-cancel-reason" required; }
+                " " button type="submit" id="job-cancel" { "Cancel the visit…" }
+            }
+        }
+    }
+}
+
+/// The confirmation step: what is about to happen, and the same form again with
+/// `confirmed=yes`.
+pub(super) fn confirm(title: &str, what: &str, action: &str, fields: &[(&str, String)]) -> Markup {
+    layout(
+        title,
+        html! {
+            p id="confirm-what" { (what) }
+            form method="post" action=(action) {
+                @for (name, value) in fields { input type="hidden" name=(name) value=(value); }
+                input type="hidden" name="confirmed" value="yes";
+                button type="submit" id="confirm" { "Confirm" }
+            }
+            p { a href="/admin" { "Back to the console (nothing done)" } }
+        },
+    )
+}

@@ -1,0 +1,134 @@
+//! `POST /api/admin/dispatch-jobs/{job_id}/schedule|complete|cancel`: the dispatcher's
+//! actions, each through the one job transition function (`dispatch::transition`).
+
+use axum::{
+    Json,
+    extract::{Path, State},
+    http::StatusCode,
+};
+use uuid::Uuid;
+
+use super::{
+    ApiError, AppState,
+    admin::Admin,
+    body::JsonBody,
+    openapi::{
+        operator::{CancelBody, JobAnswer, ScheduleBody},
+        schemas::ErrorBody,
+    },
+};
+use crate::dispatch::{
+    JobEvent, Visit,
+    actions::{self, ActionError, JobView},
+};
+
+/// Longest technician reference and cancel reason, in characters.
+const TECHNICIAN_MAX: usize = 200;
+const REASON_MAX: usize = 500;
+
+/// Book (or rebook) the visit: a `ready` or `scheduled` job.
+#[utoipa::path(post, path = "/api/admin/dispatch-jobs/{job_id}/schedule", tag = "admin",
+    params(("job_id" = Uuid, Path)), request_body = ScheduleBody,
+    security(("admin_token" = [])),
+    responses((status = 200, body = JobAnswer), (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 409, description = "job_refused: not ready (on hold, unpaid, completed, cancelled)", body = ErrorBody)))]
+pub async fn schedule(
+    _: Admin,
+    State(state): State<AppState>,
+    Path(job_id): Path<String>,
+    body: Result<JsonBody<ScheduleBody>, ApiError>,
+) -> Result<Json<JobAnswer>, ApiError> {
+    let job_id = parse_job_id(&job_id)?;
+    let JsonBody(body) = body?;
+    let technician = text("technician", &body.technician, TECHNICIAN_MAX)?;
+    if body.window_end <= body.window_start {
+        return Err(ApiError::invalid(
+            "window_end",
+            "must be after window_start",
+        ));
+    }
+    let visit = Visit {
+        window_start: body.window_start,
+        window_end: body.window_end,
+        technician,
+    };
+    answer(actions::act(&state.pool, job_id, &JobEvent::Schedule(&visit)).await)
+}
+
+/// The visit is done: a `scheduled` job.
+#[utoipa::path(post, path = "/api/admin/dispatch-jobs/{job_id}/complete", tag = "admin",
+    params(("job_id" = Uuid, Path)),
+    security(("admin_token" = [])),
+    responses((status = 200, body = JobAnswer), (status = 401, body = ErrorBody),
+        (status = 404, body = ErrorBody),
+        (status = 409, description = "job_refused: not scheduled", body = ErrorBody)))]
+pub async fn complete(
+    _: Admin,
+    State(state): State<AppState>,
+    Path(job_id): Path<String>,
+) -> Result<Json<JobAnswer>, ApiError> {
+    let job_id = parse_job_id(&job_id)?;
+    answer(actions::act(&state.pool, job_id, &JobEvent::Complete).await)
+}
+
+/// Call the visit off (the money is the refund route's): a job not completed nor on hold.
+#[utoipa::path(post, path = "/api/admin/dispatch-jobs/{job_id}/cancel", tag = "admin",
+    params(("job_id" = Uuid, Path)), request_body = CancelBody,
+    security(("admin_token" = [])),
+    responses((status = 200, body = JobAnswer), (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 409, description = "job_refused: completed, or on hold (the dispute decides)", body = ErrorBody)))]
+pub async fn cancel(
+    _: Admin,
+    State(state): State<AppState>,
+    Path(job_id): Path<String>,
+    body: Result<JsonBody<CancelBody>, ApiError>,
+) -> Result<Json<JobAnswer>, ApiError> {
+    let job_id = parse_job_id(&job_id)?;
+    let JsonBody(body) = body?;
+    let reason = text("reason", &body.reason, REASON_MAX)?;
+    answer(actions::act(&state.pool, job_id, &JobEvent::Cancel { reason: &reason }).await)
+}
+
+fn parse_job_id(text: &str) -> Result<Uuid, ApiError> {
+    Uuid::parse_str(text).map_err(|_| ApiError::NotFound)
+}
+
+/// A required text field, trimmed, 1 to `max` characters.
+fn text(field: &'static str, value: &str, max: usize) -> Result<String, ApiError> {
+    let value = value.trim();
+    if value.is_empty() || value.chars().count() > max {
+        return Err(ApiError::invalid(field, format!("1 to {max} characters")));
+    }
+    Ok(value.to_owned())
+}
+
+fn answer(result: Result<JobView, ActionError>) -> Result<Json<JobAnswer>, ApiError> {
+    let job = result?;
+    Ok(Json(JobAnswer {
+        ok: true,
+        job_id: job.job_id,
+        order_id: job.order_id.to_string(),
+        status: job.status.to_string(),
+        window_start: job.window_start,
+        window_end: job.window_end,
+        technician: job.technician,
+        cancel_reason: job.cancel_reason,
+    }))
+}
+
+impl From<ActionError> for ApiError {
+    fn from(e: ActionError) -> Self {
+        match e {
+            ActionError::NoSuchJob => ApiError::NotFound,
+            ActionError::Database(d) => d.into(),
+            ActionError::Refused(r) => ApiError::Refused {
+                status: StatusCode::CONFLICT,
+                code: "job_refused",
+                message: r.to_string(),
+                field: None,
+            },
+        }
+    }
+}

@@ -1,0 +1,178 @@
+//! Writing a refund request: the guards, the row, the job's cancellation and the outbox task,
+//! in one transaction under the order's lock (so two requests for one order are decided one
+//! after the other, each counting the other's money in flight).
+
+use sqlx::{PgPool, Postgres, Transaction};
+use uuid::Uuid;
+
+use super::{
+    guards::{self, Decision, OrderMoney, Refusal},
+    new::{NewRefund, RefundRequestId},
+};
+use crate::{
+    checkout::IdempotencyKey,
+    dispatch::{self, JobEvent, MoveError},
+    orders::OrderId,
+    outbox::{self, OutboxTask},
+    payments::alerts::{self, AlertKind},
+};
+
+#[derive(Debug, thiserror::Error)]
+pub enum RefundError {
+    #[error("no order has this id")]
+    NoSuchOrder,
+    #[error(transparent)]
+    Refused(#[from] Refusal),
+    /// The operator's `Idempotency-Key` made this request already.
+    #[error("this Idempotency-Key already made refund request {0}")]
+    Duplicate(RefundRequestId),
+    #[error("this Idempotency-Key was used for another refund request")]
+    KeyReused,
+    #[error(transparent)]
+    Job(dispatch::Refused),
+    #[error(transparent)]
+    Database(#[from] sqlx::Error),
+}
+
+impl From<MoveError> for RefundError {
+    fn from(e: MoveError) -> Self {
+        match e {
+            MoveError::Refused(r) => RefundError::Job(r),
+            MoveError::Database(d) => RefundError::Database(d),
+        }
+    }
+}
+
+/// Writes the refund request and its outbox task, or refuses with nothing written.
+#[tracing::instrument(skip_all, fields(order_id = %order_id))]
+pub async fn request(
+    pool: &PgPool,
+    order_id: &OrderId,
+    new: &NewRefund,
+    key: Option<&IdempotencyKey>,
+) -> Result<RefundRequestId, RefundError> {
+    let mut tx = pool.begin().await?;
+    if let Some(key) = key {
+        check_key(&mut tx, order_id, new, key).await?;
+    }
+    let order = lock_order(&mut tx, order_id).await?;
+    let job = dispatch::job_status(&mut tx, order_id).await?;
+    let decision = guards::decide(&order, job.as_ref(), new)?;
+    let id = RefundRequestId(Uuid::new_v4());
+    insert(&mut tx, id, order_id, new, &decision, key).await?;
+    if decision.cancel_job {
+        let cancel = JobEvent::Cancel {
+            reason: &new.reason,
+        };
+        dispatch::transition::apply(&mut tx, order_id, &cancel).await?;
+    }
+    if decision.alert_completed {
+        let detail = format!(
+            "refund of {} cents requested while the job is completed: the job was left as it is",
+            decision.amount
+        );
+        alerts::raise(
+            &mut tx,
+            order_id,
+            AlertKind::MoneyBackAfterDispatch,
+            &detail,
+        )
+        .await?;
+    }
+    let task = OutboxTask::Refund {
+        order_id: order_id.clone(),
+        refund_request_id: id.0,
+    };
+    outbox::enqueue(&mut tx, &task).await?;
+    tx.commit().await?;
+    tracing::info!(refund_request_id = %id, amount = decision.amount, cancel_job = decision.cancel_job, "refund requested");
+    Ok(id)
+}
+
+/// A key seen before is a repeat (the same request) or a misuse (another one): refused
+/// either way. Requests with one key wait for each other here.
+async fn check_key(
+    tx: &mut Transaction<'_, Postgres>,
+    order_id: &OrderId,
+    new: &NewRefund,
+    key: &IdempotencyKey,
+) -> Result<(), RefundError> {
+    sqlx::query(r#"SELECT pg_advisory_xact_lock(hashtextextended('refund-key:' || $1, 0))"#)
+        .bind(key.as_str())
+        .execute(&mut **tx)
+        .await?;
+    let seen: Option<(RefundRequestId, Option<String>, OrderId)> = sqlx::query_as(
+        r#"
+        SELECT refund_request_id, request_hash, order_id FROM h2s_refund_requests
+        WHERE idempotency_key = $1
+        "#,
+    )
+    .bind(key.as_str())
+    .fetch_optional(&mut **tx)
+    .await?;
+    match seen {
+        None => Ok(()),
+        Some((id, hash, order)) if &order == order_id && hash.as_deref() == Some(&new.hash()) => {
+            Err(RefundError::Duplicate(id))
+        }
+        Some(_) => Err(RefundError::KeyReused),
+    }
+}
+
+/// Locks the order, then reads its money. Two statements: a statement that waited for the
+/// lock sees the locked row's new version but its subqueries keep the snapshot taken before
+/// the wait, so the requests a concurrent request just committed would be missed.
+async fn lock_order(
+    tx: &mut Transaction<'_, Postgres>,
+    order_id: &OrderId,
+) -> Result<OrderMoney, RefundError> {
+    let found = sqlx::query(r#"SELECT 1 FROM h2s_orders WHERE order_id = $1 FOR UPDATE"#)
+        .bind(order_id)
+        .fetch_optional(&mut **tx)
+        .await?;
+    if found.is_none() {
+        return Err(RefundError::NoSuchOrder);
+    }
+    let order: OrderMoney = sqlx::query_as(
+        r#"
+        SELECT status, amount_total, amount_refunded,
+               stripe_payment_intent_id AS payment_intent,
+               (SELECT COALESCE(sum(amount), 0)::bigint FROM h2s_refund_requests r
+                WHERE r.order_id = o.order_id AND r.status = 'requested') AS in_flight
+        FROM h2s_orders o WHERE order_id = $1
+        "#,
+    )
+    .bind(order_id)
+    .fetch_one(&mut **tx)
+    .await?;
+    Ok(order)
+}
+
+async fn insert(
+    tx: &mut Transaction<'_, Postgres>,
+    id: RefundRequestId,
+    order_id: &OrderId,
+    new: &NewRefund,
+    decision: &Decision,
+    key: Option<&IdempotencyKey>,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        r#"
+        INSERT INTO h2s_refund_requests
+            (refund_request_id, order_id, amount, reason, cancel_job, override_dispatched,
+             idempotency_key, request_hash)
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+        "#,
+    )
+    .bind(id)
+    .bind(order_id)
+    .bind(decision.amount)
+    .bind(&new.reason)
+    .bind(decision.cancel_job)
+    .bind(new.override_dispatched)
+    .bind(key.map(IdempotencyKey::as_str))
+    .bind(key.map(|_| new.hash()))
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
