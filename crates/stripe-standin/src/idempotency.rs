@@ -3,13 +3,39 @@
 
 use std::collections::HashMap;
 
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+
 use crate::error::StripeError;
 
-/// An answer to `POST /v1/checkout/sessions`.
+/// An answer to `POST /v1/checkout/sessions` or `POST /v1/refunds`.
 pub(crate) struct Answer {
     pub status: u16,
     pub body: String,
     pub replayed: bool,
+}
+
+impl Answer {
+    /// The answer as Stripe sends it: JSON, the request's `Idempotency-Key` echoed, and
+    /// `Idempotent-Replayed: true` on a replay.
+    pub(crate) fn respond(&self, key: Option<&str>) -> Response {
+        let status = StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let mut response = (
+            status,
+            [(header::CONTENT_TYPE, "application/json")],
+            self.body.clone(),
+        )
+            .into_response();
+        if let Some(key) = key.and_then(|k| HeaderValue::from_str(k).ok()) {
+            response.headers_mut().insert("idempotency-key", key);
+        }
+        if self.replayed {
+            response
+                .headers_mut()
+                .insert("idempotent-replayed", HeaderValue::from_static("true"));
+        }
+        response
+    }
 }
 
 impl From<StripeError> for Answer {

@@ -12,7 +12,7 @@
 use std::sync::Arc;
 
 use axum::extract::{RawQuery, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
@@ -137,25 +137,6 @@ fn refund_json(params: &[(String, String)], amount: i64, charge: &str, pi: &str)
     refund
 }
 
-fn respond(answer: &Answer, key: Option<&str>) -> Response {
-    let status = StatusCode::from_u16(answer.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    let mut response = (
-        status,
-        [(header::CONTENT_TYPE, "application/json")],
-        answer.body.clone(),
-    )
-        .into_response();
-    if let Some(key) = key.and_then(|k| HeaderValue::from_str(k).ok()) {
-        response.headers_mut().insert("idempotency-key", key);
-    }
-    if answer.replayed {
-        response
-            .headers_mut()
-            .insert("idempotent-replayed", HeaderValue::from_static("true"));
-    }
-    response
-}
-
 /// `POST /v1/refunds`.
 pub(crate) async fn create(
     State(shared): State<Arc<Shared>>,
@@ -168,7 +149,7 @@ pub(crate) async fn create(
         let mut inner = shared.lock();
         let held = inner.refunds.subscribe();
         if let Some(replay) = key.and_then(|k| inner.idempotency.replay(k, &params)) {
-            return respond(&replay, key);
+            return replay.respond(key);
         }
         let (answer, events) = match inner.make_refund(&params) {
             Ok((refund, events)) => (
@@ -196,7 +177,7 @@ pub(crate) async fn create(
     });
     // The refund is made; a held answer waits (the caller may be killed meanwhile).
     let _ = held.wait_for(|held| !*held).await;
-    respond(&answer, key)
+    answer.respond(key)
 }
 
 /// `GET /v1/refunds?payment_intent=...`: newest first.

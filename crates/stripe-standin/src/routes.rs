@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::{Path, RawQuery, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::middleware;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -48,16 +48,7 @@ async fn create_session(
 ) -> Response {
     let key = headers.get("idempotency-key").and_then(|v| v.to_str().ok());
     let answer = shared.create_session(key, &body);
-    let mut response = json_response(answer.status, answer.body);
-    if let Some(key) = key.and_then(|k| HeaderValue::from_str(k).ok()) {
-        response.headers_mut().insert("idempotency-key", key);
-    }
-    if answer.replayed {
-        response
-            .headers_mut()
-            .insert("idempotent-replayed", HeaderValue::from_static("true"));
-    }
-    response
+    answer.respond(key)
 }
 
 async fn get_session(State(shared): State<Arc<Shared>>, Path(id): Path<String>) -> Response {
