@@ -222,3 +222,28 @@ async fn a_won_dispute_seen_before_its_opening_is_told_though_it_moves_no_status
     assert_eq!(events[2].data("order_status"), "paid");
     app.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_refund_the_sweep_applies_is_told_once_and_its_late_webhooks_tell_nothing() {
+    let app = spawn_feed_app().await;
+    let (order_id, session_id) = paid_order(&app, "feed-swept@example.com").await;
+    let refund = app.stripe.refund_silently(&session_id, None).unwrap();
+    let stripe = crate::money::stripe_client(&app);
+
+    for _ in 0..2 {
+        h2s_dispatch::reconcile::sweep(&app.pool, &stripe, &Default::default())
+            .await
+            .unwrap();
+    }
+    for event in &refund {
+        deliver(&app, event).await;
+    }
+
+    assert_eq!(app.order_status(&order_id).await, "refunded");
+    assert_consistent(&app.events_of(&order_id).await, &order_id);
+    assert_eq!(
+        app.event_types_of(&order_id).await,
+        ["order.paid", "job.ready", "order.refunded", "job.cancelled"]
+    );
+    app.shutdown().await;
+}
