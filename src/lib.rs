@@ -19,6 +19,7 @@ pub mod db;
 #[cfg(feature = "dev")]
 pub mod dev;
 pub mod dispatch;
+pub mod events;
 pub mod http;
 pub mod invariant;
 pub mod metrics;

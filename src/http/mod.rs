@@ -4,6 +4,7 @@ mod admin;
 mod body;
 mod console;
 mod error;
+mod event_replay;
 mod job_actions;
 pub mod openapi;
 mod orders;
@@ -62,6 +63,7 @@ pub fn router(state: AppState, request_timeout: Duration) -> Router {
         .route("/openapi.json", get(openapi::serve))
         .route("/healthz", get(probes::healthz))
         .route("/readyz", get(probes::readyz))
+        .merge(event_replay::routes())
         .merge(console::routes())
         .fallback(|| async { ApiError::NotFound })
         .layer(DefaultBodyLimit::max(BODY_LIMIT))

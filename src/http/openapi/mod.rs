@@ -38,6 +38,8 @@ use schemas::*;
         super::job_actions::schedule,
         super::job_actions::complete,
         super::job_actions::cancel,
+        super::event_replay::replay_one,
+        super::event_replay::replay_since,
     ),
     components(schemas(
         CheckoutRequest,
@@ -61,6 +63,8 @@ use schemas::*;
         ScheduleBody,
         CancelBody,
         JobAnswer,
+        super::event_replay::ReplaySinceBody,
+        super::event_replay::Replayed,
     )),
     modifiers(&BearerAuth),
     tags(
