@@ -4,6 +4,9 @@ mod adopt;
 mod checkout;
 mod console;
 mod console_refund;
+mod event_delivery;
+#[path = "../common/event_feed.rs"]
+mod event_feed;
 mod helpers;
 mod http_errors;
 mod invariant;

@@ -95,7 +95,10 @@ fn every_special_purpose_ipv6_range_is_classified() {
 fn ipv6_addresses_standing_for_ipv4_ones_are_judged_by_the_ipv4_address() {
     assert_eq!(classify(ip("::ffff:127.0.0.1")), Some(Range::Loopback));
     assert_eq!(classify(ip("::ffff:10.1.2.3")), Some(Range::Private));
-    assert_eq!(classify(ip("::ffff:169.254.169.254")), Some(Range::LinkLocal));
+    assert_eq!(
+        classify(ip("::ffff:169.254.169.254")),
+        Some(Range::LinkLocal)
+    );
     assert_eq!(classify(ip("64:ff9b::192.168.0.1")), Some(Range::Private));
     assert_eq!(classify(ip("2002:7f00:1::1")), Some(Range::Loopback));
     assert_eq!(classify(ip("::ffff:8.8.8.8")), None);
@@ -105,7 +108,11 @@ fn ipv6_addresses_standing_for_ipv4_ones_are_judged_by_the_ipv4_address() {
 
 #[test]
 fn public_ipv6_addresses_are_public() {
-    for text in ["2606:4700:4700::1111", "2a00:1450:4001::1", "2001:4860::8888"] {
+    for text in [
+        "2606:4700:4700::1111",
+        "2a00:1450:4001::1",
+        "2001:4860::8888",
+    ] {
         assert_eq!(classify(ip(text)), None, "{text}");
     }
 }
@@ -132,7 +139,9 @@ fn other_schemes_are_refused_whatever_the_setting() {
 
 #[tokio::test]
 async fn literal_addresses_are_checked_without_a_lookup() {
-    let refused = STRICT.resolve(&url("https://[::ffff:10.0.0.1]/hooks")).await;
+    let refused = STRICT
+        .resolve(&url("https://[::ffff:10.0.0.1]/hooks"))
+        .await;
     assert_eq!(refused, Err(AddressRefused::Range(Range::Private)));
     let public = STRICT.resolve(&url("https://8.8.8.8:8443/hooks")).await;
     assert_eq!(public.unwrap(), vec!["8.8.8.8:8443".parse().unwrap()]);
@@ -142,8 +151,15 @@ async fn literal_addresses_are_checked_without_a_lookup() {
 async fn a_name_resolving_to_loopback_is_refused_and_allowed_with_the_setting() {
     let refused = STRICT.resolve(&url("https://localhost/hooks")).await;
     assert_eq!(refused, Err(AddressRefused::Range(Range::Loopback)));
-    let allowed = LOCAL.resolve(&url("http://localhost:8080/hooks")).await.unwrap();
-    assert!(allowed.iter().all(|addr| addr.ip().is_loopback() && addr.port() == 8080));
+    let allowed = LOCAL
+        .resolve(&url("http://localhost:8080/hooks"))
+        .await
+        .unwrap();
+    assert!(
+        allowed
+            .iter()
+            .all(|addr| addr.ip().is_loopback() && addr.port() == 8080)
+    );
 }
 
 #[tokio::test]
@@ -156,7 +172,10 @@ async fn names_under_localhost_are_loopback_whatever_the_resolver_says() {
 
 #[test]
 fn any_refused_address_refuses_the_name_and_none_is_refused_too() {
-    let mixed = ["8.8.8.8:443".parse().unwrap(), "10.0.0.1:443".parse().unwrap()];
+    let mixed = [
+        "8.8.8.8:443".parse().unwrap(),
+        "10.0.0.1:443".parse().unwrap(),
+    ];
     assert_eq!(
         STRICT.check_all(&mixed),
         Err(AddressRefused::Range(Range::Private))
@@ -168,5 +187,8 @@ fn any_refused_address_refuses_the_name_and_none_is_refused_too() {
 #[test]
 fn refusals_never_name_the_address_resolved() {
     let text = AddressRefused::Range(Range::Private).to_string();
-    assert_eq!(text, "the host's address is in the private range, which event endpoints may not use");
+    assert_eq!(
+        text,
+        "the host's address is in the private range, which event endpoints may not use"
+    );
 }

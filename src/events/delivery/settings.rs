@@ -65,7 +65,9 @@ impl DeliverySettings {
             policy,
             timeout: Duration::from_millis(self.event_delivery_timeout_ms.max(100)),
             endpoint_concurrency: self.event_endpoint_concurrency.max(1),
-            retention: Duration::from_secs(u64::from(self.event_log_retention_days.max(1)) * 86_400),
+            retention: Duration::from_secs(
+                u64::from(self.event_log_retention_days.max(1)) * 86_400,
+            ),
             ..DeliveryConfig::new(policy)
         }
     }

@@ -124,10 +124,8 @@ async fn replay_endpoint(
     match replay::replay_since(&state.pool, endpoint_id, since).await {
         Ok(Some(n)) => {
             tracing::info!(%endpoint_id, %since, replayed = n, "console: event deliveries replayed");
-            Redirect::to(&format!(
-                "/admin/event-feed?notice={n}+deliveries+replayed"
-            ))
-            .into_response()
+            Redirect::to(&format!("/admin/event-feed?notice={n}+deliveries+replayed"))
+                .into_response()
         }
         Ok(None) => not_found("No endpoint has this id."),
         Err(e) => failed(e),
