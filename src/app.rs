@@ -34,6 +34,8 @@ pub struct ApiConfig {
     pub stripe: Option<StripeClientConfig>,
     /// Return URLs for checkouts that carry none.
     pub checkout_urls: UrlDefaults,
+    /// Where event endpoints may point (`--event-endpoints-allow-private`).
+    pub event_endpoints: crate::events::address::AddressPolicy,
 }
 
 pub struct Application {
@@ -63,6 +65,7 @@ impl Application {
             stripe_mode: config.stripe_mode,
             admin_token: config.admin_token,
             checkout_urls: config.checkout_urls,
+            event_endpoints: config.event_endpoints,
             stripe: config
                 .stripe
                 .map(StripeHttp::new)
@@ -111,6 +114,8 @@ pub struct WorkerConfig {
     pub stripe: StripeClientConfig,
     pub notify_webhook_url: Option<SecretString>,
     pub runtime: runtime::RuntimeConfig,
+    /// Where event deliveries may connect (`--event-endpoints-allow-private`).
+    pub event_endpoints: crate::events::address::AddressPolicy,
 }
 
 /// Runs the outbox worker until `shutdown` resolves.

@@ -66,9 +66,7 @@ async fn run(mut cli: Cli) -> anyhow::Result<()> {
     // tasks: a backlog or a dead endpoint there never holds an outbox task up.
     let deliveries = tokio::spawn(delivery::run(
         pool.clone(),
-        // MERGE-25a: cli.worker.event_endpoints()
-        cli.delivery
-            .config(h2s_dispatch::events::address::AddressPolicy::default()),
+        cli.delivery.config(cli.worker.event_endpoints()),
         stop.stopped(),
     ));
     let outbox = run_worker(pool, config, stop.stopped()).await;

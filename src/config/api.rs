@@ -110,6 +110,7 @@ impl ApiSettings {
             worker_max_attempts: worker.retry_policy().max_attempts(),
             stripe,
             checkout_urls,
+            event_endpoints: worker.event_endpoints(),
         })
     }
 }

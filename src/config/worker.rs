@@ -50,6 +50,11 @@ pub struct WorkerSettings {
     /// use 9090).
     #[arg(long, env = "WORKER_METRICS_BIND")]
     pub metrics_bind: Option<std::net::SocketAddr>,
+    /// Allow event endpoints on plain http and on loopback, private and other non-public
+    /// addresses (local receivers and tests). Read by the api, which checks an endpoint's URL
+    /// when it is created, and by the worker, which checks every address it connects to.
+    #[arg(long, env = "EVENT_ENDPOINTS_ALLOW_PRIVATE", default_value_t = false)]
+    pub event_endpoints_allow_private: bool,
 }
 
 impl WorkerSettings {
@@ -81,6 +86,14 @@ impl WorkerSettings {
             stripe,
             notify_webhook_url: self.notify_webhook_url.clone(),
             runtime: self.runtime(prefix),
+            event_endpoints: self.event_endpoints(),
+        }
+    }
+
+    /// Where event endpoints may point (`--event-endpoints-allow-private`).
+    pub fn event_endpoints(&self) -> crate::events::address::AddressPolicy {
+        crate::events::address::AddressPolicy {
+            allow_private: self.event_endpoints_allow_private,
         }
     }
 

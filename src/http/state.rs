@@ -19,4 +19,6 @@ pub struct AppState {
     pub checkout_urls: crate::checkout::request::UrlDefaults,
     /// See `app::ApiConfig::worker_max_attempts`.
     pub worker_max_attempts: i32,
+    /// Where event endpoints may point: checked when one is created.
+    pub event_endpoints: crate::events::address::AddressPolicy,
 }
