@@ -49,6 +49,7 @@ pub struct Receiver {
     got: Arc<Mutex<Vec<Received>>>,
     behaviour: Behaviour,
     released: Arc<AtomicBool>,
+    arrived: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 impl Receiver {
@@ -59,6 +60,7 @@ impl Receiver {
             got: Arc::default(),
             behaviour,
             released: Arc::default(),
+            arrived: Arc::default(),
         };
         let app = axum::Router::new()
             .route("/hooks", post(receive))
@@ -69,6 +71,11 @@ impl Receiver {
 
     pub fn received(&self) -> Vec<Received> {
         self.got.lock().unwrap().clone()
+    }
+
+    /// Requests received so far (a held one counts from its arrival).
+    pub fn received_so_far(&self) -> usize {
+        self.arrived.load(Ordering::SeqCst)
     }
 
     /// A held receiver answers 200 from now on (the requests held included).
@@ -107,24 +114,29 @@ async fn receive(State(r): State<Receiver>, headers: HeaderMap, body: Bytes) -> 
             .unwrap_or_default()
             .to_owned()
     };
-    let accepted = match r.behaviour {
-        Behaviour::Accept => true,
-        Behaviour::FailHalf => rand::random::<bool>(),
-        Behaviour::Hold => {
-            while !r.released.load(Ordering::SeqCst) {
-                tokio::time::sleep(Duration::from_millis(20)).await;
-            }
-            true
-        }
-    };
-    r.got.lock().unwrap().push(Received {
+    let record = |accepted: bool| Received {
         id: header("webhook-id"),
         timestamp: header("webhook-timestamp"),
         signature: header("webhook-signature"),
         body: String::from_utf8_lossy(&body).into_owned(),
         at: Instant::now(),
         accepted,
-    });
+    };
+    r.arrived.fetch_add(1, Ordering::SeqCst);
+    let accepted = match r.behaviour {
+        Behaviour::Accept => true,
+        Behaviour::FailHalf => rand::random::<bool>(),
+        Behaviour::Hold if r.released.load(Ordering::SeqCst) => true,
+        Behaviour::Hold => {
+            // Kept as it arrives: the sender may be gone before the answer.
+            r.got.lock().unwrap().push(record(false));
+            while !r.released.load(Ordering::SeqCst) {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            true
+        }
+    };
+    r.got.lock().unwrap().push(record(accepted));
     if accepted {
         StatusCode::NO_CONTENT
     } else {
