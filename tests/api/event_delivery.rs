@@ -23,7 +23,7 @@ use crate::{
 };
 
 /// The delivery loop in this process, allowed to reach 127.0.0.1, on `schedule`.
-fn start_loop(pool: &PgPool, schedule: Vec<Duration>) -> Stop {
+pub(crate) fn start_loop(pool: &PgPool, schedule: Vec<Duration>) -> Stop {
     let stop = Stop::default();
     let config = DeliveryConfig {
         schedule,
