@@ -7,6 +7,7 @@ mod console_refund;
 mod event_delivery;
 #[path = "../common/event_feed.rs"]
 mod event_feed;
+mod event_health;
 mod event_replay;
 mod helpers;
 mod http_errors;
