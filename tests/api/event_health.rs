@@ -20,14 +20,17 @@ use crate::{
 };
 
 async fn last_error(pool: &PgPool, event_id: &str) -> Option<String> {
-    sqlx::query_scalar("SELECT last_error FROM h2s_event_deliveries WHERE event_id = $1")
-        .bind(event_id)
-        .fetch_one(pool)
-        .await
-        .unwrap()
+    sqlx::query_scalar(
+        "SELECT last_error FROM h2s_event_deliveries WHERE event_id = $1
+         ORDER BY last_error IS NULL LIMIT 1",
+    )
+    .bind(event_id)
+    .fetch_one(pool)
+    .await
+    .unwrap()
 }
 
-/// Waits until the delivery of `event_id` has an error recorded; the error.
+/// Waits until a delivery of `event_id` has an error recorded; the error.
 async fn first_error(pool: &PgPool, event_id: &str) -> String {
     let end = std::time::Instant::now() + Duration::from_secs(10);
     loop {

@@ -28,18 +28,15 @@ pub async fn run(
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let sender = Sender::new(&config).context("building the delivery HTTP client")?;
-    let mut listener = PgListener::connect_with(&pool)
-        .await
-        .context("cannot LISTEN for event deliveries")?;
-    listener
-        .listen(CHANNEL)
-        .await
-        .context("cannot LISTEN for event deliveries")?;
+    tokio::pin!(shutdown);
+    let mut listener = tokio::select! {
+        () = &mut shutdown => return Ok(()),
+        listener = listen(&pool, config.poll_interval) => listener,
+    };
     let config = Arc::new(config);
     let slots = Arc::new(Semaphore::new(config.concurrency.max(1)));
     let mut sends = JoinSet::new();
     let mut pruned_at: Option<tokio::time::Instant> = None;
-    tokio::pin!(shutdown);
     tracing::info!(
         endpoint_concurrency = config.endpoint_concurrency,
         "event delivery started"
@@ -73,6 +70,25 @@ pub async fn run(
     while sends.join_next().await.is_some() {}
     tracing::info!("event delivery stopped");
     Ok(())
+}
+
+/// The `LISTEN` connection, retried until the database answers (a database that is down at
+/// start must not leave the worker without deliveries).
+async fn listen(pool: &PgPool, pause: std::time::Duration) -> PgListener {
+    loop {
+        let attempt = async {
+            let mut listener = PgListener::connect_with(pool).await?;
+            listener.listen(CHANNEL).await?;
+            Ok::<_, sqlx::Error>(listener)
+        };
+        match attempt.await {
+            Ok(listener) => return listener,
+            Err(e) => {
+                tracing::warn!(error = %e, "event delivery: cannot LISTEN yet");
+                tokio::time::sleep(pause).await;
+            }
+        }
+    }
 }
 
 /// Claims as many due deliveries as there is room for, and starts sending each.
