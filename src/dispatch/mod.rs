@@ -11,6 +11,7 @@ pub use status::JobStatus;
 pub use transition::{JobEvent, MoveError, Refused, Visit};
 
 use crate::{
+    events,
     orders::{OrderId, OrderStatus},
     recipients,
     stored::Stored,
@@ -155,7 +156,7 @@ async fn create_job(
         order.customer_phone.as_deref(),
     )
     .await?;
-    sqlx::query_scalar(
+    let job_id = sqlx::query_scalar(
         r#"
         INSERT INTO h2s_dispatch_jobs (job_id, order_id, recipient_id, status, service_address)
         VALUES ($1, $2, $3, $4, $5)
@@ -169,7 +170,12 @@ async fn create_job(
     .bind(JobStatus::for_order(status).as_str())
     .bind(order.service_address.as_deref())
     .fetch_one(&mut **tx)
-    .await
+    .await?;
+    // A job born `ready` (or `on_hold`) is news for the feed; one awaiting payment is not yet.
+    if let Some(told) = events::Event::for_new_job(JobStatus::for_order(status)) {
+        events::record(tx, order_id, told).await?;
+    }
+    Ok(job_id)
 }
 
 /// Brings an existing job in line with its order's payment status, through the one job

@@ -9,7 +9,7 @@ use sqlx::{Postgres, Transaction};
 use uuid::Uuid;
 
 use super::JobStatus;
-use crate::{orders::OrderId, orders::OrderStatus, stored::Stored};
+use crate::{events, orders::OrderId, orders::OrderStatus, stored::Stored};
 
 /// A visit's time window and technician (a reference in the portal's staff list).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -39,6 +39,14 @@ impl JobEvent<'_> {
             JobEvent::Schedule(_) => "scheduled by the dispatcher",
             JobEvent::Complete => "completed by the dispatcher",
             JobEvent::Cancel { .. } => "cancelled by an operator",
+        }
+    }
+
+    /// The order's payment status, when that is what moves the job.
+    fn payment(&self) -> Option<OrderStatus> {
+        match self {
+            JobEvent::Payment(status) => Some(*status),
+            _ => None,
         }
     }
 }
@@ -141,7 +149,7 @@ struct JobRow {
 /// Applies `event` to the order's job (none yet: nothing to do) under its row lock, inside
 /// the caller's transaction (which holds the order's lock first, as every path does). A job
 /// whose status this system does not know is left alone by payments and refused to the
-/// dispatcher.
+/// dispatcher. Every move is told to the event feed (`job.*`), in the same transaction.
 pub async fn apply(
     tx: &mut Transaction<'_, Postgres>,
     order_id: &OrderId,
@@ -172,6 +180,9 @@ pub async fn apply(
         return Ok(None);
     };
     write(tx, row.job_id, status, to, event).await?;
+    if let Some(told) = events::Event::for_job_move(status, to, event.payment()) {
+        events::record(tx, order_id, told).await?;
+    }
     Ok(Some((row.job_id, status, to)))
 }
 

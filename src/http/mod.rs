@@ -4,6 +4,7 @@ mod admin;
 mod body;
 mod console;
 mod error;
+mod event_endpoints;
 mod event_replay;
 mod job_actions;
 pub mod openapi;
@@ -21,7 +22,7 @@ use axum::{
     Router,
     extract::DefaultBodyLimit,
     http::StatusCode,
-    routing::{get, post},
+    routing::{get, patch, post},
 };
 pub use body::JsonBody;
 pub use error::ApiError;
@@ -58,6 +59,18 @@ pub fn router(state: AppState, request_timeout: Duration) -> Router {
         .route(
             "/api/admin/dispatch-jobs/{job_id}/cancel",
             post(job_actions::cancel),
+        )
+        .route(
+            "/api/admin/event-endpoints",
+            post(event_endpoints::create).get(event_endpoints::list),
+        )
+        .route(
+            "/api/admin/event-endpoints/{id}",
+            patch(event_endpoints::update).delete(event_endpoints::delete),
+        )
+        .route(
+            "/api/admin/event-endpoints/{id}/rotate-secret",
+            post(event_endpoints::rotate_secret),
         )
         .route("/metrics", get(probes::metrics))
         .route("/openapi.json", get(openapi::serve))

@@ -4,7 +4,10 @@ use chrono::{DateTime, Utc};
 use sqlx::{Postgres, Transaction};
 
 use super::{OrderId, OrderStatus};
-use crate::stored::Stored;
+use crate::{
+    events::{self, DisputeOutcome, Event},
+    stored::Stored,
+};
 
 /// Something that happened to an order's payment.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -59,6 +62,20 @@ pub fn next(current: OrderStatus, event: PaymentEvent) -> Option<OrderStatus> {
     (to != current).then_some(to)
 }
 
+/// What the feed tells of an order's move to `to` by `event`: the payment, the full refund,
+/// and the dispute's opening and close; the unpaid statuses are told by the job's events.
+pub fn told(event: PaymentEvent, to: OrderStatus) -> Option<Event> {
+    use OrderStatus as S;
+    Some(match (event, to) {
+        (_, S::Refunded) => Event::OrderRefunded,
+        (_, S::Disputed) => Event::DisputeOpened,
+        (_, S::DisputeLost) => Event::DisputeClosed(DisputeOutcome::Lost),
+        (PaymentEvent::DisputeWon, S::Paid) => Event::DisputeClosed(DisputeOutcome::Won),
+        (_, S::Paid) => Event::OrderPaid,
+        _ => return None,
+    })
+}
+
 /// Amount details that come with a payment.
 #[derive(Debug, Clone, Default)]
 pub struct Amounts {
@@ -66,8 +83,9 @@ pub struct Amounts {
     pub currency: Option<String>,
 }
 
-/// Applies `event` to the order under a row lock. Returns `(before, after)` when the status
-/// changed, `None` when the event was a no-op or the order does not exist.
+/// Applies `event` to the order under a row lock, and tells the feed ([`told`]) in the same
+/// transaction. Returns `(before, after)` when the status changed, `None` when the event was
+/// a no-op or the order does not exist.
 pub async fn apply(
     tx: &mut Transaction<'_, Postgres>,
     order_id: &OrderId,
@@ -107,6 +125,9 @@ pub async fn apply(
     .bind(reason)
     .execute(&mut **tx)
     .await?;
+    if let Some(event) = told(event, to) {
+        events::record(tx, order_id, event).await?;
+    }
     tracing::info!(order_id = %order_id, from = current.as_str(), to = to.as_str(), "order status changed");
     Ok(Some((current, to)))
 }

@@ -9,31 +9,40 @@ use super::{
     error::ApplyError,
 };
 use crate::{
+    events::{self, Event},
     orders::OrderId,
     outbox::{self, OutboxTask},
 };
 
 /// Records that at least `amount` is refunded (amounts only grow: events come in any order).
-/// `true` when that is the whole order.
+/// `true` when that is the whole order, or when Stripe says the charge is refunded in full
+/// (`full`). An amount that grew short of the whole is `order.partially_refunded` for the
+/// feed; a repeated event grows nothing and tells nothing.
 pub(super) async fn refunded_at_least(
     tx: &mut Transaction<'_, Postgres>,
     order_id: &OrderId,
     amount: i64,
+    full: bool,
 ) -> Result<bool, sqlx::Error> {
-    let (refunded, total): (i64, Option<i64>) = sqlx::query_as(
+    let (refunded, total, before): (i64, Option<i64>, i64) = sqlx::query_as(
         r#"
-        UPDATE h2s_orders
-        SET amount_refunded = GREATEST(amount_refunded, $2),
-            updated_at = CASE WHEN amount_refunded < $2 THEN now() ELSE updated_at END
-        WHERE order_id = $1
-        RETURNING amount_refunded, amount_total
+        UPDATE h2s_orders o
+        SET amount_refunded = GREATEST(o.amount_refunded, $2),
+            updated_at = CASE WHEN o.amount_refunded < $2 THEN now() ELSE o.updated_at END
+        FROM (SELECT amount_refunded FROM h2s_orders WHERE order_id = $1) b
+        WHERE o.order_id = $1
+        RETURNING o.amount_refunded, o.amount_total, b.amount_refunded
         "#,
     )
     .bind(order_id)
     .bind(amount)
     .fetch_one(&mut **tx)
     .await?;
-    Ok(total.is_some_and(|total| total > 0 && refunded >= total))
+    let whole = full || total.is_some_and(|total| total > 0 && refunded >= total);
+    if refunded > before && !whole {
+        events::record(tx, order_id, Event::OrderPartiallyRefunded).await?;
+    }
+    Ok(whole)
 }
 
 /// Records one refund; the sum of the order's refunds that went through.

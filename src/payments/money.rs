@@ -14,6 +14,7 @@ use super::{
     refund_requests::{RefundFate, settle},
 };
 use crate::{
+    events::{self, DisputeOutcome, Event},
     orders::{
         OrderId, OrderStatus,
         transition::{Amounts, PaymentEvent},
@@ -165,20 +166,40 @@ pub(super) async fn store_payment_intent(
 }
 
 /// The effect of one refund or dispute on its order: amounts and disputes recorded, then the
-/// payment event they amount to (if any) through `apply_event`.
+/// payment event they amount to (if any) through `apply_event`. A dispute that moves no
+/// status (on an order refunded already, or a second one) is told to the feed here; one that
+/// moves it is told by the move.
 async fn apply_to(
     tx: &mut Transaction<'_, Postgres>,
     order_id: &OrderId,
     facts: &MoneyFacts,
 ) -> Result<Option<(OrderStatus, OrderStatus)>, ApplyError> {
-    let event = match &facts.change {
+    let (event, dispute) = book(tx, order_id, facts).await?;
+    let changed = match event {
+        Some(event) => apply_event(tx, order_id, event, &Amounts::default(), None).await?,
+        None => None,
+    };
+    if let (Some(dispute), None) = (dispute, changed) {
+        events::record(tx, order_id, dispute).await?;
+    }
+    Ok(changed)
+}
+
+/// Records the refund or dispute; the payment event it amounts to, and the feed's event for
+/// a dispute recorded (opened, or closed) now.
+async fn book(
+    tx: &mut Transaction<'_, Postgres>,
+    order_id: &OrderId,
+    facts: &MoneyFacts,
+) -> Result<(Option<PaymentEvent>, Option<Event>), ApplyError> {
+    Ok(match &facts.change {
         MoneyChange::ChargeRefunded {
             amount_refunded,
             full,
             ..
         } => {
-            let whole = refunded_at_least(tx, order_id, *amount_refunded).await?;
-            (*full || whole).then_some(PaymentEvent::Refunded)
+            let whole = refunded_at_least(tx, order_id, *amount_refunded, *full).await?;
+            (whole.then_some(PaymentEvent::Refunded), None)
         }
         MoneyChange::RefundUpdated {
             refund_id,
@@ -195,29 +216,38 @@ async fn apply_to(
             };
             settle(tx, order_id, request.as_deref(), refund_id, fate).await?;
             let sum = record_refund(tx, order_id, refund_id, *amount, *succeeded).await?;
-            refunded_at_least(tx, order_id, sum)
-                .await?
-                .then_some(PaymentEvent::Refunded)
+            let whole = refunded_at_least(tx, order_id, sum, false).await?;
+            (whole.then_some(PaymentEvent::Refunded), None)
         }
         MoneyChange::DisputeOpened {
             dispute_id,
             amount,
             reason,
-        } => open_dispute(tx, order_id, dispute_id, *amount, reason.as_deref())
-            .await?
-            .then_some(PaymentEvent::DisputeOpened),
-        MoneyChange::DisputeClosed { dispute_id, won } => {
-            close_dispute(tx, order_id, dispute_id, *won)
-                .await?
-                .then_some(if *won {
-                    PaymentEvent::DisputeWon
-                } else {
-                    PaymentEvent::DisputeLost
-                })
+        } => {
+            let new = open_dispute(tx, order_id, dispute_id, *amount, reason.as_deref()).await?;
+            recorded(new, PaymentEvent::DisputeOpened, Event::DisputeOpened)
         }
-    };
-    match event {
-        Some(event) => apply_event(tx, order_id, event, &Amounts::default(), None).await,
-        None => Ok(None),
+        MoneyChange::DisputeClosed { dispute_id, won } => {
+            let (event, outcome) = if *won {
+                (PaymentEvent::DisputeWon, DisputeOutcome::Won)
+            } else {
+                (PaymentEvent::DisputeLost, DisputeOutcome::Lost)
+            };
+            let closed = close_dispute(tx, order_id, dispute_id, *won).await?;
+            recorded(closed, event, Event::DisputeClosed(outcome))
+        }
+    })
+}
+
+/// A dispute's payment event and feed event, if the dispute's record changed.
+fn recorded(
+    changed: bool,
+    event: PaymentEvent,
+    told: Event,
+) -> (Option<PaymentEvent>, Option<Event>) {
+    if changed {
+        (Some(event), Some(told))
+    } else {
+        (None, None)
     }
 }

@@ -40,6 +40,8 @@ pub struct Options {
     pub webhook_secret: String,
     /// `--stripe-mode`, for an api without a key.
     pub stripe_mode: Option<&'static str>,
+    /// `--event-endpoints-allow-private`: receivers on 127.0.0.1 over plain http.
+    pub event_endpoints_allow_private: bool,
 }
 
 impl Default for Options {
@@ -56,6 +58,7 @@ impl Default for Options {
             checkout_urls: UrlDefaults::default(),
             webhook_secret: WEBHOOK_SECRET.to_owned(),
             stripe_mode: None,
+            event_endpoints_allow_private: false,
         }
     }
 }
@@ -150,6 +153,9 @@ fn parsed_settings(options: &Options) -> (ApiSettings, WorkerSettings) {
     }
     if let Some(mode) = options.stripe_mode {
         args.extend(settings::args([("--stripe-mode", mode.to_owned())]));
+    }
+    if options.event_endpoints_allow_private {
+        args.push("--event-endpoints-allow-private".into());
     }
     settings::parse(&args)
 }

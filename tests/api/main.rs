@@ -5,10 +5,14 @@ mod checkout;
 mod console;
 mod console_refund;
 mod event_delivery;
+mod event_endpoints;
 #[path = "../common/event_feed.rs"]
 mod event_feed;
 mod event_health;
 mod event_replay;
+mod event_steps;
+mod events;
+mod events_jobs;
 mod helpers;
 mod http_errors;
 mod invariant;

@@ -6,7 +6,7 @@ use serde_json::{Value, json};
 
 use crate::helpers::{WEBHOOK_SECRET, checkout_body, spawn_app};
 
-const COMMITTED: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/docs/openapi.json");
+pub(crate) const COMMITTED: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/docs/openapi.json");
 
 /// A small validator for the subset of JSON Schema that utoipa writes: `$ref`, `type`
 /// (one or a list), `properties`, `required`, `items`, `additionalProperties`, `oneOf`,
@@ -123,14 +123,19 @@ fn check(doc: &Value, schema: &Value, value: &Value, path: &str, errors: &mut Ve
     }
 }
 
-fn fits(doc: &Value, schema: &Value, value: &Value) -> Vec<String> {
+pub(crate) fn fits(doc: &Value, schema: &Value, value: &Value) -> Vec<String> {
     let mut errors = vec![];
     check(doc, schema, value, "$", &mut errors);
     errors
 }
 
 /// The schema of `method path`'s answer with `status`.
-fn response_schema<'a>(doc: &'a Value, method: &str, path: &str, status: u16) -> &'a Value {
+pub(crate) fn response_schema<'a>(
+    doc: &'a Value,
+    method: &str,
+    path: &str,
+    status: u16,
+) -> &'a Value {
     let schema = &doc["paths"][path][method]["responses"][status.to_string()]["content"]["application/json"]
         ["schema"];
     assert!(

@@ -19,7 +19,7 @@ impl Answer {
     }
 }
 
-async fn read(response: reqwest::Response) -> Answer {
+pub(crate) async fn read(response: reqwest::Response) -> Answer {
     let status = response.status().as_u16();
     Answer {
         status,

@@ -217,7 +217,9 @@ pub async fn event(pool: &PgPool, endpoints: &[Uuid], n: i64) -> String {
     .execute(&mut *tx)
     .await
     .unwrap();
-    sqlx::query("SELECT pg_notify('h2s_event_deliveries', '')")
+    sqlx::query("SELECT pg_notify($1, $2)")
+        .bind(h2s_dispatch::events::CHANNEL)
+        .bind(h2s_dispatch::events::WAKE)
         .execute(&mut *tx)
         .await
         .unwrap();

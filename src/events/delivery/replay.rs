@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use sqlx::PgPool;
 use uuid::Uuid;
 
-use super::run::CHANNEL;
+use super::run::{CHANNEL, WAKE};
 
 /// Back to pending, due now, attempts reset: one delivery (`$1`), or every delivery to an
 /// endpoint (`$2`) of an event created since `$3`.
@@ -58,8 +58,9 @@ async fn replay(
         .bind(since)
         .execute(&mut *tx)
         .await?;
-    sqlx::query("SELECT pg_notify($1, '')")
+    sqlx::query("SELECT pg_notify($1, $2)")
         .bind(CHANNEL)
+        .bind(WAKE)
         .execute(&mut *tx)
         .await?;
     tx.commit().await?;

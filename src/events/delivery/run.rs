@@ -17,8 +17,7 @@ use super::{
     settings::DeliveryConfig,
 };
 
-/// The channel the event writers notify (with a constant payload) after fanning out.
-pub const CHANNEL: &str = "h2s_event_deliveries";
+pub use crate::events::{CHANNEL, WAKE};
 
 /// Delivers events until `shutdown` resolves, then lets the sends in flight finish (each is
 /// bounded by the timeout).

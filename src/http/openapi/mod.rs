@@ -4,12 +4,14 @@
 //! body, which the handler reads leniently (`RawCheckout`, so that every request the old
 //! backend sent keeps working), is described by its contract in [`schemas`].
 
+pub mod feed;
 pub mod operator;
 pub mod schemas;
 
 use axum::{Json, response::IntoResponse};
 use utoipa::OpenApi;
 
+use feed::*;
 use operator::*;
 use schemas::*;
 
@@ -38,6 +40,11 @@ use schemas::*;
         super::job_actions::schedule,
         super::job_actions::complete,
         super::job_actions::cancel,
+        super::event_endpoints::create,
+        super::event_endpoints::list,
+        super::event_endpoints::update,
+        super::event_endpoints::delete,
+        super::event_endpoints::rotate_secret,
         super::event_replay::replay_one,
         super::event_replay::replay_since,
     ),
@@ -63,6 +70,13 @@ use schemas::*;
         ScheduleBody,
         CancelBody,
         JobAnswer,
+        EndpointBody,
+        EndpointPatch,
+        EndpointCreated,
+        EndpointList,
+        EndpointUpdated,
+        EndpointView,
+        SecretRotated,
         super::event_replay::ReplaySinceBody,
         super::event_replay::Replayed,
     )),
