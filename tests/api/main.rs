@@ -9,6 +9,7 @@ mod event_endpoints;
 #[path = "../common/event_feed.rs"]
 mod event_feed;
 mod event_health;
+mod event_refund;
 mod event_replay;
 mod event_steps;
 mod events;
