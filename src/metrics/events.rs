@@ -40,7 +40,7 @@ impl Events {
             m.oldest_age.clone(),
         );
         r.register(
-            "event_deliveries_pending",
+            "event_pending_deliveries",
             "Event deliveries not yet delivered and still on the retry schedule, by endpoint id",
             m.pending.clone(),
         );

@@ -135,7 +135,7 @@ async fn the_log_is_pruned_after_the_retention_and_the_metrics_tell_the_outcomes
         .await;
     first_error(&db.pool, &fresh).await;
     let text = h2s_dispatch::metrics::render_fresh(&db.pool).await;
-    let gauge = format!("h2s_event_deliveries_pending{{endpoint=\"{bad}\"}} 1");
+    let gauge = format!("h2s_event_pending_deliveries{{endpoint=\"{bad}\"}} 1");
     assert!(text.contains(&gauge), "{gauge} in:\n{text}");
     assert!(text.contains(&format!(
         "h2s_event_oldest_undelivered_age_seconds{{endpoint=\"{bad}\"}}"
