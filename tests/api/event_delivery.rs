@@ -1,7 +1,7 @@
 //! Issue 25, delivery: every request a receiver gets verifies with the Standard Webhooks
 //! reference library (and forgeries do not); a receiver failing half the time still gets
 //! every event with its one `webhook-id`; a dead and a black-holed endpoint do not slow a
-//! healthy one.
+//! healthy one; several replicas deliver each event once.
 
 use std::time::{Duration, Instant};
 
@@ -191,4 +191,45 @@ async fn a_dead_and_a_black_holed_endpoint_do_not_slow_a_healthy_one() {
         p99b < Duration::from_millis(500).max(p99a * 3),
         "the healthy endpoint's p99 grew from {p99a:?} to {p99b:?}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_replicas_deliver_each_event_once_to_each_endpoint() {
+    let db = TestDatabase::migrated(20).await;
+    let schedule = || svix();
+    let replicas = [
+        start_loop(&db.pool, schedule()),
+        start_loop(&db.pool, schedule()),
+        start_loop(&db.pool, schedule()),
+    ];
+    let (a, b) = (
+        Receiver::start(Behaviour::Accept).await,
+        Receiver::start(Behaviour::Accept).await,
+    );
+    let to = [
+        endpoint(&db.pool, &a.url, &new_secret()).await,
+        endpoint(&db.pool, &b.url, &new_secret()).await,
+    ];
+    let mut ids = vec![];
+    for n in 0..150 {
+        ids.push(event(&db.pool, &to, n).await);
+    }
+    for r in [&a, &b] {
+        assert_eq!(
+            r.wait_all_accepted(&ids, Duration::from_secs(30)).await,
+            ids.len()
+        );
+    }
+    // Nothing more comes: every delivery was claimed by one replica only.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let (na, nb) = (a.received().len(), b.received().len());
+    eprintln!("[events/replicas] 3 loops, 150 events × 2 endpoints: requests {na} + {nb}");
+    assert_eq!(
+        (na, nb),
+        (ids.len(), ids.len()),
+        "each event once per endpoint"
+    );
+    for stop in replicas {
+        stop.stop();
+    }
 }
