@@ -50,7 +50,9 @@ pub async fn record(
         r#"
         INSERT INTO h2s_delivery_attempts
             (delivery_id, attempt, started_at, status_code, latency_ms, error, replay)
-        VALUES ($1, $2, $3, $4, $5, $6, $7)
+        SELECT $1, $2, $3, $4, $5, $6, $7
+        -- Not if the endpoint (and its deliveries) was deleted meanwhile.
+        WHERE EXISTS (SELECT 1 FROM h2s_event_deliveries WHERE delivery_id = $1)
         "#,
     )
     .bind(d.delivery_id)
