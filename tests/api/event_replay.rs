@@ -66,6 +66,18 @@ async fn an_operator_replays_a_failing_delivery_from_the_console_with_the_same_w
         .await;
     assert!(!page.contains("connection refused"), "{page}");
     browser.screenshot(&shots, "8-event-feed-replayed").await;
+    // The delivery's log: the refused attempt, then the replayed one (204).
+    let log = browser
+        .wait_for_text(
+            &format!("{feed}/deliveries/{delivery}"),
+            "204",
+            Duration::from_secs(10),
+        )
+        .await;
+    assert!(
+        log.contains("connection refused") && log.contains("yes"),
+        "{log}"
+    );
     let received = receiver.received();
     assert!(received.iter().all(|r| r.id == id), "same webhook-id");
     let cases: Vec<_> = received

@@ -86,3 +86,33 @@ pub async fn failing(
     .fetch_all(pool)
     .await
 }
+
+/// One attempt of the delivery log.
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct LoggedAttempt {
+    pub attempt: i32,
+    pub started_at: DateTime<Utc>,
+    pub status_code: Option<i32>,
+    pub latency_ms: i32,
+    pub error: Option<String>,
+    pub replay: bool,
+}
+
+/// A delivery's log, newest first, at most `limit` attempts.
+pub async fn attempts(
+    pool: &PgPool,
+    delivery_id: i64,
+    limit: i64,
+) -> Result<Vec<LoggedAttempt>, sqlx::Error> {
+    sqlx::query_as(
+        r#"
+        SELECT attempt, started_at, status_code, latency_ms, error, replay
+        FROM h2s_delivery_attempts WHERE delivery_id = $1
+        ORDER BY started_at DESC, attempt_id DESC LIMIT $2
+        "#,
+    )
+    .bind(delivery_id)
+    .bind(limit)
+    .fetch_all(pool)
+    .await
+}

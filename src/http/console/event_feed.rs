@@ -1,6 +1,7 @@
 //! `GET /admin/event-feed`: each event endpoint's health (last success, failing since,
 //! pending, the oldest undelivered event's age) and its failing deliveries, with *replay*
-//! (one delivery) and *replay since* (every delivery to the endpoint since a time).
+//! (one delivery) and *replay since* (every delivery to the endpoint since a time); each
+//! delivery links to its log.
 
 use axum::{
     Form, Router,
@@ -32,6 +33,10 @@ const SHOWN: i64 = 50;
 pub(super) fn routes() -> Router<AppState> {
     Router::new()
         .route("/admin/event-feed", get(feed))
+        .route(
+            "/admin/event-feed/deliveries/{id}",
+            get(super::delivery_log::log),
+        )
         .route(
             "/admin/event-feed/deliveries/{id}/replay",
             post(replay_delivery),
@@ -194,7 +199,7 @@ fn failing_table(failing: &[FailingDelivery], csrf: &str) -> Markup {
                  th { "last error" } th { "next attempt" } th {} }
             @for d in failing {
                 tr.failing-delivery id={ "delivery-" (d.delivery_id) } {
-                    td { (d.delivery_id) }
+                    td { a href={ "/admin/event-feed/deliveries/" (d.delivery_id) } { (d.delivery_id) } }
                     td { code { (d.event_id) } " " (d.event_type) }
                     td.bad { (d.status) }
                     td { (d.attempts) }

@@ -3,6 +3,7 @@
 
 mod actions;
 mod auth;
+mod delivery_log;
 mod event_feed;
 mod operator;
 mod order_markup;
