@@ -117,10 +117,13 @@ fn is_localhost_name(name: &str) -> bool {
         .ends_with(".localhost")
 }
 
+/// The longest a name's lookup may take; past it the name counts as unresolved.
+pub const LOOKUP_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
 async fn lookup(name: &str, port: u16) -> Result<Vec<SocketAddr>, AddressRefused> {
-    match tokio::net::lookup_host((name, port)).await {
-        Ok(addrs) => Ok(addrs.collect()),
-        Err(_) => Err(AddressRefused::Unresolved),
+    match tokio::time::timeout(LOOKUP_TIMEOUT, tokio::net::lookup_host((name, port))).await {
+        Ok(Ok(addrs)) => Ok(addrs.collect()),
+        Ok(Err(_)) | Err(_) => Err(AddressRefused::Unresolved),
     }
 }
 

@@ -80,6 +80,9 @@ async fn insert(
             SELECT e.event_id, p.endpoint_id
             FROM e JOIN h2s_event_endpoints p
               ON p.enabled AND (p.event_types IS NULL OR e.event_type = ANY (p.event_types))
+            -- The lock the foreign key takes anyway, taken here: an endpoint deleted meanwhile
+            -- is skipped rather than failing the change with a foreign-key violation.
+            FOR KEY SHARE OF p
             RETURNING 1
         )
         SELECT count(*) FROM d

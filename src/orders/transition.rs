@@ -198,6 +198,34 @@ mod tests {
     }
 
     #[test]
+    fn the_feed_tells_the_payment_the_full_refund_and_the_dispute_and_nothing_unpaid() {
+        use super::told;
+        use crate::events::{DisputeOutcome::*, Event};
+        assert_eq!(told(CompletedPaid, Paid), Some(Event::OrderPaid));
+        assert_eq!(told(AsyncSucceeded, Paid), Some(Event::OrderPaid));
+        assert_eq!(
+            told(PaymentEvent::Refunded, Refunded),
+            Some(Event::OrderRefunded)
+        );
+        assert_eq!(
+            told(PaymentEvent::DisputeOpened, Disputed),
+            Some(Event::DisputeOpened)
+        );
+        let won = told(PaymentEvent::DisputeWon, Paid);
+        assert_eq!(won, Some(Event::DisputeClosed(Won)));
+        let lost = told(PaymentEvent::DisputeLost, DisputeLost);
+        assert_eq!(lost, Some(Event::DisputeClosed(Lost)));
+        for (event, to) in [
+            (CompletedUnpaid, AwaitingPayment),
+            (AsyncFailed, PaymentFailed),
+            (PaymentEvent::Expired, Expired),
+            (SessionRejected, Failed),
+        ] {
+            assert_eq!(told(event, to), None, "{event:?}");
+        }
+    }
+
+    #[test]
     fn the_documented_transitions_hold() {
         assert_eq!(next(PendingPayment, CompletedPaid), Some(Paid));
         assert_eq!(next(PendingPayment, CompletedUnpaid), Some(AwaitingPayment));

@@ -167,8 +167,8 @@ pub(super) async fn store_payment_intent(
 
 /// The effect of one refund or dispute on its order: amounts and disputes recorded, then the
 /// payment event they amount to (if any) through `apply_event`. A dispute that moves no
-/// status (on an order refunded already, or a second one) is told to the feed here; one that
-/// moves it is told by the move.
+/// status (a second one, one on an order refunded already, a won close seen before its
+/// opening) is told to the feed here; one that moves it is told by the move.
 async fn apply_to(
     tx: &mut Transaction<'_, Postgres>,
     order_id: &OrderId,

@@ -222,3 +222,58 @@ async fn a_won_dispute_seen_before_its_opening_is_told_though_it_moves_no_status
     assert_eq!(events[2].data("order_status"), "paid");
     app.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_refund_the_sweep_applies_is_told_once_and_its_late_webhooks_tell_nothing() {
+    let app = spawn_feed_app().await;
+    let (order_id, session_id) = paid_order(&app, "feed-swept@example.com").await;
+    let refund = app.stripe.refund_silently(&session_id, None).unwrap();
+    let stripe = crate::money::stripe_client(&app);
+
+    for _ in 0..2 {
+        h2s_dispatch::reconcile::sweep(&app.pool, &stripe, &Default::default())
+            .await
+            .unwrap();
+    }
+    for event in &refund {
+        deliver(&app, event).await;
+    }
+
+    assert_eq!(app.order_status(&order_id).await, "refunded");
+    assert_consistent(&app.events_of(&order_id).await, &order_id);
+    assert_eq!(
+        app.event_types_of(&order_id).await,
+        ["order.paid", "job.ready", "order.refunded", "job.cancelled"]
+    );
+    app.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_delayed_payment_that_succeeds_tells_order_paid_then_job_ready_once() {
+    let app = spawn_feed_app().await;
+    let (order_id, session_id) = app.checkout("feed-delayed@example.com").await;
+    app.stripe
+        .complete_session(&session_id, stripe_standin::PaymentStatus::Unpaid)
+        .await
+        .unwrap();
+    assert_eq!(
+        app.events_of(&order_id).await.len(),
+        0,
+        "awaiting payment: no news"
+    );
+    app.stripe.async_payment(&session_id, true).await.unwrap();
+    let late = app
+        .stripe
+        .build_event("checkout.session.async_payment_succeeded", &session_id)
+        .unwrap();
+    app.deliver(&late.payload, Some(&late.signature_header))
+        .await;
+
+    assert_eq!(app.order_status(&order_id).await, "paid");
+    assert_consistent(&app.events_of(&order_id).await, &order_id);
+    assert_eq!(
+        app.event_types_of(&order_id).await,
+        ["order.paid", "job.ready"]
+    );
+    app.shutdown().await;
+}

@@ -171,3 +171,53 @@ async fn a_job_the_sweep_creates_for_a_paid_order_tells_job_ready_once() {
     assert_eq!(app.deliveries_to(&endpoint, "TBL-NOJOB").await, 1);
     app.shutdown().await;
 }
+
+#[tokio::test]
+async fn an_endpoint_deleted_while_an_event_fans_out_is_skipped_and_the_change_goes_through() {
+    let app = spawn_feed_app().await;
+    let (order_id, _) = paid_order(&app, "feed-race@example.com").await;
+    let endpoint = app.subscribe(None).await;
+    let job_id = app.job_id(&order_id).await;
+    // The operator's delete, not yet committed, while the dispatcher books the visit.
+    let mut deleting = app.pool.begin().await.unwrap();
+    sqlx::query("DELETE FROM h2s_event_endpoints WHERE endpoint_id = $1::uuid")
+        .bind(&endpoint)
+        .execute(&mut *deleting)
+        .await
+        .unwrap();
+    let booking = {
+        let app_url = app.base_url.clone();
+        let http = app.http.clone();
+        tokio::spawn(async move {
+            http.post(format!(
+                "{app_url}/api/admin/dispatch-jobs/{job_id}/schedule"
+            ))
+            .bearer_auth(crate::helpers::ADMIN_TOKEN)
+            .json(&visit())
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16()
+        })
+    };
+    crate::helpers::wait_until(
+        "the booking waits on the endpoint's row",
+        std::time::Duration::from_secs(10),
+        || async {
+            app.count("pg_stat_activity WHERE wait_event_type = 'Lock'")
+                .await
+                > 0
+        },
+    )
+    .await;
+    deleting.commit().await.unwrap();
+
+    assert_eq!(booking.await.unwrap(), 200);
+    assert_eq!(
+        app.event_types_of(&order_id).await,
+        ["order.paid", "job.ready", "job.scheduled"]
+    );
+    assert_eq!(app.count("h2s_event_deliveries").await, 0);
+    app.shutdown().await;
+}

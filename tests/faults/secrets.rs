@@ -67,10 +67,16 @@ fn leaks(text: &str, secrets: &Secrets) -> Vec<String> {
             found.push(format!("the {what}"));
         }
     }
+    // A token is the prefix and what a key is made of: prose naming the prefix (the event
+    // feed's migration explains "`whsec_` + base64" in a comment, logged at debug) is none.
+    let token_char = |c: char| c.is_ascii_alphanumeric() || matches!(c, '+' | '/');
     for prefix in ["sk_", "whsec_"] {
         for (at, _) in text.match_indices(prefix) {
             let before = text[..at].chars().next_back();
-            if !before.is_some_and(|c| c.is_ascii_alphanumeric() || c == '_') {
+            let after = text[at + prefix.len()..].chars().next();
+            if !before.is_some_and(|c| c.is_ascii_alphanumeric() || c == '_')
+                && after.is_some_and(token_char)
+            {
                 let line = text[at..].lines().next().unwrap_or_default();
                 found.push(format!("a {prefix} token: {}", &line[..line.len().min(60)]));
             }
@@ -335,4 +341,19 @@ async fn the_api_reads_its_secrets_from_files_and_a_missing_file_is_one_line_nam
     assert!(stderr.contains("STRIPE_SECRET_KEY_FILE"), "{stderr}");
     std::fs::remove_dir_all(dir).ok();
     drop_database(&db).await;
+}
+
+#[test]
+fn the_leak_scan_finds_any_token_but_not_prose_naming_its_prefix() {
+    let secrets = Secrets::new("http://127.0.0.1:1");
+    let prose = "secret TEXT, -- `whsec_` + base64; a key starts sk_ and its mode";
+    assert_eq!(leaks(prose, &secrets), Vec::<String>::new());
+    for token in [
+        "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+        "sk_live_51Hxyz",
+        "whsec_+/ab",
+    ] {
+        let line = format!("signing with {token} now");
+        assert_eq!(leaks(&line, &secrets).len(), 1, "{token}");
+    }
 }

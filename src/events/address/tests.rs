@@ -148,6 +148,30 @@ async fn literal_addresses_are_checked_without_a_lookup() {
 }
 
 #[tokio::test]
+async fn loopback_written_in_other_ipv4_forms_is_still_loopback() {
+    for text in [
+        "https://2130706433/",
+        "https://0x7f000001/",
+        "https://0177.0.0.1/",
+        "https://127.1/",
+        "https://[0:0:0:0:0:ffff:7f00:1]/",
+    ] {
+        let refused = STRICT.resolve(&url(text)).await;
+        assert_eq!(
+            refused,
+            Err(AddressRefused::Range(Range::Loopback)),
+            "{text}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_name_that_does_not_resolve_is_refused() {
+    let refused = STRICT.resolve(&url("https://no-such-host.invalid/")).await;
+    assert_eq!(refused, Err(AddressRefused::Unresolved));
+}
+
+#[tokio::test]
 async fn a_name_resolving_to_loopback_is_refused_and_allowed_with_the_setting() {
     let refused = STRICT.resolve(&url("https://localhost/hooks")).await;
     assert_eq!(refused, Err(AddressRefused::Range(Range::Loopback)));
