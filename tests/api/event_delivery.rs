@@ -89,6 +89,29 @@ async fn deliveries_verify_with_the_reference_library_and_forgeries_are_refused(
         [true, true, true, false, false, false, false],
         "ok, rotation under either secret; tampered, wrong secret, other endpoint's, stale"
     );
+    // The 24 h over: the previous secret signs no more.
+    sqlx::query(
+        "UPDATE h2s_event_endpoints SET previous_secret_until = now() WHERE endpoint_id = $1",
+    )
+    .bind(rotated)
+    .execute(&db.pool)
+    .await
+    .unwrap();
+    let later = [event(&db.pool, &[rotated], 3).await];
+    receiver
+        .wait_all_accepted(&later, Duration::from_secs(10))
+        .await;
+    let c = receiver
+        .received()
+        .into_iter()
+        .find(|r| r.id == later[0])
+        .unwrap();
+    assert_eq!(c.signature.split(' ').count(), 1, "{}", c.signature);
+    let verdicts = reference_verify(&[
+        case(&current, &c, &c.body, true),
+        case(&previous, &c, &c.body, false),
+    ]);
+    assert_eq!(verdicts, [true, false]);
     stop.stop();
 }
 
