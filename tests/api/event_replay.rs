@@ -4,16 +4,37 @@
 
 use std::time::Duration;
 
-use serde_json::json;
+use serde_json::{Value, json};
 
 use crate::{
     event_delivery::start_loop,
     event_feed::{
         Behaviour, Receiver, case, dead_url, endpoint, event, new_secret, reference_verify,
     },
-    helpers::{ADMIN_TOKEN, spawn_app},
+    helpers::{ADMIN_TOKEN, TestApp, spawn_app},
     webdriver::Browser,
 };
+
+/// `POST` a replay route with the admin token: the status and the JSON answer.
+async fn replay(app: &TestApp, path: &str, body: Option<&Value>) -> (u16, Value) {
+    let mut request = app.http.post(format!("{}{path}", app.base_url));
+    if let Some(body) = body {
+        request = request.json(body);
+    }
+    let answer = request.bearer_auth(ADMIN_TOKEN).send().await.unwrap();
+    (answer.status().as_u16(), answer.json().await.unwrap())
+}
+
+/// The answer fits the committed OpenAPI description of `method path` and `status`.
+fn fit(method: &str, path: &str, status: u16, body: &Value) {
+    use crate::openapi::{COMMITTED, fits, response_schema};
+    let doc: Value = serde_json::from_str(&std::fs::read_to_string(COMMITTED).unwrap()).unwrap();
+    let errors = fits(&doc, response_schema(&doc, method, path, status), body);
+    assert!(
+        errors.is_empty(),
+        "{method} {path} {status}: {body}: {errors:?}"
+    );
+}
 
 async fn delivery_id(pool: &sqlx::PgPool, event_id: &str) -> i64 {
     sqlx::query_scalar("SELECT delivery_id FROM h2s_event_deliveries WHERE event_id = $1")
@@ -120,33 +141,21 @@ async fn the_admin_api_replays_one_delivery_and_an_endpoints_deliveries_since_a_
     let count = |id: &str| receiver.received().iter().filter(|r| r.id == id).count();
 
     let one = delivery_id(&app.pool, &first).await;
-    let answer = app
-        .admin_post(format!(
-            "{}/api/admin/event-deliveries/{one}/replay",
-            app.base_url
-        ))
-        .await;
-    assert_eq!(answer.status(), 200);
-    assert_eq!(
-        answer.json::<serde_json::Value>().await.unwrap()["replayed"],
-        1
+    let (one_path, since_path) = (
+        "/api/admin/event-deliveries/{id}/replay",
+        "/api/admin/event-endpoints/{id}/replay",
     );
-    let since = app
-        .http
-        .post(format!(
-            "{}/api/admin/event-endpoints/{to}/replay",
-            app.base_url
-        ))
-        .bearer_auth(ADMIN_TOKEN)
-        .json(&json!({"since": cutoff}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(since.status(), 200);
-    assert_eq!(
-        since.json::<serde_json::Value>().await.unwrap()["replayed"],
-        2
-    );
+    let (status, answer) = replay(&app, &one_path.replace("{id}", &one.to_string()), None).await;
+    assert_eq!((status, &answer["replayed"]), (200, &json!(1)));
+    fit("post", one_path, 200, &answer);
+    let body = json!({"since": cutoff});
+    let path = since_path.replace("{id}", &to.to_string());
+    let (status, answer) = replay(&app, &path, Some(&body)).await;
+    assert_eq!((status, &answer["replayed"]), (200, &json!(2)));
+    fit("post", since_path, 200, &answer);
+    let (status, answer) = replay(&app, &path, Some(&json!({"since": "yesterday"}))).await;
+    assert_eq!(status, 400);
+    fit("post", since_path, 400, &answer);
     let end = std::time::Instant::now() + Duration::from_secs(10);
     while all.iter().any(|id| count(id) < 2) {
         assert!(std::time::Instant::now() < end, "every replay arrived");
@@ -158,19 +167,12 @@ async fn the_admin_api_replays_one_delivery_and_an_endpoints_deliveries_since_a_
         "each once more, same id"
     );
 
-    let unknown = app
-        .admin_post(format!(
-            "{}/api/admin/event-deliveries/999999/replay",
-            app.base_url
-        ))
-        .await;
-    assert_eq!(unknown.status(), 404);
+    let (status, answer) = replay(&app, "/api/admin/event-deliveries/999999/replay", None).await;
+    assert_eq!(status, 404);
+    fit("post", one_path, 404, &answer);
     let unauthorised = app
         .http
-        .post(format!(
-            "{}/api/admin/event-deliveries/{one}/replay",
-            app.base_url
-        ))
+        .post(format!("{}{}", app.base_url, one_path.replace("{id}", "1")))
         .send()
         .await
         .unwrap();
