@@ -81,7 +81,7 @@ impl DeliveryConfig {
             timeout: Duration::from_millis(DEFAULT_DELIVERY_TIMEOUT_MS),
             schedule: SVIX_SCHEDULE.to_vec(),
             endpoint_concurrency: DEFAULT_ENDPOINT_CONCURRENCY,
-            concurrency: 64,
+            concurrency: 256,
             poll_interval: Duration::from_secs(5),
             retention: Duration::from_secs(u64::from(DEFAULT_EVENT_LOG_RETENTION_DAYS) * 86_400),
             disable_after: DISABLE_AFTER,
