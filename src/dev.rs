@@ -53,12 +53,19 @@ pub async fn run(
         worker.worker_config(stripe_config, "dev-worker"),
         stop.stopped(),
     ));
+    // The event feed's deliveries, with the worker's defaults.
+    let deliveries = tokio::spawn(crate::events::delivery::run(
+        pool.clone(),
+        crate::events::delivery::DeliveryConfig::new(worker.event_endpoints()),
+        stop.stopped(),
+    ));
     eprintln!("  try it: curl -s localhost:{}/healthz\n", app.port());
     let server = tokio::spawn(app.run(stop.stopped()));
     shutdown_signal().await;
     stop.stop();
     server.await??;
     worker_task.await??;
+    deliveries.await??;
     reconciler_task.await??;
     if let Some(sandbox) = sandbox {
         sandbox.shutdown().await;

@@ -1,6 +1,8 @@
 //! Property tests (issue 5): the checkout body parser, and the HTTP routes of the real `api`
 //! binary, never panic, and every rejection is a 4xx in the error shape, never a 5xx.
 
+#[path = "common/event_feed.rs"]
+mod event_feed;
 #[allow(dead_code)]
 #[path = "faults/helpers.rs"]
 mod helpers;

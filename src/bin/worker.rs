@@ -1,10 +1,13 @@
-//! The outbox worker: recipient, dispatch job, Stripe session, notifications.
+//! The outbox worker: recipient, dispatch job, Stripe session, notifications; and the event
+//! feed's delivery loop.
 
 use clap::Parser;
 use h2s_dispatch::{
     app::{Stop, finish, run_worker, serve_metrics},
     config::{ProcessSettings, WorkerSettings, require},
-    db, telemetry,
+    db,
+    events::delivery::{self, DeliverySettings},
+    telemetry,
 };
 
 #[derive(Parser)]
@@ -14,6 +17,8 @@ struct Cli {
     process: ProcessSettings,
     #[command(flatten)]
     worker: WorkerSettings,
+    #[command(flatten)]
+    delivery: DeliverySettings,
 }
 
 #[tokio::main]
@@ -57,5 +62,15 @@ async fn run(mut cli: Cli) -> anyhow::Result<()> {
             }
         });
     }
-    run_worker(pool, config, stop.stopped()).await
+    // The event feed's deliveries run beside the outbox, on their own connections and
+    // tasks: a backlog or a dead endpoint there never holds an outbox task up.
+    let deliveries = tokio::spawn(delivery::run(
+        pool.clone(),
+        cli.delivery.config(cli.worker.event_endpoints()),
+        stop.stopped(),
+    ));
+    let outbox = run_worker(pool, config, stop.stopped()).await;
+    stop.stop();
+    deliveries.await??;
+    outbox
 }

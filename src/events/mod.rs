@@ -10,6 +10,7 @@
 
 pub mod address;
 mod body;
+pub mod delivery;
 pub mod endpoints;
 pub mod kind;
 mod record;

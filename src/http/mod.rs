@@ -5,6 +5,7 @@ mod body;
 mod console;
 mod error;
 mod event_endpoints;
+mod event_replay;
 mod job_actions;
 pub mod openapi;
 mod orders;
@@ -75,6 +76,7 @@ pub fn router(state: AppState, request_timeout: Duration) -> Router {
         .route("/openapi.json", get(openapi::serve))
         .route("/healthz", get(probes::healthz))
         .route("/readyz", get(probes::readyz))
+        .merge(event_replay::routes())
         .merge(console::routes())
         .fallback(|| async { ApiError::NotFound })
         .layer(DefaultBodyLimit::max(BODY_LIMIT))

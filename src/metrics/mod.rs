@@ -9,6 +9,7 @@
 mod checkout;
 mod connections;
 pub mod database;
+mod events;
 mod labels;
 mod reconcile;
 mod stripe;
@@ -31,6 +32,7 @@ pub struct Metrics {
     reconcile: reconcile::Reconcile,
     db: database::Gauges,
     connections: connections::Connections,
+    events: events::Events,
 }
 
 /// The process's metrics, registered on first use.
@@ -52,6 +54,8 @@ impl Metrics {
         let db = database::Gauges::default();
         db.register(r);
         let connections = connections::Connections::register(r);
+        let events = events::Events::register(r);
+        events.create_zero_series();
         tasks.create_zero_series();
         stripe.create_zero_series();
         reconcile.create_zero_series();
@@ -64,6 +68,7 @@ impl Metrics {
             reconcile,
             db,
             connections,
+            events,
         }
     }
 
@@ -82,7 +87,11 @@ impl Metrics {
 /// then), with `h2s_database_up 0` and the database gauges as last read.
 pub async fn render_fresh(pool: &sqlx::PgPool) -> String {
     let m = metrics();
-    let up = match m.db.refresh(pool).await {
+    let read = async {
+        m.db.refresh(pool).await?;
+        m.events.refresh(pool).await
+    };
+    let up = match read.await {
         Ok(()) => 1,
         Err(e) => {
             tracing::warn!(error = %e, "metrics: the database gauges could not be read");
@@ -140,6 +149,11 @@ pub fn stripe_unknown_value(field: &'static str) {
 
 pub fn webhook_signature_failure() {
     metrics().webhook.signature_failure();
+}
+
+/// One event delivery attempt recorded, by outcome.
+pub fn event_delivery(outcome: &'static str) {
+    metrics().events.delivery(outcome);
 }
 
 pub fn reconcile_sweep(outcome: &'static str, took: Duration) {

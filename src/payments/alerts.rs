@@ -1,7 +1,8 @@
 //! What needs a human after the money moved (`h2s_operator_alerts`): a dispute opened, or a
 //! refund or a lost dispute for a job already scheduled or done (left as it is), one per
 //! order and kind; or a signed Stripe event that cannot be used, one per event (it names no
-//! order we can find). The console lists the open ones.
+//! order we can find); or an event endpoint disabled after 5 days of failures. The console
+//! lists the open ones.
 
 use chrono::{DateTime, Utc};
 use sqlx::{PgPool, Postgres, Transaction};
@@ -20,6 +21,8 @@ pub enum AlertKind {
     /// without `payment_intent`, say): recorded, not applied; what it was about is the
     /// operator's to find in Stripe's dashboard by its event id.
     UnusableEvent,
+    /// Every delivery attempt to an event endpoint failed for 5 days: it was disabled.
+    EndpointFailing,
 }
 
 impl AlertKind {
@@ -28,6 +31,7 @@ impl AlertKind {
             AlertKind::DisputeOpened => "dispute_opened",
             AlertKind::MoneyBackAfterDispatch => "money_back_after_dispatch",
             AlertKind::UnusableEvent => "unusable_event",
+            AlertKind::EndpointFailing => "event_endpoint_failing",
         }
     }
 }
@@ -81,11 +85,35 @@ pub async fn raise_for_event(
     Ok(done.rows_affected() == 1)
 }
 
+/// Raises the alert about one event endpoint; one open alert per endpoint and kind (a
+/// resolved one is opened again).
+pub async fn raise_for_endpoint(
+    tx: &mut Transaction<'_, Postgres>,
+    endpoint_id: uuid::Uuid,
+    kind: AlertKind,
+    detail: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        r#"
+        INSERT INTO h2s_operator_alerts (endpoint_id, kind, detail) VALUES ($1, $2, $3)
+        ON CONFLICT (endpoint_id, kind) WHERE endpoint_id IS NOT NULL
+        DO UPDATE SET detail = EXCLUDED.detail, created_at = now(), resolved_at = NULL
+        "#,
+    )
+    .bind(endpoint_id)
+    .bind(kind.as_str())
+    .bind(detail)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
 /// An alert no operator has resolved yet: about an order, or about a Stripe event.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct OpenAlert {
     pub order_id: Option<OrderId>,
     pub event_id: Option<String>,
+    pub endpoint_id: Option<uuid::Uuid>,
     pub kind: String,
     pub detail: String,
     pub created_at: DateTime<Utc>,
@@ -95,7 +123,7 @@ pub struct OpenAlert {
 pub async fn open(pool: &PgPool, limit: i64) -> Result<Vec<OpenAlert>, sqlx::Error> {
     sqlx::query_as(
         r#"
-        SELECT order_id, event_id, kind, detail, created_at FROM h2s_operator_alerts
+        SELECT order_id, event_id, endpoint_id, kind, detail, created_at FROM h2s_operator_alerts
         WHERE resolved_at IS NULL ORDER BY created_at DESC LIMIT $1
         "#,
     )

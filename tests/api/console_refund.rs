@@ -17,12 +17,7 @@ async fn an_operator_cancels_and_refunds_from_the_console_and_sees_the_timeline(
     let (order_id, _) = paid_order(&app, "console-cancel@example.com").await;
     let browser = Browser::start().await;
     let admin = format!("{}/admin", app.base_url);
-    browser.goto(&admin).await;
-    browser.type_into("#token", ADMIN_TOKEN).await;
-    browser.click("#login").await;
-    browser
-        .page_with("Paid orders breaking the invariant")
-        .await;
+    browser.log_in(&admin, ADMIN_TOKEN).await;
 
     // Without the form's CSRF token the console refuses, and writes nothing.
     let cookie = browser.cookie("h2s_console").await;

@@ -4,7 +4,13 @@ mod adopt;
 mod checkout;
 mod console;
 mod console_refund;
+mod event_delivery;
 mod event_endpoints;
+#[path = "../common/event_feed.rs"]
+mod event_feed;
+mod event_health;
+mod event_refund;
+mod event_replay;
 mod event_steps;
 mod events;
 mod events_jobs;

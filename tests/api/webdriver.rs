@@ -186,6 +186,15 @@ impl Browser {
         }
     }
 
+    /// Logs in to the console at `admin` (its `/admin` URL) with `token`, and waits for the
+    /// dashboard.
+    pub async fn log_in(&self, admin: &str, token: &str) {
+        self.goto(admin).await;
+        self.type_into("#token", token).await;
+        self.click("#login").await;
+        self.page_with("Paid orders breaking the invariant").await;
+    }
+
     pub async fn quit(mut self) {
         let _ = self.http.delete(&self.session).send().await;
         let _ = self.driver.kill();

@@ -645,12 +645,6 @@ impl Drop for Cluster {
     }
 }
 
-/// `p`-th percentile (0–100) of `values`, which it sorts.
-pub fn percentile(values: &mut [Duration], p: f64) -> Duration {
-    if values.is_empty() {
-        return Duration::ZERO;
-    }
-    values.sort();
-    let rank = ((p / 100.0) * (values.len() - 1) as f64).round() as usize;
-    values[rank.min(values.len() - 1)]
-}
+/// `p`-th percentile (0–100) of `values`, which it sorts (shared with the event feed's kit).
+#[allow(unused_imports)]
+pub use crate::event_feed::percentile;

@@ -10,6 +10,9 @@ mod crashes;
 mod db_restart;
 mod db_wait;
 mod dev_mode;
+mod event_delivery_crash;
+#[path = "../common/event_feed.rs"]
+mod event_feed;
 mod failover;
 mod helpers;
 mod load;

@@ -218,6 +218,16 @@ async fn every_process_is_scraped_after_a_checkout_webhook_and_sweep_and_one_ord
 
     // A scheduled sweep after the payment succeeds, and the paid order's tasks are done.
     let pool = pool(&pool_db).await;
+    // An event endpoint (wanting no type, so nothing is sent to it): its per-endpoint
+    // gauges, which the event feed's alert names, are exported.
+    sqlx::query(
+        "INSERT INTO h2s_event_endpoints (endpoint_id, url, event_types, secret)
+         VALUES ($1, 'https://hooks.example.com/h2s', '{}', 'whsec_b2JzZXJ2ZQ==')",
+    )
+    .bind(uuid::Uuid::new_v4())
+    .execute(&pool)
+    .await
+    .unwrap();
     let paid_at = chrono::Utc::now();
     wait_for("a successful sweep", Duration::from_secs(30), async || {
         sqlx::query_scalar::<_, bool>(

@@ -165,7 +165,7 @@ impl ActionForm {
 }
 
 /// A `datetime-local` field, read as UTC.
-fn utc(field: Option<&str>) -> Option<DateTime<Utc>> {
+pub(super) fn utc(field: Option<&str>) -> Option<DateTime<Utc>> {
     let text = field?;
     NaiveDateTime::parse_from_str(text, "%Y-%m-%dT%H:%M")
         .ok()

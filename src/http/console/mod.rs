@@ -3,6 +3,8 @@
 
 mod actions;
 mod auth;
+mod delivery_log;
+mod event_feed;
 mod operator;
 mod order_markup;
 mod order_page;
@@ -33,6 +35,7 @@ pub fn routes() -> Router<AppState> {
         .route("/admin/sweep", post(sweep))
         .route("/admin/orders", get(order_page::orders))
         .merge(actions::routes())
+        .merge(event_feed::routes())
 }
 
 async fn login_form() -> Response {

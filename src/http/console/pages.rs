@@ -24,7 +24,7 @@ pub fn layout(title: &str, body: Markup) -> Markup {
                 style { (STYLE) }
             }
             body {
-                nav { a href="/admin" { "Console" } " · "
+                nav { a href="/admin" { "Console" } " · " a href="/admin/event-feed" { "Event feed" } " · "
                       form.inline method="get" action="/admin/orders" {
                           input type="search" name="q" placeholder="order id or email" aria-label="order id or email";
                           " " button type="submit" { "Find order" }
@@ -123,6 +123,8 @@ fn alerts_section(alerts: &[OpenAlert]) -> Markup {
                         td {
                             @if let Some(order_id) = &a.order_id {
                                 a href={ "/admin/orders?q=" (order_id) } { (order_id) }
+                            } @else if let Some(endpoint_id) = a.endpoint_id {
+                                a href={ "/admin/event-feed#endpoint-" (endpoint_id) } { "Event endpoint " (endpoint_id) }
                             } @else {
                                 "Stripe event " (a.event_id.as_deref().unwrap_or_default())
                             }

@@ -45,6 +45,8 @@ use schemas::*;
         super::event_endpoints::update,
         super::event_endpoints::delete,
         super::event_endpoints::rotate_secret,
+        super::event_replay::replay_one,
+        super::event_replay::replay_since,
     ),
     components(schemas(
         CheckoutRequest,
@@ -75,6 +77,8 @@ use schemas::*;
         EndpointUpdated,
         EndpointView,
         SecretRotated,
+        super::event_replay::ReplaySinceBody,
+        super::event_replay::Replayed,
     )),
     modifiers(&BearerAuth),
     tags(

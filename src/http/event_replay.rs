@@ -1,0 +1,80 @@
+//! `POST /api/admin/event-deliveries/{id}/replay` and
+//! `POST /api/admin/event-endpoints/{id}/replay` (`{"since"}`): deliveries back to pending,
+//! their attempts reset, sent again with the same `webhook-id`.
+
+use axum::{
+    Json, Router,
+    extract::{Path, State},
+    routing::post,
+};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use super::{ApiError, AppState, JsonBody, admin::Admin, openapi::schemas::ErrorBody};
+use crate::events::delivery::replay;
+
+pub(super) fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/api/admin/event-deliveries/{id}/replay", post(replay_one))
+        .route("/api/admin/event-endpoints/{id}/replay", post(replay_since))
+}
+
+/// `POST /api/admin/event-endpoints/{id}/replay`.
+#[derive(Deserialize, ToSchema)]
+pub struct ReplaySinceBody {
+    /// Every delivery to the endpoint of an event created at or after this time.
+    pub since: DateTime<Utc>,
+}
+
+/// How many deliveries are pending again.
+#[derive(Serialize, ToSchema)]
+pub struct Replayed {
+    pub ok: bool,
+    pub replayed: u64,
+}
+
+/// Send one delivery again (same `webhook-id`), its retry schedule started afresh.
+#[utoipa::path(post, path = "/api/admin/event-deliveries/{id}/replay", tag = "admin",
+    params(("id" = i64, Path)),
+    security(("admin_token" = [])),
+    responses((status = 200, body = Replayed), (status = 401, body = ErrorBody),
+        (status = 404, description = "no delivery has this id", body = ErrorBody)))]
+pub async fn replay_one(
+    _: Admin,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<Replayed>, ApiError> {
+    let id: i64 = id.parse().map_err(|_| ApiError::NotFound)?;
+    if !replay::replay_one(&state.pool, id).await? {
+        return Err(ApiError::NotFound);
+    }
+    tracing::info!(delivery_id = id, "event delivery replayed");
+    Ok(Json(Replayed {
+        ok: true,
+        replayed: 1,
+    }))
+}
+
+/// Send again every delivery to the endpoint of an event since a time (same `webhook-id`s).
+#[utoipa::path(post, path = "/api/admin/event-endpoints/{id}/replay", tag = "admin",
+    params(("id" = Uuid, Path)), request_body = ReplaySinceBody,
+    security(("admin_token" = [])),
+    responses((status = 200, body = Replayed), (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody),
+        (status = 404, description = "no endpoint has this id", body = ErrorBody)))]
+pub async fn replay_since(
+    _: Admin,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    body: Result<JsonBody<ReplaySinceBody>, ApiError>,
+) -> Result<Json<Replayed>, ApiError> {
+    let endpoint_id = Uuid::parse_str(&id).map_err(|_| ApiError::NotFound)?;
+    let JsonBody(body) = body?;
+    let replayed = replay::replay_since(&state.pool, endpoint_id, body.since)
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    tracing::info!(%endpoint_id, since = %body.since, replayed, "event deliveries replayed");
+    Ok(Json(Replayed { ok: true, replayed }))
+}
