@@ -31,6 +31,8 @@ struct Scripted {
     work: Duration,
     /// (in flight now, most ever in flight at once)
     in_flight: Arc<Mutex<(usize, usize)>>,
+    /// Told at each call, as it starts.
+    started: Arc<tokio::sync::Notify>,
 }
 
 impl Scripted {
@@ -40,6 +42,7 @@ impl Scripted {
             outcome: Arc::new(outcome),
             work: Duration::ZERO,
             in_flight: Arc::default(),
+            started: Arc::default(),
         }
     }
 
@@ -63,6 +66,7 @@ impl TaskHandler for Scripted {
             calls.push(Instant::now());
             calls.len()
         };
+        self.started.notify_one();
         let outcome = (self.outcome)(call);
         let work = self.work;
         let in_flight = self.in_flight.clone();
@@ -131,6 +135,13 @@ async fn enqueue(pool: &PgPool, task: &OutboxTask) {
     let mut tx = pool.begin().await.unwrap();
     outbox::enqueue(&mut tx, task).await.unwrap();
     tx.commit().await.unwrap();
+}
+
+/// A transaction with a task written in it, not committed.
+async fn pool_tx_with_task(pool: &PgPool) -> sqlx::Transaction<'static, sqlx::Postgres> {
+    let mut tx = pool.begin().await.unwrap();
+    outbox::enqueue(&mut tx, &notify_paid()).await.unwrap();
+    tx
 }
 
 /// A row whose limit some process wrote before (an older build's enqueue, an earlier worker).
@@ -610,6 +621,67 @@ async fn an_undecodable_row_is_killed_without_stopping_the_worker() {
     )
     .await;
     assert_eq!(handler.count(), 1);
+    worker.shut_down().await;
+    drop(db);
+}
+
+/// A notification that arrives while a fetch is in flight is not lost: with the fallback poll
+/// at 10 s (and apalis's heartbeat, which also wakes its worker, at 5 s), 100 tasks enqueued
+/// one by one, each committed 0 to 7 ms after the previous one started (while the worker is
+/// busy writing that start and its end, and fetching again behind it), all start within 1 s
+/// of their own commit. apalis alone drops a notification that comes during a fetch; the task
+/// then waits for the poll (or the next heartbeat).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tasks_enqueued_while_the_worker_is_busy_all_start_within_a_second_of_their_commit() {
+    let db = fresh_db().await;
+    let mut config = fast_config();
+    config.poll_interval = Duration::from_secs(10);
+    // apalis's heartbeat wakes its worker too: at the default 5 s it is no fallback either.
+    config.heartbeat = Duration::from_secs(5);
+    config.concurrency = 4;
+    config.batch_size = 4;
+    let handler = Scripted::succeeding();
+    let started = handler.started.clone();
+    let worker = start(&db.pool, config, handler.clone());
+    wait_for("the worker to register", Duration::from_secs(5), || async {
+        sqlx::query_scalar::<_, i64>("SELECT count(*) FROM apalis.workers")
+            .fetch_one(&db.pool)
+            .await
+            .unwrap()
+            == 1
+    })
+    .await;
+
+    // Each task's transaction is open, its row written, before the previous task starts;
+    // it commits as that one starts, when the worker fetches again behind it.
+    let mut waits = Vec::new();
+    let mut next = Some(pool_tx_with_task(&db.pool).await);
+    for i in 0..100u64 {
+        // Commits land at 0 to 7 ms into the worker's work behind the previous start (the
+        // write of that start, then the fetch).
+        tokio::time::sleep(Duration::from_millis(i % 8)).await;
+        next.take().unwrap().commit().await.unwrap();
+        let committed = Instant::now();
+        if i < 99 {
+            next = Some(pool_tx_with_task(&db.pool).await);
+        }
+        let began = tokio::time::timeout_at(
+            (committed + Duration::from_secs(1)).into(),
+            started.notified(),
+        )
+        .await;
+        assert!(
+            began.is_ok(),
+            "task {i} did not start within 1 s of its commit (the fallback poll is 10 s)"
+        );
+        waits.push(committed.elapsed());
+    }
+    waits.sort();
+    println!(
+        "start after commit: median {:?}, max {:?}",
+        waits[50], waits[99]
+    );
+    assert_eq!(handler.count(), 100);
     worker.shut_down().await;
     drop(db);
 }
