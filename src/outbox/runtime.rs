@@ -3,23 +3,28 @@
 //! the README ("Architecture": retries, crash recovery; "Operations": processes). Here:
 //! [`run`] keeps one apalis worker running under a unique name, restarting it under a derived
 //! name (`<name>-r<n>`, backoff 1 s doubling to 30 s) when apalis stops on a database error;
+//! `fetch` claims rows (apalis's storage with a fetch that loses no wake-up and claims as many
+//! rows as there are free slots), `listen` wakes it on the insert trigger's notifications;
 //! `service` runs one attempt and maps its result to the row; `retry` decides whether and
 //! when a failed attempt runs again; `handler` is what the tasks implement
 //! (`outbox::tasks`). Dead rows are `outbox::dead`'s.
 
 pub mod defaults;
+mod fetch;
 mod handler;
+pub mod listen;
 mod retry;
 mod service;
+mod slots;
 
 use std::{future::Future, pin::Pin, time::Duration};
 
 use anyhow::{Context, bail};
-use apalis::prelude::{BackendExt, WorkerBuilder, WorkerBuilderExt, WorkerContext};
-use apalis_postgres::{Config, PostgresStorage};
+use apalis::prelude::{WorkerBuilder, WorkerBuilderExt, WorkerContext};
+use apalis_postgres::Config;
 use sqlx::PgPool;
 
-use self::service::{OutboxService, Payload};
+use self::service::OutboxService;
 pub use self::{handler::TaskHandler, retry::RetryPolicy};
 use super::QUEUE;
 
@@ -45,8 +50,8 @@ pub struct RuntimeConfig {
     pub missed_heartbeats: usize,
     /// Fallback poll besides LISTEN/NOTIFY, and the only wake-up for what no insert announces:
     /// a retry whose `run_at` has come, a dead task revived by `enqueue`'s `ON CONFLICT ... DO
-    /// UPDATE` (an update fires no insert trigger), a notification lost while the listener
-    /// reconnected.
+    /// UPDATE` (an update fires no insert trigger), rows inserted while the listening
+    /// connection is down (its reconnection fetches once too).
     pub poll_interval: Duration,
     pub retry: RetryPolicy,
     /// The longest one attempt may run before it ends as an outage (a stalled database).
@@ -171,15 +176,8 @@ async fn run_worker<H: TaskHandler>(
     handler: H,
     mut shutdown: Pin<&mut (impl Future<Output = ()> + Send)>,
 ) -> anyhow::Result<()> {
-    let storage_config = Config::default()
-        .queue(QUEUE)
-        .batch_size(config.batch_size)
-        .heartbeat_interval(config.heartbeat)
-        .missed_heartbeats(config.missed_heartbeats);
-    let backend = PostgresStorage::<Payload>::new(pool)
-        .with_config(storage_config)
-        .with_pubsub()
-        .poll_with_interval(config.poll_interval);
+    let in_flight = slots::InFlight::default();
+    let (backend, _listening) = backend(pool, config, in_flight.clone());
     let ctx = WorkerContext::new(name);
     let worker = WorkerBuilder::new(&ctx)
         .backend(backend)
@@ -190,6 +188,7 @@ async fn run_worker<H: TaskHandler>(
             config.retry.clone(),
             config.task_timeout,
             name,
+            in_flight,
         ));
     let mut running = Box::pin(worker.run());
     tracing::info!(worker = %name, concurrency = config.concurrency, "outbox worker starting");
@@ -218,6 +217,40 @@ async fn run_worker<H: TaskHandler>(
         }
     }
     Ok(())
+}
+
+/// The fetcher over apalis's storage, and the listener that wakes it (which lives as long as
+/// the returned guard).
+fn backend(
+    pool: &PgPool,
+    config: &RuntimeConfig,
+    in_flight: slots::InFlight,
+) -> (fetch::Fetcher, AbortOnDrop) {
+    let storage_config = Config::default()
+        .queue(QUEUE)
+        .batch_size(config.batch_size)
+        .heartbeat_interval(config.heartbeat)
+        .missed_heartbeats(config.missed_heartbeats);
+    let (wake, woken) = tokio::sync::mpsc::channel(1);
+    let listening = tokio::spawn(listen::listen(pool.clone(), QUEUE.to_owned(), wake));
+    let fetcher = fetch::Fetcher::new(
+        pool,
+        storage_config,
+        config.concurrency,
+        in_flight,
+        woken,
+        config.poll_interval,
+    );
+    (fetcher, AbortOnDrop(listening))
+}
+
+/// The listener task lives as long as its worker.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 /// Hands back to `Pending` every row `worker` still claims. Only for a worker whose apalis

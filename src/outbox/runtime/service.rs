@@ -22,6 +22,7 @@ use tracing::Instrument;
 use super::{
     handler::TaskHandler,
     retry::{RetryPolicy, Verdict},
+    slots::InFlight,
 };
 use crate::outbox::{Cause, OutboxTask, TaskError};
 
@@ -48,6 +49,8 @@ pub(super) struct OutboxService<H> {
     worker: Arc<str>,
     /// The longest one attempt may run (`WORKER_TASK_TIMEOUT_MS`).
     task_timeout: Duration,
+    /// What the fetcher sizes its claims by: an attempt holds a slot until it ends.
+    in_flight: InFlight,
 }
 
 impl<H: Clone> Clone for OutboxService<H> {
@@ -58,6 +61,7 @@ impl<H: Clone> Clone for OutboxService<H> {
             retry: self.retry.clone(),
             worker: self.worker.clone(),
             task_timeout: self.task_timeout,
+            in_flight: self.in_flight.clone(),
         }
     }
 }
@@ -69,6 +73,7 @@ impl<H: TaskHandler> OutboxService<H> {
         retry: RetryPolicy,
         task_timeout: Duration,
         worker: &str,
+        in_flight: InFlight,
     ) -> Self {
         Self {
             handler,
@@ -76,6 +81,7 @@ impl<H: TaskHandler> OutboxService<H> {
             retry,
             worker: worker.into(),
             task_timeout,
+            in_flight,
         }
     }
 
@@ -254,7 +260,14 @@ impl<H: TaskHandler> tower::Service<Task<Payload>> for OutboxService<H> {
     }
 
     fn call(&mut self, task: Task<Payload>) -> Self::Future {
-        self.clone().attempt(task).boxed()
+        let slot = self.in_flight.take();
+        self.clone()
+            .attempt(task)
+            .map(move |outcome| {
+                drop(slot);
+                outcome
+            })
+            .boxed()
     }
 }
 
