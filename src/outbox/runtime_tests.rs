@@ -686,6 +686,33 @@ async fn tasks_enqueued_while_the_worker_is_busy_all_start_within_a_second_of_th
     drop(db);
 }
 
+/// The insert trigger sends one notification per queue and statement, with a constant
+/// payload, so a transaction that enqueues several tasks sends one (Postgres collapses the
+/// identical ones), and the listener reads it as a wake-up for the queue.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_transaction_enqueuing_several_tasks_notifies_once() {
+    let db = fresh_db().await;
+    let mut listener = sqlx::postgres::PgListener::connect_with(&db.pool)
+        .await
+        .unwrap();
+    listener.listen(listen::CHANNEL).await.unwrap();
+    let mut tx = db.pool.begin().await.unwrap();
+    for _ in 0..3 {
+        outbox::enqueue(&mut tx, &notify_paid()).await.unwrap();
+    }
+    tx.commit().await.unwrap();
+
+    let first = tokio::time::timeout(Duration::from_secs(5), listener.recv())
+        .await
+        .expect("a notification")
+        .unwrap();
+    assert!(listen::announces(first.payload(), outbox::QUEUE));
+    assert_eq!(first.payload(), r#"{"job_type" : "h2s_outbox"}"#);
+    let second = tokio::time::timeout(Duration::from_millis(300), listener.recv()).await;
+    assert!(second.is_err(), "a second notification: {second:?}");
+    drop(db);
+}
+
 #[test]
 fn unique_names_differ_and_carry_the_prefix() {
     let (a, b) = (
