@@ -42,13 +42,33 @@ pub async fn worker_step(env: &Env, plan: &Plan, clients: usize) -> anyhow::Resu
     .execute(&pool)
     .await?;
     let _ = sqlx::query("VACUUM ANALYZE").execute(&pool).await;
-    let script = env.log_dir.join("workerstep.pgbench.sql");
-    std::fs::write(&script, WORKER_STEP_SCRIPT)?;
-    let (tps, _, _) =
-        tokio::task::block_in_place(|| procs::pgbench(&db, &script, clients, plan.secs))?;
+    pgbench_then_drop(
+        env,
+        (db, pool),
+        "workerstep",
+        WORKER_STEP_SCRIPT,
+        clients,
+        plan.secs,
+    )
+    .await
+}
+
+/// Runs `script` (named `name` in the log directory) with pgbench on the seeded database,
+/// then drops it; returns tx/s.
+pub async fn pgbench_then_drop(
+    env: &Env,
+    (db, pool): (String, PgPool),
+    name: &str,
+    script: &str,
+    clients: usize,
+    secs: u64,
+) -> anyhow::Result<f64> {
+    let path = env.log_dir.join(format!("{name}.pgbench.sql"));
+    std::fs::write(&path, script)?;
+    let run = tokio::task::block_in_place(|| procs::pgbench(&db, &path, clients, secs));
     pool.close().await;
     env.drop_db(&db).await;
-    Ok(tps)
+    Ok(run?.0)
 }
 
 /// One checkout written as the API writes it (order and outbox row, one transaction);

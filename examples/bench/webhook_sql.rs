@@ -5,7 +5,7 @@
 use sqlx::PgPool;
 
 use crate::{
-    procs::{self, Env},
+    procs::Env,
     sections::{Plan, seed_checkouts},
 };
 
@@ -62,11 +62,13 @@ async fn seed(pool: &PgPool, n: usize) -> anyhow::Result<()> {
 pub async fn baseline(env: &Env, plan: &Plan, clients: usize) -> anyhow::Result<f64> {
     let (db, pool) = env.fresh_db("webhooksql").await?;
     seed(&pool, if plan.quick { 10_000 } else { 30_000 }).await?;
-    let script = env.log_dir.join("webhook.pgbench.sql");
-    std::fs::write(&script, WEBHOOK_SCRIPT)?;
-    let (tps, _, _) =
-        tokio::task::block_in_place(|| procs::pgbench(&db, &script, clients, plan.secs))?;
-    pool.close().await;
-    env.drop_db(&db).await;
-    Ok(tps)
+    crate::queue::pgbench_then_drop(
+        env,
+        (db, pool),
+        "webhook",
+        WEBHOOK_SCRIPT,
+        clients,
+        plan.secs,
+    )
+    .await
 }
