@@ -11,7 +11,8 @@ use crate::{
     checkout::{Checkouts, request::UrlDefaults, waiter::Waiters},
     http::{AppState, router},
     notify::Notifier,
-    outbox::{self, runtime, tasks::Tasks},
+    outbox::{self, tasks::Tasks},
+    queue as runtime,
     stripe::{StripeClientConfig, StripeHttp},
 };
 

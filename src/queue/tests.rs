@@ -1,4 +1,4 @@
-//! The outbox worker against a real Postgres, one fresh database per test.
+//! The queue runner, on the outbox's tasks, against a real Postgres, one fresh database per test.
 
 use std::{
     future::Future,
@@ -60,6 +60,8 @@ impl Scripted {
 }
 
 impl TaskHandler for Scripted {
+    type Job = OutboxTask;
+
     fn handle(&self, _task: OutboxTask) -> impl Future<Output = Result<(), TaskError>> + Send {
         let call = {
             let mut calls = self.calls.lock().unwrap();
@@ -90,7 +92,7 @@ fn retryable(retry_after: Option<Duration>) -> TaskError {
 }
 
 fn fast_config() -> RuntimeConfig {
-    let mut config = RuntimeConfig::new(RuntimeConfig::unique_name("test"));
+    let mut config = RuntimeConfig::new(outbox::QUEUE, RuntimeConfig::unique_name("test"));
     config.concurrency = 8;
     config.batch_size = 8;
     config.poll_interval = Duration::from_millis(50);
@@ -726,7 +728,7 @@ fn unique_names_differ_and_carry_the_prefix() {
 
 #[test]
 fn a_config_whose_orphan_timeout_rounds_to_zero_is_refused() {
-    let mut config = RuntimeConfig::new("w");
+    let mut config = RuntimeConfig::new(outbox::QUEUE, "w");
     assert!(config.validate().is_ok());
     config.heartbeat = Duration::from_millis(200);
     config.missed_heartbeats = 2;
