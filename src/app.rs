@@ -55,6 +55,7 @@ impl Application {
         let state = AppState {
             pool: pool.clone(),
             checkouts: Checkouts {
+                waker: runtime::Waker::start(pool.clone(), outbox::QUEUE),
                 pool,
                 waiters,
                 wait: config.checkout_wait,

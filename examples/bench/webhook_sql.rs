@@ -1,6 +1,7 @@
 //! The webhook's own transaction for a paid `checkout.session.completed`, run by pgbench: the
 //! statements `payments::handle_event` sends, as Postgres logged them (`log_statement = all`,
-//! one delivery of `tests/api/webhook.rs`), each order paid once.
+//! one delivery of `tests/api/webhook.rs`), each order paid once. Like the api's, the
+//! transaction sends no NOTIFY (`h2s.wake_after_commit`); the api wakes the workers after.
 
 use sqlx::PgPool;
 
@@ -11,6 +12,7 @@ use crate::{
 
 pub const WEBHOOK_SCRIPT: &str = r#"SELECT order_id AS oid, job_id AS jid, 'evt_pgb_' || n AS eid, 'pi_pgb_' || n AS pi FROM bench_webhook WHERE n = (SELECT nextval('bench_webhook_seq')) \gset
 BEGIN;
+SELECT set_config('h2s.wake_after_commit', 'on', true);
 INSERT INTO h2s_stripe_events (event_id, event_type, outcome, source) VALUES (:eid, 'checkout.session.completed', 'received', 'webhook') ON CONFLICT (event_id) DO NOTHING;
 SELECT pg_advisory_xact_lock(hashtextextended('pi:' || :pi, 0));
 SELECT order_id FROM h2s_orders WHERE order_id = :oid;

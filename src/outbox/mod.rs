@@ -107,25 +107,56 @@ pub async fn enqueue(
     tx: &mut Transaction<'_, Postgres>,
     task: &OutboxTask,
 ) -> Result<(), sqlx::Error> {
-    let payload = serde_json::to_vec(task).expect("an outbox task always serialises");
-    sqlx::query(
-        r#"
+    insert(tx, task, ENQUEUE_SQL).await
+}
+
+/// [`enqueue`], with the insert trigger silent for the rest of `tx` (`wake`): the caller
+/// must call `queue::Waker::wake` once `tx` has committed. For the api's hot paths, whose commits
+/// a NOTIFY inside them would serialise.
+pub async fn enqueue_then_wake(
+    tx: &mut Transaction<'_, Postgres>,
+    task: &OutboxTask,
+) -> Result<(), sqlx::Error> {
+    insert(tx, task, ENQUEUE_QUIET_SQL).await
+}
+
+/// The outbox row's `INSERT`, its values selected from `$from` (where the quiet variant sets
+/// `h2s.wake_after_commit` in the same statement, before the trigger runs).
+macro_rules! enqueue_sql {
+    ($from:literal) => {
+        concat!(
+            r#"
         INSERT INTO apalis.jobs
             (id, job_type, job, status, attempts, max_attempts, run_at, priority, idempotency_key)
-        VALUES ($1, $2, $3, 'Pending', 0, $4, now(), 0, $5)
+        SELECT $1, $2, $3, 'Pending', 0, $4, now(), 0, $5 FROM "#,
+            $from,
+            r#"
         ON CONFLICT (job_type, idempotency_key) DO UPDATE
             SET status = 'Pending', attempts = 0, run_at = now(),
                 lock_by = NULL, lock_at = NULL, done_at = NULL
             WHERE (apalis.jobs.status = 'Failed' AND apalis.jobs.attempts >= apalis.jobs.max_attempts)
                OR apalis.jobs.status = 'Killed'
-        "#,
-    )
-    .bind(ulid::Ulid::new().to_string())
-    .bind(QUEUE)
-    .bind(payload)
-    .bind(UNSET_MAX_ATTEMPTS)
-    .bind(task.idempotency_key())
-    .execute(&mut **tx)
-    .await?;
+        "#
+        )
+    };
+}
+const ENQUEUE_SQL: &str = enqueue_sql!("(SELECT 1) AS one");
+const ENQUEUE_QUIET_SQL: &str =
+    enqueue_sql!("(SELECT set_config('h2s.wake_after_commit', 'on', true)) AS quiet");
+
+async fn insert(
+    tx: &mut Transaction<'_, Postgres>,
+    task: &OutboxTask,
+    sql: &'static str,
+) -> Result<(), sqlx::Error> {
+    let payload = serde_json::to_vec(task).expect("an outbox task always serialises");
+    sqlx::query(sql)
+        .bind(ulid::Ulid::new().to_string())
+        .bind(QUEUE)
+        .bind(payload)
+        .bind(UNSET_MAX_ATTEMPTS)
+        .bind(task.idempotency_key())
+        .execute(&mut **tx)
+        .await?;
     Ok(())
 }

@@ -18,6 +18,7 @@ pub mod listen;
 mod retry;
 mod service;
 mod slots;
+mod wake;
 
 use std::{future::Future, pin::Pin, time::Duration};
 
@@ -31,6 +32,7 @@ pub use self::{
     error::{Cause, TaskError, UNSET_MAX_ATTEMPTS, attempt_limit},
     handler::{Job, TaskHandler},
     retry::RetryPolicy,
+    wake::{QUIET_SQL, Waker},
 };
 
 /// How long a shutdown waits for attempts in flight before releasing them (their work is

@@ -139,6 +139,15 @@ async fn enqueue(pool: &PgPool, task: &OutboxTask) {
     tx.commit().await.unwrap();
 }
 
+/// A connection listening on the queue's insert channel.
+async fn listening(pool: &PgPool) -> sqlx::postgres::PgListener {
+    let mut listener = sqlx::postgres::PgListener::connect_with(pool)
+        .await
+        .unwrap();
+    listener.listen(listen::CHANNEL).await.unwrap();
+    listener
+}
+
 /// A transaction with a task written in it, not committed.
 async fn pool_tx_with_task(pool: &PgPool) -> sqlx::Transaction<'static, sqlx::Postgres> {
     let mut tx = pool.begin().await.unwrap();
@@ -694,10 +703,7 @@ async fn tasks_enqueued_while_the_worker_is_busy_all_start_within_a_second_of_th
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_transaction_enqueuing_several_tasks_notifies_once() {
     let db = fresh_db().await;
-    let mut listener = sqlx::postgres::PgListener::connect_with(&db.pool)
-        .await
-        .unwrap();
-    listener.listen(listen::CHANNEL).await.unwrap();
+    let mut listener = listening(&db.pool).await;
     let mut tx = db.pool.begin().await.unwrap();
     for _ in 0..3 {
         outbox::enqueue(&mut tx, &notify_paid()).await.unwrap();
@@ -712,6 +718,42 @@ async fn a_transaction_enqueuing_several_tasks_notifies_once() {
     assert_eq!(first.payload(), r#"{"job_type" : "h2s_outbox"}"#);
     let second = tokio::time::timeout(Duration::from_millis(300), listener.recv()).await;
     assert!(second.is_err(), "a second notification: {second:?}");
+    drop(db);
+}
+
+/// The api's hot paths enqueue quietly (no NOTIFY in their transaction, which would
+/// serialise their commits) and wake the workers after the commit: the trigger stays silent
+/// for that transaction only, and the waker's one notification is what the listener reads.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_quiet_enqueue_notifies_nothing_and_the_waker_after_the_commit_once() {
+    let db = fresh_db().await;
+    let mut listener = listening(&db.pool).await;
+    let mut tx = db.pool.begin().await.unwrap();
+    outbox::enqueue_then_wake(&mut tx, &notify_paid())
+        .await
+        .unwrap();
+    outbox::enqueue(&mut tx, &notify_paid()).await.unwrap();
+    tx.commit().await.unwrap();
+    let heard = tokio::time::timeout(Duration::from_millis(500), listener.recv()).await;
+    assert!(heard.is_err(), "the quiet transaction notified: {heard:?}");
+
+    // The next transaction is not quiet: the setting was the transaction's own.
+    enqueue(&db.pool, &notify_paid()).await;
+    let loud = tokio::time::timeout(Duration::from_secs(5), listener.recv()).await;
+    assert!(listen::announces(
+        loud.expect("a notification").unwrap().payload(),
+        outbox::QUEUE
+    ));
+
+    let waker = Waker::start(db.pool.clone(), outbox::QUEUE);
+    for _ in 0..3 {
+        waker.wake();
+    }
+    let woken = tokio::time::timeout(Duration::from_secs(5), listener.recv())
+        .await
+        .expect("the waker's notification")
+        .unwrap();
+    assert!(listen::announces(woken.payload(), outbox::QUEUE));
     drop(db);
 }
 
