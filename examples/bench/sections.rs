@@ -492,6 +492,10 @@ async fn seed_sweep(pool: &PgPool, n: i64) -> anyhow::Result<()> {
     sqlx::query("SET LOCAL session_replication_role = replica")
         .execute(&mut *tx)
         .await?;
+    // A million rows take longer than the pool's statement timeout.
+    sqlx::query("SET LOCAL statement_timeout = 0")
+        .execute(&mut *tx)
+        .await?;
     sqlx::query(
         r#"
         INSERT INTO h2s_recipients (recipient_id, email, name)
@@ -509,7 +513,11 @@ async fn seed_sweep(pool: &PgPool, n: i64) -> anyhow::Result<()> {
         SELECT 'ORD-S' || lpad(i::text, 15, '0'), 'paid',
                CASE WHEN i <= 10 THEN NULL ELSE md5('j' || i)::uuid END,
                'cs_test_sweep_' || i, 'sweep' || (i % 1000) || '@example.com',
-               '[{"price_id":"price_123","qty":1}]', '{"service_address":"1 Main St"}',
+               '[{"price_id":"price_123","qty":1}]',
+               -- The job named both ways, as `dispatch::ensure_job` links it.
+               CASE WHEN i <= 10 THEN '{"service_address":"1 Main St"}'::jsonb
+                    ELSE jsonb_build_object('service_address', '1 Main St',
+                                            'dispatch_job_id', md5('j' || i)::uuid::text) END,
                10000, 'usd', now() - interval '2 hours', now() - interval '2 hours',
                now() - interval '2 hours'
         FROM generate_series(1, $1) i

@@ -10,7 +10,8 @@
 //!   fetch is in flight or rows are buffered sets `again`: one more fetch follows at once;
 //! - a fetch that came back full is followed by another at once;
 //! - a fetch claims as many rows as there are free slots (capped by `batch_size`), and runs
-//!   on its own task, overlapping the completion writes.
+//!   on its own task, overlapping the completion writes;
+//! - apalis's writes of starts and completions no longer hold the next dispatch back.
 
 use std::{
     collections::VecDeque,
@@ -44,6 +45,8 @@ pub(super) struct Fetcher {
     fetch: Option<(Fetch, usize)>,
     /// A wake-up came since the last fetch started: fetch (again) as soon as one may run.
     again: bool,
+    /// apalis has registered the worker (rows it claims name it: not before).
+    registered: bool,
 }
 
 impl Fetcher {
@@ -68,6 +71,7 @@ impl Fetcher {
             buffer: VecDeque::new(),
             fetch: None,
             again: true,
+            registered: false,
         }
     }
 
@@ -139,7 +143,18 @@ impl Backend for Fetcher {
         cx: &mut Context<'_>,
         worker: &WorkerContext,
     ) -> Poll<Result<(), Error>> {
-        self.storage.poll_ready(cx, worker)
+        // apalis writes starts and completions (and heartbeats) here, and would hold every
+        // new attempt back until each write has committed: one fsync per dispatch. Once the
+        // worker is registered, those writes run beside the dispatch instead (driven by
+        // every call; their waker stays registered).
+        match self.storage.poll_ready(cx, worker) {
+            Poll::Ready(Ok(())) => {
+                self.registered = true;
+                Poll::Ready(Ok(()))
+            }
+            Poll::Pending if self.registered => Poll::Ready(Ok(())),
+            other => other,
+        }
     }
 
     fn poll_next(
