@@ -11,7 +11,8 @@ use crate::{
     checkout::{Checkouts, request::UrlDefaults, waiter::Waiters},
     http::{AppState, router},
     notify::Notifier,
-    outbox::{self, runtime, tasks::Tasks},
+    outbox::{self, tasks::Tasks},
+    queue as runtime,
     stripe::{StripeClientConfig, StripeHttp},
 };
 
@@ -56,6 +57,7 @@ impl Application {
         let state = AppState {
             pool: pool.clone(),
             checkouts: Checkouts {
+                waker: runtime::Waker::start(pool.clone(), outbox::QUEUE),
                 pool,
                 waiters,
                 wait: config.checkout_wait,

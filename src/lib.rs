@@ -28,6 +28,7 @@ pub mod notify;
 pub mod orders;
 pub mod outbox;
 pub mod payments;
+pub mod queue;
 pub mod recipients;
 pub mod reconcile;
 pub mod refunds;

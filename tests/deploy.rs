@@ -111,7 +111,7 @@ fn termination_grace_periods_exceed_the_longest_drain() {
             .unwrap_or(30)
     };
     // The worker lets tasks in flight finish for SHUTDOWN_GRACE, then hands the rest back.
-    let drain = h2s_dispatch::outbox::runtime::SHUTDOWN_GRACE.as_secs();
+    let drain = h2s_dispatch::queue::SHUTDOWN_GRACE.as_secs();
     assert!(
         grace("h2s-worker") >= drain + 10,
         "worker grace vs {drain}s"

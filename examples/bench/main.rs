@@ -6,7 +6,9 @@
 
 mod load;
 mod procs;
+mod queue;
 mod sections;
+mod webhook_sql;
 
 use std::path::PathBuf;
 
@@ -25,7 +27,7 @@ struct Cli {
     #[arg(
         long,
         value_delimiter = ',',
-        default_value = "accept,e2e,drain,ratecap,webhook,sweep"
+        default_value = "accept,e2e,drain,pickup,ratecap,webhook,sweep"
     )]
     sections: Vec<String>,
     /// Client counts of section 1.
@@ -111,6 +113,9 @@ async fn main() -> anyhow::Result<()> {
                 Ok(r)
             }
             "drain" => sections::drain(&env, &plan).await,
+            "pickup" => queue::pickup(&env, &plan).await,
+            // The pgbench baselines alone (drain and webhook sections run them too).
+            "baselines" => queue::baselines(&env, &plan).await,
             "ratecap" => sections::rate_cap(&env, &plan).await,
             "webhook" => sections::webhook(&env, &plan).await,
             "sweep" => sections::sweep(&env, &plan).await,

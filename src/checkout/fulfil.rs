@@ -52,9 +52,7 @@ pub async fn fulfil(
     {
         // Already has its session (a retry, or a webhook that came first), or no longer
         // payable: nothing to create. Wake any waiting request all the same.
-        let mut tx = pool.begin().await?;
-        signal_done(&mut tx, order_id).await?;
-        tx.commit().await?;
+        signal_done(pool, order_id).await;
         return Ok(());
     }
 
@@ -112,8 +110,8 @@ async fn store(
         session.expires_at,
     )
     .await?;
-    signal_done(&mut tx, order_id).await?;
     tx.commit().await?;
+    signal_done(pool, order_id).await;
     tracing::info!(session_id = %session.id, "checkout session created");
     crate::metrics::checkout_completed(
         (chrono::Utc::now() - order.created_at)
@@ -135,8 +133,8 @@ async fn fail(pool: &sqlx::PgPool, order_id: &OrderId, reason: String) -> Result
         Some(&reason),
     )
     .await?;
-    signal_done(&mut tx, order_id).await?;
     tx.commit().await?;
+    signal_done(pool, order_id).await;
     tracing::warn!(%reason, "stripe refused the checkout session; order failed");
     Ok(())
 }

@@ -75,6 +75,8 @@ pub struct Checkouts {
     pub pool: PgPool,
     pub waiters: Waiters,
     pub wait: Duration,
+    /// Wakes the workers after the order's commit (its transaction sends no NOTIFY).
+    pub waker: crate::queue::Waker,
 }
 
 impl Checkouts {
@@ -118,8 +120,9 @@ impl Checkouts {
             checkout_trace_id: trace_id,
             request_id: request_id.map(str::to_owned),
         };
-        outbox::enqueue(&mut tx, &task).await?;
+        outbox::enqueue_then_wake(&mut tx, &task).await?;
         tx.commit().await?;
+        self.waker.wake();
         tracing::info!("checkout accepted");
         // Fresh order: the worker cannot be done before it is notified, so wait first.
         let outcome = self

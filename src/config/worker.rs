@@ -7,7 +7,7 @@ use secrecy::SecretString;
 
 use crate::secrets::{SecretFileError, fill_from_file};
 
-pub use crate::outbox::runtime::defaults::{
+pub use crate::queue::defaults::{
     DEFAULT_MAX_RETRIES, DEFAULT_POLL_INTERVAL_MS, DEFAULT_RETRY_BASE_MS, DEFAULT_RETRY_CAP_MS,
     DEFAULT_TASK_TIMEOUT_MS, DEFAULT_WORKER_CONCURRENCY,
 };
@@ -67,8 +67,8 @@ impl WorkerSettings {
         )
     }
 
-    pub fn retry_policy(&self) -> crate::outbox::runtime::RetryPolicy {
-        crate::outbox::runtime::RetryPolicy {
+    pub fn retry_policy(&self) -> crate::queue::RetryPolicy {
+        crate::queue::RetryPolicy {
             max_retries: self.max_retries,
             base: Duration::from_millis(self.retry_base_ms),
             cap: Duration::from_millis(self.retry_cap_ms),
@@ -98,9 +98,10 @@ impl WorkerSettings {
     }
 
     /// The outbox runtime settings for one process, with a name no other process has.
-    pub fn runtime(&self, prefix: &str) -> crate::outbox::runtime::RuntimeConfig {
-        let mut rt = crate::outbox::runtime::RuntimeConfig::new(
-            crate::outbox::runtime::RuntimeConfig::unique_name(prefix),
+    pub fn runtime(&self, prefix: &str) -> crate::queue::RuntimeConfig {
+        let mut rt = crate::queue::RuntimeConfig::new(
+            crate::outbox::QUEUE,
+            crate::queue::RuntimeConfig::unique_name(prefix),
         );
         rt.concurrency = self.concurrency.max(1);
         rt.batch_size = self.concurrency.clamp(1, 100);

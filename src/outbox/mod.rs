@@ -1,18 +1,17 @@
 //! The transactional outbox. `apalis.jobs` is the outbox itself: a task row is inserted with
 //! plain SQL inside the business transaction that needs it, so a committed order always has
-//! its task and a rolled-back one never does. The apalis worker (`runtime`) drains it.
+//! its task and a rolled-back one never does. The generic queue runner (`crate::queue`)
+//! drains it, running the app's jobs (`tasks`, one file per kind).
 
 pub mod dead;
-pub mod runtime;
 pub mod tasks;
-
-use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use sqlx::{Postgres, Transaction};
 use uuid::Uuid;
 
 use crate::orders::OrderId;
+pub use crate::queue::{Cause, TaskError, UNSET_MAX_ATTEMPTS, attempt_limit};
 
 /// The apalis queue (`apalis.jobs.job_type`) that holds every h2s task.
 pub const QUEUE: &str = "h2s_outbox";
@@ -64,6 +63,20 @@ impl OutboxTask {
         }
     }
 
+    /// The span an attempt of this task runs in: the order's, and its trace once the task
+    /// reads it (`tasks`).
+    fn attempt_span(&self, task_id: &str, attempt: i32) -> tracing::Span {
+        tracing::info_span!(
+            "outbox_task",
+            task_id,
+            kind = self.kind(),
+            order_id = %self.order_id(),
+            attempt,
+            checkout_trace_id = tracing::field::Empty,
+            request_id = tracing::field::Empty,
+        )
+    }
+
     /// One row per kind and order (per refund request for refunds): a second enqueue of the
     /// same task is a no-op.
     pub fn idempotency_key(&self) -> String {
@@ -76,109 +89,13 @@ impl OutboxTask {
     }
 }
 
-/// The error behind a failed attempt, kept for the cause chain.
-pub type Cause = Box<dyn std::error::Error + Send + Sync + 'static>;
-
-/// How a task attempt failed. `reason` is the text the logs and the row's `last_result`
-/// show; `source`, when there is one, is the typed error it came from.
-#[derive(Debug, thiserror::Error)]
-pub enum TaskError {
-    /// Worth another attempt later (network, timeout, 429, 5xx, a database error).
-    #[error("retryable: {reason}")]
-    Retryable {
-        reason: String,
-        /// The server's `Retry-After`, honoured as the minimum delay.
-        retry_after: Option<Duration>,
-        #[source]
-        source: Option<Cause>,
-    },
-    /// A dependency fails for reasons that are not this task's (Stripe rejects our key, rate
-    /// limits, errors or times out; the database is down or read-only): retried with the
-    /// capped backoff for as long as it lasts, never counted towards the task's death. The
-    /// task's own step bounds it in time (the checkout gives up 23 h after the order, inside
-    /// Stripe's idempotency window).
-    #[error("dependency outage: {reason}")]
-    Outage {
-        reason: String,
-        retry_after: Option<Duration>,
-        #[source]
-        source: Option<Cause>,
-    },
-    /// Will fail the same way every time: do not retry.
-    #[error("permanent: {reason}")]
-    Permanent {
-        reason: String,
-        #[source]
-        source: Option<Cause>,
-    },
-}
-
-impl TaskError {
-    /// Retryable, with no error behind it (an answer that is not what was hoped for).
-    pub fn retryable(reason: impl Into<String>, retry_after: Option<Duration>) -> Self {
-        TaskError::Retryable {
-            reason: reason.into(),
-            retry_after,
-            source: None,
-        }
+impl crate::queue::Job for OutboxTask {
+    fn kind(&self) -> &'static str {
+        OutboxTask::kind(self)
     }
 
-    /// Permanent, with no error behind it.
-    pub fn permanent(reason: impl Into<String>) -> Self {
-        TaskError::Permanent {
-            reason: reason.into(),
-            source: None,
-        }
-    }
-
-    /// Permanent because of `error`, whose text is the reason.
-    pub fn permanent_from(error: impl std::error::Error + Send + Sync + 'static) -> Self {
-        TaskError::Permanent {
-            reason: error.to_string(),
-            source: Some(Box::new(error)),
-        }
-    }
-}
-
-/// A database outage (down, or read-only after a failover) is not the task's failure: it is
-/// waited out without counting towards the task's death. Any other database error is.
-impl From<sqlx::Error> for TaskError {
-    fn from(e: sqlx::Error) -> Self {
-        let outage = crate::db::outage(&e).is_some();
-        let (reason, retry_after) = (format!("database: {e}"), None);
-        let source: Option<Cause> = Some(Box::new(e));
-        if outage {
-            TaskError::Outage {
-                reason,
-                retry_after,
-                source,
-            }
-        } else {
-            TaskError::Retryable {
-                reason,
-                retry_after,
-                source,
-            }
-        }
-    }
-}
-
-/// `max_attempts` of a task row as `enqueue` writes it: the enqueuing side (the api, the
-/// webhook, the reconciler) has no retry policy. The worker's settings are the only owner of
-/// the budget: apalis fetches a `Pending` row whatever this says, and a worker's failed
-/// attempt writes its own policy's limit on the row (`runtime::service`), which from then on
-/// is the limit in force. Revivals (`enqueue`'s conflict branch, the admin retry, the
-/// sweep) reset `attempts` and keep the limit the worker wrote.
-pub const UNSET_MAX_ATTEMPTS: i32 = i32::MAX;
-
-/// The attempt limit that applies to a row whose `max_attempts` is `row_max`, for a worker
-/// whose policy allows `policy_max`: the row's once a worker wrote one, else the policy's.
-/// What the console and the admin lists show.
-pub fn attempt_limit(row_max: i32, policy_max: i32) -> i32 {
-    if row_max == UNSET_MAX_ATTEMPTS {
-        policy_max
-    } else {
-        row_max
+    fn span(&self, task_id: &str, attempt: i32) -> tracing::Span {
+        self.attempt_span(task_id, attempt)
     }
 }
 
@@ -190,25 +107,56 @@ pub async fn enqueue(
     tx: &mut Transaction<'_, Postgres>,
     task: &OutboxTask,
 ) -> Result<(), sqlx::Error> {
-    let payload = serde_json::to_vec(task).expect("an outbox task always serialises");
-    sqlx::query(
-        r#"
+    insert(tx, task, ENQUEUE_SQL).await
+}
+
+/// [`enqueue`], with the insert trigger silent for the rest of `tx` (`wake`): the caller
+/// must call `queue::Waker::wake` once `tx` has committed. For the api's hot paths, whose commits
+/// a NOTIFY inside them would serialise.
+pub async fn enqueue_then_wake(
+    tx: &mut Transaction<'_, Postgres>,
+    task: &OutboxTask,
+) -> Result<(), sqlx::Error> {
+    insert(tx, task, ENQUEUE_QUIET_SQL).await
+}
+
+/// The outbox row's `INSERT`, its values selected from `$from` (where the quiet variant sets
+/// `h2s.wake_after_commit` in the same statement, before the trigger runs).
+macro_rules! enqueue_sql {
+    ($from:literal) => {
+        concat!(
+            r#"
         INSERT INTO apalis.jobs
             (id, job_type, job, status, attempts, max_attempts, run_at, priority, idempotency_key)
-        VALUES ($1, $2, $3, 'Pending', 0, $4, now(), 0, $5)
+        SELECT $1, $2, $3, 'Pending', 0, $4, now(), 0, $5 FROM "#,
+            $from,
+            r#"
         ON CONFLICT (job_type, idempotency_key) DO UPDATE
             SET status = 'Pending', attempts = 0, run_at = now(),
                 lock_by = NULL, lock_at = NULL, done_at = NULL
             WHERE (apalis.jobs.status = 'Failed' AND apalis.jobs.attempts >= apalis.jobs.max_attempts)
                OR apalis.jobs.status = 'Killed'
-        "#,
-    )
-    .bind(ulid::Ulid::new().to_string())
-    .bind(QUEUE)
-    .bind(payload)
-    .bind(UNSET_MAX_ATTEMPTS)
-    .bind(task.idempotency_key())
-    .execute(&mut **tx)
-    .await?;
+        "#
+        )
+    };
+}
+const ENQUEUE_SQL: &str = enqueue_sql!("(SELECT 1) AS one");
+const ENQUEUE_QUIET_SQL: &str =
+    enqueue_sql!("(SELECT set_config('h2s.wake_after_commit', 'on', true)) AS quiet");
+
+async fn insert(
+    tx: &mut Transaction<'_, Postgres>,
+    task: &OutboxTask,
+    sql: &'static str,
+) -> Result<(), sqlx::Error> {
+    let payload = serde_json::to_vec(task).expect("an outbox task always serialises");
+    sqlx::query(sql)
+        .bind(ulid::Ulid::new().to_string())
+        .bind(QUEUE)
+        .bind(payload)
+        .bind(UNSET_MAX_ATTEMPTS)
+        .bind(task.idempotency_key())
+        .execute(&mut **tx)
+        .await?;
     Ok(())
 }

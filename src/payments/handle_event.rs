@@ -92,6 +92,7 @@ pub async fn handle(
     served: Option<StripeMode>,
 ) -> Result<Outcome, HandleError> {
     let mut tx = pool.begin().await?;
+    quiet_if_webhook(&mut tx, source).await?;
     // Insert first: a repeat delivery, even a concurrent one, waits on this row and then
     // finds it, so an event has its effect once.
     let fresh = sqlx::query(
@@ -141,6 +142,20 @@ pub async fn handle(
         .await?;
     tx.commit().await?;
     Ok(outcome)
+}
+
+/// The webhook handler wakes the workers once its transaction commits (`queue::Waker`): no
+/// NOTIFY inside it to serialise its commit. Other sources leave the insert trigger to it.
+async fn quiet_if_webhook(
+    tx: &mut Transaction<'_, Postgres>,
+    source: Source,
+) -> Result<(), sqlx::Error> {
+    if source == Source::Webhook {
+        sqlx::query(crate::queue::QUIET_SQL)
+            .execute(&mut **tx)
+            .await?;
+    }
+    Ok(())
 }
 
 /// A signed event this system cannot act on: one log line (its id, type and the missing

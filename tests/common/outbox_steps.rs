@@ -5,7 +5,10 @@
 
 #![allow(dead_code)]
 
-use h2s_dispatch::outbox::{OutboxTask, QUEUE, TaskError, attempt_limit, runtime::TaskHandler};
+use h2s_dispatch::{
+    outbox::{OutboxTask, QUEUE, TaskError, attempt_limit},
+    queue::TaskHandler,
+};
 use sqlx::PgPool;
 
 /// An outbox row that may run now (pending, or failed with attempts left), backoff ignored.
@@ -83,7 +86,7 @@ pub async fn finish(
 /// at most `max_runs` attempts; returns how many ran.
 pub async fn run_pending_tasks(
     pool: &PgPool,
-    handler: &impl TaskHandler,
+    handler: &impl TaskHandler<Job = OutboxTask>,
     policy_max_attempts: i32,
     max_runs: usize,
 ) -> usize {

@@ -10,7 +10,8 @@ use h2s_dispatch::{
     dispatch, invariant,
     notify::Notifier,
     orders::{OrderId, OrderStatus, repo},
-    outbox::{OutboxTask, QUEUE, attempt_limit, runtime::TaskHandler, tasks::Tasks},
+    outbox::{OutboxTask, QUEUE, attempt_limit, tasks::Tasks},
+    queue::TaskHandler,
     reconcile::{self, SweepOptions},
     stripe::{StripeClientConfig, StripeHttp, sessions},
 };

@@ -1,27 +1,39 @@
-//! The worker that drains the outbox: apalis 1.0 over `apalis.jobs`, queue [`QUEUE`]. How a
-//! task is picked up, retried, handed back after a crash and stopped at shutdown is told in
+//! The queue runner, generic over its jobs: apalis 1.0 over `apalis.jobs`, one queue (the
+//! app's outbox, `outbox::QUEUE`, whose jobs are `outbox::tasks`). Nothing here knows the
+//! app's domain: a job is whatever implements [`Job`]. How a task is picked up, retried, handed back after a crash and stopped at shutdown is told in
 //! the README ("Architecture": retries, crash recovery; "Operations": processes). Here:
 //! [`run`] keeps one apalis worker running under a unique name, restarting it under a derived
 //! name (`<name>-r<n>`, backoff 1 s doubling to 30 s) when apalis stops on a database error;
+//! `fetch` claims rows (apalis's storage with a fetch that loses no wake-up and claims as many
+//! rows as there are free slots), `listen` wakes it on the insert trigger's notifications;
 //! `service` runs one attempt and maps its result to the row; `retry` decides whether and
-//! when a failed attempt runs again; `handler` is what the tasks implement
-//! (`outbox::tasks`). Dead rows are `outbox::dead`'s.
+//! when a failed attempt runs again; `handler` is what the app implements; `error` how an
+//! attempt fails. Dead rows are `outbox::dead`'s.
 
 pub mod defaults;
+mod error;
+mod fetch;
 mod handler;
+pub mod listen;
 mod retry;
 mod service;
+mod slots;
+mod wake;
 
 use std::{future::Future, pin::Pin, time::Duration};
 
 use anyhow::{Context, bail};
-use apalis::prelude::{BackendExt, WorkerBuilder, WorkerBuilderExt, WorkerContext};
-use apalis_postgres::{Config, PostgresStorage};
+use apalis::prelude::{WorkerBuilder, WorkerBuilderExt, WorkerContext};
+use apalis_postgres::Config;
 use sqlx::PgPool;
 
-use self::service::{OutboxService, Payload};
-pub use self::{handler::TaskHandler, retry::RetryPolicy};
-use super::QUEUE;
+use self::service::JobService;
+pub use self::{
+    error::{Cause, TaskError, UNSET_MAX_ATTEMPTS, attempt_limit},
+    handler::{Job, TaskHandler},
+    retry::RetryPolicy,
+    wake::{QUIET_SQL, Waker},
+};
 
 /// How long a shutdown waits for attempts in flight before releasing them (their work is
 /// idempotent, so the next worker redoes it). apalis counts an attempt for each row it hands
@@ -30,6 +42,8 @@ pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
 
 #[derive(Clone, Debug)]
 pub struct RuntimeConfig {
+    /// The queue (`apalis.jobs.job_type`) this worker drains.
+    pub queue: &'static str,
     /// Unique per process, never a dead worker's name: see [`RuntimeConfig::unique_name`].
     pub worker_name: String,
     /// Max attempts in flight in this process.
@@ -45,8 +59,8 @@ pub struct RuntimeConfig {
     pub missed_heartbeats: usize,
     /// Fallback poll besides LISTEN/NOTIFY, and the only wake-up for what no insert announces:
     /// a retry whose `run_at` has come, a dead task revived by `enqueue`'s `ON CONFLICT ... DO
-    /// UPDATE` (an update fires no insert trigger), a notification lost while the listener
-    /// reconnected.
+    /// UPDATE` (an update fires no insert trigger), rows inserted while the listening
+    /// connection is down (its reconnection fetches once too).
     pub poll_interval: Duration,
     pub retry: RetryPolicy,
     /// The longest one attempt may run before it ends as an outage (a stalled database).
@@ -55,12 +69,13 @@ pub struct RuntimeConfig {
 
 impl RuntimeConfig {
     /// The worker's defaults ([`defaults`], as the flags have them), heartbeat 5 s × 3.
-    pub fn new(worker_name: impl Into<String>) -> Self {
+    pub fn new(queue: &'static str, worker_name: impl Into<String>) -> Self {
         use self::defaults::{
             DEFAULT_MAX_RETRIES, DEFAULT_POLL_INTERVAL_MS, DEFAULT_RETRY_BASE_MS,
             DEFAULT_RETRY_CAP_MS, DEFAULT_TASK_TIMEOUT_MS, DEFAULT_WORKER_CONCURRENCY,
         };
         Self {
+            queue,
             worker_name: worker_name.into(),
             concurrency: DEFAULT_WORKER_CONCURRENCY,
             batch_size: DEFAULT_WORKER_CONCURRENCY,
@@ -171,25 +186,19 @@ async fn run_worker<H: TaskHandler>(
     handler: H,
     mut shutdown: Pin<&mut (impl Future<Output = ()> + Send)>,
 ) -> anyhow::Result<()> {
-    let storage_config = Config::default()
-        .queue(QUEUE)
-        .batch_size(config.batch_size)
-        .heartbeat_interval(config.heartbeat)
-        .missed_heartbeats(config.missed_heartbeats);
-    let backend = PostgresStorage::<Payload>::new(pool)
-        .with_config(storage_config)
-        .with_pubsub()
-        .poll_with_interval(config.poll_interval);
+    let in_flight = slots::InFlight::default();
+    let (backend, _listening) = backend(pool, config, in_flight.clone());
     let ctx = WorkerContext::new(name);
     let worker = WorkerBuilder::new(&ctx)
         .backend(backend)
         .concurrency(config.concurrency)
-        .build(OutboxService::new(
+        .build(JobService::new(
             handler,
             pool.clone(),
             config.retry.clone(),
             config.task_timeout,
             name,
+            in_flight,
         ));
     let mut running = Box::pin(worker.run());
     tracing::info!(worker = %name, concurrency = config.concurrency, "outbox worker starting");
@@ -220,6 +229,40 @@ async fn run_worker<H: TaskHandler>(
     Ok(())
 }
 
+/// The fetcher over apalis's storage, and the listener that wakes it (which lives as long as
+/// the returned guard).
+fn backend(
+    pool: &PgPool,
+    config: &RuntimeConfig,
+    in_flight: slots::InFlight,
+) -> (fetch::Fetcher, AbortOnDrop) {
+    let storage_config = Config::default()
+        .queue(config.queue)
+        .batch_size(config.batch_size)
+        .heartbeat_interval(config.heartbeat)
+        .missed_heartbeats(config.missed_heartbeats);
+    let (wake, woken) = tokio::sync::mpsc::channel(1);
+    let listening = tokio::spawn(listen::listen(pool.clone(), config.queue.to_owned(), wake));
+    let fetcher = fetch::Fetcher::new(
+        pool,
+        storage_config,
+        config.concurrency,
+        in_flight,
+        woken,
+        config.poll_interval,
+    );
+    (fetcher, AbortOnDrop(listening))
+}
+
+/// The listener task lives as long as its worker.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
 /// Hands back to `Pending` every row `worker` still claims. Only for a worker whose apalis
 /// loop has ended (or been dropped), so that nothing of it is still running.
 async fn release_claims(pool: &PgPool, worker: &str) -> Result<u64, sqlx::Error> {
@@ -241,5 +284,5 @@ async fn release_claims(pool: &PgPool, worker: &str) -> Result<u64, sqlx::Error>
 }
 
 #[cfg(test)]
-#[path = "runtime_tests.rs"]
+#[path = "tests.rs"]
 mod tests;

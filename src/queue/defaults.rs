@@ -1,6 +1,6 @@
 //! The worker's defaults, in one place: `RuntimeConfig::new` and the worker's flags
 //! (`config::WorkerSettings`, whose `--help` and the README's configuration table show them)
-//! read these. The retry budget is the worker's alone (see `outbox::UNSET_MAX_ATTEMPTS`).
+//! read these. The retry budget is the worker's alone (see `queue::UNSET_MAX_ATTEMPTS`).
 
 /// `WORKER_CONCURRENCY`: outbox tasks in flight per worker process.
 pub const DEFAULT_WORKER_CONCURRENCY: usize = 16;

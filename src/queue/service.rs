@@ -1,4 +1,4 @@
-//! One attempt of one outbox task, as the tower service apalis calls.
+//! One attempt of one task, as the tower service apalis calls.
 //!
 //! apalis maps the service's result to the row's status: `Ok` → `Done`; an error wrapped in
 //! `AbortError` → `Killed` (never fetched again); any other error → `Failed` with `attempts`
@@ -19,11 +19,12 @@ use futures::{FutureExt, future::BoxFuture};
 use sqlx::PgPool;
 use tracing::Instrument;
 
+use super::{Cause, TaskError, handler::Job};
 use super::{
     handler::TaskHandler,
     retry::{RetryPolicy, Verdict},
+    slots::InFlight,
 };
-use crate::outbox::{Cause, OutboxTask, TaskError};
 
 /// The payload is taken as raw JSON and parsed here rather than by apalis's codec: a row
 /// apalis cannot decode is a backend error that stops the whole worker (and, re-claimed
@@ -41,16 +42,18 @@ struct Failure {
     kind: &'static str,
 }
 
-pub(super) struct OutboxService<H> {
+pub(super) struct JobService<H> {
     handler: H,
     pool: PgPool,
     retry: RetryPolicy,
     worker: Arc<str>,
     /// The longest one attempt may run (`WORKER_TASK_TIMEOUT_MS`).
     task_timeout: Duration,
+    /// What the fetcher sizes its claims by: an attempt holds a slot until it ends.
+    in_flight: InFlight,
 }
 
-impl<H: Clone> Clone for OutboxService<H> {
+impl<H: Clone> Clone for JobService<H> {
     fn clone(&self) -> Self {
         Self {
             handler: self.handler.clone(),
@@ -58,17 +61,19 @@ impl<H: Clone> Clone for OutboxService<H> {
             retry: self.retry.clone(),
             worker: self.worker.clone(),
             task_timeout: self.task_timeout,
+            in_flight: self.in_flight.clone(),
         }
     }
 }
 
-impl<H: TaskHandler> OutboxService<H> {
+impl<H: TaskHandler> JobService<H> {
     pub(super) fn new(
         handler: H,
         pool: PgPool,
         retry: RetryPolicy,
         task_timeout: Duration,
         worker: &str,
+        in_flight: InFlight,
     ) -> Self {
         Self {
             handler,
@@ -76,6 +81,7 @@ impl<H: TaskHandler> OutboxService<H> {
             retry,
             worker: worker.into(),
             task_timeout,
+            in_flight,
         }
     }
 
@@ -88,23 +94,15 @@ impl<H: TaskHandler> OutboxService<H> {
             .unwrap_or(i32::MAX);
         let task_id = task.task_id().map(ToString::to_string).unwrap_or_default();
         let (payload, _) = task.take();
-        let outbox: OutboxTask = match serde_json::from_value(payload) {
-            Ok(outbox) => outbox,
+        let job: H::Job = match serde_json::from_value(payload) {
+            Ok(job) => job,
             Err(e) => {
-                tracing::error!(task_id, attempt, error = %e, "undecodable outbox task: killed");
+                tracing::error!(task_id, attempt, error = %e, "undecodable task: killed");
                 return Err(Box::new(AbortError::new(e)));
             }
         };
-        let span = tracing::info_span!(
-            "outbox_task",
-            task_id,
-            kind = outbox.kind(),
-            order_id = %outbox.order_id(),
-            attempt,
-            checkout_trace_id = tracing::field::Empty,
-            request_id = tracing::field::Empty,
-        );
-        self.attempt_decoded(task_id, attempt, row_max, outbox)
+        let span = job.span(&task_id, attempt);
+        self.attempt_decoded(task_id, attempt, row_max, job)
             .instrument(span)
             .await
     }
@@ -114,11 +112,11 @@ impl<H: TaskHandler> OutboxService<H> {
         task_id: String,
         attempt: i32,
         row_max: i32,
-        task: OutboxTask,
+        job: H::Job,
     ) -> Result<(), BoxDynError> {
         let started = Instant::now();
-        let kind = task.kind();
-        let run = AssertUnwindSafe(self.handler.handle(task))
+        let kind = job.kind();
+        let run = AssertUnwindSafe(self.handler.handle(job))
             .catch_unwind()
             .map(|caught| {
                 caught.unwrap_or_else(|panic| {
@@ -244,7 +242,7 @@ impl<H: TaskHandler> OutboxService<H> {
     }
 }
 
-impl<H: TaskHandler> tower::Service<Task<Payload>> for OutboxService<H> {
+impl<H: TaskHandler> tower::Service<Task<Payload>> for JobService<H> {
     type Response = ();
     type Error = BoxDynError;
     type Future = BoxFuture<'static, Result<(), BoxDynError>>;
@@ -254,7 +252,14 @@ impl<H: TaskHandler> tower::Service<Task<Payload>> for OutboxService<H> {
     }
 
     fn call(&mut self, task: Task<Payload>) -> Self::Future {
-        self.clone().attempt(task).boxed()
+        let slot = self.in_flight.take();
+        self.clone()
+            .attempt(task)
+            .map(move |outcome| {
+                drop(slot);
+                outcome
+            })
+            .boxed()
     }
 }
 

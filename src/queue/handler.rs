@@ -1,13 +1,25 @@
-//! The work of one outbox task, as the runtime sees it.
+//! What the runner asks of the application: a job type it can decode from a row, and a
+//! handler that does the work of one.
 
 use std::{future::Future, time::Duration};
 
-use crate::outbox::{OutboxTask, TaskError};
+use serde::de::DeserializeOwned;
 
-/// Does the work of one outbox task. Implementations must be idempotent: an attempt may run
-/// again after a crash, a release at shutdown, or a worker declared dead.
+use super::TaskError;
+
+/// A unit of work as a row's payload holds it (JSON).
+pub trait Job: DeserializeOwned + Send + 'static {
+    /// Its kind, for logs and the dead-task counter.
+    fn kind(&self) -> &'static str;
+    /// The span one attempt runs in, with the row's id and the attempt number (1-based).
+    fn span(&self, task_id: &str, attempt: i32) -> tracing::Span;
+}
+
+/// Does the work of one job. Implementations must be idempotent: an attempt may run again
+/// after a crash, a release at shutdown, or a worker declared dead.
 pub trait TaskHandler: Clone + Send + Sync + 'static {
-    fn handle(&self, task: OutboxTask) -> impl Future<Output = Result<(), TaskError>> + Send;
+    type Job: Job;
+    fn handle(&self, job: Self::Job) -> impl Future<Output = Result<(), TaskError>> + Send;
 }
 
 /// One attempt, bounded by `limit`. Past it the attempt ends as an outage, not counted

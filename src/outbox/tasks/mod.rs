@@ -1,11 +1,17 @@
-//! The worker process: the outbox tasks and what runs them.
+//! The app's jobs, above the generic queue runner (`queue`): one file per task kind, each
+//! calling into the domain; this one hands a decoded [`OutboxTask`] to its kind's file.
+
+mod checkout;
+mod ensure_dispatch_job;
+mod notify;
+mod refund;
 
 use sqlx::PgPool;
 
 use crate::{
-    checkout, dispatch,
     notify::Notifier,
-    outbox::{OutboxTask, TaskError, runtime::TaskHandler},
+    outbox::{OutboxTask, TaskError},
+    queue::TaskHandler,
     stripe::StripeHttp,
 };
 
@@ -51,6 +57,8 @@ impl Tasks {
 }
 
 impl TaskHandler for Tasks {
+    type Job = OutboxTask;
+
     async fn handle(&self, task: OutboxTask) -> Result<(), TaskError> {
         let kind = task.kind();
         self.trace(&task).await;
@@ -59,24 +67,25 @@ impl TaskHandler for Tasks {
                 order_id,
                 checkout_trace_id,
                 ..
-            } => checkout::fulfil(&self.pool, &self.stripe, order_id, *checkout_trace_id).await,
+            } => checkout::run(&self.pool, &self.stripe, order_id, *checkout_trace_id).await,
             OutboxTask::EnsureDispatchJob { order_id } => {
-                let mut tx = self.pool.begin().await?;
-                dispatch::ensure_job(&mut tx, order_id).await?;
-                tx.commit().await?;
-                Ok(())
+                ensure_dispatch_job::run(&self.pool, order_id).await
             }
             OutboxTask::NotifyPaid { order_id } => {
-                self.notifier.paid_order(&self.pool, order_id).await
+                notify::run(&self.pool, &self.notifier, notify::Notice::Paid, order_id).await
             }
             OutboxTask::NotifyDispute { order_id } => {
-                self.notifier.dispute(&self.pool, order_id).await
+                notify::run(
+                    &self.pool,
+                    &self.notifier,
+                    notify::Notice::Dispute,
+                    order_id,
+                )
+                .await
             }
             OutboxTask::Refund {
                 refund_request_id, ..
-            } => {
-                crate::refunds::task::carry_out(&self.pool, &self.stripe, *refund_request_id).await
-            }
+            } => refund::run(&self.pool, &self.stripe, *refund_request_id).await,
         };
         crate::metrics::task_attempt(
             kind,

@@ -1,4 +1,4 @@
-//! The outbox worker against a real Postgres, one fresh database per test.
+//! The queue runner, on the outbox's tasks, against a real Postgres, one fresh database per test.
 
 use std::{
     future::Future,
@@ -31,6 +31,8 @@ struct Scripted {
     work: Duration,
     /// (in flight now, most ever in flight at once)
     in_flight: Arc<Mutex<(usize, usize)>>,
+    /// Told at each call, as it starts.
+    started: Arc<tokio::sync::Notify>,
 }
 
 impl Scripted {
@@ -40,6 +42,7 @@ impl Scripted {
             outcome: Arc::new(outcome),
             work: Duration::ZERO,
             in_flight: Arc::default(),
+            started: Arc::default(),
         }
     }
 
@@ -57,12 +60,15 @@ impl Scripted {
 }
 
 impl TaskHandler for Scripted {
+    type Job = OutboxTask;
+
     fn handle(&self, _task: OutboxTask) -> impl Future<Output = Result<(), TaskError>> + Send {
         let call = {
             let mut calls = self.calls.lock().unwrap();
             calls.push(Instant::now());
             calls.len()
         };
+        self.started.notify_one();
         let outcome = (self.outcome)(call);
         let work = self.work;
         let in_flight = self.in_flight.clone();
@@ -86,7 +92,7 @@ fn retryable(retry_after: Option<Duration>) -> TaskError {
 }
 
 fn fast_config() -> RuntimeConfig {
-    let mut config = RuntimeConfig::new(RuntimeConfig::unique_name("test"));
+    let mut config = RuntimeConfig::new(outbox::QUEUE, RuntimeConfig::unique_name("test"));
     config.concurrency = 8;
     config.batch_size = 8;
     config.poll_interval = Duration::from_millis(50);
@@ -131,6 +137,22 @@ async fn enqueue(pool: &PgPool, task: &OutboxTask) {
     let mut tx = pool.begin().await.unwrap();
     outbox::enqueue(&mut tx, task).await.unwrap();
     tx.commit().await.unwrap();
+}
+
+/// A connection listening on the queue's insert channel.
+async fn listening(pool: &PgPool) -> sqlx::postgres::PgListener {
+    let mut listener = sqlx::postgres::PgListener::connect_with(pool)
+        .await
+        .unwrap();
+    listener.listen(listen::CHANNEL).await.unwrap();
+    listener
+}
+
+/// A transaction with a task written in it, not committed.
+async fn pool_tx_with_task(pool: &PgPool) -> sqlx::Transaction<'static, sqlx::Postgres> {
+    let mut tx = pool.begin().await.unwrap();
+    outbox::enqueue(&mut tx, &notify_paid()).await.unwrap();
+    tx
 }
 
 /// A row whose limit some process wrote before (an older build's enqueue, an earlier worker).
@@ -614,6 +636,127 @@ async fn an_undecodable_row_is_killed_without_stopping_the_worker() {
     drop(db);
 }
 
+/// A notification that arrives while a fetch is in flight is not lost: with the fallback poll
+/// at 10 s (and apalis's heartbeat, which also wakes its worker, at 5 s), 100 tasks enqueued
+/// one by one, each committed 0 to 7 ms after the previous one started (while the worker is
+/// busy writing that start and its end, and fetching again behind it), all start within 1 s
+/// of their own commit. apalis alone drops a notification that comes during a fetch; the task
+/// then waits for the poll (or the next heartbeat).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tasks_enqueued_while_the_worker_is_busy_all_start_within_a_second_of_their_commit() {
+    let db = fresh_db().await;
+    let mut config = fast_config();
+    config.poll_interval = Duration::from_secs(10);
+    // apalis's heartbeat wakes its worker too: at the default 5 s it is no fallback either.
+    config.heartbeat = Duration::from_secs(5);
+    config.concurrency = 4;
+    config.batch_size = 4;
+    let handler = Scripted::succeeding();
+    let started = handler.started.clone();
+    let worker = start(&db.pool, config, handler.clone());
+    wait_for("the worker to register", Duration::from_secs(5), || async {
+        sqlx::query_scalar::<_, i64>("SELECT count(*) FROM apalis.workers")
+            .fetch_one(&db.pool)
+            .await
+            .unwrap()
+            == 1
+    })
+    .await;
+
+    // Each task's transaction is open, its row written, before the previous task starts;
+    // it commits as that one starts, when the worker fetches again behind it.
+    let mut waits = Vec::new();
+    let mut next = Some(pool_tx_with_task(&db.pool).await);
+    for i in 0..100u64 {
+        // Commits land at 0 to 7 ms into the worker's work behind the previous start (the
+        // write of that start, then the fetch).
+        tokio::time::sleep(Duration::from_millis(i % 8)).await;
+        next.take().unwrap().commit().await.unwrap();
+        let committed = Instant::now();
+        if i < 99 {
+            next = Some(pool_tx_with_task(&db.pool).await);
+        }
+        let began = tokio::time::timeout_at(
+            (committed + Duration::from_secs(1)).into(),
+            started.notified(),
+        )
+        .await;
+        assert!(
+            began.is_ok(),
+            "task {i} did not start within 1 s of its commit (the fallback poll is 10 s)"
+        );
+        waits.push(committed.elapsed());
+    }
+    waits.sort();
+    println!(
+        "start after commit: median {:?}, max {:?}",
+        waits[50], waits[99]
+    );
+    assert_eq!(handler.count(), 100);
+    worker.shut_down().await;
+    drop(db);
+}
+
+/// The insert trigger sends one notification per queue and statement, with a constant
+/// payload, so a transaction that enqueues several tasks sends one (Postgres collapses the
+/// identical ones), and the listener reads it as a wake-up for the queue.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_transaction_enqueuing_several_tasks_notifies_once() {
+    let db = fresh_db().await;
+    let mut listener = listening(&db.pool).await;
+    let mut tx = db.pool.begin().await.unwrap();
+    for _ in 0..3 {
+        outbox::enqueue(&mut tx, &notify_paid()).await.unwrap();
+    }
+    tx.commit().await.unwrap();
+
+    let first = tokio::time::timeout(Duration::from_secs(5), listener.recv())
+        .await
+        .expect("a notification")
+        .unwrap();
+    assert!(listen::announces(first.payload(), outbox::QUEUE));
+    assert_eq!(first.payload(), r#"{"job_type" : "h2s_outbox"}"#);
+    let second = tokio::time::timeout(Duration::from_millis(300), listener.recv()).await;
+    assert!(second.is_err(), "a second notification: {second:?}");
+    drop(db);
+}
+
+/// The api's hot paths enqueue quietly (no NOTIFY in their transaction, which would
+/// serialise their commits) and wake the workers after the commit: the trigger stays silent
+/// for that transaction only, and the waker's one notification is what the listener reads.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_quiet_enqueue_notifies_nothing_and_the_waker_after_the_commit_once() {
+    let db = fresh_db().await;
+    let mut listener = listening(&db.pool).await;
+    let mut tx = db.pool.begin().await.unwrap();
+    outbox::enqueue_then_wake(&mut tx, &notify_paid())
+        .await
+        .unwrap();
+    outbox::enqueue(&mut tx, &notify_paid()).await.unwrap();
+    tx.commit().await.unwrap();
+    let heard = tokio::time::timeout(Duration::from_millis(500), listener.recv()).await;
+    assert!(heard.is_err(), "the quiet transaction notified: {heard:?}");
+
+    // The next transaction is not quiet: the setting was the transaction's own.
+    enqueue(&db.pool, &notify_paid()).await;
+    let loud = tokio::time::timeout(Duration::from_secs(5), listener.recv()).await;
+    assert!(listen::announces(
+        loud.expect("a notification").unwrap().payload(),
+        outbox::QUEUE
+    ));
+
+    let waker = Waker::start(db.pool.clone(), outbox::QUEUE);
+    for _ in 0..3 {
+        waker.wake();
+    }
+    let woken = tokio::time::timeout(Duration::from_secs(5), listener.recv())
+        .await
+        .expect("the waker's notification")
+        .unwrap();
+    assert!(listen::announces(woken.payload(), outbox::QUEUE));
+    drop(db);
+}
+
 #[test]
 fn unique_names_differ_and_carry_the_prefix() {
     let (a, b) = (
@@ -627,7 +770,7 @@ fn unique_names_differ_and_carry_the_prefix() {
 
 #[test]
 fn a_config_whose_orphan_timeout_rounds_to_zero_is_refused() {
-    let mut config = RuntimeConfig::new("w");
+    let mut config = RuntimeConfig::new(outbox::QUEUE, "w");
     assert!(config.validate().is_ok());
     config.heartbeat = Duration::from_millis(200);
     config.missed_heartbeats = 2;

@@ -37,7 +37,7 @@ impl RetryPolicy {
     }
 
     /// What follows failed attempt `attempt` (1 = the first try). The row's `max_attempts` is
-    /// `outbox::UNSET_MAX_ATTEMPTS` from `enqueue`, or what a worker wrote at an earlier
+    /// `queue::UNSET_MAX_ATTEMPTS` from `enqueue`, or what a worker wrote at an earlier
     /// failure, maybe under other settings: this worker's policy is the one in force, and the
     /// row is brought to it (up or down) so that it reads dead exactly when this worker gives
     /// up. An outage is not the task's failure: its row always keeps one more attempt, so it
@@ -58,12 +58,12 @@ impl RetryPolicy {
     }
 
     /// Attempts a task gets under this policy: the first try plus the retries. The service
-    /// writes it on a row when an attempt fails (see `outbox::UNSET_MAX_ATTEMPTS`).
+    /// writes it on a row when an attempt fails (see `queue::UNSET_MAX_ATTEMPTS`).
     pub fn max_attempts(&self) -> i32 {
         i32::try_from(self.max_retries)
             .unwrap_or(i32::MAX)
             .saturating_add(1)
-            .min(crate::outbox::UNSET_MAX_ATTEMPTS - 1)
+            .min(super::UNSET_MAX_ATTEMPTS - 1)
     }
 }
 

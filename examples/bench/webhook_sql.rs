@@ -1,0 +1,76 @@
+//! The webhook's own transaction for a paid `checkout.session.completed`, run by pgbench: the
+//! statements `payments::handle_event` sends, as Postgres logged them (`log_statement = all`,
+//! one delivery of `tests/api/webhook.rs`), each order paid once. Like the api's, the
+//! transaction sends no NOTIFY (`h2s.wake_after_commit`); the api wakes the workers after.
+
+use sqlx::PgPool;
+
+use crate::{
+    procs::Env,
+    sections::{Plan, seed_checkouts},
+};
+
+pub const WEBHOOK_SCRIPT: &str = r#"SELECT order_id AS oid, job_id AS jid, 'evt_pgb_' || n AS eid, 'pi_pgb_' || n AS pi FROM bench_webhook WHERE n = (SELECT nextval('bench_webhook_seq')) \gset
+BEGIN;
+SELECT set_config('h2s.wake_after_commit', 'on', true);
+INSERT INTO h2s_stripe_events (event_id, event_type, outcome, source) VALUES (:eid, 'checkout.session.completed', 'received', 'webhook') ON CONFLICT (event_id) DO NOTHING;
+SELECT pg_advisory_xact_lock(hashtextextended('pi:' || :pi, 0));
+SELECT order_id FROM h2s_orders WHERE order_id = :oid;
+UPDATE h2s_orders SET stripe_session_id = 'cs_' || :oid, stripe_session_url = COALESCE(NULL, stripe_session_url), stripe_session_expires_at = COALESCE(now() + interval '1 day', stripe_session_expires_at), updated_at = now() WHERE order_id = :oid AND (stripe_session_id IS NULL OR stripe_session_id = 'cs_' || :oid);
+UPDATE h2s_orders SET stripe_payment_intent_id = :pi, amount_total = COALESCE(10000, amount_total), currency = COALESCE('usd', currency), updated_at = now() WHERE order_id = :oid AND stripe_payment_intent_id IS NULL AND NOT EXISTS (SELECT 1 FROM h2s_orders WHERE stripe_payment_intent_id = :pi);
+DELETE FROM h2s_parked_events WHERE payment_intent_id = :pi RETURNING event_id, seq, facts;
+SELECT status FROM h2s_orders WHERE order_id = :oid FOR UPDATE;
+UPDATE h2s_orders SET status = 'paid', paid_at = COALESCE(paid_at, now()), amount_total = COALESCE(10000, amount_total), currency = COALESCE('usd', currency), failure_reason = COALESCE(NULL, failure_reason), updated_at = now() WHERE order_id = :oid;
+SELECT status, customer_email, customer_name, customer_phone, metadata_json->>'service_address' AS service_address FROM h2s_orders WHERE order_id = :oid FOR UPDATE;
+SELECT job_id FROM h2s_dispatch_jobs WHERE order_id = :oid;
+UPDATE h2s_orders SET dispatch_job_id = :jid, metadata_json = jsonb_set(COALESCE(metadata_json, '{}'::jsonb), '{dispatch_job_id}', to_jsonb(:jid::text)), updated_at = now() WHERE order_id = :oid AND (dispatch_job_id IS DISTINCT FROM :jid OR (metadata_json->>'dispatch_job_id') IS DISTINCT FROM :jid::text);
+SELECT job_id, status, held_from, cancel_reason FROM h2s_dispatch_jobs WHERE order_id = :oid FOR UPDATE;
+UPDATE h2s_dispatch_jobs SET status = 'ready', held_from = NULL, cancel_reason = NULL, updated_at = now() WHERE job_id = :jid;
+INSERT INTO h2s_job_moves (job_id, from_status, to_status, cause, detail) VALUES (:jid, 'awaiting_payment', 'ready', 'payment', 'order paid');
+INSERT INTO apalis.jobs (id, job_type, job, status, attempts, max_attempts, run_at, priority, idempotency_key) VALUES (:eid, 'h2s_outbox', convert_to('{"kind":"notify_paid","order_id":"' || :oid || '"}', 'UTF8'), 'Pending', 0, 2147483647, now(), 0, 'notify_paid:' || :oid) ON CONFLICT (job_type, idempotency_key) DO UPDATE SET status = 'Pending', attempts = 0, run_at = now(), lock_by = NULL, lock_at = NULL, done_at = NULL WHERE (apalis.jobs.status = 'Failed' AND apalis.jobs.attempts >= apalis.jobs.max_attempts) OR apalis.jobs.status = 'Killed';
+UPDATE h2s_stripe_events SET outcome = 'applied', order_id = :oid WHERE event_id = :eid;
+END;
+"#;
+
+/// `n` checkouts as the worker leaves them (recipient, job awaiting payment, linked, a
+/// session), numbered in `bench_webhook` for pgbench to take one each.
+async fn seed(pool: &PgPool, n: usize) -> anyhow::Result<()> {
+    for _ in 0..n.div_ceil(5_000) {
+        seed_checkouts(pool, 5_000).await?;
+    }
+    for sql in [
+        "INSERT INTO h2s_recipients (recipient_id, email, name) SELECT gen_random_uuid(), customer_email, customer_name FROM h2s_orders ON CONFLICT DO NOTHING",
+        "INSERT INTO h2s_dispatch_jobs (job_id, order_id, recipient_id, status) SELECT gen_random_uuid(), o.order_id, r.recipient_id, 'awaiting_payment' FROM h2s_orders o JOIN h2s_recipients r ON lower(r.email) = lower(o.customer_email)",
+        "UPDATE h2s_orders o SET dispatch_job_id = j.job_id, metadata_json = jsonb_set(o.metadata_json, '{dispatch_job_id}', to_jsonb(j.job_id::text)), stripe_session_id = 'cs_' || o.order_id, stripe_session_expires_at = now() + interval '1 day' FROM h2s_dispatch_jobs j WHERE j.order_id = o.order_id",
+        "DELETE FROM apalis.jobs",
+        "CREATE TABLE bench_webhook (n BIGINT PRIMARY KEY, order_id TEXT NOT NULL, job_id UUID NOT NULL)",
+        "INSERT INTO bench_webhook SELECT row_number() OVER (ORDER BY order_id), order_id, job_id FROM h2s_dispatch_jobs",
+        "CREATE SEQUENCE bench_webhook_seq",
+    ] {
+        sqlx::query(sql).execute(pool).await?;
+    }
+    let _ = sqlx::query("VACUUM ANALYZE").execute(pool).await;
+    let numbered: i64 = sqlx::query_scalar("SELECT count(*) FROM bench_webhook")
+        .fetch_one(pool)
+        .await?;
+    anyhow::ensure!(
+        numbered >= n as i64,
+        "only {numbered} of {n} checkouts seeded"
+    );
+    Ok(())
+}
+
+/// pgbench running the webhook's transaction at `clients`, prepared; returns tx/s.
+pub async fn baseline(env: &Env, plan: &Plan, clients: usize) -> anyhow::Result<f64> {
+    let (db, pool) = env.fresh_db("webhooksql").await?;
+    seed(&pool, if plan.quick { 10_000 } else { 30_000 }).await?;
+    crate::queue::pgbench_then_drop(
+        env,
+        (db, pool),
+        "webhook",
+        WEBHOOK_SCRIPT,
+        clients,
+        plan.secs,
+    )
+    .await
+}

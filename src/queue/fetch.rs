@@ -1,0 +1,227 @@
+//! How the worker claims rows: apalis-postgres's backend, with its fetch replaced.
+//!
+//! apalis checks its wake-up source once per poll and drops a notification that arrives while
+//! a fetch is in flight, so a row committed just after a fetch's snapshot waits for the
+//! fallback poll; and it claims `batch_size` rows whatever the free concurrency. [`Fetcher`]
+//! keeps apalis's storage for what it does well (registering the worker, heartbeats, handing
+//! back a dead worker's rows, writing starts and completions in batches) and owns the fetch,
+//! shaped as graphile-worker's and River's:
+//! - a wake-up (a notification, the fallback poll, a reconnected listener) that comes while a
+//!   fetch is in flight or rows are buffered sets `again`: one more fetch follows at once;
+//! - a fetch that came back full is followed by another at once;
+//! - a fetch claims as many rows as there are free slots (capped by `batch_size`), and runs
+//!   on its own task, overlapping the completion writes;
+//! - apalis's writes of starts and completions no longer hold the next dispatch back.
+
+use std::{
+    collections::VecDeque,
+    future::Future,
+    pin::Pin,
+    task::{Context, Poll},
+    time::Duration,
+};
+
+use apalis::prelude::{Backend, WorkerContext};
+use apalis_core::backend::{BackendConfig, WireFormatBackend};
+use apalis_postgres::{Config, Error, PgTask, PostgresStorage};
+use sqlx::PgPool;
+use tokio::{sync::mpsc, task::JoinHandle, time::Interval};
+
+use super::{service::Payload, slots::InFlight};
+
+type Fetch = JoinHandle<Result<Vec<PgTask>, Error>>;
+
+pub(super) struct Fetcher {
+    storage: PostgresStorage<Payload>,
+    pool: PgPool,
+    config: Config,
+    concurrency: usize,
+    in_flight: InFlight,
+    /// Wake-ups from the listener (`listen`), coalesced.
+    wake: mpsc::Receiver<()>,
+    poll: Interval,
+    buffer: VecDeque<PgTask>,
+    /// The fetch in flight, and how many rows it may claim.
+    fetch: Option<(Fetch, usize)>,
+    /// A wake-up came since the last fetch started: fetch (again) as soon as one may run.
+    again: bool,
+    /// apalis has registered the worker (rows it claims name it: not before).
+    registered: bool,
+}
+
+impl Fetcher {
+    pub(super) fn new(
+        pool: &PgPool,
+        config: Config,
+        concurrency: usize,
+        in_flight: InFlight,
+        wake: mpsc::Receiver<()>,
+        poll_interval: Duration,
+    ) -> Self {
+        let mut poll = tokio::time::interval(poll_interval);
+        poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        Self {
+            storage: PostgresStorage::new(pool).with_config(config.clone()),
+            pool: pool.clone(),
+            config,
+            concurrency,
+            in_flight,
+            wake,
+            poll,
+            buffer: VecDeque::new(),
+            fetch: None,
+            again: true,
+            registered: false,
+        }
+    }
+
+    /// Takes every wake-up that came (and registers for the next ones).
+    fn drain_wake_ups(&mut self, cx: &mut Context<'_>) {
+        while let Poll::Ready(Some(())) = self.wake.poll_recv(cx) {
+            self.again = true;
+        }
+        while self.poll.poll_tick(cx).is_ready() {
+            self.again = true;
+        }
+    }
+
+    /// Free slots not already covered by buffered rows, within `batch_size`; at least one
+    /// (apalis asks for a row only when its service has a free slot).
+    fn claimable(&self) -> usize {
+        let busy = self.in_flight.count() + self.buffer.len();
+        self.concurrency
+            .saturating_sub(busy)
+            .clamp(1, self.config.batch_size.max(1))
+    }
+
+    fn start_fetch(&mut self, worker: &WorkerContext) {
+        self.again = false;
+        let limit = self.claimable();
+        let config = self.config.clone().batch_size(limit);
+        let pool = self.pool.clone();
+        let worker = worker.clone();
+        let fetch = tokio::spawn(async move {
+            let mut tx = pool.begin().await?;
+            let rows = apalis_postgres::queries::fetch_next(&mut *tx, &config, &worker).await?;
+            tx.commit().await?;
+            Ok(rows)
+        });
+        self.fetch = Some((fetch, limit));
+    }
+
+    /// Polls the fetch in flight; `Ready(Ok(()))` once none is (its rows buffered).
+    fn poll_fetch(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
+        let Some((fetch, limit)) = self.fetch.as_mut() else {
+            return Poll::Ready(Ok(()));
+        };
+        let result = match Pin::new(fetch).poll(cx) {
+            Poll::Pending => return Poll::Pending,
+            Poll::Ready(joined) => joined.unwrap_or_else(|e| {
+                Err(Error::Database(sqlx::Error::Protocol(format!(
+                    "the outbox fetch did not finish: {e}"
+                ))))
+            }),
+        };
+        let limit = *limit;
+        self.fetch = None;
+        let rows = result?;
+        if rows.len() >= limit {
+            // Full: more rows may be waiting; look again as soon as a slot is free.
+            self.again = true;
+        }
+        self.buffer.extend(rows);
+        Poll::Ready(Ok(()))
+    }
+}
+
+impl Backend for Fetcher {
+    type Task = PgTask;
+    type Error = Error;
+
+    fn poll_ready(
+        &mut self,
+        cx: &mut Context<'_>,
+        worker: &WorkerContext,
+    ) -> Poll<Result<(), Error>> {
+        // apalis writes starts and completions (and heartbeats) here, and would hold every
+        // new attempt back until each write has committed: one fsync per dispatch. Once the
+        // worker is registered, those writes run beside the dispatch instead (driven by
+        // every call; their waker stays registered).
+        match self.storage.poll_ready(cx, worker) {
+            Poll::Ready(Ok(())) => {
+                self.registered = true;
+                Poll::Ready(Ok(()))
+            }
+            Poll::Pending if self.registered => Poll::Ready(Ok(())),
+            other => other,
+        }
+    }
+
+    fn poll_next(
+        &mut self,
+        cx: &mut Context<'_>,
+        worker: &WorkerContext,
+    ) -> Poll<Option<Result<PgTask, Error>>> {
+        loop {
+            self.drain_wake_ups(cx);
+            if let Some(task) = self.buffer.pop_front() {
+                return Poll::Ready(Some(Ok(task)));
+            }
+            match self.poll_fetch(cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(Err(e)) => return Poll::Ready(Some(Err(e))),
+                Poll::Ready(Ok(())) if !self.buffer.is_empty() => continue,
+                Poll::Ready(Ok(())) if self.again => self.start_fetch(worker),
+                // Idle: the listener's and the poll's wakers are registered.
+                Poll::Ready(Ok(())) => return Poll::Pending,
+            }
+        }
+    }
+
+    /// Lets a fetch in flight finish (so that its rows are released with the others' by the
+    /// runtime's `release_claims`), forgets the buffered rows, and closes apalis's side.
+    fn poll_close(
+        &mut self,
+        cx: &mut Context<'_>,
+        worker: &WorkerContext,
+    ) -> Poll<Result<(), Error>> {
+        if self.poll_fetch(cx).is_pending() {
+            return Poll::Pending;
+        }
+        self.buffer.clear();
+        self.storage.poll_close(cx, worker)
+    }
+}
+
+impl Drop for Fetcher {
+    fn drop(&mut self) {
+        if let Some((fetch, _)) = self.fetch.take() {
+            fetch.abort();
+        }
+    }
+}
+
+impl BackendConfig for Fetcher {
+    type Args = Payload;
+    type Id = <PostgresStorage<Payload> as BackendConfig>::Id;
+    type Kind = <PostgresStorage<Payload> as BackendConfig>::Kind;
+    type Config = Config;
+    type Layer = <PostgresStorage<Payload> as BackendConfig>::Layer;
+
+    fn config(&self) -> &Config {
+        &self.config
+    }
+
+    fn middleware(&mut self, worker: &mut WorkerContext) -> Self::Layer {
+        self.storage.middleware(worker)
+    }
+}
+
+impl WireFormatBackend for Fetcher {
+    type Codec = <PostgresStorage<Payload> as WireFormatBackend>::Codec;
+    type Compact = <PostgresStorage<Payload> as WireFormatBackend>::Compact;
+
+    fn codec(&self) -> &Self::Codec {
+        self.storage.codec()
+    }
+}
