@@ -54,8 +54,14 @@ impl Application {
         let waiters = Waiters::listen(&pool)
             .await
             .context("cannot LISTEN for checkout results")?;
+        let feed = runtime::Waker::on_channel(
+            pool.clone(),
+            crate::events::CHANNEL,
+            crate::events::WAKE.to_owned(),
+        );
         let state = AppState {
             pool: pool.clone(),
+            feed,
             checkouts: Checkouts {
                 waker: runtime::Waker::start(pool.clone(), outbox::QUEUE),
                 pool,

@@ -51,8 +51,9 @@ pub async fn receive(
     }
     let outcome =
         handle_event::handle(&state.pool, &event, Source::Webhook, state.stripe_mode).await?;
-    // Its transaction sent no NOTIFY for the tasks it may have enqueued.
+    // Its transaction sent no NOTIFY for the tasks and events it may have written.
     state.checkouts.waker.wake();
+    state.feed.wake();
     crate::metrics::webhook_event(&event.event_type, outcome.label());
     Ok(Json(WebhookAck {
         ok: true,

@@ -32,7 +32,7 @@ pub use self::{
     error::{Cause, TaskError, UNSET_MAX_ATTEMPTS, attempt_limit},
     handler::{Job, TaskHandler},
     retry::RetryPolicy,
-    wake::{QUIET_SQL, Waker},
+    wake::{IS_QUIET_SQL, QUIET_SQL, Waker},
 };
 
 /// How long a shutdown waits for attempts in flight before releasing them (their work is

@@ -22,6 +22,11 @@ use tokio::sync::Notify;
 /// must [`Waker::wake`] after its commit.
 pub const QUIET_SQL: &str = "SELECT set_config('h2s.wake_after_commit', 'on', true)";
 
+/// True in a transaction that ran [`QUIET_SQL`]: an SQL condition for other notifications
+/// that the caller's [`Waker`]s send after the commit instead.
+pub const IS_QUIET_SQL: &str =
+    "coalesce(current_setting('h2s.wake_after_commit', true), '') = 'on'";
+
 /// Cheap to clone; one sending task per `Waker::start`.
 #[derive(Clone)]
 pub struct Waker {
@@ -37,11 +42,18 @@ impl Waker {
     /// Starts the task that sends `queue`'s notifications on `pool`; it ends with the last
     /// clone.
     pub fn start(pool: PgPool, queue: &'static str) -> Self {
+        let payload = serde_json::json!({ "job_type": queue }).to_string();
+        Self::on_channel(pool, super::listen::CHANNEL, payload)
+    }
+
+    /// The same for another listener: `NOTIFY channel, payload` after the commits it is told
+    /// of (the event feed's delivery loop, whose events a quiet transaction recorded).
+    pub fn on_channel(pool: PgPool, channel: &'static str, payload: String) -> Self {
         let inner = Arc::new(Inner {
             pending: AtomicBool::new(false),
             signal: Arc::default(),
         });
-        tokio::spawn(send(pool, queue, Arc::downgrade(&inner)));
+        tokio::spawn(send(pool, channel, payload, Arc::downgrade(&inner)));
         Waker { inner }
     }
 
@@ -52,8 +64,7 @@ impl Waker {
     }
 }
 
-async fn send(pool: PgPool, queue: &'static str, inner: std::sync::Weak<Inner>) {
-    let payload = serde_json::json!({ "job_type": queue }).to_string();
+async fn send(pool: PgPool, channel: &'static str, payload: String, inner: std::sync::Weak<Inner>) {
     loop {
         let Some(strong) = inner.upgrade() else {
             return;
@@ -68,7 +79,7 @@ async fn send(pool: PgPool, queue: &'static str, inner: std::sync::Weak<Inner>) 
         }
         drop(strong);
         if let Err(e) = sqlx::query("SELECT pg_notify($1, $2)")
-            .bind(super::listen::CHANNEL)
+            .bind(channel)
             .bind(&payload)
             .execute(&pool)
             .await
