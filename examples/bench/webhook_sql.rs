@@ -1,6 +1,8 @@
 //! The webhook's own transaction for a paid `checkout.session.completed`, run by pgbench: the
 //! statements `payments::handle_event` sends, as Postgres logged them (`log_statement = all`,
-//! one delivery of `tests/api/webhook.rs`), each order paid once. Like the api's, the
+//! one delivery of `tests/api/webhook.rs`), each order paid once, with the event feed's two
+//! events (`order.paid`, `job.ready`: `events::record`, no endpoint; `": "` in their JSON, as
+//! pgbench reads `:name` anywhere as a variable). Like the api's, the
 //! transaction sends no NOTIFY (`h2s.wake_after_commit`); the api wakes the workers after.
 
 use sqlx::PgPool;
@@ -21,12 +23,16 @@ UPDATE h2s_orders SET stripe_payment_intent_id = :pi, amount_total = COALESCE(10
 DELETE FROM h2s_parked_events WHERE payment_intent_id = :pi RETURNING event_id, seq, facts;
 SELECT status FROM h2s_orders WHERE order_id = :oid FOR UPDATE;
 UPDATE h2s_orders SET status = 'paid', paid_at = COALESCE(paid_at, now()), amount_total = COALESCE(10000, amount_total), currency = COALESCE('usd', currency), failure_reason = COALESCE(NULL, failure_reason), updated_at = now() WHERE order_id = :oid;
+WITH o AS (UPDATE h2s_orders SET event_sequence = event_sequence + 1 WHERE order_id = :oid RETURNING order_id, event_sequence, status, amount_total, amount_refunded, currency, metadata_json->>'service_address' AS service_address) SELECT o.event_sequence AS sequence, o.status AS order_status, o.amount_total, o.amount_refunded, o.currency, j.job_id, j.status AS job_status, COALESCE(j.service_address, o.service_address) AS service_address, j.window_start, j.window_end, j.technician FROM o LEFT JOIN h2s_dispatch_jobs j ON j.order_id = o.order_id;
+WITH e AS (INSERT INTO h2s_events (event_id, event_type, order_id, job_id, sequence, body) VALUES ('msg_' || :eid || '_1', 'order.paid', :oid, :jid, 1, '{"type": "order.paid","timestamp": "2026-12-07T04.00.00.000Z","data": {"order_id": "' || :oid || '","job_id": "' || :jid || '","order_status": "paid","job_status": "awaiting_payment","sequence": 1,"amount_total": 10000,"amount_refunded": 0,"currency": "usd","service_address": null,"visit": null}}') RETURNING event_id, event_type), d AS (INSERT INTO h2s_event_deliveries (event_id, endpoint_id) SELECT e.event_id, p.endpoint_id FROM e JOIN h2s_event_endpoints p ON p.enabled AND (p.event_types IS NULL OR e.event_type = ANY (p.event_types)) FOR KEY SHARE OF p RETURNING 1) SELECT count(*) FROM d;
 SELECT status, customer_email, customer_name, customer_phone, metadata_json->>'service_address' AS service_address FROM h2s_orders WHERE order_id = :oid FOR UPDATE;
 SELECT job_id FROM h2s_dispatch_jobs WHERE order_id = :oid;
 UPDATE h2s_orders SET dispatch_job_id = :jid, metadata_json = jsonb_set(COALESCE(metadata_json, '{}'::jsonb), '{dispatch_job_id}', to_jsonb(:jid::text)), updated_at = now() WHERE order_id = :oid AND (dispatch_job_id IS DISTINCT FROM :jid OR (metadata_json->>'dispatch_job_id') IS DISTINCT FROM :jid::text);
 SELECT job_id, status, held_from, cancel_reason FROM h2s_dispatch_jobs WHERE order_id = :oid FOR UPDATE;
 UPDATE h2s_dispatch_jobs SET status = 'ready', held_from = NULL, cancel_reason = NULL, updated_at = now() WHERE job_id = :jid;
 INSERT INTO h2s_job_moves (job_id, from_status, to_status, cause, detail) VALUES (:jid, 'awaiting_payment', 'ready', 'payment', 'order paid');
+WITH o AS (UPDATE h2s_orders SET event_sequence = event_sequence + 1 WHERE order_id = :oid RETURNING order_id, event_sequence, status, amount_total, amount_refunded, currency, metadata_json->>'service_address' AS service_address) SELECT o.event_sequence AS sequence, o.status AS order_status, o.amount_total, o.amount_refunded, o.currency, j.job_id, j.status AS job_status, COALESCE(j.service_address, o.service_address) AS service_address, j.window_start, j.window_end, j.technician FROM o LEFT JOIN h2s_dispatch_jobs j ON j.order_id = o.order_id;
+WITH e AS (INSERT INTO h2s_events (event_id, event_type, order_id, job_id, sequence, body) VALUES ('msg_' || :eid || '_2', 'job.ready', :oid, :jid, 2, '{"type": "job.ready","timestamp": "2026-12-07T04.00.00.000Z","data": {"order_id": "' || :oid || '","job_id": "' || :jid || '","order_status": "paid","job_status": "ready","sequence": 2,"amount_total": 10000,"amount_refunded": 0,"currency": "usd","service_address": null,"visit": null}}') RETURNING event_id, event_type), d AS (INSERT INTO h2s_event_deliveries (event_id, endpoint_id) SELECT e.event_id, p.endpoint_id FROM e JOIN h2s_event_endpoints p ON p.enabled AND (p.event_types IS NULL OR e.event_type = ANY (p.event_types)) FOR KEY SHARE OF p RETURNING 1) SELECT count(*) FROM d;
 INSERT INTO apalis.jobs (id, job_type, job, status, attempts, max_attempts, run_at, priority, idempotency_key) VALUES (:eid, 'h2s_outbox', convert_to('{"kind":"notify_paid","order_id":"' || :oid || '"}', 'UTF8'), 'Pending', 0, 2147483647, now(), 0, 'notify_paid:' || :oid) ON CONFLICT (job_type, idempotency_key) DO UPDATE SET status = 'Pending', attempts = 0, run_at = now(), lock_by = NULL, lock_at = NULL, done_at = NULL WHERE (apalis.jobs.status = 'Failed' AND apalis.jobs.attempts >= apalis.jobs.max_attempts) OR apalis.jobs.status = 'Killed';
 UPDATE h2s_stripe_events SET outcome = 'applied', order_id = :oid WHERE event_id = :eid;
 END;
