@@ -127,6 +127,8 @@ impl<H: TaskHandler> JobService<H> {
                 })
             });
         let outcome = super::handler::bounded(run, self.task_timeout).await;
+        // Counted here, where an attempt that outlived its timeout is seen too (an outage).
+        crate::metrics::task_attempt(kind, failure_label(&outcome));
         let elapsed_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
         let outage = matches!(outcome, Err(TaskError::Outage { .. }));
         match outcome {
@@ -260,6 +262,16 @@ impl<H: TaskHandler> tower::Service<Task<Payload>> for JobService<H> {
                 outcome
             })
             .boxed()
+    }
+}
+
+/// The attempt counter's `failure` label.
+fn failure_label(outcome: &Result<(), TaskError>) -> Option<&'static str> {
+    match outcome {
+        Ok(()) => None,
+        Err(TaskError::Retryable { .. }) => Some("retryable"),
+        Err(TaskError::Outage { .. }) => Some("outage"),
+        Err(TaskError::Permanent { .. }) => Some("permanent"),
     }
 }
 

@@ -60,9 +60,8 @@ impl TaskHandler for Tasks {
     type Job = OutboxTask;
 
     async fn handle(&self, task: OutboxTask) -> Result<(), TaskError> {
-        let kind = task.kind();
         self.trace(&task).await;
-        let result = match &task {
+        match &task {
             OutboxTask::Checkout {
                 order_id,
                 checkout_trace_id,
@@ -86,16 +85,6 @@ impl TaskHandler for Tasks {
             OutboxTask::Refund {
                 refund_request_id, ..
             } => refund::run(&self.pool, &self.stripe, *refund_request_id).await,
-        };
-        crate::metrics::task_attempt(
-            kind,
-            match &result {
-                Ok(()) => None,
-                Err(TaskError::Retryable { .. }) => Some("retryable"),
-                Err(TaskError::Outage { .. }) => Some("outage"),
-                Err(TaskError::Permanent { .. }) => Some("permanent"),
-            },
-        );
-        result
+        }
     }
 }
