@@ -27,6 +27,7 @@ mod shutdown;
 mod stale_address;
 mod stall;
 mod stripe_faults;
+mod tutorial;
 #[path = "../common/test_db.rs"]
 mod test_db;
 
