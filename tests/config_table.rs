@@ -94,8 +94,7 @@ fn the_configuration_reference_and_every_binarys_help_name_the_same_settings() {
     let mut missing = Vec::new();
     for (name, exe) in BINARIES {
         for setting in help_settings(exe) {
-            if !documented.contains(&setting)
-                && !is_secret_file_twin(&setting, &documented, &page)
+            if !documented.contains(&setting) && !is_secret_file_twin(&setting, &documented, &page)
             {
                 missing.push(format!("{name}: {} {:?}", setting.0, setting.1));
             }

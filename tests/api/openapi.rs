@@ -153,10 +153,10 @@ fn documented_checkout_examples() -> Vec<Value> {
         include_str!("../../docs/tutorial/first-order.md"),
     ];
     let mut examples = vec![];
-    for (page, at) in pages
-        .iter()
-        .flat_map(|page| page.match_indices("/api/shop").map(move |(at, _)| (page, at)))
-    {
+    for (page, at) in pages.iter().flat_map(|page| {
+        page.match_indices("/api/shop")
+            .map(move |(at, _)| (page, at))
+    }) {
         let rest = &page[at..];
         let Some(start) = rest.find("-d '") else {
             continue;

@@ -90,7 +90,11 @@ pub fn anchors(text: &str) -> BTreeSet<String> {
         }
         let base = slug(&line[hashes..]);
         let n = seen.entry(base.clone()).or_insert(0);
-        out.insert(if *n == 0 { base.clone() } else { format!("{base}-{n}") });
+        out.insert(if *n == 0 {
+            base.clone()
+        } else {
+            format!("{base}-{n}")
+        });
         *n += 1;
     }
     out
@@ -109,7 +113,13 @@ fn targets(line: &str) -> Vec<String> {
     if trimmed.starts_with('[')
         && let Some(def) = trimmed.find("]: ")
     {
-        out.push(trimmed[def + 3..].split_whitespace().next().unwrap_or("").to_owned());
+        out.push(
+            trimmed[def + 3..]
+                .split_whitespace()
+                .next()
+                .unwrap_or("")
+                .to_owned(),
+        );
     }
     out
 }

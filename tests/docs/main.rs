@@ -16,7 +16,10 @@ use links::Pages;
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 
 fn markdown_under(dir: &Path, out: &mut Vec<PathBuf>) {
-    for entry in std::fs::read_dir(Path::new(ROOT).join(dir)).expect("a folder").flatten() {
+    for entry in std::fs::read_dir(Path::new(ROOT).join(dir))
+        .expect("a folder")
+        .flatten()
+    {
         let path = dir.join(entry.file_name());
         if entry.path().is_dir() {
             markdown_under(&path, out);
@@ -32,7 +35,12 @@ fn pages() -> Pages {
     markdown_under(Path::new("docs"), &mut paths);
     paths
         .into_iter()
-        .filter_map(|p| Some((p.clone(), std::fs::read_to_string(Path::new(ROOT).join(&p)).ok()?)))
+        .filter_map(|p| {
+            Some((
+                p.clone(),
+                std::fs::read_to_string(Path::new(ROOT).join(&p)).ok()?,
+            ))
+        })
         .collect()
 }
 
@@ -63,8 +71,14 @@ fn every_alert_rule_names_a_runbook_section_that_exists() {
     assert_eq!(runbooks.len(), alerts, "one runbook per alert");
     for target in runbooks {
         // Runbook links are written from the repository root.
-        links::resolve(Path::new("alerts.yaml"), target, &pages(), &on_disk, &read_on_disk)
-            .unwrap_or_else(|why| panic!("runbook {target}: {why}"));
+        links::resolve(
+            Path::new("alerts.yaml"),
+            target,
+            &pages(),
+            &on_disk,
+            &read_on_disk,
+        )
+        .unwrap_or_else(|why| panic!("runbook {target}: {why}"));
     }
 }
 
@@ -85,14 +99,19 @@ fn a_broken_link_or_anchor_is_reported_and_code_is_not_a_link() {
     .into_iter()
     .collect();
     let exists = |p: &Path| pages.contains_key(p) || p == Path::new("c.md");
-    let broken = links::broken_links(&pages, &exists, &|_| None);
+    let broken = links::broken_links(&pages, &exists, &|_: &Path| None);
     let reported: Vec<&str> = broken
         .iter()
         .map(|b| b.split(' ').nth(1).unwrap_or(""))
         .collect();
     assert_eq!(
         reported,
-        ["b.md#absent", "missing.md", "#nowhere", "../README.md#also-absent"],
+        [
+            "b.md#absent",
+            "missing.md",
+            "#nowhere",
+            "../README.md#also-absent"
+        ],
         "{broken:#?}"
     );
 }
@@ -100,15 +119,25 @@ fn a_broken_link_or_anchor_is_reported_and_code_is_not_a_link() {
 #[test]
 fn anchors_follow_githubs_rules() {
     for (heading, slug) in [
-        ("The operator console (`/admin`)", "the-operator-console-admin"),
-        ("Stripe's objects, any API version", "stripes-objects-any-api-version"),
+        (
+            "The operator console (`/admin`)",
+            "the-operator-console-admin",
+        ),
+        (
+            "Stripe's objects, any API version",
+            "stripes-objects-any-api-version",
+        ),
         ("0. Start the system", "0-start-the-system"),
-        ("Sizing (from [BENCHMARKS.md](BENCHMARKS.md), 2 shared cores)", "sizing-from-benchmarksmd-2-shared-cores"),
+        (
+            "Sizing (from [BENCHMARKS.md](BENCHMARKS.md), 2 shared cores)",
+            "sizing-from-benchmarksmd-2-shared-cores",
+        ),
         ("`h2s_orders` and **money**", "h2s_orders-and-money"),
     ] {
         assert_eq!(links::slug(heading), slug, "{heading}");
     }
-    let anchors = links::anchors("# Notes\n\n## Notes\n\n```\n# not a heading\n```\n<a id=\"x\"></a>\n");
+    let anchors =
+        links::anchors("# Notes\n\n## Notes\n\n```\n# not a heading\n```\n<a id=\"x\"></a>\n");
     assert_eq!(
         anchors.into_iter().collect::<Vec<_>>(),
         ["notes", "notes-1", "x"]

@@ -27,9 +27,9 @@ mod shutdown;
 mod stale_address;
 mod stall;
 mod stripe_faults;
-mod tutorial;
 #[path = "../common/test_db.rs"]
 mod test_db;
+mod tutorial;
 
 /// Prints a scenario's counts on the process's stderr, bypassing the test harness's capture.
 #[macro_export]

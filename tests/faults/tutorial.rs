@@ -20,7 +20,9 @@ use std::{
 
 use serde_json::Value;
 
-use crate::helpers::{drop_database, fresh_database_url, main_cluster, one_at_a_time, spawn_api_with};
+use crate::helpers::{
+    drop_database, fresh_database_url, main_cluster, one_at_a_time, spawn_api_with,
+};
 
 const PAGE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/docs/tutorial/first-order.md");
 const REPEAT_FOR: Duration = Duration::from_secs(30);
@@ -89,7 +91,8 @@ fn steps(page: &str) -> (String, Vec<Step>) {
                 panic!("a command without its answer: {pair:?}")
             };
             assert!(
-                matches!(command.mark, Mark::Run | Mark::RunUntilMatch) && answer.mark == Mark::Answer,
+                matches!(command.mark, Mark::Run | Mark::RunUntilMatch)
+                    && answer.mark == Mark::Answer,
                 "a command, then its answer: {pair:?}"
             );
             Step {
@@ -111,7 +114,11 @@ fn start_command(command: &str) -> (Vec<(String, String)>, Vec<String>) {
         .expect("a command");
     let env = words[..at]
         .iter()
-        .map(|w| w.split_once('=').map(|(k, v)| (k.to_owned(), v.to_owned())).unwrap())
+        .map(|w| {
+            w.split_once('=')
+                .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                .unwrap()
+        })
         .collect();
     let rest = words[at..].join(" ");
     let args = rest
@@ -161,7 +168,9 @@ fn json_differences(expected: &Value, actual: &Value, at: &str, out: &mut Vec<St
             }
         }
         _ if expected == actual => {}
-        _ => out.push(format!("{at}: the page says {expected}, the answer is {actual}")),
+        _ => out.push(format!(
+            "{at}: the page says {expected}, the answer is {actual}"
+        )),
     }
 }
 
@@ -177,12 +186,21 @@ fn differences(answer: &Block, output: &str) -> Vec<String> {
         json_differences(&expected, &actual, "", &mut out);
         return out;
     }
-    let (expected, actual): (Vec<&str>, Vec<&str>) =
-        (answer.text.trim_end().lines().collect(), output.trim_end().lines().collect());
-    if expected.len() == actual.len() && expected.iter().zip(&actual).all(|(e, a)| fits_text(e.trim_end(), a.trim_end())) {
+    let (expected, actual): (Vec<&str>, Vec<&str>) = (
+        answer.text.trim_end().lines().collect(),
+        output.trim_end().lines().collect(),
+    );
+    if expected.len() == actual.len()
+        && expected
+            .iter()
+            .zip(&actual)
+            .all(|(e, a)| fits_text(e.trim_end(), a.trim_end()))
+    {
         return vec![];
     }
-    vec![format!("the page says {expected:?}, the answer is {actual:?}")]
+    vec![format!(
+        "the page says {expected:?}, the answer is {actual:?}"
+    )]
 }
 
 /// Runs one command in `dir`, `localhost:8080` meaning `address`; its stdout.
@@ -195,7 +213,11 @@ fn run(command: &str, dir: &Path, address: &str) -> String {
         .expect("bash runs");
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     if !out.status.success() {
-        return format!("{stdout}[exit {:?}: {}]", out.status.code(), String::from_utf8_lossy(&out.stderr));
+        return format!(
+            "{stdout}[exit {:?}: {}]",
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
     stdout
 }
@@ -221,7 +243,10 @@ async fn every_command_of_the_tutorial_answers_what_the_tutorial_shows() {
     let _serial = one_at_a_time().await;
     let page = std::fs::read_to_string(PAGE).expect("the tutorial");
     let (start, steps) = steps(&page);
-    assert!(steps.len() >= 8, "the tutorial's steps were found: {steps:?}");
+    assert!(
+        steps.len() >= 8,
+        "the tutorial's steps were found: {steps:?}"
+    );
     let (env, mut args) = start_command(&start);
     let db = fresh_database_url(&main_cluster(), "faults_tutorial");
     args.extend(["--database-url".to_owned(), db.clone()]);
@@ -234,14 +259,21 @@ async fn every_command_of_the_tutorial_answers_what_the_tutorial_shows() {
 
     for (i, step) in steps.iter().enumerate() {
         if let Err(e) = check_step(step, &dir, &address).await {
-            panic!("tutorial step {} answers otherwise than the page:\n{e}\n\napi log:\n{}", i + 1, api.proc.log_tail(20));
+            panic!(
+                "tutorial step {} answers otherwise than the page:\n{e}\n\napi log:\n{}",
+                i + 1,
+                api.proc.log_tail(20)
+            );
         }
     }
     // The check can fail: the last step, against the same api, with its answer changed.
     let mut broken = steps.last().unwrap().clone();
     broken.answer.text = broken.answer.text.replacen("refunded", "paid", 1);
     broken.repeat = false;
-    assert!(check_step(&broken, &dir, &address).await.is_err(), "a changed answer still fits");
+    assert!(
+        check_step(&broken, &dir, &address).await.is_err(),
+        "a changed answer still fits"
+    );
 
     assert_eq!(api.proc.terminate(Duration::from_secs(15)), Some(0));
     std::fs::remove_dir_all(&dir).ok();
@@ -251,8 +283,14 @@ async fn every_command_of_the_tutorial_answers_what_the_tutorial_shows() {
 #[test]
 fn a_pattern_fits_only_the_text_it_describes() {
     assert!(fits_text("ORD-…", "ORD-7KQ2M9XC4PZR8T1V"));
-    assert!(fits_text("http://127.0.0.1:…/pay/cs_test_…", "http://127.0.0.1:4242/pay/cs_test_a1"));
-    assert!(!fits_text("http://127.0.0.1:…/pay/cs_test_…", "http://127.0.0.1:4242/pay/ch_1"));
+    assert!(fits_text(
+        "http://127.0.0.1:…/pay/cs_test_…",
+        "http://127.0.0.1:4242/pay/cs_test_a1"
+    ));
+    assert!(!fits_text(
+        "http://127.0.0.1:…/pay/cs_test_…",
+        "http://127.0.0.1:4242/pay/ch_1"
+    ));
     assert!(!fits_text("ORD-…", "ord-1"));
     assert!(fits_text("…", ""));
     assert!(!fits_text("a…a", "a"));
@@ -260,7 +298,11 @@ fn a_pattern_fits_only_the_text_it_describes() {
 
 #[test]
 fn an_answer_with_a_changed_missing_or_extra_field_does_not_fit() {
-    let answer = |text: &str| Block { mark: Mark::Answer, lang: "json".into(), text: text.into() };
+    let answer = |text: &str| Block {
+        mark: Mark::Answer,
+        lang: "json".into(),
+        text: text.into(),
+    };
     let page = answer(r#"{"status": "paid", "id": "ORD-…", "n": 1}"#);
     assert!(differences(&page, r#"{"status":"paid","id":"ORD-9","n":1}"#).is_empty());
     for wrong in [
@@ -273,7 +315,10 @@ fn an_answer_with_a_changed_missing_or_extra_field_does_not_fit() {
     ] {
         assert!(!differences(&page, wrong).is_empty(), "{wrong} fits");
     }
-    let text = Block { lang: "text".into(), ..answer("h2s_invariant_violations 0\n") };
+    let text = Block {
+        lang: "text".into(),
+        ..answer("h2s_invariant_violations 0\n")
+    };
     assert!(differences(&text, "h2s_invariant_violations 0\n").is_empty());
     assert!(!differences(&text, "h2s_invariant_violations 1\n").is_empty());
 }
