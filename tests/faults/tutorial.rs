@@ -260,7 +260,7 @@ async fn every_command_of_the_tutorial_answers_what_the_tutorial_shows() {
     for (i, step) in steps.iter().enumerate() {
         if let Err(e) = check_step(step, &dir, &address).await {
             panic!(
-                "tutorial step {} answers otherwise than the page:\n{e}\n\napi log:\n{}",
+                "the tutorial's command {} answers otherwise than the page:\n{e}\n\napi log:\n{}",
                 i + 1,
                 api.proc.log_tail(20)
             );
