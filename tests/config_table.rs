@@ -4,26 +4,19 @@
 //! `*_FILE` twins of secrets are covered by the page's paragraph on secrets rather than by
 //! rows of their own.
 
+#[path = "common/help.rs"]
+mod help;
+
 use std::collections::BTreeSet;
+
+use help::BINARIES;
 
 /// `(flag, env)`: `--database-url`, `Some("DATABASE_URL")`.
 type Setting = (String, Option<String>);
 
-const BINARIES: [(&str, &str); 3] = [
-    ("api", env!("CARGO_BIN_EXE_api")),
-    ("worker", env!("CARGO_BIN_EXE_worker")),
-    ("reconcile", env!("CARGO_BIN_EXE_reconcile")),
-];
-
 /// The flags of one binary's `--help`, each with the variable its `[env: ...]` names.
 fn help_settings(exe: &str) -> Vec<Setting> {
-    let out = std::process::Command::new(exe)
-        .arg("--help")
-        .env_clear()
-        .output()
-        .expect("the binary runs");
-    assert!(out.status.success(), "{exe} --help");
-    let text = String::from_utf8(out.stdout).expect("utf-8 help");
+    let text = help::help(exe);
     let mut settings: Vec<Setting> = Vec::new();
     for line in text.lines() {
         let trimmed = line.trim_start();

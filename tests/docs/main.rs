@@ -6,6 +6,8 @@
 //! by `tests/config_table.rs`, `tests/lifecycle/{table,job_table}.rs` and
 //! `tests/api/stripe_versions.rs`.
 
+#[path = "../common/help.rs"]
+mod help;
 mod links;
 mod references;
 

@@ -6,7 +6,11 @@ use std::{collections::BTreeSet, path::Path};
 
 use h2s_dispatch::events::EventType;
 
-use crate::{ROOT, read_on_disk};
+use crate::{
+    ROOT,
+    help::{BINARIES, help},
+    read_on_disk,
+};
 
 /// The text between `start` and `end` in a page.
 fn between<'a>(text: &'a str, start: &str, end: &str) -> &'a str {
@@ -78,27 +82,6 @@ fn the_event_feed_reference_lists_exactly_the_event_types_in_the_codes_order() {
     assert_eq!(listed, types, "docs/reference/events.md's event types");
 }
 
-const BINARIES: [(&str, &str); 3] = [
-    ("api", env!("CARGO_BIN_EXE_api")),
-    ("worker", env!("CARGO_BIN_EXE_worker")),
-    ("reconcile", env!("CARGO_BIN_EXE_reconcile")),
-];
-
-/// The `--help` of a binary, with no setting in its environment (clap shows the values it
-/// finds there).
-fn help(exe: &str) -> String {
-    let out = std::process::Command::new(exe)
-        .arg("--help")
-        .env_clear()
-        .output()
-        .expect("the binary runs");
-    assert!(out.status.success(), "{exe} --help");
-    String::from_utf8(out.stdout)
-        .expect("utf-8")
-        .trim_end()
-        .to_owned()
-}
-
 #[test]
 fn the_cli_reference_is_each_binarys_help() {
     let path = Path::new(ROOT).join("docs/reference/cli.md");
@@ -109,7 +92,7 @@ fn the_cli_reference_is_each_binarys_help() {
         let old = between(&page, &start, "\n```\n");
         generated = generated.replacen(
             &format!("{start}{old}"),
-            &format!("{start}{}", help(exe)),
+            &format!("{start}{}", help(exe).trim_end()),
             1,
         );
     }
