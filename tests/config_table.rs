@@ -1,28 +1,22 @@
-//! The README's configuration tables and the binaries' `--help` name the same settings: every
-//! flag (with its environment variable) that `api`, `worker` or `reconcile` accepts has a row,
-//! and every row is a flag some binary accepts. The `*_FILE` twins of secrets are covered by
-//! the README's paragraph on secrets rather than by rows of their own.
+//! The configuration reference's tables (`docs/reference/configuration.md`) and the binaries'
+//! `--help` name the same settings: every flag (with its environment variable) that `api`,
+//! `worker` or `reconcile` accepts has a row, and every row is a flag some binary accepts. The
+//! `*_FILE` twins of secrets are covered by the page's paragraph on secrets rather than by
+//! rows of their own.
+
+#[path = "common/help.rs"]
+mod help;
 
 use std::collections::BTreeSet;
+
+use help::BINARIES;
 
 /// `(flag, env)`: `--database-url`, `Some("DATABASE_URL")`.
 type Setting = (String, Option<String>);
 
-const BINARIES: [(&str, &str); 3] = [
-    ("api", env!("CARGO_BIN_EXE_api")),
-    ("worker", env!("CARGO_BIN_EXE_worker")),
-    ("reconcile", env!("CARGO_BIN_EXE_reconcile")),
-];
-
 /// The flags of one binary's `--help`, each with the variable its `[env: ...]` names.
 fn help_settings(exe: &str) -> Vec<Setting> {
-    let out = std::process::Command::new(exe)
-        .arg("--help")
-        .env_clear()
-        .output()
-        .expect("the binary runs");
-    assert!(out.status.success(), "{exe} --help");
-    let text = String::from_utf8(out.stdout).expect("utf-8 help");
+    let text = help::help(exe);
     let mut settings: Vec<Setting> = Vec::new();
     for line in text.lines() {
         let trimmed = line.trim_start();
@@ -46,16 +40,9 @@ fn help_settings(exe: &str) -> Vec<Setting> {
     settings
 }
 
-/// The rows of the README's configuration tables (section "Configuration"): the first two
-/// columns, flag and env.
-fn readme_settings(readme: &str) -> Vec<Setting> {
-    let start = readme
-        .find("\n## Configuration\n")
-        .expect("a Configuration section");
-    let section = &readme[start + 1..];
-    let end = section[3..].find("\n## ").map_or(section.len(), |e| e + 3);
-    section[..end]
-        .lines()
+/// The rows of the page's configuration tables: the first two columns, flag and env.
+fn page_settings(page: &str) -> Vec<Setting> {
+    page.lines()
         .filter(|l| l.starts_with("| `--"))
         .map(|row| {
             let cells: Vec<&str> = row.split('|').map(str::trim).collect();
@@ -66,8 +53,8 @@ fn readme_settings(readme: &str) -> Vec<Setting> {
         .collect()
 }
 
-/// A `--x-file` / `X_FILE` twin of a secret setting `--x` / `X` the README lists as one.
-fn is_secret_file_twin(setting: &Setting, documented: &BTreeSet<Setting>, readme: &str) -> bool {
+/// A `--x-file` / `X_FILE` twin of a secret setting `--x` / `X` the page lists as one.
+fn is_secret_file_twin(setting: &Setting, documented: &BTreeSet<Setting>, page: &str) -> bool {
     let (flag, env) = setting;
     let (Some(base_flag), Some(base_env)) = (
         flag.strip_suffix("-file"),
@@ -75,19 +62,22 @@ fn is_secret_file_twin(setting: &Setting, documented: &BTreeSet<Setting>, readme
     ) else {
         return false;
     };
-    let start = readme
+    let start = page
         .find("\nSecrets (")
-        .expect("the README's paragraph on secrets");
-    let secrets = &readme[start..start + readme[start..].find(')').unwrap_or(0)];
+        .expect("the page's paragraph on secrets");
+    let secrets = &page[start..start + page[start..].find(')').unwrap_or(0)];
     documented.contains(&(base_flag.to_owned(), Some(base_env.to_owned())))
         && secrets.contains(&format!("`{base_env}`"))
 }
 
 #[test]
-fn the_readme_configuration_tables_and_every_binarys_help_name_the_same_settings() {
-    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md"))
-        .expect("README.md");
-    let documented: BTreeSet<Setting> = readme_settings(&readme).into_iter().collect();
+fn the_configuration_reference_and_every_binarys_help_name_the_same_settings() {
+    let page = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/docs/reference/configuration.md"
+    ))
+    .expect("docs/reference/configuration.md");
+    let documented: BTreeSet<Setting> = page_settings(&page).into_iter().collect();
     assert!(
         documented.len() > 20,
         "the tables were found: {documented:?}"
@@ -97,8 +87,7 @@ fn the_readme_configuration_tables_and_every_binarys_help_name_the_same_settings
     let mut missing = Vec::new();
     for (name, exe) in BINARIES {
         for setting in help_settings(exe) {
-            if !documented.contains(&setting)
-                && !is_secret_file_twin(&setting, &documented, &readme)
+            if !documented.contains(&setting) && !is_secret_file_twin(&setting, &documented, &page)
             {
                 missing.push(format!("{name}: {} {:?}", setting.0, setting.1));
             }
@@ -107,11 +96,11 @@ fn the_readme_configuration_tables_and_every_binarys_help_name_the_same_settings
     }
     assert!(
         missing.is_empty(),
-        "in --help but not in the README's configuration tables: {missing:#?}"
+        "in --help but not in docs/reference/configuration.md: {missing:#?}"
     );
     let unknown: Vec<_> = documented.difference(&accepted).collect();
     assert!(
         unknown.is_empty(),
-        "in the README's configuration tables but in no binary's --help: {unknown:#?}"
+        "in docs/reference/configuration.md but in no binary's --help: {unknown:#?}"
     );
 }

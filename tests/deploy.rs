@@ -1,5 +1,5 @@
 //! Static checks of the deployment files (no Docker daemon or Kubernetes cluster here): the
-//! Kubernetes manifests and compose file parse and carry what the README promises, the
+//! Kubernetes manifests and compose file parse and carry what docs/how-to/deploy.md promises, the
 //! Dockerfile has its stages, user and health check, and systemd accepts the units; and the
 //! production build (`--no-default-features`) leaves the Stripe stand-in out.
 

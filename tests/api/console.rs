@@ -2,7 +2,7 @@
 //! see a paid order without its job, sweep (dry run, then for real), see it repaired, retry
 //! a dead task and see it done; a wrong token and a POST without the CSRF token refused.
 //! Screenshots go to `target/tmp/console-screenshots/` (CI keeps them as artefacts);
-//! `CONSOLE_SCREENSHOT_WRITE=1` also refreshes `docs/console.png` for the README.
+//! `CONSOLE_SCREENSHOT_WRITE=1` also refreshes those the tutorial shows (`docs/tutorial/img/`).
 
 use std::time::Duration;
 
@@ -68,14 +68,7 @@ async fn an_operator_repairs_a_paid_order_and_retries_a_dead_task_from_the_conso
         "{page}"
     );
     assert!(page.contains("class=\"dead-task\""), "{page}");
-    let dashboard = browser.screenshot(&shots, "2-breach-and-dead-task").await;
-    if std::env::var_os("CONSOLE_SCREENSHOT_WRITE").is_some() {
-        std::fs::copy(
-            &dashboard,
-            concat!(env!("CARGO_MANIFEST_DIR"), "/docs/console.png"),
-        )
-        .unwrap();
-    }
+    browser.screenshot(&shots, "2-breach-and-dead-task").await;
 
     // A POST without the CSRF token (or with another) is refused, even with the session.
     let cookie = browser.cookie("h2s_console").await;

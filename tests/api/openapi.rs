@@ -1,5 +1,5 @@
 //! The OpenAPI description (issue 11): served at `/openapi.json`, equal to the committed
-//! `docs/openapi.json`, and the README's example requests and the API's real answers fit it.
+//! `docs/openapi.json`, and the docs' example requests and the API's real answers fit it.
 //! `OPENAPI_WRITE=1 cargo test --test api openapi` rewrites the committed file.
 
 use serde_json::{Value, json};
@@ -145,12 +145,19 @@ pub(crate) fn response_schema<'a>(
     schema
 }
 
-/// The `-d '...'` bodies of the README's `curl` examples to `/api/shop`.
-fn readme_checkout_examples() -> Vec<Value> {
-    let readme = include_str!("../../README.md");
+/// The `-d '...'` bodies of the docs' `curl` examples to `/api/shop`: the HTTP reference's
+/// first (it names its return URLs), then the tutorial's.
+fn documented_checkout_examples() -> Vec<Value> {
+    let pages = [
+        include_str!("../../docs/reference/http-api.md"),
+        include_str!("../../docs/tutorial/first-order.md"),
+    ];
     let mut examples = vec![];
-    for (at, _) in readme.match_indices("/api/shop") {
-        let rest = &readme[at..];
+    for (page, at) in pages.iter().flat_map(|page| {
+        page.match_indices("/api/shop")
+            .map(move |(at, _)| (page, at))
+    }) {
+        let rest = &page[at..];
         let Some(start) = rest.find("-d '") else {
             continue;
         };
@@ -160,7 +167,7 @@ fn readme_checkout_examples() -> Vec<Value> {
         }
         let body = &rest[start + 4..];
         let end = body.find('\'').unwrap();
-        examples.push(serde_json::from_str(&body[..end]).expect("a README example is JSON"));
+        examples.push(serde_json::from_str(&body[..end]).expect("a documented example is JSON"));
     }
     examples
 }
@@ -205,14 +212,14 @@ async fn the_served_description_equals_the_committed_one() {
 }
 
 #[tokio::test]
-async fn the_readme_examples_and_real_answers_fit_the_description() {
+async fn the_documented_examples_and_real_answers_fit_the_description() {
     let doc: Value = serde_json::from_str(&std::fs::read_to_string(COMMITTED).unwrap()).unwrap();
     let request =
         &doc["paths"]["/api/shop"]["post"]["requestBody"]["content"]["application/json"]["schema"];
 
-    // The README's requests, and what the API refuses does not fit.
-    let examples = readme_checkout_examples();
-    assert!(!examples.is_empty(), "no README example found");
+    // The documented requests, and what the API refuses does not fit.
+    let examples = documented_checkout_examples();
+    assert!(examples.len() >= 2, "the examples were found: {examples:?}");
     for example in &examples {
         assert_eq!(
             fits(&doc, request, example),

@@ -158,7 +158,7 @@ impl Scenario {
         }
     }
 
-    /// What the README's lifecycle table says the event under test does (and answers).
+    /// What the lifecycle table (docs/reference/statuses.md) says the event under test does (and answers).
     pub fn expected(self) -> (&'static str, &'static str, Option<&'static str>, i64) {
         use Scenario::*;
         match self {

@@ -242,14 +242,21 @@ fn any_subset_of_mutations_of_stripes_samples_is_applied_as_the_original_and_log
 }
 
 #[test]
-fn the_readme_lists_the_fields_read_as_the_readers_read_them() {
-    let readme =
-        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+fn the_stripe_reference_lists_the_fields_read_as_the_readers_read_them() {
+    let page = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/docs/reference/stripe-webhook.md"
+    ))
+    .unwrap();
     let start = "<!-- stripe-fields: generated from src/stripe/fields.rs -->\n";
-    let table = readme
+    let table = page
         .split_once(start)
         .and_then(|(_, rest)| rest.split_once("<!-- /stripe-fields -->"))
         .map(|(table, _)| table)
-        .expect("the README has the fields table between its markers");
-    assert_eq!(table, readme_table(), "paste this table into the README");
+        .expect("the page has the fields table between its markers");
+    assert_eq!(
+        table,
+        readme_table(),
+        "paste this table into docs/reference/stripe-webhook.md"
+    );
 }

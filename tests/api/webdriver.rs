@@ -139,7 +139,8 @@ impl Browser {
         c["value"].as_str().unwrap().to_owned()
     }
 
-    /// Saves a PNG of the viewport as `dir/name.png`.
+    /// Saves a PNG of the viewport as `dir/name.png`; with `CONSOLE_SCREENSHOT_WRITE` set,
+    /// also refreshes `docs/tutorial/img/name.png` when the tutorial shows that one.
     pub async fn screenshot(&self, dir: &std::path::Path, name: &str) -> std::path::PathBuf {
         use base64::Engine as _;
         let b64 = self.call(reqwest::Method::GET, "/screenshot", None).await;
@@ -148,7 +149,13 @@ impl Browser {
             .unwrap();
         std::fs::create_dir_all(dir).unwrap();
         let path = dir.join(format!("{name}.png"));
-        std::fs::write(&path, png).unwrap();
+        std::fs::write(&path, &png).unwrap();
+        let shown = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("docs/tutorial/img")
+            .join(format!("{name}.png"));
+        if std::env::var_os("CONSOLE_SCREENSHOT_WRITE").is_some() && shown.exists() {
+            std::fs::write(&shown, &png).unwrap();
+        }
         path
     }
 

@@ -29,6 +29,8 @@ mod stall;
 mod stripe_faults;
 #[path = "../common/test_db.rs"]
 mod test_db;
+mod tutorial;
+mod tutorial_answers;
 
 /// Prints a scenario's counts on the process's stderr, bypassing the test harness's capture.
 #[macro_export]

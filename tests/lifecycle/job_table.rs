@@ -1,5 +1,6 @@
-//! The README's job table (issue 26), generated from `dispatch::transition::next`, the one
-//! job transition function, and compared with the README's text.
+//! The job table of `docs/reference/statuses.md` (issue 26), generated from
+//! `dispatch::transition::next`, the one job transition function, and compared with the
+//! page's text.
 
 use chrono::Utc;
 use h2s_dispatch::{
@@ -68,15 +69,18 @@ fn table() -> String {
 }
 
 #[test]
-fn the_readme_job_table_matches_the_job_transition_function() {
-    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md"))
-        .expect("README.md");
-    let start = readme.find(START).expect("the job table's start marker") + START.len();
-    let end = readme.find(END).expect("the job table's end marker");
+fn the_documented_job_table_matches_the_job_transition_function() {
+    let page = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/docs/reference/statuses.md"
+    ))
+    .expect("docs/reference/statuses.md");
+    let start = page.find(START).expect("the job table's start marker") + START.len();
+    let end = page.find(END).expect("the job table's end marker");
     let generated = table();
     assert_eq!(
-        readme[start..end].trim().to_owned() + "\n",
+        page[start..end].trim().to_owned() + "\n",
         generated,
-        "README.md's job table differs from dispatch::transition::next; the code implies:\n\n{generated}"
+        "docs/reference/statuses.md's job table differs from dispatch::transition::next; the code implies:\n\n{generated}"
     );
 }

@@ -8,7 +8,7 @@
 //!
 //! A failure shrinks to a short script, one operation a line, printed in the panic message;
 //! paste it into `REGRESSIONS` so it runs in CI forever after. `PROPTEST_CASES=N` runs more
-//! cases (README: "The lifecycle, by model").
+//! cases (docs/explanation/model-testing.md).
 
 mod job_table;
 mod model;
@@ -32,7 +32,7 @@ use model::{AtStripe, Model};
 use script::Op;
 use system::{System, Template};
 
-/// Cases per CI run (README: "The lifecycle, by model"); `PROPTEST_CASES` overrides.
+/// Cases per CI run (docs/explanation/model-testing.md); `PROPTEST_CASES` overrides.
 const CI_CASES: u32 = 64;
 /// Operations per case, at most (before the settling ones); `LIFECYCLE_MAX_OPS` overrides.
 const MAX_OPS: usize = 24;
@@ -58,7 +58,7 @@ const REGRESSIONS: &[(&str, &str)] = &[
          step A crash after-stripe-call",
     ),
     (
-        // Catches `transition::next` letting `expired` leave `paid` (as does the README
+        // Catches `transition::next` letting `expired` leave `paid` (as does the documented
         // table's test); random cases reach this history in only about 1 in 50.
         "a late expiry never takes a paid order back",
         "checkout

@@ -1,6 +1,6 @@
 //! The reference model: plain Rust, no I/O. What SPEC.md says each order's status, its
 //! dispatch job's status, its session and its checkout task must be after each operation.
-//! Written from the contract, not from the code: its transition rule is its own (the README
+//! Written from the contract, not from the code: its transition rule is its own (the documented
 //! table is what ties the code's `transition::next` to the contract).
 
 use h2s_dispatch::{

@@ -1,6 +1,6 @@
 //! Issue 26 in the model: the operator's refund requests and the dispatcher's job actions,
-//! as the contract says they go (SPEC "Operator money and dispatch actions", README "Operator
-//! refunds and dispatch actions"), and the job's own rule of moves.
+//! as the contract says they go (SPEC "Operator money and dispatch actions",
+//! docs/explanation/operator-actions.md), and the job's own rule of moves.
 
 use h2s_dispatch::{dispatch::JobStatus, orders::OrderStatus};
 

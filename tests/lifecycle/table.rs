@@ -1,6 +1,7 @@
-//! The README's lifecycle table, generated from `orders::transition::next` (and the job
-//! status `dispatch::JobStatus::for_order` implies) and compared with the README's text, so
-//! that the documentation cannot drift from the code; the model's own rule must agree too.
+//! The lifecycle table of `docs/reference/statuses.md`, generated from
+//! `orders::transition::next` (and the job status `dispatch::JobStatus::for_order` implies) and
+//! compared with the page's text, so that the documentation cannot drift from the code; the
+//! model's own rule must agree too.
 
 use h2s_dispatch::{
     dispatch::JobStatus,
@@ -67,36 +68,39 @@ fn table(next: impl Fn(OrderStatus, PaymentEvent) -> Option<OrderStatus>) -> Str
     out
 }
 
-fn readme_table() -> String {
-    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md"))
-        .expect("README.md");
-    let start = readme
+fn page_table() -> String {
+    let page = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/docs/reference/statuses.md"
+    ))
+    .expect("docs/reference/statuses.md");
+    let start = page
         .find(START)
-        .expect("the README has the lifecycle table's start marker");
-    let end = readme
+        .expect("the page has the lifecycle table's start marker");
+    let end = page
         .find(END)
-        .expect("the README has the lifecycle table's end marker");
-    readme[start + START.len()..end].trim().to_owned() + "\n"
+        .expect("the page has the lifecycle table's end marker");
+    page[start + START.len()..end].trim().to_owned() + "\n"
 }
 
 #[test]
-fn the_readme_lifecycle_table_matches_the_transition_function() {
+fn the_documented_lifecycle_table_matches_the_transition_function() {
     let generated = table(h2s_dispatch::orders::transition::next);
     assert_eq!(
-        readme_table(),
+        page_table(),
         generated,
-        "README.md's lifecycle table differs from orders::transition::next; the table the \
+        "docs/reference/statuses.md's lifecycle table differs from orders::transition::next; the table the \
          code implies is:\n\n{generated}"
     );
 }
 
 #[test]
-fn the_models_lifecycle_is_the_readme_table() {
+fn the_models_lifecycle_is_the_documented_table() {
     let generated = table(|status, event| {
         let to = model::spec_next(status, event);
         (to != status).then_some(to)
     });
-    assert_eq!(readme_table(), generated);
+    assert_eq!(page_table(), generated);
     for status in STATUSES {
         assert_eq!(model::spec_job(status), JobStatus::for_order(status));
     }
