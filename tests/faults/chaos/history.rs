@@ -44,9 +44,10 @@ pub struct Fault {
 }
 
 impl Fault {
-    /// The database could not be reached, or refused writes, during this fault.
+    /// The database could not be reached, or refused writes, during this fault (injected,
+    /// or observed: `db_slow`).
     pub fn cuts_database(&self) -> bool {
-        matches!(self.kind, "failover" | "stall" | "resets")
+        matches!(self.kind, "failover" | "stall" | "resets" | "db_slow")
     }
 }
 

@@ -1,0 +1,52 @@
+//! Faults nobody injected: a machine so busy (other builds and test runs share its two cores)
+//! that a commit takes seconds. A probe commits a transaction with an id (`txid_current()`:
+//! a commit record, so it waits for the synchronous standby too) through the proxy, as the
+//! processes do, every quarter second; a probe slower than a second, or failing, opens an
+//! observed `db_slow` window, which the checker treats as the database being unreachable
+//! (503s are the right answer then). A database that answers fast while an api answers 503
+//! stays a breach.
+
+use std::{
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+use sqlx::postgres::PgPoolOptions;
+
+use crate::chaos::history::History;
+
+const SLOW: Duration = Duration::from_secs(1);
+
+/// Probes until `stop` is set (the task ends after recording an open window).
+pub fn observe(
+    db_url: String,
+    history: Arc<History>,
+    stop: tokio::sync::watch::Receiver<bool>,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let pool = PgPoolOptions::new()
+            .max_connections(2)
+            .acquire_timeout(SLOW)
+            .connect_lazy(&db_url)
+            .expect("the probe's pool");
+        let mut slow_since: Option<Instant> = None;
+        while !*stop.borrow() {
+            let started = Instant::now();
+            let probe = sqlx::query_scalar::<_, i64>("SELECT txid_current()").fetch_one(&pool);
+            let fast = matches!(tokio::time::timeout(SLOW, probe).await, Ok(Ok(_)));
+            match (fast, slow_since) {
+                (false, None) => slow_since = Some(started),
+                (true, Some(since)) => {
+                    history.fault("db_slow", "postgres (observed)", since);
+                    slow_since = None;
+                }
+                _ => {}
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+        if let Some(since) = slow_since {
+            history.fault("db_slow", "postgres (observed)", since);
+        }
+        pool.close().await;
+    })
+}
