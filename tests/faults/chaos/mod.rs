@@ -110,13 +110,15 @@ pub async fn chaos(seed: u64, run: Duration) {
     let parts = start(&history, seed).await;
     history.note("plan", &plan);
     let (stop, stopped) = tokio::sync::watch::channel(false);
-    let observer = observer::observe(parts.db.url(), history.clone(), stopped);
+    let observer = observer::observe(parts.db.url(), history.clone(), stopped.clone());
+    let verifier = feed_check::verify_as_they_come(parts.receivers.to_vec(), stopped);
     let (records, client) = play(&plan, &parts, &history, run).await;
     let pool = crate::helpers::pool(&parts.db.url()).await;
     let settled = settle(&parts, &pool, &records, &client).await;
     stop.send_replace(true);
     observer.await.expect("the observer");
-    let findings = judge(settled, &parts, &history, &pool, &records).await;
+    let verified = verifier.await.expect("the verifier");
+    let findings = judge(settled, verified, &parts, &history, &pool, &records).await;
     let table = summary(&findings, &history, &plan, run, records.len());
     report!("{table}");
     history.note("summary", &findings.counts);
@@ -184,6 +186,7 @@ async fn settle(
 /// Checks the history and the final state the settling reached.
 async fn judge(
     settled: settle::Settled,
+    verified: feed_check::Verified,
     parts: &Parts,
     history: &History,
     pool: &sqlx::PgPool,
@@ -204,6 +207,7 @@ async fn judge(
         findings.count(&what, *n);
     }
     check(&mut findings, history, parts, pool, records).await;
+    feed_check::check_feed(&mut findings, pool, &parts.receivers, verified).await;
     findings
 }
 
@@ -217,7 +221,6 @@ async fn check(
     let truth = truth::Truth::read(&parts.stripe.sessions(), &parts.stripe.events());
     checker::check_orders(f, &checker::orders(pool).await, records, &truth);
     checker::check_refunds(f, pool, &parts.stripe.refunds(), records).await;
-    feed_check::check_feed(f, pool, &parts.receivers).await;
     let faults = history.faults();
     answers::check_answers(f, &history.ops(), &faults);
     answers::check_deaths(f, &history.deaths.lock().unwrap(), &faults);
