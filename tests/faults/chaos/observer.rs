@@ -1,17 +1,16 @@
 //! Faults nobody injected: a machine so busy (other builds and test runs share its two cores)
-//! that a commit takes seconds. A probe commits a transaction with an id (`txid_current()`:
-//! a commit record, so it waits for the synchronous standby too) through the proxy, as the
-//! processes do, every quarter second; a probe slower than a second, or failing, opens an
-//! observed `db_slow` window, which the checker treats as the database being unreachable
-//! (503s are the right answer then). A database that answers fast while an api answers 503
+//! that opening a connection or committing takes seconds. A probe opens a fresh connection
+//! through the proxy, as a process's pool does after a failover, and commits a transaction
+//! with an id (`txid_current()`: a commit record, so it waits for the synchronous standby
+//! too), every quarter second; a probe slower than a second, or failing, opens an observed
+//! `db_slow` window, which the checker treats as the database being unreachable (503s are the
+//! right answer then). A database that answers a new client fast while an api answers 503
 //! stays a breach.
 
 use std::{
     sync::Arc,
     time::{Duration, Instant},
 };
-
-use sqlx::postgres::PgPoolOptions;
 
 use crate::chaos::history::History;
 
@@ -24,16 +23,10 @@ pub fn observe(
     stop: tokio::sync::watch::Receiver<bool>,
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
-        let pool = PgPoolOptions::new()
-            .max_connections(2)
-            .acquire_timeout(SLOW)
-            .connect_lazy(&db_url)
-            .expect("the probe's pool");
         let mut slow_since: Option<Instant> = None;
         while !*stop.borrow() {
             let started = Instant::now();
-            let probe = sqlx::query_scalar::<_, i64>("SELECT txid_current()").fetch_one(&pool);
-            let fast = matches!(tokio::time::timeout(SLOW, probe).await, Ok(Ok(_)));
+            let fast = matches!(tokio::time::timeout(SLOW, probe(&db_url)).await, Ok(Ok(_)));
             match (fast, slow_since) {
                 (false, None) => slow_since = Some(started),
                 (true, Some(since)) => {
@@ -47,6 +40,16 @@ pub fn observe(
         if let Some(since) = slow_since {
             history.fault("db_slow", "postgres (observed)", since);
         }
-        pool.close().await;
     })
+}
+
+/// A new connection, and one commit on it.
+async fn probe(url: &str) -> Result<i64, sqlx::Error> {
+    use sqlx::Connection as _;
+    let mut connection = sqlx::PgConnection::connect(url).await?;
+    let id = sqlx::query_scalar("SELECT txid_current()")
+        .fetch_one(&mut connection)
+        .await?;
+    let _ = connection.close().await;
+    Ok(id)
 }

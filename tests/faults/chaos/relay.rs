@@ -71,7 +71,7 @@ impl Relay {
             rx,
             watch,
             sender,
-            StdRng::seed_from_u64(seed ^ 0x5717_7e),
+            StdRng::seed_from_u64(seed ^ 0x0057_177e),
         ));
         Relay { url, mode, busy }
     }

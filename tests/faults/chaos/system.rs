@@ -63,8 +63,6 @@ pub fn api_flags(bind: &str) -> Vec<&str> {
         "1000",
         "--request-timeout-ms",
         "4000",
-        "--database-acquire-timeout-ms",
-        "1000",
         "--event-endpoints-allow-private",
         "--bind",
     ]
@@ -89,8 +87,6 @@ pub fn worker_flags(stripe: &str) -> Vec<&str> {
         "2000",
         "--task-timeout-ms",
         "5000",
-        "--database-acquire-timeout-ms",
-        "1000",
         "--event-endpoints-allow-private",
         "--event-delivery-timeout-ms",
         "2000",
