@@ -110,7 +110,12 @@ pub async fn chaos(seed: u64, run: Duration) {
     let parts = start(&history, seed).await;
     history.note("plan", &plan);
     let (stop, stopped) = tokio::sync::watch::channel(false);
-    let observer = observer::observe(parts.db.url(), history.clone(), stopped.clone());
+    let observer = observer::observe(
+        parts.db.url(),
+        parts.processes.api_urls(),
+        history.clone(),
+        stopped.clone(),
+    );
     let verifier = feed_check::verify_as_they_come(parts.receivers.to_vec(), stopped);
     let (records, client) = play(&plan, &parts, &history, run).await;
     let pool = crate::helpers::pool(&parts.db.url()).await;
@@ -225,7 +230,7 @@ async fn check(
     answers::check_answers(f, &history.ops(), &faults);
     answers::check_deaths(f, &history.deaths.lock().unwrap(), &faults);
     for fault in &faults {
-        let observed = if fault.kind == "db_slow" {
+        let observed = if fault.kind.ends_with("_slow") {
             " (observed: the machine, not the nemesis)"
         } else {
             ""
