@@ -1,13 +1,13 @@
 //! Faults nobody injected: a machine so busy (other builds and test runs share its two cores)
 //! that opening a connection or committing takes seconds. A probe opens a fresh connection
-//! through the proxy, as a process's pool does after a failover, and commits a transaction
-//! with an id (`txid_current()`: a commit record, so it waits for the synchronous standby
-//! too), every quarter second; a probe slower than a second, or failing, opens an observed
-//! `db_slow` window, which the checker treats as the database being unreachable (503s are the
-//! right answer then). Each api's `/healthz` (which needs no database) is probed too: one
-//! that takes over a second is a process starved of CPU, and its `api_slow` window explains
-//! that api's slow answers. A database that answers a new client fast while a responsive api
-//! answers 503 stays a breach.
+//! through the proxy, as a process's pool does after a failover, and commits a write (which
+//! waits for the synchronous standby, as the processes' commits do), every quarter second;
+//! a probe slower than a second, or failing, opens an observed `db_slow` window, which the
+//! checker treats as the database being unreachable (503s are the right answer then). Each
+//! api's `/healthz` (which needs no database) is probed too: one that takes over a second is
+//! a process starved of CPU, and its `api_slow` window explains that api's slow answers. A
+//! database that answers a new client fast while a responsive api answers 503 stays a
+//! breach.
 
 use std::{
     sync::Arc,
@@ -79,13 +79,18 @@ impl Window {
     }
 }
 
-/// A new connection, and one commit on it.
-async fn probe(url: &str) -> Result<i64, sqlx::Error> {
+/// A new connection, and one write committed on it (to a table of its own in the `postgres`
+/// database, so that the commit waits for the synchronous standby as the processes' do).
+async fn probe(url: &str) -> Result<(), sqlx::Error> {
     use sqlx::Connection as _;
-    let mut connection = sqlx::PgConnection::connect(url).await?;
-    let id = sqlx::query_scalar("SELECT txid_current()")
-        .fetch_one(&mut connection)
-        .await?;
+    let server = url.rsplit_once('/').map_or(url, |(server, _)| server);
+    let mut connection = sqlx::PgConnection::connect(&format!("{server}/postgres")).await?;
+    for sql in [
+        "CREATE TABLE IF NOT EXISTS h2s_chaos_probe (at TIMESTAMPTZ NOT NULL)",
+        "INSERT INTO h2s_chaos_probe VALUES (now())",
+    ] {
+        sqlx::query(sql).execute(&mut connection).await?;
+    }
     let _ = connection.close().await;
-    Ok(id)
+    Ok(())
 }
