@@ -127,6 +127,12 @@ pub async fn chaos(seed: u64, run: Duration) {
     let table = summary(&findings, &history, &plan, run, records.len());
     report!("{table}");
     history.note("summary", &findings.counts);
+    let breaches: Vec<_> = findings
+        .breaches
+        .iter()
+        .map(|b| (b.at_ms, &b.what))
+        .collect();
+    history.note("breaches", serde_json::json!({ "breaches": breaches }));
     history.flush();
     for slot in &parts.processes.slots {
         slot.stop_for_good();
@@ -258,7 +264,12 @@ fn verdict(f: &Findings, seed: u64, run: Duration, history: &History) {
     let Some(first) = f.breaches.iter().min_by_key(|b| b.at_ms) else {
         return;
     };
-    for b in f.breaches.iter().take(20) {
+    // Every breach of the final state, and the first few of the answers (which come in
+    // bursts), in time order; all of them are in the history's summary line.
+    let mut sorted: Vec<&checker::Breach> = f.breaches.iter().collect();
+    sorted.sort_by_key(|b| b.at_ms);
+    let (at_end, answers): (Vec<_>, Vec<_>) = sorted.into_iter().partition(|b| b.at_ms >= f.end_ms);
+    for b in answers.iter().take(10).chain(&at_end) {
         report!("  breach at {} ms: {}", b.at_ms, b.what);
     }
     let minutes = run.as_secs_f64() / 60.0;
