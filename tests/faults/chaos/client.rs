@@ -42,13 +42,18 @@ impl Answer {
     }
 }
 
+/// An HTTP client that gives up on an answer after `timeout`.
+pub fn http(timeout: Duration) -> reqwest::Client {
+    reqwest::Client::builder()
+        .timeout(timeout)
+        .build()
+        .expect("an HTTP client")
+}
+
 impl Client {
     pub fn new(apis: Vec<String>, history: Arc<History>, deadline: Instant) -> Client {
         Client {
-            http: reqwest::Client::builder()
-                .timeout(Duration::from_secs(10))
-                .build()
-                .unwrap(),
+            http: http(Duration::from_secs(10)),
             apis: Arc::new(apis),
             history,
             deadline,

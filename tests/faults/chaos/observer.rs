@@ -26,7 +26,7 @@ pub fn observe(
     stop: tokio::sync::watch::Receiver<bool>,
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
-        let http = reqwest::Client::builder().timeout(SLOW).build().unwrap();
+        let http = crate::chaos::client::http(SLOW);
         // The database, then each api's `/healthz` (no database: a slow one is a starved
         // process; a refused one is down, which the nemesis's own window tells).
         let mut windows = vec![Window::new("db_slow", "postgres (observed)".to_owned())];

@@ -182,10 +182,7 @@ impl Processes {
 /// second) a process that exited without the nemesis holding it, recording its death.
 pub fn supervise(processes: Arc<Vec<Arc<Slot>>>, history: Arc<History>) {
     tokio::spawn(async move {
-        let http = reqwest::Client::builder()
-            .timeout(Duration::from_millis(500))
-            .build()
-            .unwrap();
+        let http = crate::chaos::client::http(Duration::from_millis(500));
         loop {
             for slot in processes.iter() {
                 watch(slot, &http, &history).await;

@@ -58,10 +58,7 @@ impl Relay {
         tokio::spawn(async move { axum::serve(listener, app).await });
         let (mode, watch) = watch::channel(Mode::Normal);
         let sender = Sender {
-            http: reqwest::Client::builder()
-                .timeout(Duration::from_secs(10))
-                .build()
-                .unwrap(),
+            http: crate::chaos::client::http(Duration::from_secs(10)),
             apis: Arc::new(apis),
             history,
             busy: Arc::default(),

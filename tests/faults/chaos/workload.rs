@@ -122,13 +122,16 @@ impl Workload {
         }
     }
 
-    /// Polls the order until its session is made; `(session_id, job_id)`.
-    async fn wait_for_session(
+    /// Polls the order (every `every`, up to 30 s: a dropped webhook waits for the
+    /// reconciler) until `done` finds what it waits for in the answer.
+    async fn poll_order<T>(
         &self,
         s: &Story,
         label: &str,
         order: &str,
-    ) -> Option<(String, String)> {
+        every: Duration,
+        done: impl Fn(&Value) -> Option<T>,
+    ) -> Option<T> {
         let path = format!("/api/orders/{order}");
         let end = Instant::now() + Duration::from_secs(30);
         for attempt in 0usize.. {
@@ -136,18 +139,30 @@ impl Workload {
                 .client
                 .call(label, "order.get", s.api + attempt, &path, None, None)
                 .await;
-            let b = &answer.body;
-            if let (Some(session), Some(job)) =
-                (b["pay"]["session_id"].as_str(), b["job_id"].as_str())
-            {
-                return Some((session.to_owned(), job.to_owned()));
+            if let Some(found) = done(&answer.body) {
+                return Some(found);
             }
             if Instant::now() > end {
                 return None;
             }
-            tokio::time::sleep(Duration::from_millis(500)).await;
+            tokio::time::sleep(every).await;
         }
         None
+    }
+
+    /// Waits until the order's session is made; `(session_id, job_id)`.
+    async fn wait_for_session(
+        &self,
+        s: &Story,
+        label: &str,
+        order: &str,
+    ) -> Option<(String, String)> {
+        let every = Duration::from_millis(500);
+        self.poll_order(s, label, order, every, |b| {
+            let session = b["pay"]["session_id"].as_str()?;
+            Some((session.to_owned(), b["job_id"].as_str()?.to_owned()))
+        })
+        .await
     }
 
     /// The customer at Stripe's page; `true` once the money is Stripe's.
@@ -195,24 +210,12 @@ impl Workload {
         done.is_ok()
     }
 
-    /// Waits (up to 30 s: a dropped webhook waits for the reconciler) until the order is
-    /// paid, as an operator would see it before acting.
+    /// Waits until the order is paid, as an operator would see it before acting.
     async fn wait_paid(&self, s: &Story, label: &str, order: &str) -> bool {
-        let path = format!("/api/orders/{order}");
-        let end = Instant::now() + Duration::from_secs(30);
-        for attempt in 0usize.. {
-            let answer = self
-                .client
-                .call(label, "order.get", s.api + attempt, &path, None, None)
-                .await;
-            if answer.body["status"] == "paid" {
-                return true;
-            }
-            if Instant::now() > end {
-                return false;
-            }
-            tokio::time::sleep(Duration::from_millis(700)).await;
-        }
-        false
+        let every = Duration::from_millis(700);
+        let paid = |b: &Value| (b["status"] == "paid").then_some(());
+        self.poll_order(s, label, order, every, paid)
+            .await
+            .is_some()
     }
 }
