@@ -26,6 +26,7 @@ mod observer;
 mod plan;
 mod processes;
 mod relay;
+mod report;
 mod settle;
 mod steps;
 mod system;
@@ -124,7 +125,7 @@ pub async fn chaos(seed: u64, run: Duration) {
     observer.await.expect("the observer");
     let verified = verifier.await.expect("the verifier");
     let findings = judge(settled, verified, &parts, &history, &pool, &records).await;
-    let table = summary(&findings, &history, &plan, run, records.len());
+    let table = report::summary(&findings, &history, &plan, run, records.len());
     report!("{table}");
     history.note("summary", &findings.counts);
     let breaches: Vec<_> = findings
@@ -140,7 +141,7 @@ pub async fn chaos(seed: u64, run: Duration) {
     pool.close().await;
     let Parts { db, .. } = parts;
     tokio::task::spawn_blocking(move || drop(db)).await.unwrap();
-    verdict(&findings, seed, run, &history);
+    report::verdict(&findings, seed, run, &history);
 }
 
 /// The workload and the nemesis, together, from now; the stories' records.
@@ -243,44 +244,6 @@ async fn check(
         };
         f.count(&format!("faults {}{observed}", fault.kind), 1);
     }
-}
-
-fn summary(f: &Findings, history: &History, plan: &Plan, run: Duration, stories: usize) -> String {
-    let mut table = format!(
-        "[faults/chaos] seed={} run_s={} stories={stories} faults_planned={} history={}\n",
-        plan.seed,
-        run.as_secs(),
-        plan.faults.len(),
-        history.path.display()
-    );
-    for (what, n) in &f.counts {
-        table.push_str(&format!("  {what:<48} {n:>7}\n"));
-    }
-    table.push_str(&format!("  {:<48} {:>7}\n", "breaches", f.breaches.len()));
-    table
-}
-
-fn verdict(f: &Findings, seed: u64, run: Duration, history: &History) {
-    let Some(first) = f.breaches.iter().min_by_key(|b| b.at_ms) else {
-        return;
-    };
-    // Every breach of the final state, and the first few of the answers (which come in
-    // bursts), in time order; all of them are in the history's summary line.
-    let mut sorted: Vec<&checker::Breach> = f.breaches.iter().collect();
-    sorted.sort_by_key(|b| b.at_ms);
-    let (at_end, answers): (Vec<_>, Vec<_>) = sorted.into_iter().partition(|b| b.at_ms >= f.end_ms);
-    for b in answers.iter().take(10).chain(&at_end) {
-        report!("  breach at {} ms: {}", b.at_ms, b.what);
-    }
-    let minutes = run.as_secs_f64() / 60.0;
-    panic!(
-        "chaos seed {seed}: {} breaches; the first, at {} ms: {} (history: {}; replay the \
-         schedule: scripts/chaos --seed {seed} --minutes {minutes})",
-        f.breaches.len(),
-        first.at_ms,
-        first.what,
-        history.path.display()
-    );
 }
 
 /// The run the test command makes: seed 1, one minute of faults (about two minutes in all).
