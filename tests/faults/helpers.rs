@@ -576,6 +576,9 @@ impl Cluster {
                 "-R",
                 "-X",
                 "stream",
+                // A fast checkpoint: a spread one can hold the copy back for minutes.
+                "-c",
+                "fast",
                 "--no-sync",
             ],
         );
