@@ -5,7 +5,6 @@ use std::{net::SocketAddr, path::PathBuf, time::Duration};
 use clap::Args;
 use secrecy::SecretString;
 
-use super::WorkerSettings;
 use crate::secrets::{SecretFileError, fill_from_file};
 
 #[derive(Debug, Clone, Args)]
@@ -75,43 +74,6 @@ impl ApiSettings {
             );
         }
         Ok(timeout)
-    }
-}
-
-impl ApiSettings {
-    /// The api's configuration, for `api` and `api --dev` alike. The worker's settings give
-    /// the attempt limit the console shows; the api enqueues tasks with none of its own.
-    pub fn api_config(
-        &self,
-        webhook_secret: SecretString,
-        stripe: Option<crate::stripe::StripeClientConfig>,
-        worker: &WorkerSettings,
-        checkout_urls: crate::checkout::request::UrlDefaults,
-    ) -> anyhow::Result<crate::app::ApiConfig> {
-        let webhook_secrets = crate::stripe::WebhookSecrets::parse(&webhook_secret)
-            .ok_or_else(|| anyhow::anyhow!("STRIPE_WEBHOOK_SECRET holds no secret"))?;
-        let stripe_mode = crate::stripe::StripeMode::resolve(
-            stripe.as_ref().map(|c| &c.secret_key),
-            self.stripe_mode,
-        )?;
-        if stripe_mode.is_none() {
-            tracing::warn!(
-                "no STRIPE_SECRET_KEY or STRIPE_MODE: webhook events of both live and test mode \
-                 are accepted; set STRIPE_MODE"
-            );
-        }
-        Ok(crate::app::ApiConfig {
-            bind: self.bind,
-            checkout_wait: self.checkout_wait(),
-            request_timeout: self.request_timeout()?,
-            webhook_secret: Some(webhook_secrets),
-            stripe_mode,
-            admin_token: self.admin_token.clone(),
-            worker_max_attempts: worker.retry_policy().max_attempts(),
-            stripe,
-            checkout_urls,
-            event_endpoints: worker.event_endpoints(),
-        })
     }
 }
 

@@ -5,6 +5,7 @@ use uuid::Uuid;
 
 pub mod actions;
 mod status;
+mod told;
 pub mod transition;
 
 pub use status::JobStatus;
@@ -172,7 +173,7 @@ async fn create_job(
     .fetch_one(&mut **tx)
     .await?;
     // A job born `ready` (or `on_hold`) is news for the feed; one awaiting payment is not yet.
-    if let Some(told) = events::Event::for_new_job(JobStatus::for_order(status)) {
+    if let Some(told) = told::new_job(JobStatus::for_order(status)) {
         events::record(tx, order_id, told).await?;
     }
     Ok(job_id)
@@ -208,13 +209,4 @@ pub async fn job_status(
         .bind(order_id)
         .fetch_optional(&mut **tx)
         .await
-}
-
-impl From<EnsureJobError> for crate::outbox::TaskError {
-    fn from(e: EnsureJobError) -> Self {
-        match e {
-            EnsureJobError::Database(e) => e.into(),
-            other => crate::outbox::TaskError::permanent_from(other),
-        }
-    }
 }

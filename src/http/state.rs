@@ -21,7 +21,7 @@ pub struct AppState {
     pub worker_max_attempts: i32,
     /// Where event endpoints may point: checked when one is created.
     pub event_endpoints: crate::events::address::AddressPolicy,
-    /// Wakes the worker's delivery loop after a webhook's commit (its quiet transaction may
-    /// have recorded events and sent no NOTIFY).
-    pub feed: crate::queue::Waker,
+    /// Where the webhook's transaction begins: quiet, and waking the workers and the event
+    /// feed's delivery loop after its commit.
+    pub commits: crate::queue::Commits,
 }

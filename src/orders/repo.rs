@@ -1,27 +1,36 @@
 //! Queries on `h2s_orders` that are not status changes (those live in `transition`).
 
 use chrono::{DateTime, Utc};
-use serde::Serialize;
 use sqlx::{PgPool, Postgres, Transaction};
 use uuid::Uuid;
 
+use super::cart::CartLine;
 use super::{OrderId, OrderStatus};
-use crate::{
-    checkout::request::{CartLine, NewCheckout},
-    dispatch::JobStatus,
-    stored::Stored,
-};
+use crate::stored::Stored;
+
+/// A new checkout's order as stored: the parts of the storefront's request, already parsed
+/// (`checkout::request::NewCheckout::order`).
+pub struct NewOrder<'a> {
+    pub email: &'a str,
+    pub name: Option<&'a str>,
+    pub phone: Option<&'a str>,
+    pub phone_e164: Option<&'a str>,
+    pub cart: &'a [CartLine],
+    pub metadata: &'a std::collections::BTreeMap<String, String>,
+    pub success_url: &'a str,
+    pub cancel_url: &'a str,
+}
 
 /// Inserts a new checkout's order, `pending_payment`.
 pub async fn insert_checkout(
     tx: &mut Transaction<'_, Postgres>,
     order_id: &OrderId,
-    checkout: &NewCheckout,
+    checkout: &NewOrder<'_>,
     checkout_trace_id: Uuid,
     idempotency: Option<(&str, &str)>,
 ) -> Result<(), sqlx::Error> {
-    let cart = serde_json::to_value(&checkout.cart).expect("a cart serialises");
-    let metadata = serde_json::to_value(&checkout.metadata).expect("metadata serialises");
+    let cart = serde_json::to_value(checkout.cart).expect("a cart serialises");
+    let metadata = serde_json::to_value(checkout.metadata).expect("metadata serialises");
     sqlx::query(
         r#"
         INSERT INTO h2s_orders
@@ -32,17 +41,17 @@ pub async fn insert_checkout(
         "#,
     )
     .bind(order_id)
-    .bind(checkout.customer.email.as_str())
-    .bind(checkout.customer.name.as_deref())
-    .bind(checkout.customer.phone.as_deref())
+    .bind(checkout.email)
+    .bind(checkout.name)
+    .bind(checkout.phone)
     .bind(cart)
     .bind(metadata)
-    .bind(checkout.success_url.as_str())
-    .bind(checkout.cancel_url.as_str())
+    .bind(checkout.success_url)
+    .bind(checkout.cancel_url)
     .bind(checkout_trace_id)
     .bind(idempotency.map(|(k, _)| k))
     .bind(idempotency.map(|(_, h)| h))
-    .bind(checkout.customer.phone_e164.as_deref())
+    .bind(checkout.phone_e164)
     .execute(&mut **tx)
     .await?;
     Ok(())
@@ -67,41 +76,6 @@ pub async fn find_by_idempotency_key(
         "#,
     )
     .bind(key)
-    .fetch_optional(pool)
-    .await
-}
-
-/// What the storefront may see of an order: no personal data.
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
-pub struct OrderView {
-    pub order_id: OrderId,
-    pub status: Stored<OrderStatus>,
-    pub job_id: Option<Uuid>,
-    pub job_status: Option<Stored<JobStatus>>,
-    #[serde(skip)]
-    pub session_id: Option<String>,
-    #[serde(skip)]
-    pub session_url: Option<String>,
-    pub failure_reason: Option<String>,
-    pub checkout_trace_id: Option<Uuid>,
-    pub created_at: DateTime<Utc>,
-    pub paid_at: Option<DateTime<Utc>>,
-    pub amount_refunded: i64,
-}
-
-pub async fn view(pool: &PgPool, order_id: &OrderId) -> Result<Option<OrderView>, sqlx::Error> {
-    sqlx::query_as(
-        r#"
-        SELECT o.order_id, o.status, o.dispatch_job_id AS job_id, j.status AS job_status,
-               o.stripe_session_id AS session_id, o.stripe_session_url AS session_url,
-               o.failure_reason, o.checkout_trace_id, o.created_at, o.paid_at,
-               o.amount_refunded
-        FROM h2s_orders o
-        LEFT JOIN h2s_dispatch_jobs j ON j.job_id = o.dispatch_job_id
-        WHERE o.order_id = $1
-        "#,
-    )
-    .bind(order_id)
     .fetch_optional(pool)
     .await
 }

@@ -4,11 +4,9 @@
 
 use sqlx::{Postgres, Transaction};
 
-use super::{
-    alerts::{self, AlertKind},
-    error::ApplyError,
-};
+use super::error::ApplyError;
 use crate::{
+    alerts::{self, AlertKind},
     events::{self, Event},
     orders::OrderId,
     outbox::{self, OutboxTask},
