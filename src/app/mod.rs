@@ -6,83 +6,22 @@ pub mod reconcile;
 use std::{net::SocketAddr, time::Duration};
 
 use anyhow::Context;
-use secrecy::SecretString;
 use sqlx::PgPool;
 use tokio::net::TcpListener;
 
 use crate::{
-    checkout::{Checkouts, request::UrlDefaults, waiter::Waiters},
-    config::ApiSettings,
+    checkout::{Checkouts, waiter::Waiters},
     http::{AppState, router},
     outbox,
     queue::{Commits, Waker},
-    stripe::{StripeClientConfig, StripeHttp},
+    stripe::StripeHttp,
 };
 pub use crate::{
+    config::ApiConfig,
     scrape::serve as serve_metrics,
     stop::{Stop, shutdown_signal},
     worker::{WorkerConfig, run_outbox as run_worker},
 };
-
-/// What the API process needs, already validated.
-#[derive(Clone)]
-pub struct ApiConfig {
-    pub bind: SocketAddr,
-    pub checkout_wait: Duration,
-    /// Longest a request may take before it is answered 503 `timeout`.
-    pub request_timeout: Duration,
-    pub webhook_secret: Option<crate::stripe::WebhookSecrets>,
-    /// The Stripe mode served (from the key, or `--stripe-mode`); `None`: any.
-    pub stripe_mode: Option<crate::stripe::StripeMode>,
-    pub admin_token: Option<SecretString>,
-    /// The worker's attempt limit (`WORKER_MAX_RETRIES` + 1), only for what the console and
-    /// the admin lists show of a task no worker has failed yet (`outbox::attempt_limit`):
-    /// the worker alone applies it.
-    pub worker_max_attempts: i32,
-    /// Lets the admin route run reconcile sweeps (they ask Stripe about stale sessions).
-    pub stripe: Option<StripeClientConfig>,
-    /// Return URLs for checkouts that carry none.
-    pub checkout_urls: UrlDefaults,
-    /// Where event endpoints may point (`--event-endpoints-allow-private`).
-    pub event_endpoints: crate::events::address::AddressPolicy,
-}
-
-impl ApiSettings {
-    /// The api's configuration, for `api` and `api --dev` alike. The worker's settings give
-    /// the attempt limit the console shows; the api enqueues tasks with none of its own.
-    pub fn api_config(
-        &self,
-        webhook_secret: SecretString,
-        stripe: Option<crate::stripe::StripeClientConfig>,
-        worker: &crate::config::WorkerSettings,
-        checkout_urls: crate::checkout::request::UrlDefaults,
-    ) -> anyhow::Result<ApiConfig> {
-        let webhook_secrets = crate::stripe::WebhookSecrets::parse(&webhook_secret)
-            .ok_or_else(|| anyhow::anyhow!("STRIPE_WEBHOOK_SECRET holds no secret"))?;
-        let stripe_mode = crate::stripe::StripeMode::resolve(
-            stripe.as_ref().map(|c| &c.secret_key),
-            self.stripe_mode,
-        )?;
-        if stripe_mode.is_none() {
-            tracing::warn!(
-                "no STRIPE_SECRET_KEY or STRIPE_MODE: webhook events of both live and test mode \
-                 are accepted; set STRIPE_MODE"
-            );
-        }
-        Ok(ApiConfig {
-            bind: self.bind,
-            checkout_wait: self.checkout_wait(),
-            request_timeout: self.request_timeout()?,
-            webhook_secret: Some(webhook_secrets),
-            stripe_mode,
-            admin_token: self.admin_token.clone(),
-            worker_max_attempts: worker.retry_policy().max_attempts(),
-            stripe,
-            checkout_urls,
-            event_endpoints: worker.event_endpoints(),
-        })
-    }
-}
 
 pub struct Application {
     listener: TcpListener,
@@ -121,22 +60,18 @@ impl Application {
                 waiters,
                 wait: config.checkout_wait,
             },
-            worker_max_attempts: config.worker_max_attempts,
-            webhook_secret: config.webhook_secret,
-            stripe_mode: config.stripe_mode,
-            admin_token: config.admin_token,
-            checkout_urls: config.checkout_urls,
-            event_endpoints: config.event_endpoints,
             stripe: config
                 .stripe
+                .clone()
                 .map(StripeHttp::new)
                 .transpose()
                 .context("building the Stripe client")?,
+            config: std::sync::Arc::new(config),
         };
         Ok(Application {
+            request_timeout: state.config.request_timeout,
             listener,
             state,
-            request_timeout: config.request_timeout,
         })
     }
 

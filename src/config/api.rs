@@ -5,7 +5,11 @@ use std::{net::SocketAddr, path::PathBuf, time::Duration};
 use clap::Args;
 use secrecy::SecretString;
 
-use crate::secrets::{SecretFileError, fill_from_file};
+use crate::{
+    checkout::request::UrlDefaults,
+    secrets::{SecretFileError, fill_from_file},
+    stripe::StripeClientConfig,
+};
 
 #[derive(Debug, Clone, Args)]
 pub struct ApiSettings {
@@ -74,6 +78,66 @@ impl ApiSettings {
             );
         }
         Ok(timeout)
+    }
+}
+
+/// What the API process needs, already validated.
+#[derive(Clone)]
+pub struct ApiConfig {
+    pub bind: SocketAddr,
+    pub checkout_wait: Duration,
+    /// Longest a request may take before it is answered 503 `timeout`.
+    pub request_timeout: Duration,
+    pub webhook_secret: Option<crate::stripe::WebhookSecrets>,
+    /// The Stripe mode served (from the key, or `--stripe-mode`); `None`: any.
+    pub stripe_mode: Option<crate::stripe::StripeMode>,
+    pub admin_token: Option<SecretString>,
+    /// The worker's attempt limit (`WORKER_MAX_RETRIES` + 1), only for what the console and
+    /// the admin lists show of a task no worker has failed yet (`outbox::attempt_limit`):
+    /// the worker alone applies it.
+    pub worker_max_attempts: i32,
+    /// Lets the admin route run reconcile sweeps (they ask Stripe about stale sessions).
+    pub stripe: Option<StripeClientConfig>,
+    /// Return URLs for checkouts that carry none.
+    pub checkout_urls: UrlDefaults,
+    /// Where event endpoints may point (`--event-endpoints-allow-private`).
+    pub event_endpoints: crate::events::address::AddressPolicy,
+}
+
+impl ApiSettings {
+    /// The api's configuration, for `api` and `api --dev` alike. The worker's settings give
+    /// the attempt limit the console shows; the api enqueues tasks with none of its own.
+    pub fn api_config(
+        &self,
+        webhook_secret: SecretString,
+        stripe: Option<crate::stripe::StripeClientConfig>,
+        worker: &super::WorkerSettings,
+        checkout_urls: crate::checkout::request::UrlDefaults,
+    ) -> anyhow::Result<ApiConfig> {
+        let webhook_secrets = crate::stripe::WebhookSecrets::parse(&webhook_secret)
+            .ok_or_else(|| anyhow::anyhow!("STRIPE_WEBHOOK_SECRET holds no secret"))?;
+        let stripe_mode = crate::stripe::StripeMode::resolve(
+            stripe.as_ref().map(|c| &c.secret_key),
+            self.stripe_mode,
+        )?;
+        if stripe_mode.is_none() {
+            tracing::warn!(
+                "no STRIPE_SECRET_KEY or STRIPE_MODE: webhook events of both live and test mode \
+                 are accepted; set STRIPE_MODE"
+            );
+        }
+        Ok(ApiConfig {
+            bind: self.bind,
+            checkout_wait: self.checkout_wait(),
+            request_timeout: self.request_timeout()?,
+            webhook_secret: Some(webhook_secrets),
+            stripe_mode,
+            admin_token: self.admin_token.clone(),
+            worker_max_attempts: worker.retry_policy().max_attempts(),
+            stripe,
+            checkout_urls,
+            event_endpoints: worker.event_endpoints(),
+        })
     }
 }
 

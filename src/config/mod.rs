@@ -13,7 +13,7 @@ mod delivery;
 mod reconcile;
 mod worker;
 
-pub use api::{ApiSettings, CheckoutUrlSettings};
+pub use api::{ApiConfig, ApiSettings, CheckoutUrlSettings};
 pub use delivery::DeliverySettings;
 pub use reconcile::ReconcileSettings;
 pub use worker::{

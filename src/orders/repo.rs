@@ -156,3 +156,135 @@ pub async fn status(
             .await?;
     Ok(status.and_then(|s| s.known()))
 }
+
+/// Names `job_id` as the order's job, both ways in one statement: the column (indexed, the
+/// source of truth) and `metadata_json.dispatch_job_id`, where the admin portal and the
+/// operators' runbook queries read it. Only when either is wrong, so a healthy order is not
+/// rewritten. `true` if it was.
+pub async fn link_job(
+    tx: &mut Transaction<'_, Postgres>,
+    order_id: &OrderId,
+    job_id: Uuid,
+) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query(
+        r#"
+        UPDATE h2s_orders
+        SET dispatch_job_id = $2,
+            metadata_json = jsonb_set(COALESCE(metadata_json, '{}'::jsonb),
+                                      '{dispatch_job_id}', to_jsonb($2::text)),
+            updated_at = now()
+        WHERE order_id = $1
+          AND (dispatch_job_id IS DISTINCT FROM $2
+               OR (metadata_json->>'dispatch_job_id') IS DISTINCT FROM $2::text)
+        "#,
+    )
+    .bind(order_id)
+    .bind(job_id)
+    .execute(&mut **tx)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Grows the order's refunded amount to at least `amount` (amounts only grow: events come
+/// in any order): `(refunded now, the order's total, refunded before)`.
+pub async fn refunded_at_least(
+    tx: &mut Transaction<'_, Postgres>,
+    order_id: &OrderId,
+    amount: i64,
+) -> Result<(i64, Option<i64>, i64), sqlx::Error> {
+    sqlx::query_as(
+        r#"
+        UPDATE h2s_orders o
+        SET amount_refunded = GREATEST(o.amount_refunded, $2),
+            updated_at = CASE WHEN o.amount_refunded < $2 THEN now() ELSE o.updated_at END
+        FROM (SELECT amount_refunded FROM h2s_orders WHERE order_id = $1) b
+        WHERE o.order_id = $1
+        RETURNING o.amount_refunded, o.amount_total, b.amount_refunded
+        "#,
+    )
+    .bind(order_id)
+    .bind(amount)
+    .fetch_one(&mut **tx)
+    .await
+}
+
+/// Stores the PaymentIntent a session names, with the session's amounts, unless the order
+/// has one or another order holds this one. `true` if it was stored.
+pub async fn store_payment_intent(
+    tx: &mut Transaction<'_, Postgres>,
+    order_id: &OrderId,
+    payment_intent: &str,
+    amount_total: Option<i64>,
+    currency: Option<&str>,
+) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query(
+        r#"
+        UPDATE h2s_orders
+        SET stripe_payment_intent_id = $2,
+            amount_total = COALESCE($3, amount_total),
+            currency = COALESCE($4, currency),
+            updated_at = now()
+        WHERE order_id = $1 AND stripe_payment_intent_id IS NULL
+          AND NOT EXISTS (SELECT 1 FROM h2s_orders WHERE stripe_payment_intent_id = $2)
+        "#,
+    )
+    .bind(order_id)
+    .bind(payment_intent)
+    .bind(amount_total)
+    .bind(currency)
+    .execute(&mut **tx)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// An order made from a Stripe session we had no record of (`payments::apply`).
+pub struct AdoptedOrder<'a> {
+    pub order_id: &'a OrderId,
+    pub email: &'a str,
+    pub name: Option<&'a str>,
+    pub phone: Option<&'a str>,
+    pub metadata: &'a std::collections::BTreeMap<String, String>,
+    pub amount_total: Option<i64>,
+    pub currency: Option<&'a str>,
+    pub checkout_trace_id: Option<Uuid>,
+}
+
+/// Inserts an adopted order, `pending_payment`; a concurrent delivery for the same session
+/// may have created it first (then nothing happens).
+pub async fn insert_adopted(
+    tx: &mut Transaction<'_, Postgres>,
+    order: &AdoptedOrder<'_>,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        r#"
+        INSERT INTO h2s_orders
+            (order_id, status, customer_email, customer_name, customer_phone, metadata_json,
+             amount_total, currency, checkout_trace_id)
+        VALUES ($1, 'pending_payment', $2, $3, $4, $5, $6, $7, $8)
+        ON CONFLICT (order_id) DO NOTHING
+        "#,
+    )
+    .bind(order.order_id)
+    .bind(order.email)
+    .bind(order.name)
+    .bind(order.phone)
+    .bind(serde_json::to_value(order.metadata).expect("metadata serialises"))
+    .bind(order.amount_total)
+    .bind(order.currency)
+    .bind(order.checkout_trace_id)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// Notes that the sweep asked Stripe about the order's session (once per order).
+pub async fn mark_session_checked(
+    tx: &mut Transaction<'_, Postgres>,
+    order_id: &OrderId,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(r#"UPDATE h2s_orders SET stripe_session_checked_at = now() WHERE order_id = $1"#)
+        .bind(order_id)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
