@@ -83,20 +83,10 @@ fn is_secret_file_twin(setting: &Setting, documented: &BTreeSet<Setting>, readme
         && secrets.contains(&format!("`{base_env}`"))
 }
 
-/// The text that holds the configuration tables and the paragraph on secrets: the README's
-/// "Configuration" section, or, where the docs keep it on a page of its own,
-/// `docs/reference/configuration.md` as a whole.
-fn configuration_text() -> String {
-    let root = env!("CARGO_MANIFEST_DIR");
-    match std::fs::read_to_string(format!("{root}/docs/reference/configuration.md")) {
-        Ok(page) => format!("\n## Configuration\n{}", page.replace("\n## ", "\n### ")),
-        Err(_) => std::fs::read_to_string(format!("{root}/README.md")).expect("README.md"),
-    }
-}
-
 #[test]
 fn the_readme_configuration_tables_and_every_binarys_help_name_the_same_settings() {
-    let readme = configuration_text();
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md"))
+        .expect("README.md");
     let documented: BTreeSet<Setting> = readme_settings(&readme).into_iter().collect();
     assert!(
         documented.len() > 20,

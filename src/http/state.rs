@@ -16,7 +16,7 @@ pub struct AppState {
     /// Only for admin-triggered reconcile sweeps; `None` when the api has no Stripe key.
     pub stripe: Option<crate::stripe::StripeHttp>,
     /// The api's settings, read once at start and shared, never copied field by field:
-    /// handlers read them through `Deref` (`state.admin_token`).
+    /// handlers read them through `Deref` (`state.<setting>`).
     pub config: Arc<ApiConfig>,
 }
 
