@@ -8,7 +8,7 @@ use stripe_standin::{StandIn, StandInConfig, WebhookTarget};
 use tokio::task::JoinHandle;
 
 use crate::{
-    app::{Application, Stop, run_worker, shutdown_signal},
+    app::{Application, Stop, shutdown_signal},
     checkout::request::{ReturnUrl, UrlDefaults},
     config::{ApiSettings, DatabaseSettings, StripeSettings, WorkerSettings},
     db,
@@ -48,16 +48,12 @@ pub async fn run(
 
     let stop = Stop::default();
     let reconciler_task = spawn_reconciler(pool.clone(), &stripe_config, &stop)?;
-    let worker_task = tokio::spawn(run_worker(
+    // The worker as `worker` runs it, its event deliveries on their defaults.
+    let worker_task = tokio::spawn(crate::worker::run(
         pool.clone(),
         worker.worker_config(stripe_config, "dev-worker"),
-        stop.stopped(),
-    ));
-    // The event feed's deliveries, with the worker's defaults.
-    let deliveries = tokio::spawn(crate::events::delivery::run(
-        pool.clone(),
         crate::events::delivery::DeliveryConfig::new(worker.event_endpoints()),
-        stop.stopped(),
+        stop.clone(),
     ));
     eprintln!("  try it: curl -s localhost:{}/healthz\n", app.port());
     let server = tokio::spawn(app.run(stop.stopped()));
@@ -65,7 +61,6 @@ pub async fn run(
     stop.stop();
     server.await??;
     worker_task.await??;
-    deliveries.await??;
     reconciler_task.await??;
     if let Some(sandbox) = sandbox {
         sandbox.shutdown().await;

@@ -12,7 +12,7 @@
 use chrono::{DateTime, Utc};
 use sqlx::PgPool;
 
-use crate::{orders::OrderId, reconcile::queries::Cursor};
+use crate::orders::{Cursor, OrderId};
 
 /// The orders that break the invariant, as `(order_id, created_at)`, paged by the keyset
 /// `(created_at, order_id) > ($1, $2)`, `$3` at a time. Two halves, each read through its own

@@ -12,6 +12,7 @@
 #[cfg(test)]
 extern crate self as h2s_dispatch;
 
+pub mod alerts;
 pub mod app;
 pub mod checkout;
 pub mod config;
@@ -21,6 +22,7 @@ pub mod dev;
 pub mod dispatch;
 pub mod events;
 pub mod http;
+pub mod ids;
 pub mod invariant;
 pub mod metrics;
 pub mod migrate;
@@ -32,7 +34,10 @@ pub mod queue;
 pub mod recipients;
 pub mod reconcile;
 pub mod refunds;
+pub mod scrape;
 pub mod secrets;
+pub mod stop;
 pub mod stored;
 pub mod stripe;
 pub mod telemetry;
+pub mod worker;

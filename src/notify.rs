@@ -6,7 +6,7 @@ use serde::Serialize;
 use sqlx::PgPool;
 use uuid::Uuid;
 
-use crate::{orders::OrderId, outbox::TaskError};
+use crate::{orders::OrderId, queue::TaskError};
 
 /// The JSON posted to `NOTIFY_WEBHOOK_URL`: `text` for Slack, the rest for machines.
 #[derive(Debug, Clone, Serialize, sqlx::FromRow)]

@@ -1,6 +1,8 @@
 //! The shape of the code, checked: no source file over 300 lines, no function over 60 lines,
-//! no import cycle between files (issue 12). Test code does not count: files named `tests.rs`
-//! or `*_tests.rs`, files declared by `#[cfg(test)] mod x;`, and `#[cfg(test)]` items.
+//! no import cycle between files (issue 12), and the layers of `CONTRIBUTING.md` (issue 32):
+//! no import from a lower folder to a higher one, no loop between folders. Test code does not
+//! count: files named `tests.rs` or `*_tests.rs`, files declared by `#[cfg(test)] mod x;`, and
+//! `#[cfg(test)]` items.
 //!
 //! Files are parsed with `syn`. An import is any path in a file (`use` trees and paths in code)
 //! that resolves to another file of the same crate, following `pub use` re-exports to the file
@@ -17,6 +19,9 @@ use syn::visit::Visit;
 const MAX_FILE_LINES: usize = 300;
 const MAX_FN_LINES: usize = 60;
 
+/// The file whose ` ```layers ` block declares the library's layers, top to bottom.
+const LAYERS_FILE: &str = "CONTRIBUTING.md";
+
 /// Breaches kept on purpose, each with its reason: `(file or file:function, why)`.
 const EXCEPTIONS: &[(&str, &str)] = &[];
 
@@ -30,17 +35,51 @@ struct SourceFile {
     test_only: bool,
 }
 
+/// One crate's `src/`, with the layers its folders keep (the root package's, from
+/// [`LAYERS_FILE`]; the crates under `crates/` are small enough to need none, and keep only
+/// the rule against loops).
+struct Root {
+    src: PathBuf,
+    layers: Option<Vec<Vec<String>>>,
+}
+
 /// The `src/` of the root package and of every workspace crate under `crates/`.
-fn crate_roots() -> Vec<PathBuf> {
+fn crate_roots() -> Vec<Root> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let mut roots = vec![root.join("src")];
+    let declared = std::fs::read_to_string(root.join(LAYERS_FILE))
+        .unwrap_or_else(|e| panic!("{LAYERS_FILE}: {e}"));
+    let layers = parse_layers(&declared);
+    assert!(
+        !layers.is_empty(),
+        "{LAYERS_FILE} declares no ```layers block"
+    );
+    let mut roots = vec![Root {
+        src: root.join("src"),
+        layers: Some(layers),
+    }];
     if let Ok(entries) = std::fs::read_dir(root.join("crates")) {
         for e in entries.flatten() {
-            roots.push(e.path().join("src"));
+            roots.push(Root {
+                src: e.path().join("src"),
+                layers: None,
+            });
         }
     }
-    roots.sort();
+    roots.sort_by(|a, b| a.src.cmp(&b.src));
     roots
+}
+
+/// The layers of the first ` ```layers ` block of `text`, top first: one line per layer, its
+/// folders separated by spaces, after an optional `label:`.
+fn parse_layers(text: &str) -> Vec<Vec<String>> {
+    text.lines()
+        .skip_while(|l| l.trim() != "```layers")
+        .skip(1)
+        .take_while(|l| l.trim() != "```")
+        .map(|l| l.split_once(':').map_or(l, |(_, folders)| folders))
+        .map(|l| l.split_whitespace().map(String::from).collect::<Vec<_>>())
+        .filter(|layer| !layer.is_empty())
+        .collect()
 }
 
 fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
@@ -249,6 +288,8 @@ impl<'a> Visit<'a> for Paths {
 /// The file graph of one crate: which file's items each file uses.
 struct Graph {
     names: Vec<String>,
+    /// The top folder of each file (`reconcile` for `src/reconcile/sweep.rs`); "" for the root.
+    folders: Vec<String>,
     edges: BTreeMap<usize, BTreeSet<usize>>,
 }
 
@@ -320,6 +361,10 @@ fn import_graph(files: &[SourceFile]) -> Graph {
     }
     Graph {
         names: code.iter().map(|f| f.path.display().to_string()).collect(),
+        folders: code
+            .iter()
+            .map(|f| f.module.first().cloned().unwrap_or_default())
+            .collect(),
         edges,
     }
 }
@@ -448,13 +493,17 @@ fn the_checker_finds_each_kind_of_breach_and_nothing_else() {
     for (name, text) in &files {
         std::fs::write(src.join(name), text).unwrap();
     }
-    let found = breaches(std::slice::from_ref(&src));
+    let found = breaches(&[Root { src, layers: None }]);
     std::fs::remove_dir_all(&dir).ok();
     let kinds: Vec<&str> = found
         .iter()
         .map(|b| b.split([':', '\n']).next().unwrap_or(""))
         .collect();
-    assert_eq!(found.len(), 3, "{found:#?}");
+    assert_eq!(found.len(), 4, "{found:#?}");
+    assert!(
+        found.iter().any(|b| b.starts_with("folder loop: a <-> b")),
+        "{found:#?}"
+    );
     assert!(
         found
             .iter()
@@ -475,52 +524,201 @@ fn the_checker_finds_each_kind_of_breach_and_nothing_else() {
     );
 }
 
+/// The layer rules on a crate made to break each once: an import up a layer, a loop between
+/// two folders of one layer made through a re-export (no file loop, so only the folder rule
+/// sees it), a folder in no layer, a declared folder that does not exist; and an import down
+/// a layer, which is allowed.
+#[test]
+fn the_checker_finds_upward_imports_and_folder_loops() {
+    let dir = std::env::temp_dir().join(format!("layers-{}", std::process::id()));
+    let src = dir.join("src");
+    for folder in ["top", "mid", "side", "low", "stray"] {
+        std::fs::create_dir_all(src.join(folder)).unwrap();
+    }
+    let files = [
+        (
+            "lib.rs",
+            "mod top;\nmod mid;\nmod side;\nmod low;\nmod stray;\n",
+        ),
+        ("top/mod.rs", "pub struct T(pub crate::mid::M);\n"),
+        ("mid/mod.rs", "mod a;\nmod b;\npub use a::M;\n"),
+        ("mid/a.rs", "pub struct M;\n"),
+        ("mid/b.rs", "pub fn g(_: crate::side::S) {}\n"),
+        ("side/mod.rs", "mod deep;\npub use deep::S;\n"),
+        (
+            "side/deep.rs",
+            "pub struct S;\npub fn h(_: crate::mid::M) {}\n",
+        ),
+        ("low/mod.rs", "mod inner;\n"),
+        ("low/inner.rs", "pub fn up(_: crate::top::T) {}\n"),
+        ("stray/mod.rs", "pub struct Stray;\n"),
+    ];
+    for (name, text) in files {
+        std::fs::write(src.join(name), text).unwrap();
+    }
+    let layers = parse_layers(
+        "text\n```layers\nfeatures: top\ndomain:   mid side\nlow ghost\n```\n```layers\nstray\n```\n",
+    );
+    let found = breaches(&[Root {
+        src,
+        layers: Some(layers),
+    }]);
+    std::fs::remove_dir_all(&dir).ok();
+    assert_eq!(found.len(), 4, "{found:#?}");
+    let has = |what: &str| found.iter().any(|b| b.contains(what));
+    assert!(has("low/inner.rs (low) -> "), "{found:#?}");
+    assert!(has("folder loop: mid <-> side"), "{found:#?}");
+    assert!(has("src/stray: in no layer"), "{found:#?}");
+    assert!(has("layer folder ghost does not exist"), "{found:#?}");
+}
+
 /// Every breach of the rules in these crates, one line each (a cycle with its edges).
-fn breaches(roots: &[PathBuf]) -> Vec<String> {
+fn breaches(roots: &[Root]) -> Vec<String> {
     let mut breaches = Vec::new();
-    for src in roots {
-        let mut files = load(src);
+    for root in roots {
+        let mut files = load(&root.src);
         // `src/bin/*.rs` are crates of their own: sizes count, imports are not of this crate.
         let (bins, lib): (Vec<_>, Vec<_>) = files
             .drain(..)
             .partition(|f| f.module.first().map(String::as_str) == Some("bin"));
         for f in lib.iter().chain(&bins).filter(|f| !f.test_only) {
-            let name = relative(&f.path);
-            if f.lines > MAX_FILE_LINES && !excepted(&name) {
-                breaches.push(format!("{name}: {} lines (max {MAX_FILE_LINES})", f.lines));
-            }
-            let mut long = LongFunctions::default();
-            long.visit_file(&f.ast);
-            for (func, lines) in long.0 {
-                let what = format!("{name}:{func}");
-                if !excepted(&what) {
-                    breaches.push(format!("{what}: fn of {lines} lines (max {MAX_FN_LINES})"));
-                }
-            }
+            breaches.extend(size_breaches(f));
         }
         let graph = import_graph(&lib);
         for cycle in cycles(&graph) {
-            // The edges inside the cycle, so that the one to cut can be chosen.
-            let members: BTreeSet<&String> = cycle.iter().collect();
-            let mut edges = Vec::new();
-            for (from, tos) in &graph.edges {
-                for to in tos {
-                    if members.contains(&graph.names[*from]) && members.contains(&graph.names[*to])
-                    {
-                        edges.push(format!(
-                            "    {} -> {}",
-                            relative(Path::new(&graph.names[*from])),
-                            relative(Path::new(&graph.names[*to]))
-                        ));
-                    }
-                }
-            }
-            let cycle: Vec<String> = cycle.iter().map(|p| relative(Path::new(p))).collect();
             breaches.push(format!(
                 "import cycle: {}\n{}",
-                cycle.join(" <-> "),
-                edges.join("\n")
+                cycle
+                    .iter()
+                    .map(|p| relative(Path::new(p)))
+                    .collect::<Vec<_>>()
+                    .join(" <-> "),
+                edges_within(&graph, |a, b| cycle.contains(&graph.names[a])
+                    && cycle.contains(&graph.names[b]))
+                .join("\n")
             ));
+        }
+        let folders = folder_graph(&graph);
+        for cycle in cycles(&folders) {
+            breaches.push(format!(
+                "folder loop: {}\n{}",
+                cycle.join(" <-> "),
+                edges_within(&graph, |a, b| {
+                    let (fa, fb) = (&graph.folders[a], &graph.folders[b]);
+                    fa != fb && cycle.contains(fa) && cycle.contains(fb)
+                })
+                .join("\n")
+            ));
+        }
+        if let Some(layers) = &root.layers {
+            let mut present: BTreeSet<String> = graph.folders.iter().cloned().collect();
+            present.remove("");
+            if !bins.is_empty() {
+                present.insert("bin".into());
+            }
+            breaches.extend(layer_breaches(&graph, layers, &present));
+        }
+    }
+    breaches
+}
+
+fn size_breaches(f: &SourceFile) -> Vec<String> {
+    let mut breaches = Vec::new();
+    let name = relative(&f.path);
+    if f.lines > MAX_FILE_LINES && !excepted(&name) {
+        breaches.push(format!("{name}: {} lines (max {MAX_FILE_LINES})", f.lines));
+    }
+    let mut long = LongFunctions::default();
+    long.visit_file(&f.ast);
+    for (func, lines) in long.0 {
+        let what = format!("{name}:{func}");
+        if !excepted(&what) {
+            breaches.push(format!("{what}: fn of {lines} lines (max {MAX_FN_LINES})"));
+        }
+    }
+    breaches
+}
+
+/// The file edges that `keep` keeps (those inside a cycle), to choose the one to cut.
+fn edges_within(graph: &Graph, keep: impl Fn(usize, usize) -> bool) -> Vec<String> {
+    let mut edges = Vec::new();
+    for (&from, tos) in &graph.edges {
+        for &to in tos {
+            if keep(from, to) {
+                edges.push(format!(
+                    "    {} -> {}",
+                    relative(Path::new(&graph.names[from])),
+                    relative(Path::new(&graph.names[to]))
+                ));
+            }
+        }
+    }
+    edges
+}
+
+/// The graph of top folders: an edge where any file of one uses a file of another. The
+/// crate root (`lib.rs`, `main.rs`) only declares the folders, and takes no part.
+fn folder_graph(files: &Graph) -> Graph {
+    let names: Vec<String> = files
+        .folders
+        .iter()
+        .filter(|f| !f.is_empty())
+        .cloned()
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let index = |f: &String| names.iter().position(|n| n == f);
+    let mut edges: BTreeMap<usize, BTreeSet<usize>> = BTreeMap::new();
+    for (&from, tos) in &files.edges {
+        for &to in tos {
+            let (a, b) = (&files.folders[from], &files.folders[to]);
+            if let (Some(a), Some(b)) = (index(a), index(b))
+                && a != b
+            {
+                edges.entry(a).or_default().insert(b);
+            }
+        }
+    }
+    Graph {
+        folders: names.clone(),
+        names,
+        edges,
+    }
+}
+
+/// Every import from a folder to one in a higher layer, every folder in no layer, and every
+/// declared folder that does not exist (so that the declaration cannot go stale).
+fn layer_breaches(
+    graph: &Graph,
+    layers: &[Vec<String>],
+    present: &BTreeSet<String>,
+) -> Vec<String> {
+    let rank = |folder: &str| layers.iter().position(|l| l.iter().any(|f| f == folder));
+    let mut breaches = Vec::new();
+    for folder in present {
+        if rank(folder).is_none() {
+            breaches.push(format!("src/{folder}: in no layer of {LAYERS_FILE}"));
+        }
+    }
+    for folder in layers.iter().flatten() {
+        if !present.contains(folder) {
+            breaches.push(format!(
+                "{LAYERS_FILE}: layer folder {folder} does not exist"
+            ));
+        }
+    }
+    for (&from, tos) in &graph.edges {
+        for &to in tos {
+            let (a, b) = (&graph.folders[from], &graph.folders[to]);
+            if let (Some(ra), Some(rb)) = (rank(a), rank(b))
+                && ra > rb
+            {
+                breaches.push(format!(
+                    "upward import: {} ({a}) -> {} ({b})",
+                    relative(Path::new(&graph.names[from])),
+                    relative(Path::new(&graph.names[to]))
+                ));
+            }
         }
     }
     breaches

@@ -2,9 +2,8 @@
 
 use clap::Parser;
 use h2s_dispatch::{
-    app::finish,
-    config::ProcessSettings,
-    reconcile::{ReconcileSettings, process},
+    app::{finish, reconcile as process},
+    config::{ProcessSettings, ReconcileSettings},
     telemetry,
 };
 

@@ -3,11 +3,9 @@
 
 use clap::Parser;
 use h2s_dispatch::{
-    app::{Stop, finish, run_worker, serve_metrics},
-    config::{ProcessSettings, WorkerSettings, require},
-    db,
-    events::delivery::{self, DeliverySettings},
-    telemetry,
+    app::{Stop, finish, serve_metrics},
+    config::{DeliverySettings, ProcessSettings, WorkerSettings, require},
+    db, telemetry, worker,
 };
 
 #[derive(Parser)]
@@ -52,7 +50,7 @@ async fn run(mut cli: Cli) -> anyhow::Result<()> {
     )
     .await?;
     let config = cli.worker.worker_config(stripe, "worker");
-    // One signal stops both the worker and its metrics endpoint.
+    // One signal stops the worker, its delivery loop and its metrics endpoint.
     let stop = Stop::on_signal();
     if let Some(addr) = cli.worker.metrics_bind {
         let listener = serve_metrics(addr, pool.clone(), stop.stopped());
@@ -62,15 +60,6 @@ async fn run(mut cli: Cli) -> anyhow::Result<()> {
             }
         });
     }
-    // The event feed's deliveries run beside the outbox, on their own connections and
-    // tasks: a backlog or a dead endpoint there never holds an outbox task up.
-    let deliveries = tokio::spawn(delivery::run(
-        pool.clone(),
-        cli.delivery.config(cli.worker.event_endpoints()),
-        stop.stopped(),
-    ));
-    let outbox = run_worker(pool, config, stop.stopped()).await;
-    stop.stop();
-    deliveries.await??;
-    outbox
+    let deliveries = cli.delivery.config(cli.worker.event_endpoints());
+    worker::run(pool, config, deliveries, stop).await
 }

@@ -21,8 +21,8 @@ use crate::{
         OrderId, OrderStatus, repo,
         transition::{Amounts, PaymentEvent},
     },
-    outbox::TaskError,
     payments,
+    queue::TaskError,
     stripe::{
         Blame, StripeHttp, outage,
         sessions::{self, CreatedSession},

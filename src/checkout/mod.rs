@@ -3,6 +3,7 @@
 
 mod fulfil;
 pub mod request;
+pub mod view;
 pub mod waiter;
 
 use std::time::Duration;
@@ -75,8 +76,8 @@ pub struct Checkouts {
     pub pool: PgPool,
     pub waiters: Waiters,
     pub wait: Duration,
-    /// Wakes the workers after the order's commit (its transaction sends no NOTIFY).
-    pub waker: crate::queue::Waker,
+    /// Where the order's transaction begins: quiet, waking the workers after its commit.
+    pub commits: crate::queue::Commits,
 }
 
 impl Checkouts {
@@ -98,9 +99,10 @@ impl Checkouts {
         span.record("checkout_trace_id", tracing::field::display(trace_id));
 
         let waiter = self.waiters.register(&order_id);
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.commits.begin().await?;
         let keyed = key.as_ref().map(|k| (k.as_str(), hash.as_str()));
-        if let Err(e) = repo::insert_checkout(&mut tx, &order_id, &checkout, trace_id, keyed).await
+        if let Err(e) =
+            repo::insert_checkout(&mut tx, &order_id, &checkout.order(), trace_id, keyed).await
         {
             // The key was seen before (earlier, or by a concurrent request that won the race):
             // the first order's answer, or 409 for another body. Looking the key up only on
@@ -120,9 +122,8 @@ impl Checkouts {
             checkout_trace_id: trace_id,
             request_id: request_id.map(str::to_owned),
         };
-        outbox::enqueue_then_wake(&mut tx, &task).await?;
+        outbox::enqueue(&mut tx, &task).await?;
         tx.commit().await?;
-        self.waker.wake();
         tracing::info!("checkout accepted");
         // Fresh order: the worker cannot be done before it is notified, so wait first.
         let outcome = self
@@ -193,7 +194,7 @@ impl Checkouts {
         order_id: &OrderId,
         trace_id: Uuid,
     ) -> Result<Option<CheckoutOutcome>, CheckoutError> {
-        let Some(view) = repo::view(&self.pool, order_id).await? else {
+        let Some(view) = view::view(&self.pool, order_id).await? else {
             return Ok(None);
         };
         if let (Some(job_id), Some(session_id), Some(session_url)) = (

@@ -5,8 +5,11 @@ use std::{net::SocketAddr, path::PathBuf, time::Duration};
 use clap::Args;
 use secrecy::SecretString;
 
-use super::WorkerSettings;
-use crate::secrets::{SecretFileError, fill_from_file};
+use crate::{
+    checkout::request::UrlDefaults,
+    secrets::{SecretFileError, fill_from_file},
+    stripe::StripeClientConfig,
+};
 
 #[derive(Debug, Clone, Args)]
 pub struct ApiSettings {
@@ -78,6 +81,29 @@ impl ApiSettings {
     }
 }
 
+/// What the API process needs, already validated.
+#[derive(Clone)]
+pub struct ApiConfig {
+    pub bind: SocketAddr,
+    pub checkout_wait: Duration,
+    /// Longest a request may take before it is answered 503 `timeout`.
+    pub request_timeout: Duration,
+    pub webhook_secret: Option<crate::stripe::WebhookSecrets>,
+    /// The Stripe mode served (from the key, or `--stripe-mode`); `None`: any.
+    pub stripe_mode: Option<crate::stripe::StripeMode>,
+    pub admin_token: Option<SecretString>,
+    /// The worker's attempt limit (`WORKER_MAX_RETRIES` + 1), only for what the console and
+    /// the admin lists show of a task no worker has failed yet (`outbox::attempt_limit`):
+    /// the worker alone applies it.
+    pub worker_max_attempts: i32,
+    /// Lets the admin route run reconcile sweeps (they ask Stripe about stale sessions).
+    pub stripe: Option<StripeClientConfig>,
+    /// Return URLs for checkouts that carry none.
+    pub checkout_urls: UrlDefaults,
+    /// Where event endpoints may point (`--event-endpoints-allow-private`).
+    pub event_endpoints: crate::events::address::AddressPolicy,
+}
+
 impl ApiSettings {
     /// The api's configuration, for `api` and `api --dev` alike. The worker's settings give
     /// the attempt limit the console shows; the api enqueues tasks with none of its own.
@@ -85,9 +111,9 @@ impl ApiSettings {
         &self,
         webhook_secret: SecretString,
         stripe: Option<crate::stripe::StripeClientConfig>,
-        worker: &WorkerSettings,
+        worker: &super::WorkerSettings,
         checkout_urls: crate::checkout::request::UrlDefaults,
-    ) -> anyhow::Result<crate::app::ApiConfig> {
+    ) -> anyhow::Result<ApiConfig> {
         let webhook_secrets = crate::stripe::WebhookSecrets::parse(&webhook_secret)
             .ok_or_else(|| anyhow::anyhow!("STRIPE_WEBHOOK_SECRET holds no secret"))?;
         let stripe_mode = crate::stripe::StripeMode::resolve(
@@ -100,7 +126,7 @@ impl ApiSettings {
                  are accepted; set STRIPE_MODE"
             );
         }
-        Ok(crate::app::ApiConfig {
+        Ok(ApiConfig {
             bind: self.bind,
             checkout_wait: self.checkout_wait(),
             request_timeout: self.request_timeout()?,

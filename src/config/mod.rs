@@ -9,9 +9,13 @@ use sqlx::postgres::PgSslMode;
 use crate::secrets::{SecretFileError, fill_from_file, read_secret_file};
 
 mod api;
+mod delivery;
+mod reconcile;
 mod worker;
 
-pub use api::{ApiSettings, CheckoutUrlSettings};
+pub use api::{ApiConfig, ApiSettings, CheckoutUrlSettings};
+pub use delivery::DeliverySettings;
+pub use reconcile::ReconcileSettings;
 pub use worker::{
     DEFAULT_MAX_RETRIES, DEFAULT_POLL_INTERVAL_MS, DEFAULT_RETRY_BASE_MS, DEFAULT_RETRY_CAP_MS,
     DEFAULT_WORKER_CONCURRENCY, WorkerSettings,

@@ -75,21 +75,6 @@ impl WorkerSettings {
         }
     }
 
-    /// The worker's configuration, for `worker` and `api --dev` alike; `prefix` starts the
-    /// worker's unique name.
-    pub fn worker_config(
-        &self,
-        stripe: crate::stripe::StripeClientConfig,
-        prefix: &str,
-    ) -> crate::app::WorkerConfig {
-        crate::app::WorkerConfig {
-            stripe,
-            notify_webhook_url: self.notify_webhook_url.clone(),
-            runtime: self.runtime(prefix),
-            event_endpoints: self.event_endpoints(),
-        }
-    }
-
     /// Where event endpoints may point (`--event-endpoints-allow-private`).
     pub fn event_endpoints(&self) -> crate::events::address::AddressPolicy {
         crate::events::address::AddressPolicy {

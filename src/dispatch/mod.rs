@@ -5,6 +5,7 @@ use uuid::Uuid;
 
 pub mod actions;
 mod status;
+mod told;
 pub mod transition;
 
 pub use status::JobStatus;
@@ -96,7 +97,7 @@ pub async fn ensure_job(
         Some(job_id) => (job_id, false),
         None => (create_job(tx, order_id, &order, status).await?, true),
     };
-    let linked = link(tx, order_id, job_id).await?;
+    let linked = crate::orders::repo::link_job(tx, order_id, job_id).await?;
     let status_changed = !created && sync_status(tx, order_id, status).await?;
     if created {
         tracing::info!(%job_id, "dispatch job created");
@@ -113,34 +114,6 @@ pub async fn ensure_job(
         linked: linked && !created,
         status_changed,
     })
-}
-
-/// Names `job_id` as the order's job, both ways in one statement: the column (indexed, the
-/// source of truth) and `metadata_json.dispatch_job_id`, where the admin portal and the
-/// operators' runbook queries read it. Only when either is wrong, so a healthy order is not
-/// rewritten. `true` if it was.
-async fn link(
-    tx: &mut Transaction<'_, Postgres>,
-    order_id: &OrderId,
-    job_id: Uuid,
-) -> Result<bool, sqlx::Error> {
-    let done = sqlx::query(
-        r#"
-        UPDATE h2s_orders
-        SET dispatch_job_id = $2,
-            metadata_json = jsonb_set(COALESCE(metadata_json, '{}'::jsonb),
-                                      '{dispatch_job_id}', to_jsonb($2::text)),
-            updated_at = now()
-        WHERE order_id = $1
-          AND (dispatch_job_id IS DISTINCT FROM $2
-               OR (metadata_json->>'dispatch_job_id') IS DISTINCT FROM $2::text)
-        "#,
-    )
-    .bind(order_id)
-    .bind(job_id)
-    .execute(&mut **tx)
-    .await?;
-    Ok(done.rows_affected() == 1)
 }
 
 async fn create_job(
@@ -172,7 +145,7 @@ async fn create_job(
     .fetch_one(&mut **tx)
     .await?;
     // A job born `ready` (or `on_hold`) is news for the feed; one awaiting payment is not yet.
-    if let Some(told) = events::Event::for_new_job(JobStatus::for_order(status)) {
+    if let Some(told) = told::new_job(JobStatus::for_order(status)) {
         events::record(tx, order_id, told).await?;
     }
     Ok(job_id)
@@ -208,13 +181,4 @@ pub async fn job_status(
         .bind(order_id)
         .fetch_optional(&mut **tx)
         .await
-}
-
-impl From<EnsureJobError> for crate::outbox::TaskError {
-    fn from(e: EnsureJobError) -> Self {
-        match e {
-            EnsureJobError::Database(e) => e.into(),
-            other => crate::outbox::TaskError::permanent_from(other),
-        }
-    }
 }

@@ -180,7 +180,7 @@ pub async fn apply(
         return Ok(None);
     };
     write(tx, row.job_id, status, to, event).await?;
-    if let Some(told) = events::Event::for_job_move(status, to, event.payment()) {
+    if let Some(told) = super::told::job_move(status, to, event.payment()) {
         events::record(tx, order_id, told).await?;
     }
     Ok(Some((row.job_id, status, to)))

@@ -7,7 +7,7 @@ use sqlx::{Postgres, Transaction};
 use uuid::Uuid;
 
 use super::kind::Event;
-use crate::orders::OrderId;
+use crate::ids::OrderId;
 
 /// The order and its job at the event, with the event's `sequence`.
 #[derive(Debug, sqlx::FromRow)]

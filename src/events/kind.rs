@@ -1,6 +1,6 @@
-//! What the feed tells: the event types, and each event with its particulars.
-
-use crate::{dispatch::JobStatus, orders::OrderStatus};
+//! What the feed tells: the event types, and each event with its particulars. What a change
+//! means as an event is decided where the change is decided (`dispatch::told`,
+//! `orders::transition`, `payments::money`): this module knows no domain type.
 
 /// The type of an event (`type` in its body, and what an endpoint subscribes to).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -75,20 +75,6 @@ impl CancelReason {
             CancelReason::Operator => "operator",
         }
     }
-
-    /// The reason a payment status that cancels a job gives; `None` for one that does not.
-    pub fn for_order(status: OrderStatus) -> Option<Self> {
-        Some(match status {
-            OrderStatus::Refunded => CancelReason::Refunded,
-            OrderStatus::DisputeLost => CancelReason::DisputeLost,
-            OrderStatus::Expired => CancelReason::Expired,
-            OrderStatus::PaymentFailed | OrderStatus::Failed => CancelReason::PaymentFailed,
-            OrderStatus::PendingPayment
-            | OrderStatus::AwaitingPayment
-            | OrderStatus::Paid
-            | OrderStatus::Disputed => return None,
-        })
-    }
 }
 
 /// How a dispute closed (`outcome` of `dispute.closed`).
@@ -144,40 +130,6 @@ impl Event {
         match self {
             Event::DisputeClosed(DisputeOutcome::Won) => Some("won"),
             Event::DisputeClosed(DisputeOutcome::Lost) => Some("lost"),
-            _ => None,
-        }
-    }
-
-    /// The event of a job's move from `from` to `to`; `payment` is the order status that
-    /// moved it (`None`: the dispatcher or an operator did). A hold lifted is `job.released`
-    /// (to `ready`, or back to `scheduled`); a move this feed has no type for (back to
-    /// `awaiting_payment`) is none.
-    pub fn for_job_move(
-        from: JobStatus,
-        to: JobStatus,
-        payment: Option<OrderStatus>,
-    ) -> Option<Event> {
-        use JobStatus as J;
-        Some(match (from, to) {
-            (J::OnHold, J::Ready | J::Scheduled) => Event::JobReleased,
-            (_, J::Ready) => Event::JobReady,
-            (_, J::Scheduled) => Event::JobScheduled,
-            (_, J::OnHold) => Event::JobOnHold,
-            (_, J::Completed) => Event::JobCompleted,
-            (_, J::Cancelled) => Event::JobCancelled(match payment {
-                Some(status) => CancelReason::for_order(status)?,
-                None => CancelReason::Operator,
-            }),
-            (_, J::AwaitingPayment) => return None,
-        })
-    }
-
-    /// The event of a job created with `status` (for a paid order `ready`, for a disputed
-    /// one `on_hold`; a job awaiting its payment is no event yet).
-    pub fn for_new_job(status: JobStatus) -> Option<Event> {
-        match status {
-            JobStatus::Ready => Some(Event::JobReady),
-            JobStatus::OnHold => Some(Event::JobOnHold),
             _ => None,
         }
     }

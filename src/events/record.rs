@@ -6,7 +6,7 @@ use super::{
     body::{Snapshot, render, snapshot},
     kind::Event,
 };
-use crate::orders::OrderId;
+use crate::ids::OrderId;
 
 /// The channel a transaction that fanned an event out notifies (payload [`WAKE`]): the
 /// worker's delivery loop listens on it, and reads `h2s_event_deliveries`.
@@ -14,10 +14,6 @@ pub const CHANNEL: &str = "h2s_event_deliveries";
 /// The one payload sent on [`CHANNEL`]: identical notifications of one transaction are
 /// delivered once.
 pub const WAKE: &str = "due";
-
-/// `pg_notify`, unless the transaction is quiet (`queue::IS_QUIET_SQL`, checked by a test).
-const NOTIFY_UNLESS_QUIET: &str = "SELECT pg_notify($1, $2) \
-    WHERE NOT coalesce(current_setting('h2s.wake_after_commit', true), '') = 'on'";
 
 /// An event's id: `msg_` and 32 hex digits. The `webhook-id` of every delivery of it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -54,13 +50,9 @@ pub async fn record(
     let body = render(event, order_id, &now);
     let fanned = insert(tx, &id, event, order_id, &now, &body).await?;
     if fanned > 0 {
-        // Not inside a transaction that wakes its listeners after its commit (the webhook's:
-        // a NOTIFY would serialise its commit); that caller wakes the loop (`AppState::feed`).
-        sqlx::query(NOTIFY_UNLESS_QUIET)
-            .bind(CHANNEL)
-            .bind(WAKE)
-            .execute(&mut **tx)
-            .await?;
+        // Not inside a quiet transaction (the webhook's: a NOTIFY would serialise its commit),
+        // whose `queue::Commits` wake the loop after the commit.
+        crate::queue::notify_unless_quiet(tx, CHANNEL, WAKE).await?;
     }
     tracing::debug!(event_id = %id, sequence = now.sequence, fanned, "event recorded");
     Ok(id)
@@ -102,15 +94,4 @@ async fn insert(
     .bind(body)
     .fetch_one(&mut **tx)
     .await
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn the_feed_stays_silent_in_exactly_the_transactions_the_queue_calls_quiet() {
-        assert!(
-            super::NOTIFY_UNLESS_QUIET
-                .ends_with(&format!("WHERE NOT {}", crate::queue::IS_QUIET_SQL))
-        );
-    }
 }

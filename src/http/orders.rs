@@ -2,7 +2,7 @@ use super::{
     ApiError, AppState,
     openapi::schemas::{ErrorBody, OrderStatusBody, Pay},
 };
-use crate::orders::{OrderId, repo};
+use crate::{checkout::view, orders::OrderId};
 use axum::{
     Json,
     extract::{Path, State},
@@ -20,7 +20,7 @@ pub async fn status(
     Path(order_id): Path<String>,
 ) -> Result<Json<OrderStatusBody>, ApiError> {
     let order_id = OrderId::parse(&order_id).ok_or(ApiError::NotFound)?;
-    let view = repo::view(&state.pool, &order_id)
+    let view = view::view(&state.pool, &order_id)
         .await?
         .ok_or(ApiError::NotFound)?;
     Ok(Json(OrderStatusBody {

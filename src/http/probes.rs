@@ -22,6 +22,6 @@ pub async fn readyz(State(state): State<AppState>) -> Result<Json<Ok>, ApiError>
 /// database (outbox depth and oldest age by kind, dead tasks, the invariant, the last
 /// successful sweep). See `crate::metrics`.
 pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
-    let text = crate::metrics::render_fresh(&state.pool).await;
+    let text = crate::scrape::render_fresh(&state.pool).await;
     ([(header::CONTENT_TYPE, crate::metrics::CONTENT_TYPE)], text)
 }

@@ -1,27 +1,29 @@
-//! What every handler is given: the pool, the checkout service, the secrets it checks.
+//! What every handler is given: the pool, the checkout service, the api's settings.
 
-use secrecy::SecretString;
+use std::sync::Arc;
+
 use sqlx::PgPool;
 
-use crate::checkout::Checkouts;
+use crate::{checkout::Checkouts, config::ApiConfig};
 
 #[derive(Clone)]
 pub struct AppState {
     pub pool: PgPool,
     pub checkouts: Checkouts,
-    pub webhook_secret: Option<crate::stripe::WebhookSecrets>,
-    /// Events of the other Stripe mode are recorded and ignored; `None`: any mode.
-    pub stripe_mode: Option<crate::stripe::StripeMode>,
-    pub admin_token: Option<SecretString>,
+    /// Where the webhook's transaction begins: quiet, and waking the workers and the event
+    /// feed's delivery loop after its commit.
+    pub commits: crate::queue::Commits,
     /// Only for admin-triggered reconcile sweeps; `None` when the api has no Stripe key.
     pub stripe: Option<crate::stripe::StripeHttp>,
-    /// Return URLs for checkouts that carry none.
-    pub checkout_urls: crate::checkout::request::UrlDefaults,
-    /// See `app::ApiConfig::worker_max_attempts`.
-    pub worker_max_attempts: i32,
-    /// Where event endpoints may point: checked when one is created.
-    pub event_endpoints: crate::events::address::AddressPolicy,
-    /// Wakes the worker's delivery loop after a webhook's commit (its quiet transaction may
-    /// have recorded events and sent no NOTIFY).
-    pub feed: crate::queue::Waker,
+    /// The api's settings, read once at start and shared, never copied field by field:
+    /// handlers read them through `Deref` (`state.<setting>`).
+    pub config: Arc<ApiConfig>,
+}
+
+impl std::ops::Deref for AppState {
+    type Target = ApiConfig;
+
+    fn deref(&self) -> &ApiConfig {
+        &self.config
+    }
 }

@@ -50,10 +50,7 @@ pub async fn receive(
         super::request_trace::record_checkout_trace_id(id);
     }
     let outcome =
-        handle_event::handle(&state.pool, &event, Source::Webhook, state.stripe_mode).await?;
-    // Its transaction sent no NOTIFY for the tasks and events it may have written.
-    state.checkouts.waker.wake();
-    state.feed.wake();
+        handle_event::handle(&state.commits, &event, Source::Webhook, state.stripe_mode).await?;
     crate::metrics::webhook_event(&event.event_type, outcome.label());
     Ok(Json(WebhookAck {
         ok: true,

@@ -7,14 +7,9 @@ use prometheus_client::{
     metrics::{family::Family, gauge::Gauge},
     registry::Registry,
 };
-use sqlx::PgPool;
-
-use crate::outbox::QUEUE;
 
 type F64Gauge = Gauge<f64, AtomicU64>;
 type Labels = [(&'static str, String); 1];
-
-use super::tasks::TASK_KINDS as KINDS;
 
 #[derive(Default)]
 pub struct Gauges {
@@ -76,82 +71,31 @@ impl Gauges {
         self.database_up.set(up);
     }
 
-    /// Reads every gauge from the database.
-    pub async fn refresh(&self, pool: &PgPool) -> Result<(), sqlx::Error> {
-        let queue = outbox_by_kind(pool).await?;
-        for kind in KINDS {
-            let row = queue.iter().find(|r| r.kind == kind);
-            let label = [("kind", kind.to_owned())];
-            self.outbox_depth
-                .get_or_create(&label)
-                .set(row.map_or(0, |r| r.depth));
-            self.outbox_oldest_age
-                .get_or_create(&label)
-                .set(row.map_or(0.0, |r| r.oldest_age_s));
-            self.outbox_dead
-                .get_or_create(&label)
-                .set(row.map_or(0, |r| r.dead));
-        }
-        self.invariant_violations
-            .set(crate::invariant::count(pool).await?);
-        let orphans: i64 = sqlx::query_scalar(
-            r#"SELECT count(*) FROM h2s_orders WHERE status = 'paid' AND dispatch_job_id IS NULL"#,
-        )
-        .fetch_one(pool)
-        .await?;
-        self.orphan_orders.set(orphans);
-        let alerts: i64 = sqlx::query_scalar(
-            r#"SELECT count(*) FROM h2s_operator_alerts WHERE resolved_at IS NULL"#,
-        )
-        .fetch_one(pool)
-        .await?;
-        self.operator_alerts.set(alerts);
-        let last: Option<f64> = sqlx::query_scalar(
-            r#"
-            SELECT EXTRACT(EPOCH FROM finished_at)::float8 FROM h2s_sweep_reports
-            WHERE succeeded AND NOT dry_run
-            ORDER BY finished_at DESC LIMIT 1
-            "#,
-        )
-        .fetch_optional(pool)
-        .await?;
-        self.last_success.set(last.unwrap_or(0.0));
-        Ok(())
+    /// One task kind's depth, oldest due age and dead tasks.
+    pub fn set_kind(&self, kind: &str, depth: i64, oldest_age_s: f64, dead: i64) {
+        let label = [("kind", kind.to_owned())];
+        self.outbox_depth.get_or_create(&label).set(depth);
+        self.outbox_oldest_age
+            .get_or_create(&label)
+            .set(oldest_age_s);
+        self.outbox_dead.get_or_create(&label).set(dead);
+    }
+
+    /// The gauges of the orders, alerts and sweeps.
+    pub fn set_facts(&self, facts: &DatabaseFacts) {
+        self.invariant_violations.set(facts.invariant_violations);
+        self.orphan_orders.set(facts.orphan_orders);
+        self.operator_alerts.set(facts.operator_alerts);
+        self.last_success.set(facts.last_sweep_success_s);
     }
 }
 
-/// One outbox task kind's live and dead tasks (also shown by the operator console).
-#[derive(sqlx::FromRow)]
-pub struct KindRow {
-    pub kind: String,
-    pub depth: i64,
-    pub oldest_age_s: f64,
-    pub dead: i64,
-}
-
-/// Live and dead outbox tasks per kind. It reads only unfinished rows (`Done` ones are
-/// skipped through apalis's status index), so it costs the queue's depth, not its history.
-pub async fn outbox_by_kind(pool: &PgPool) -> Result<Vec<KindRow>, sqlx::Error> {
-    sqlx::query_as(
-        r#"
-        WITH open AS (
-            SELECT convert_from(job, 'UTF8')::jsonb ->> 'kind' AS kind, status, attempts,
-                   max_attempts, run_at,
-                   (status = 'Killed' OR (status = 'Failed' AND attempts >= max_attempts)) AS dead
-            FROM apalis.jobs
-            WHERE job_type = $1 AND status <> 'Done'
-        )
-        SELECT COALESCE(kind, 'unknown') AS kind,
-               count(*) FILTER (WHERE NOT dead) AS depth,
-               COALESCE(EXTRACT(EPOCH FROM now() - min(run_at)
-                   FILTER (WHERE NOT dead AND status IN ('Pending', 'Failed') AND run_at <= now())
-               )::float8, 0) AS oldest_age_s,
-               count(*) FILTER (WHERE dead) AS dead
-        FROM open
-        GROUP BY 1
-        "#,
-    )
-    .bind(QUEUE)
-    .fetch_all(pool)
-    .await
+/// What a scrape reads of the orders, the alerts and the sweeps (`scrape`).
+#[derive(Debug, Default)]
+pub struct DatabaseFacts {
+    pub invariant_violations: i64,
+    pub orphan_orders: i64,
+    pub operator_alerts: i64,
+    /// Unix time of the last sweep without a failed repair; 0 if none.
+    pub last_sweep_success_s: f64,
 }

@@ -4,13 +4,11 @@
 
 use std::sync::atomic::AtomicU64;
 
+use super::labels::{Labels1, l1};
 use prometheus_client::{
     metrics::{counter::Counter, family::Family, gauge::Gauge},
     registry::Registry,
 };
-use sqlx::PgPool;
-
-use super::labels::{Labels1, l1};
 
 type F64Gauge = Gauge<f64, AtomicU64>;
 type EndpointLabel = [(&'static str, String); 1];
@@ -47,10 +45,10 @@ impl Events {
         m
     }
 
-    pub(crate) fn create_zero_series(&self) {
-        for outcome in crate::events::delivery::record::Outcome::ALL {
+    pub(crate) fn create_zero_series(&self, outcomes: &[&'static str]) {
+        for &outcome in outcomes {
             self.deliveries
-                .get_or_create(&l1("outcome", outcome.as_str()))
+                .get_or_create(&l1("outcome", outcome))
                 .inc_by(0);
         }
     }
@@ -59,18 +57,15 @@ impl Events {
         self.deliveries.get_or_create(&l1("outcome", outcome)).inc();
     }
 
-    /// Reads the per-endpoint gauges; an endpoint deleted since the last scrape vanishes.
-    pub(crate) async fn refresh(&self, pool: &PgPool) -> Result<(), sqlx::Error> {
-        let endpoints = crate::events::delivery::health::endpoints(pool).await?;
+    /// The per-endpoint gauges, `(endpoint id, oldest undelivered age, pending)`: an
+    /// endpoint not among them (deleted since the last scrape) vanishes.
+    pub(crate) fn set_endpoints(&self, endpoints: impl IntoIterator<Item = (String, f64, i64)>) {
         self.oldest_age.clear();
         self.pending.clear();
-        for e in endpoints {
-            let label = [("endpoint", e.endpoint_id.to_string())];
-            self.oldest_age
-                .get_or_create(&label)
-                .set(e.oldest_undelivered_age_s);
-            self.pending.get_or_create(&label).set(e.pending);
+        for (endpoint, oldest_age_s, pending) in endpoints {
+            let label = [("endpoint", endpoint)];
+            self.oldest_age.get_or_create(&label).set(oldest_age_s);
+            self.pending.get_or_create(&label).set(pending);
         }
-        Ok(())
     }
 }

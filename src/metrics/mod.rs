@@ -3,8 +3,9 @@
 //! Prometheus conventions: counters end in `_total` (the client appends it), durations are
 //! histograms in `_seconds`, labels take a small fixed set of values (outcomes, kinds, event
 //! types, endpoints), never ids. The gauges that describe the shared database (outbox depth,
-//! dead tasks, the invariant) are read at scrape time ([`database`]), so every replica
-//! reports the same truth.
+//! dead tasks, the invariant) are read at scrape time (by `scrape`, which sets them here), so
+//! every replica reports the same truth. This module imports nothing of the app: what it
+//! counts is told to it.
 
 mod checkout;
 mod connections;
@@ -20,7 +21,7 @@ use std::{sync::OnceLock, time::Duration};
 
 use prometheus_client::{encoding::text::encode, registry::Registry};
 
-pub use tasks::TASK_KINDS;
+pub use database::DatabaseFacts;
 
 /// Every metric this library records, in groups. One instance per process ([`metrics`]).
 pub struct Metrics {
@@ -55,8 +56,6 @@ impl Metrics {
         db.register(r);
         let connections = connections::Connections::register(r);
         let events = events::Events::register(r);
-        events.create_zero_series();
-        tasks.create_zero_series();
         stripe.create_zero_series();
         reconcile.create_zero_series();
         Metrics {
@@ -72,8 +71,7 @@ impl Metrics {
         }
     }
 
-    /// The OpenMetrics text of every metric. The database gauges are as of the last
-    /// [`database::refresh`]; [`render_fresh`] does both.
+    /// The OpenMetrics text of every metric. The database gauges are as of the last scrape (`scrape::render_fresh` reads them, then renders).
     pub fn render(&self) -> String {
         self.connections.sync();
         let mut out = String::new();
@@ -82,24 +80,31 @@ impl Metrics {
     }
 }
 
-/// Reads the database gauges, then renders everything: what `GET /metrics` answers. With
-/// the database unreachable the process's own counters are still served (they matter most
-/// then), with `h2s_database_up 0` and the database gauges as last read.
-pub async fn render_fresh(pool: &sqlx::PgPool) -> String {
+/// The labels that exist before their first count: every task kind, every delivery
+/// outcome. Given by the app (`scrape`), whose lists they are; repeating it is harmless.
+pub fn declare(task_kinds: &[&'static str], delivery_outcomes: &[&'static str]) {
     let m = metrics();
-    let read = async {
-        m.db.refresh(pool).await?;
-        m.events.refresh(pool).await
-    };
-    let up = match read.await {
-        Ok(()) => 1,
-        Err(e) => {
-            tracing::warn!(error = %e, "metrics: the database gauges could not be read");
-            0
+    m.tasks.create_zero_series(task_kinds);
+    m.events.create_zero_series(delivery_outcomes);
+}
+
+/// The database gauges, as a scrape read them (`scrape`); `up` false when it could not, the
+/// gauges then staying as last read.
+pub fn set_database(
+    up: bool,
+    kinds: &[(String, i64, f64, i64)],
+    facts: &DatabaseFacts,
+    endpoints: Vec<(String, f64, i64)>,
+) {
+    let m = metrics();
+    m.db.set_up(i64::from(up));
+    if up {
+        for (kind, depth, oldest_age_s, dead) in kinds {
+            m.db.set_kind(kind, *depth, *oldest_age_s, *dead);
         }
-    };
-    m.db.set_up(up);
-    m.render()
+        m.db.set_facts(facts);
+        m.events.set_endpoints(endpoints);
+    }
 }
 
 /// The `Content-Type` of [`Metrics::render`]'s text.

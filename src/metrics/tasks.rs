@@ -7,16 +7,6 @@ use prometheus_client::{
 
 use super::labels::{Labels1, Labels2, l1, l2};
 
-/// The outbox task kinds (`OutboxTask::kind`), so that a kind with nothing to report reads 0
-/// rather than vanishing: a series that exists from the start makes `rate()` and alerts
-/// work on the first failure, not the second.
-pub const TASK_KINDS: [&str; 5] = [
-    "checkout",
-    "ensure_dispatch_job",
-    "notify_paid",
-    "notify_dispute",
-    "refund",
-];
 const TASK_FAILURE_CLASSES: [&str; 3] = ["retryable", "outage", "permanent"];
 
 pub(crate) struct Tasks {
@@ -50,9 +40,11 @@ impl Tasks {
         m
     }
 
-    /// Every kind's dead and failure series, at 0.
-    pub(crate) fn create_zero_series(&self) {
-        for kind in TASK_KINDS {
+    /// Every kind's dead and failure series, at 0, so that a kind with nothing to report
+    /// reads 0 rather than vanishing: a series that exists from the start makes `rate()` and
+    /// alerts work on the first failure, not the second.
+    pub(crate) fn create_zero_series(&self, kinds: &[&'static str]) {
+        for &kind in kinds {
             self.dead.get_or_create(&l1("kind", kind)).inc_by(0);
             for class in TASK_FAILURE_CLASSES {
                 self.failures

@@ -1,9 +1,11 @@
-//! Orders (`h2s_orders`): ids, statuses, and the queries on them.
+//! Orders (`h2s_orders`): statuses, and the queries on them (the id is [`crate::ids`]).
 
-mod id;
+pub mod cart;
+mod cursor;
 pub mod repo;
 mod status;
 pub mod transition;
 
-pub use id::OrderId;
+pub use crate::ids::OrderId;
+pub use cursor::Cursor;
 pub use status::OrderStatus;

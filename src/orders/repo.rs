@@ -1,27 +1,36 @@
 //! Queries on `h2s_orders` that are not status changes (those live in `transition`).
 
 use chrono::{DateTime, Utc};
-use serde::Serialize;
 use sqlx::{PgPool, Postgres, Transaction};
 use uuid::Uuid;
 
+use super::cart::CartLine;
 use super::{OrderId, OrderStatus};
-use crate::{
-    checkout::request::{CartLine, NewCheckout},
-    dispatch::JobStatus,
-    stored::Stored,
-};
+use crate::stored::Stored;
+
+/// A new checkout's order as stored: the parts of the storefront's request, already parsed
+/// (`checkout::request::NewCheckout::order`).
+pub struct NewOrder<'a> {
+    pub email: &'a str,
+    pub name: Option<&'a str>,
+    pub phone: Option<&'a str>,
+    pub phone_e164: Option<&'a str>,
+    pub cart: &'a [CartLine],
+    pub metadata: &'a std::collections::BTreeMap<String, String>,
+    pub success_url: &'a str,
+    pub cancel_url: &'a str,
+}
 
 /// Inserts a new checkout's order, `pending_payment`.
 pub async fn insert_checkout(
     tx: &mut Transaction<'_, Postgres>,
     order_id: &OrderId,
-    checkout: &NewCheckout,
+    checkout: &NewOrder<'_>,
     checkout_trace_id: Uuid,
     idempotency: Option<(&str, &str)>,
 ) -> Result<(), sqlx::Error> {
-    let cart = serde_json::to_value(&checkout.cart).expect("a cart serialises");
-    let metadata = serde_json::to_value(&checkout.metadata).expect("metadata serialises");
+    let cart = serde_json::to_value(checkout.cart).expect("a cart serialises");
+    let metadata = serde_json::to_value(checkout.metadata).expect("metadata serialises");
     sqlx::query(
         r#"
         INSERT INTO h2s_orders
@@ -32,17 +41,17 @@ pub async fn insert_checkout(
         "#,
     )
     .bind(order_id)
-    .bind(checkout.customer.email.as_str())
-    .bind(checkout.customer.name.as_deref())
-    .bind(checkout.customer.phone.as_deref())
+    .bind(checkout.email)
+    .bind(checkout.name)
+    .bind(checkout.phone)
     .bind(cart)
     .bind(metadata)
-    .bind(checkout.success_url.as_str())
-    .bind(checkout.cancel_url.as_str())
+    .bind(checkout.success_url)
+    .bind(checkout.cancel_url)
     .bind(checkout_trace_id)
     .bind(idempotency.map(|(k, _)| k))
     .bind(idempotency.map(|(_, h)| h))
-    .bind(checkout.customer.phone_e164.as_deref())
+    .bind(checkout.phone_e164)
     .execute(&mut **tx)
     .await?;
     Ok(())
@@ -67,41 +76,6 @@ pub async fn find_by_idempotency_key(
         "#,
     )
     .bind(key)
-    .fetch_optional(pool)
-    .await
-}
-
-/// What the storefront may see of an order: no personal data.
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
-pub struct OrderView {
-    pub order_id: OrderId,
-    pub status: Stored<OrderStatus>,
-    pub job_id: Option<Uuid>,
-    pub job_status: Option<Stored<JobStatus>>,
-    #[serde(skip)]
-    pub session_id: Option<String>,
-    #[serde(skip)]
-    pub session_url: Option<String>,
-    pub failure_reason: Option<String>,
-    pub checkout_trace_id: Option<Uuid>,
-    pub created_at: DateTime<Utc>,
-    pub paid_at: Option<DateTime<Utc>>,
-    pub amount_refunded: i64,
-}
-
-pub async fn view(pool: &PgPool, order_id: &OrderId) -> Result<Option<OrderView>, sqlx::Error> {
-    sqlx::query_as(
-        r#"
-        SELECT o.order_id, o.status, o.dispatch_job_id AS job_id, j.status AS job_status,
-               o.stripe_session_id AS session_id, o.stripe_session_url AS session_url,
-               o.failure_reason, o.checkout_trace_id, o.created_at, o.paid_at,
-               o.amount_refunded
-        FROM h2s_orders o
-        LEFT JOIN h2s_dispatch_jobs j ON j.job_id = o.dispatch_job_id
-        WHERE o.order_id = $1
-        "#,
-    )
-    .bind(order_id)
     .fetch_optional(pool)
     .await
 }
@@ -181,4 +155,136 @@ pub async fn status(
             .fetch_optional(&mut **tx)
             .await?;
     Ok(status.and_then(|s| s.known()))
+}
+
+/// Names `job_id` as the order's job, both ways in one statement: the column (indexed, the
+/// source of truth) and `metadata_json.dispatch_job_id`, where the admin portal and the
+/// operators' runbook queries read it. Only when either is wrong, so a healthy order is not
+/// rewritten. `true` if it was.
+pub async fn link_job(
+    tx: &mut Transaction<'_, Postgres>,
+    order_id: &OrderId,
+    job_id: Uuid,
+) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query(
+        r#"
+        UPDATE h2s_orders
+        SET dispatch_job_id = $2,
+            metadata_json = jsonb_set(COALESCE(metadata_json, '{}'::jsonb),
+                                      '{dispatch_job_id}', to_jsonb($2::text)),
+            updated_at = now()
+        WHERE order_id = $1
+          AND (dispatch_job_id IS DISTINCT FROM $2
+               OR (metadata_json->>'dispatch_job_id') IS DISTINCT FROM $2::text)
+        "#,
+    )
+    .bind(order_id)
+    .bind(job_id)
+    .execute(&mut **tx)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Grows the order's refunded amount to at least `amount` (amounts only grow: events come
+/// in any order): `(refunded now, the order's total, refunded before)`.
+pub async fn refunded_at_least(
+    tx: &mut Transaction<'_, Postgres>,
+    order_id: &OrderId,
+    amount: i64,
+) -> Result<(i64, Option<i64>, i64), sqlx::Error> {
+    sqlx::query_as(
+        r#"
+        UPDATE h2s_orders o
+        SET amount_refunded = GREATEST(o.amount_refunded, $2),
+            updated_at = CASE WHEN o.amount_refunded < $2 THEN now() ELSE o.updated_at END
+        FROM (SELECT amount_refunded FROM h2s_orders WHERE order_id = $1) b
+        WHERE o.order_id = $1
+        RETURNING o.amount_refunded, o.amount_total, b.amount_refunded
+        "#,
+    )
+    .bind(order_id)
+    .bind(amount)
+    .fetch_one(&mut **tx)
+    .await
+}
+
+/// Stores the PaymentIntent a session names, with the session's amounts, unless the order
+/// has one or another order holds this one. `true` if it was stored.
+pub async fn store_payment_intent(
+    tx: &mut Transaction<'_, Postgres>,
+    order_id: &OrderId,
+    payment_intent: &str,
+    amount_total: Option<i64>,
+    currency: Option<&str>,
+) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query(
+        r#"
+        UPDATE h2s_orders
+        SET stripe_payment_intent_id = $2,
+            amount_total = COALESCE($3, amount_total),
+            currency = COALESCE($4, currency),
+            updated_at = now()
+        WHERE order_id = $1 AND stripe_payment_intent_id IS NULL
+          AND NOT EXISTS (SELECT 1 FROM h2s_orders WHERE stripe_payment_intent_id = $2)
+        "#,
+    )
+    .bind(order_id)
+    .bind(payment_intent)
+    .bind(amount_total)
+    .bind(currency)
+    .execute(&mut **tx)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// An order made from a Stripe session we had no record of (`payments::apply`).
+pub struct AdoptedOrder<'a> {
+    pub order_id: &'a OrderId,
+    pub email: &'a str,
+    pub name: Option<&'a str>,
+    pub phone: Option<&'a str>,
+    pub metadata: &'a std::collections::BTreeMap<String, String>,
+    pub amount_total: Option<i64>,
+    pub currency: Option<&'a str>,
+    pub checkout_trace_id: Option<Uuid>,
+}
+
+/// Inserts an adopted order, `pending_payment`; a concurrent delivery for the same session
+/// may have created it first (then nothing happens).
+pub async fn insert_adopted(
+    tx: &mut Transaction<'_, Postgres>,
+    order: &AdoptedOrder<'_>,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        r#"
+        INSERT INTO h2s_orders
+            (order_id, status, customer_email, customer_name, customer_phone, metadata_json,
+             amount_total, currency, checkout_trace_id)
+        VALUES ($1, 'pending_payment', $2, $3, $4, $5, $6, $7, $8)
+        ON CONFLICT (order_id) DO NOTHING
+        "#,
+    )
+    .bind(order.order_id)
+    .bind(order.email)
+    .bind(order.name)
+    .bind(order.phone)
+    .bind(serde_json::to_value(order.metadata).expect("metadata serialises"))
+    .bind(order.amount_total)
+    .bind(order.currency)
+    .bind(order.checkout_trace_id)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// Notes that the sweep asked Stripe about the order's session (once per order).
+pub async fn mark_session_checked(
+    tx: &mut Transaction<'_, Postgres>,
+    order_id: &OrderId,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(r#"UPDATE h2s_orders SET stripe_session_checked_at = now() WHERE order_id = $1"#)
+        .bind(order_id)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
 }

@@ -134,25 +134,17 @@ async fn create_from_session(
         .get("checkout_trace_id")
         .and_then(|t| uuid::Uuid::parse_str(t).ok());
     // ON CONFLICT: a concurrent delivery for the same session may have created it first.
-    sqlx::query(
-        r#"
-        INSERT INTO h2s_orders
-            (order_id, status, customer_email, customer_name, customer_phone, metadata_json,
-             amount_total, currency, checkout_trace_id)
-        VALUES ($1, 'pending_payment', $2, $3, $4, $5, $6, $7, $8)
-        ON CONFLICT (order_id) DO NOTHING
-        "#,
-    )
-    .bind(&order_id)
-    .bind(email)
-    .bind(facts.customer_name.as_deref())
-    .bind(facts.customer_phone.as_deref())
-    .bind(serde_json::to_value(&metadata).expect("metadata serialises"))
-    .bind(facts.amount_total)
-    .bind(facts.currency.as_deref())
-    .bind(trace)
-    .execute(&mut **tx)
-    .await?;
+    let adopted = crate::orders::repo::AdoptedOrder {
+        order_id: &order_id,
+        email: &email,
+        name: facts.customer_name.as_deref(),
+        phone: facts.customer_phone.as_deref(),
+        metadata: &metadata,
+        amount_total: facts.amount_total,
+        currency: facts.currency.as_deref(),
+        checkout_trace_id: trace,
+    };
+    crate::orders::repo::insert_adopted(tx, &adopted).await?;
     tracing::warn!(order_id = %order_id, "order created from a Stripe session we had no record of");
     Ok(order_id)
 }

@@ -20,12 +20,3 @@ impl From<EnsureJobError> for ApplyError {
         }
     }
 }
-
-impl From<ApplyError> for crate::outbox::TaskError {
-    fn from(e: ApplyError) -> Self {
-        match e {
-            ApplyError::Database(e) => e.into(),
-            other => crate::outbox::TaskError::permanent_from(other),
-        }
-    }
-}

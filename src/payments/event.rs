@@ -3,11 +3,9 @@
 
 use sqlx::{Postgres, Transaction};
 
-use super::{
-    alerts::{self, AlertKind},
-    error::ApplyError,
-};
+use super::error::ApplyError;
 use crate::{
+    alerts::{self, AlertKind},
     dispatch,
     orders::{
         OrderId, OrderStatus, repo,

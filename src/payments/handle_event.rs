@@ -3,15 +3,18 @@
 //! [`super::apply::apply_session`] (sessions) or [`super::money::apply_money`] (refunds,
 //! disputes), so an event has its effect once whichever way it came.
 
-use sqlx::{PgPool, Postgres, Transaction};
+use sqlx::{Postgres, Transaction};
 
 use super::{
-    alerts::AlertKind,
     apply,
     error::ApplyError,
     money::{self, MoneyOutcome},
 };
-use crate::stripe::{StripeMode, events::StripeEvent, fields::Missing};
+use crate::{
+    alerts::{self, AlertKind},
+    queue::Commits,
+    stripe::{StripeMode, events::StripeEvent, fields::Missing},
+};
 
 /// What a delivery did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -86,13 +89,12 @@ pub enum HandleError {
     checkout_trace_id = event.checkout_trace_id().map(tracing::field::display),
 ))]
 pub async fn handle(
-    pool: &PgPool,
+    commits: &Commits,
     event: &StripeEvent,
     source: Source,
     served: Option<StripeMode>,
 ) -> Result<Outcome, HandleError> {
-    let mut tx = pool.begin().await?;
-    quiet_if_webhook(&mut tx, source).await?;
+    let mut tx = commits.begin().await?;
     // Insert first: a repeat delivery, even a concurrent one, waits on this row and then
     // finds it, so an event has its effect once.
     let fresh = sqlx::query(
@@ -105,7 +107,7 @@ pub async fn handle(
     .bind(&event.id)
     .bind(&event.event_type)
     .bind(source.as_str())
-    .execute(&mut *tx)
+    .execute(&mut **tx)
     .await?
     .rows_affected()
         == 1;
@@ -138,24 +140,10 @@ pub async fn handle(
         .bind(&event.id)
         .bind(outcome.label())
         .bind(order_id)
-        .execute(&mut *tx)
+        .execute(&mut **tx)
         .await?;
     tx.commit().await?;
     Ok(outcome)
-}
-
-/// The webhook handler wakes the workers once its transaction commits (`queue::Waker`): no
-/// NOTIFY inside it to serialise its commit. Other sources leave the insert trigger to it.
-async fn quiet_if_webhook(
-    tx: &mut Transaction<'_, Postgres>,
-    source: Source,
-) -> Result<(), sqlx::Error> {
-    if source == Source::Webhook {
-        sqlx::query(crate::queue::QUIET_SQL)
-            .execute(&mut **tx)
-            .await?;
-    }
-    Ok(())
 }
 
 /// A signed event this system cannot act on: one log line (its id, type and the missing
@@ -172,7 +160,7 @@ async fn unusable(
         "a signed Stripe event lacks a field needed to act on it: recorded as unusable, operator alerted"
     );
     let detail = format!("{} {}: no usable `{missing}`", event.event_type, event.id);
-    super::alerts::raise_for_event(tx, &event.id, AlertKind::UnusableEvent, &detail).await?;
+    alerts::raise_for_event(tx, &event.id, AlertKind::UnusableEvent, &detail).await?;
     Ok(Outcome::Unusable(missing))
 }
 

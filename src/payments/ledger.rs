@@ -4,11 +4,9 @@
 
 use sqlx::{Postgres, Transaction};
 
-use super::{
-    alerts::{self, AlertKind},
-    error::ApplyError,
-};
+use super::error::ApplyError;
 use crate::{
+    alerts::{self, AlertKind},
     events::{self, Event},
     orders::OrderId,
     outbox::{self, OutboxTask},
@@ -24,20 +22,8 @@ pub(super) async fn refunded_at_least(
     amount: i64,
     full: bool,
 ) -> Result<bool, sqlx::Error> {
-    let (refunded, total, before): (i64, Option<i64>, i64) = sqlx::query_as(
-        r#"
-        UPDATE h2s_orders o
-        SET amount_refunded = GREATEST(o.amount_refunded, $2),
-            updated_at = CASE WHEN o.amount_refunded < $2 THEN now() ELSE o.updated_at END
-        FROM (SELECT amount_refunded FROM h2s_orders WHERE order_id = $1) b
-        WHERE o.order_id = $1
-        RETURNING o.amount_refunded, o.amount_total, b.amount_refunded
-        "#,
-    )
-    .bind(order_id)
-    .bind(amount)
-    .fetch_one(&mut **tx)
-    .await?;
+    let (refunded, total, before) =
+        crate::orders::repo::refunded_at_least(tx, order_id, amount).await?;
     let whole = full || total.is_some_and(|total| total > 0 && refunded >= total);
     if refunded > before && !whole {
         events::record(tx, order_id, Event::OrderPartiallyRefunded).await?;

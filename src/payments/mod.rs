@@ -4,7 +4,6 @@
 //! or [`money`] (refunds and disputes), both of which change statuses only through
 //! [`event::apply_event`]; the reconciler's session retrievals call [`apply`] too.
 
-pub mod alerts;
 pub mod apply;
 mod error;
 pub mod event;

@@ -114,25 +114,14 @@ pub(super) async fn store_payment_intent(
     payment_intent: &str,
     amounts: &Amounts,
 ) -> Result<(), ApplyError> {
-    let stored = sqlx::query(
-        r#"
-        UPDATE h2s_orders
-        SET stripe_payment_intent_id = $2,
-            amount_total = COALESCE($3, amount_total),
-            currency = COALESCE($4, currency),
-            updated_at = now()
-        WHERE order_id = $1 AND stripe_payment_intent_id IS NULL
-          AND NOT EXISTS (SELECT 1 FROM h2s_orders WHERE stripe_payment_intent_id = $2)
-        "#,
+    let stored = crate::orders::repo::store_payment_intent(
+        tx,
+        order_id,
+        payment_intent,
+        amounts.amount_total,
+        amounts.currency.as_deref(),
     )
-    .bind(order_id)
-    .bind(payment_intent)
-    .bind(amounts.amount_total)
-    .bind(amounts.currency.as_deref())
-    .execute(&mut **tx)
-    .await?
-    .rows_affected()
-        == 1;
+    .await?;
     if !stored {
         return Ok(());
     }

@@ -1,5 +1,6 @@
-//! An operator's refund request settled by what Stripe says of its refund, whichever word
-//! comes first: the worker's answer to `POST /v1/refunds` or the refund's event. Both reach
+//! The one writer of `h2s_refund_requests`: an operator's refund request written
+//! (`refunds::request`, [`insert`]), then settled by what Stripe says of its refund, whichever
+//! word comes first: the worker's answer to `POST /v1/refunds` or the refund's event. Both reach
 //! here through `money::apply_to` in a transaction holding the order's lock; the first settles
 //! the request, the second finds it settled. The money itself is recorded by the refund's id
 //! (`ledger::record_refund`), so it counts once however many times it is told.
@@ -75,4 +76,42 @@ pub async fn refuse(
     .execute(&mut **tx)
     .await?;
     Ok(done.rows_affected() == 1)
+}
+
+/// A refund request as `refunds::request` decided it.
+pub struct NewRequest<'a> {
+    pub id: uuid::Uuid,
+    pub order_id: &'a OrderId,
+    /// Cents to refund.
+    pub amount: i64,
+    pub reason: &'a str,
+    pub cancel_job: bool,
+    pub override_dispatched: bool,
+    /// The `Idempotency-Key` and the hash of the body it came with.
+    pub idempotency: Option<(&'a str, String)>,
+}
+
+pub async fn insert(
+    tx: &mut Transaction<'_, Postgres>,
+    row: &NewRequest<'_>,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        r#"
+        INSERT INTO h2s_refund_requests
+            (refund_request_id, order_id, amount, reason, cancel_job, override_dispatched,
+             idempotency_key, request_hash)
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+        "#,
+    )
+    .bind(row.id)
+    .bind(row.order_id)
+    .bind(row.amount)
+    .bind(row.reason)
+    .bind(row.cancel_job)
+    .bind(row.override_dispatched)
+    .bind(row.idempotency.as_ref().map(|(key, _)| *key))
+    .bind(row.idempotency.as_ref().map(|(_, hash)| hash.as_str()))
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
 }

@@ -22,6 +22,26 @@ pub trait TaskHandler: Clone + Send + Sync + 'static {
     fn handle(&self, job: Self::Job) -> impl Future<Output = Result<(), TaskError>> + Send;
 }
 
+/// What the runner tells of its attempts, for the app to count (River's middleware, the
+/// registry's runner): the runner itself records no metric. Plugged in through
+/// [`super::RuntimeConfig::observer`].
+pub trait Observer: std::fmt::Debug + Send + Sync + 'static {
+    /// One attempt of a job of `kind` ended; `failure` is its error class when it failed
+    /// (`retryable`, `outage`, `permanent`).
+    fn attempt(&self, kind: &'static str, failure: Option<&'static str>);
+    /// A job of `kind` died: failed for good, or failed its last attempt.
+    fn died(&self, kind: &'static str);
+}
+
+/// Tells nobody.
+#[derive(Debug)]
+pub struct Unobserved;
+
+impl Observer for Unobserved {
+    fn attempt(&self, _: &'static str, _: Option<&'static str>) {}
+    fn died(&self, _: &'static str) {}
+}
+
 /// One attempt, bounded by `limit`. Past it the attempt ends as an outage, not counted
 /// towards the task's death: every step of a task is bounded on its own (Stripe calls by
 /// their timeout, statements by `statement_timeout`), so an attempt this late is waiting on a

@@ -1,6 +1,7 @@
 //! The queue runner, generic over its jobs: apalis 1.0 over `apalis.jobs`, one queue (the
-//! app's outbox, `outbox::QUEUE`, whose jobs are `outbox::tasks`). Nothing here knows the
-//! app's domain: a job is whatever implements [`Job`]. How a task is picked up, retried, handed back after a crash and stopped at shutdown is told in
+//! app's outbox, `outbox::QUEUE`, whose jobs are `worker::jobs`). Nothing here knows the
+//! app: a job is whatever implements [`Job`], and what an attempt did is told to an
+//! [`Observer`] the app plugs in (its metrics). How a task is picked up, retried, handed back after a crash and stopped at shutdown is told in
 //! the README ("Architecture": retries, crash recovery; "Operations": processes). Here:
 //! [`run`] keeps one apalis worker running under a unique name, restarting it under a derived
 //! name (`<name>-r<n>`, backoff 1 s doubling to 30 s) when apalis stops on a database error;
@@ -30,9 +31,9 @@ use sqlx::PgPool;
 use self::service::JobService;
 pub use self::{
     error::{Cause, TaskError, UNSET_MAX_ATTEMPTS, attempt_limit},
-    handler::{Job, TaskHandler},
+    handler::{Job, Observer, TaskHandler, Unobserved},
     retry::RetryPolicy,
-    wake::{IS_QUIET_SQL, QUIET_SQL, Waker},
+    wake::{Commits, Tx, Waker, notify_unless_quiet},
 };
 
 /// How long a shutdown waits for attempts in flight before releasing them (their work is
@@ -65,6 +66,8 @@ pub struct RuntimeConfig {
     pub retry: RetryPolicy,
     /// The longest one attempt may run before it ends as an outage (a stalled database).
     pub task_timeout: Duration,
+    /// Told of every attempt and death; [`Unobserved`] by default.
+    pub observer: std::sync::Arc<dyn Observer>,
 }
 
 impl RuntimeConfig {
@@ -88,6 +91,7 @@ impl RuntimeConfig {
                 cap: Duration::from_millis(DEFAULT_RETRY_CAP_MS),
             },
             task_timeout: Duration::from_millis(DEFAULT_TASK_TIMEOUT_MS),
+            observer: std::sync::Arc::new(Unobserved),
         }
     }
 
@@ -199,6 +203,7 @@ async fn run_worker<H: TaskHandler>(
             config.task_timeout,
             name,
             in_flight,
+            config.observer.clone(),
         ));
     let mut running = Box::pin(worker.run());
     tracing::info!(worker = %name, concurrency = config.concurrency, "outbox worker starting");

@@ -21,7 +21,7 @@ use tracing::Instrument;
 
 use super::{Cause, TaskError, handler::Job};
 use super::{
-    handler::TaskHandler,
+    handler::{Observer, TaskHandler},
     retry::{RetryPolicy, Verdict},
     slots::InFlight,
 };
@@ -51,6 +51,8 @@ pub(super) struct JobService<H> {
     task_timeout: Duration,
     /// What the fetcher sizes its claims by: an attempt holds a slot until it ends.
     in_flight: InFlight,
+    /// Told of every attempt and death (the app's metrics).
+    observer: Arc<dyn Observer>,
 }
 
 impl<H: Clone> Clone for JobService<H> {
@@ -62,6 +64,7 @@ impl<H: Clone> Clone for JobService<H> {
             worker: self.worker.clone(),
             task_timeout: self.task_timeout,
             in_flight: self.in_flight.clone(),
+            observer: self.observer.clone(),
         }
     }
 }
@@ -74,6 +77,7 @@ impl<H: TaskHandler> JobService<H> {
         task_timeout: Duration,
         worker: &str,
         in_flight: InFlight,
+        observer: Arc<dyn Observer>,
     ) -> Self {
         Self {
             handler,
@@ -82,6 +86,7 @@ impl<H: TaskHandler> JobService<H> {
             worker: worker.into(),
             task_timeout,
             in_flight,
+            observer,
         }
     }
 
@@ -128,7 +133,7 @@ impl<H: TaskHandler> JobService<H> {
             });
         let outcome = super::handler::bounded(run, self.task_timeout).await;
         // Counted here, where an attempt that outlived its timeout is seen too (an outage).
-        crate::metrics::task_attempt(kind, failure_label(&outcome));
+        self.observer.attempt(kind, failure_label(&outcome));
         let elapsed_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
         let outage = matches!(outcome, Err(TaskError::Outage { .. }));
         match outcome {
@@ -138,7 +143,7 @@ impl<H: TaskHandler> JobService<H> {
             }
             Err(error @ TaskError::Permanent { .. }) => {
                 tracing::error!(%error, elapsed_ms, "outbox task failed for good: not retried");
-                crate::metrics::task_dead(kind);
+                self.observer.died(kind);
                 Err(Box::new(AbortError::new(error)))
             }
             Err(
@@ -203,7 +208,7 @@ impl<H: TaskHandler> JobService<H> {
                     max_attempts = allowed,
                     "outbox task failed its last attempt: dead until re-enqueued",
                 );
-                crate::metrics::task_dead(kind);
+                self.observer.died(kind);
             }
         }
         if (next_in.is_some() || allowed != row_max)

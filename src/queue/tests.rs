@@ -1,4 +1,5 @@
-//! The queue runner, on the outbox's tasks, against a real Postgres, one fresh database per test.
+//! The queue runner, on a job type of its own (no app, no domain), against a real Postgres,
+//! one fresh database per test.
 
 use std::{
     future::Future,
@@ -10,17 +11,86 @@ use proptest::prelude::*;
 use sqlx::PgPool;
 use tokio::{sync::oneshot, task::JoinHandle};
 
+use serde::{Deserialize, Serialize};
+
 use super::*;
-use crate::{
-    orders::OrderId,
-    outbox::{self, OutboxTask, TaskError, dead::dead_tasks},
-};
 
 #[path = "../../tests/common/test_db.rs"]
 mod test_db;
 
 async fn fresh_db() -> test_db::TestDatabase {
     test_db::TestDatabase::migrated(12).await
+}
+
+/// The queue these tests run.
+const QUEUE: &str = "test_jobs";
+
+/// The runner's test job: an id, nothing of the app.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct TestJob {
+    id: uuid::Uuid,
+}
+
+impl Job for TestJob {
+    fn kind(&self) -> &'static str {
+        "test"
+    }
+
+    fn span(&self, task_id: &str, attempt: i32) -> tracing::Span {
+        tracing::info_span!("test_job", task_id, attempt)
+    }
+}
+
+impl TestJob {
+    fn idempotency_key(&self) -> String {
+        format!("test:{}", self.id)
+    }
+}
+
+fn a_job() -> TestJob {
+    TestJob {
+        id: uuid::Uuid::new_v4(),
+    }
+}
+
+/// Writes `job` inside `tx`, as an app's enqueue does: a row of [`QUEUE`], due now.
+async fn enqueue_in(tx: &mut sqlx::Transaction<'_, sqlx::Postgres>, job: &TestJob) {
+    sqlx::query(
+        r#"
+        INSERT INTO apalis.jobs
+            (id, job_type, job, status, attempts, max_attempts, run_at, priority, idempotency_key)
+        VALUES ($1, $2, $3, 'Pending', 0, $4, now(), 0, $5)
+        "#,
+    )
+    .bind(ulid::Ulid::new().to_string())
+    .bind(QUEUE)
+    .bind(serde_json::to_vec(job).unwrap())
+    .bind(UNSET_MAX_ATTEMPTS)
+    .bind(job.idempotency_key())
+    .execute(&mut **tx)
+    .await
+    .unwrap();
+}
+
+/// The dead rows of [`QUEUE`]: how many, and the age of the oldest.
+struct Dead {
+    count: i64,
+    oldest_age: Option<f64>,
+}
+
+async fn dead_tasks(pool: &PgPool) -> Result<Dead, sqlx::Error> {
+    let (count, oldest_age) = sqlx::query_as(
+        r#"
+        SELECT count(*), EXTRACT(EPOCH FROM now() - min(run_at))::float8
+        FROM apalis.jobs
+        WHERE job_type = $1
+          AND (status = 'Killed' OR (status = 'Failed' AND attempts >= max_attempts))
+        "#,
+    )
+    .bind(QUEUE)
+    .fetch_one(pool)
+    .await?;
+    Ok(Dead { count, oldest_age })
 }
 
 /// A handler that records when it was called and answers from a script (1-based call no).
@@ -60,9 +130,9 @@ impl Scripted {
 }
 
 impl TaskHandler for Scripted {
-    type Job = OutboxTask;
+    type Job = TestJob;
 
-    fn handle(&self, _task: OutboxTask) -> impl Future<Output = Result<(), TaskError>> + Send {
+    fn handle(&self, _task: TestJob) -> impl Future<Output = Result<(), TaskError>> + Send {
         let call = {
             let mut calls = self.calls.lock().unwrap();
             calls.push(Instant::now());
@@ -92,7 +162,7 @@ fn retryable(retry_after: Option<Duration>) -> TaskError {
 }
 
 fn fast_config() -> RuntimeConfig {
-    let mut config = RuntimeConfig::new(outbox::QUEUE, RuntimeConfig::unique_name("test"));
+    let mut config = RuntimeConfig::new(QUEUE, RuntimeConfig::unique_name("test"));
     config.concurrency = 8;
     config.batch_size = 8;
     config.poll_interval = Duration::from_millis(50);
@@ -133,9 +203,9 @@ impl Running {
     }
 }
 
-async fn enqueue(pool: &PgPool, task: &OutboxTask) {
+async fn enqueue(pool: &PgPool, task: &TestJob) {
     let mut tx = pool.begin().await.unwrap();
-    outbox::enqueue(&mut tx, task).await.unwrap();
+    enqueue_in(&mut tx, task).await;
     tx.commit().await.unwrap();
 }
 
@@ -151,12 +221,12 @@ async fn listening(pool: &PgPool) -> sqlx::postgres::PgListener {
 /// A transaction with a task written in it, not committed.
 async fn pool_tx_with_task(pool: &PgPool) -> sqlx::Transaction<'static, sqlx::Postgres> {
     let mut tx = pool.begin().await.unwrap();
-    outbox::enqueue(&mut tx, &notify_paid()).await.unwrap();
+    enqueue_in(&mut tx, &a_job()).await;
     tx
 }
 
 /// A row whose limit some process wrote before (an older build's enqueue, an earlier worker).
-async fn set_max_attempts(pool: &PgPool, task: &OutboxTask, max_attempts: i32) {
+async fn set_max_attempts(pool: &PgPool, task: &TestJob, max_attempts: i32) {
     sqlx::query("UPDATE apalis.jobs SET max_attempts = $2 WHERE idempotency_key = $1")
         .bind(task.idempotency_key())
         .bind(max_attempts)
@@ -165,14 +235,8 @@ async fn set_max_attempts(pool: &PgPool, task: &OutboxTask, max_attempts: i32) {
         .unwrap();
 }
 
-fn notify_paid() -> OutboxTask {
-    OutboxTask::NotifyPaid {
-        order_id: OrderId::generate(),
-    }
-}
-
 /// `(status, attempts, max_attempts)` of the task's row.
-async fn row(pool: &PgPool, task: &OutboxTask) -> (String, i32, i32) {
+async fn row(pool: &PgPool, task: &TestJob) -> (String, i32, i32) {
     sqlx::query_as(
         r#"
         SELECT status, attempts, max_attempts
@@ -180,7 +244,7 @@ async fn row(pool: &PgPool, task: &OutboxTask) -> (String, i32, i32) {
         WHERE job_type = $1 AND idempotency_key = $2
         "#,
     )
-    .bind(outbox::QUEUE)
+    .bind(QUEUE)
     .bind(task.idempotency_key())
     .fetch_one(pool)
     .await
@@ -206,7 +270,7 @@ where
     }
 }
 
-async fn wait_for_status(pool: &PgPool, task: &OutboxTask, status: &str, within: Duration) {
+async fn wait_for_status(pool: &PgPool, task: &TestJob, status: &str, within: Duration) {
     wait_for(&format!("status {status}"), within, || async {
         row(pool, task).await.0 == status
     })
@@ -218,7 +282,7 @@ async fn an_enqueued_task_is_handled_once_and_ends_done() {
     let db = fresh_db().await;
     let handler = Scripted::succeeding();
     let worker = start(&db.pool, fast_config(), handler.clone());
-    let task = notify_paid();
+    let task = a_job();
 
     enqueue(&db.pool, &task).await;
 
@@ -242,7 +306,7 @@ async fn a_retryable_failure_is_retried_after_a_growing_backoff_until_it_succeed
         }
     });
     let worker = start(&db.pool, config, handler.clone());
-    let task = notify_paid();
+    let task = a_job();
 
     enqueue(&db.pool, &task).await;
 
@@ -276,7 +340,7 @@ async fn a_retry_after_from_the_server_is_the_minimum_wait() {
         }
     });
     let worker = start(&db.pool, fast_config(), handler.clone());
-    let task = notify_paid();
+    let task = a_job();
 
     enqueue(&db.pool, &task).await;
 
@@ -299,7 +363,7 @@ async fn a_permanent_failure_is_not_retried_and_counts_as_dead() {
     let poll = config.poll_interval;
     let handler = Scripted::new(|_| Err(TaskError::permanent("price does not exist")));
     let worker = start(&db.pool, config, handler.clone());
-    let task = notify_paid();
+    let task = a_job();
 
     enqueue(&db.pool, &task).await;
 
@@ -327,7 +391,7 @@ async fn a_task_failing_forever_gets_one_try_plus_max_retries_then_stays_dead() 
     let poll = config.poll_interval;
     let handler = Scripted::new(|_| Err(retryable(None)));
     let worker = start(&db.pool, config, handler.clone());
-    let task = notify_paid();
+    let task = a_job();
 
     enqueue(&db.pool, &task).await;
 
@@ -356,7 +420,7 @@ async fn the_worker_policy_caps_a_row_enqueued_with_more_attempts() {
     };
     let handler = Scripted::new(|_| Err(retryable(None)));
     let worker = start(&db.pool, config, handler.clone());
-    let task = notify_paid();
+    let task = a_job();
 
     enqueue(&db.pool, &task).await;
     set_max_attempts(&db.pool, &task, 21).await;
@@ -384,7 +448,7 @@ async fn the_worker_policy_also_raises_a_row_enqueued_with_fewer_attempts() {
     };
     let handler = Scripted::new(|_| Err(retryable(None)));
     let worker = start(&db.pool, config, handler.clone());
-    let task = notify_paid();
+    let task = a_job();
 
     // Enqueued by a process configured with a single attempt.
     enqueue(&db.pool, &task).await;
@@ -407,7 +471,7 @@ async fn shutdown_lets_the_task_in_flight_finish_and_returns_ok_promptly() {
     let mut handler = Scripted::succeeding();
     handler.work = Duration::from_millis(500);
     let worker = start(&db.pool, fast_config(), handler.clone());
-    let task = notify_paid();
+    let task = a_job();
     enqueue(&db.pool, &task).await;
     wait_for("the task to start", Duration::from_secs(5), || async {
         handler.count() == 1
@@ -457,13 +521,13 @@ async fn a_task_is_picked_up_by_notify_long_before_the_poll() {
             == 1
     })
     .await;
-    let warm_up = notify_paid();
+    let warm_up = a_job();
     enqueue(&db.pool, &warm_up).await;
     wait_for_status(&db.pool, &warm_up, "Done", Duration::from_secs(12)).await;
 
     let mut latencies = Vec::new();
     for i in 0..10 {
-        let task = notify_paid();
+        let task = a_job();
         let committed = Instant::now();
         enqueue(&db.pool, &task).await;
         wait_for("pickup", Duration::from_secs(1), || async {
@@ -488,7 +552,7 @@ async fn a_dead_workers_claimed_task_is_reclaimed_after_the_missed_heartbeats() 
     let db = fresh_db().await;
     let config = fast_config(); // heartbeat 1 s × 2 missed
     let orphan_timeout = config.heartbeat * 2;
-    let task = notify_paid();
+    let task = a_job();
     // A worker that claimed the task and died just now: its last heartbeat is its last sign.
     let died = Instant::now();
     let mut tx = db.pool.begin().await.unwrap();
@@ -496,11 +560,11 @@ async fn a_dead_workers_claimed_task_is_reclaimed_after_the_missed_heartbeats() 
         r#"INSERT INTO apalis.workers (id, worker_type, storage_name, layers, last_seen)
            VALUES ('dead-worker', $1, 'PgStorage', '', now())"#,
     )
-    .bind(outbox::QUEUE)
+    .bind(QUEUE)
     .execute(&mut *tx)
     .await
     .unwrap();
-    outbox::enqueue(&mut tx, &task).await.unwrap();
+    enqueue_in(&mut tx, &task).await;
     sqlx::query(
         r#"UPDATE apalis.jobs SET status = 'Running', lock_by = 'dead-worker', lock_at = now()
            WHERE idempotency_key = $1"#,
@@ -565,7 +629,7 @@ async fn a_worker_that_fails_restarts_under_a_new_name_and_keeps_working() {
         registered(format!("{name}-r1"))
     })
     .await;
-    let task = notify_paid();
+    let task = a_job();
     enqueue(&db.pool, &task).await;
     wait_for_status(&db.pool, &task, "Done", Duration::from_secs(5)).await;
     assert_eq!(handler.count(), 1);
@@ -581,7 +645,7 @@ async fn no_more_than_concurrency_tasks_run_at_once() {
     let mut handler = Scripted::succeeding();
     handler.work = Duration::from_millis(150);
     let worker = start(&db.pool, config, handler.clone());
-    let tasks: Vec<_> = (0..6).map(|_| notify_paid()).collect();
+    let tasks: Vec<_> = (0..6).map(|_| a_job()).collect();
 
     for task in &tasks {
         enqueue(&db.pool, task).await;
@@ -609,11 +673,11 @@ async fn an_undecodable_row_is_killed_without_stopping_the_worker() {
                 convert_to('{"kind":"from_the_future"}', 'UTF8'), 'Pending', 0, 3, now(), 0)
         "#,
     )
-    .bind(outbox::QUEUE)
+    .bind(QUEUE)
     .execute(&db.pool)
     .await
     .unwrap();
-    let task = notify_paid();
+    let task = a_job();
     enqueue(&db.pool, &task).await;
 
     wait_for_status(&db.pool, &task, "Done", Duration::from_secs(5)).await;
@@ -706,7 +770,7 @@ async fn a_transaction_enqueuing_several_tasks_notifies_once() {
     let mut listener = listening(&db.pool).await;
     let mut tx = db.pool.begin().await.unwrap();
     for _ in 0..3 {
-        outbox::enqueue(&mut tx, &notify_paid()).await.unwrap();
+        enqueue_in(&mut tx, &a_job()).await;
     }
     tx.commit().await.unwrap();
 
@@ -714,8 +778,8 @@ async fn a_transaction_enqueuing_several_tasks_notifies_once() {
         .await
         .expect("a notification")
         .unwrap();
-    assert!(listen::announces(first.payload(), outbox::QUEUE));
-    assert_eq!(first.payload(), r#"{"job_type" : "h2s_outbox"}"#);
+    assert!(listen::announces(first.payload(), QUEUE));
+    assert_eq!(first.payload(), format!(r#"{{"job_type" : "{QUEUE}"}}"#));
     let second = tokio::time::timeout(Duration::from_millis(300), listener.recv()).await;
     assert!(second.is_err(), "a second notification: {second:?}");
     drop(db);
@@ -728,24 +792,26 @@ async fn a_transaction_enqueuing_several_tasks_notifies_once() {
 async fn a_quiet_enqueue_notifies_nothing_and_the_waker_after_the_commit_once() {
     let db = fresh_db().await;
     let mut listener = listening(&db.pool).await;
-    let mut tx = db.pool.begin().await.unwrap();
-    outbox::enqueue_then_wake(&mut tx, &notify_paid())
+    // Quiet, with nothing to wake: what the transaction itself sends is all there is.
+    let mut tx = Commits::quiet(db.pool.clone(), Vec::new())
+        .begin()
         .await
         .unwrap();
-    outbox::enqueue(&mut tx, &notify_paid()).await.unwrap();
+    enqueue_in(&mut tx, &a_job()).await;
+    enqueue_in(&mut tx, &a_job()).await;
     tx.commit().await.unwrap();
     let heard = tokio::time::timeout(Duration::from_millis(500), listener.recv()).await;
     assert!(heard.is_err(), "the quiet transaction notified: {heard:?}");
 
     // The next transaction is not quiet: the setting was the transaction's own.
-    enqueue(&db.pool, &notify_paid()).await;
+    enqueue(&db.pool, &a_job()).await;
     let loud = tokio::time::timeout(Duration::from_secs(5), listener.recv()).await;
     assert!(listen::announces(
         loud.expect("a notification").unwrap().payload(),
-        outbox::QUEUE
+        QUEUE
     ));
 
-    let waker = Waker::start(db.pool.clone(), outbox::QUEUE);
+    let waker = Waker::start(db.pool.clone(), QUEUE);
     for _ in 0..3 {
         waker.wake();
     }
@@ -753,7 +819,7 @@ async fn a_quiet_enqueue_notifies_nothing_and_the_waker_after_the_commit_once() 
         .await
         .expect("the waker's notification")
         .unwrap();
-    assert!(listen::announces(woken.payload(), outbox::QUEUE));
+    assert!(listen::announces(woken.payload(), QUEUE));
     drop(db);
 }
 
@@ -770,7 +836,7 @@ fn unique_names_differ_and_carry_the_prefix() {
 
 #[test]
 fn a_config_whose_orphan_timeout_rounds_to_zero_is_refused() {
-    let mut config = RuntimeConfig::new(outbox::QUEUE, "w");
+    let mut config = RuntimeConfig::new(QUEUE, "w");
     assert!(config.validate().is_ok());
     config.heartbeat = Duration::from_millis(200);
     config.missed_heartbeats = 2;

@@ -3,8 +3,8 @@
 //! A transaction that calls `pg_notify` holds a cluster-wide lock through its commit's WAL
 //! flush, so the checkouts' commits could not be grouped (BENCHMARKS.md: the checkout's two
 //! INSERTs, 4 clients, 1,324 tx/s with the insert trigger's NOTIFY, 3,802 without). So the
-//! api's checkout and webhook (`outbox::enqueue_then_wake`) ask the trigger to stay silent in their transaction
-//! ([`QUIET_SQL`]), and once the commit has returned they call [`Waker::wake`]: one task per
+//! api's checkout and webhook begin their transactions through [`Commits`], which marks them
+//! quiet and, once the commit has returned, calls [`Waker::wake`]: one task per
 //! process sends `NOTIFY` on a statement of its own (no transaction id, nothing to flush), at
 //! once if it is idle, else once more right after the one in flight, which covers every
 //! commit made before it is sent. The fallback poll covers a process that dies between its
@@ -15,17 +15,111 @@ use std::sync::{
     atomic::{AtomicBool, Ordering},
 };
 
-use sqlx::PgPool;
+use sqlx::{PgPool, Postgres, Transaction};
 use tokio::sync::Notify;
 
-/// Makes the insert trigger (migration `20261207200000_notify_per_statement`) stay silent until the transaction ends. The caller
-/// must [`Waker::wake`] after its commit.
-pub const QUIET_SQL: &str = "SELECT set_config('h2s.wake_after_commit', 'on', true)";
+// A quiet transaction is one whose transaction-local setting `h2s.wake_after_commit` is on:
+// the insert trigger (migration `20261207200000_notify_per_statement`) and
+// [`notify_unless_quiet`] send no `NOTIFY` in it. The name is spelled in this file only.
 
-/// True in a transaction that ran [`QUIET_SQL`]: an SQL condition for other notifications
-/// that the caller's [`Waker`]s send after the commit instead.
-pub const IS_QUIET_SQL: &str =
-    "coalesce(current_setting('h2s.wake_after_commit', true), '') = 'on'";
+/// The `BEGIN` of a quiet transaction: marked in the same round trip.
+const QUIET_BEGIN: &str = "BEGIN; SELECT set_config('h2s.wake_after_commit', 'on', true)";
+
+/// `pg_notify`, unless the transaction is quiet.
+const NOTIFY_UNLESS_QUIET: &str = "SELECT pg_notify($1, $2) \
+    WHERE NOT coalesce(current_setting('h2s.wake_after_commit', true), '') = 'on'";
+
+/// Sends `NOTIFY channel, payload` inside `tx`, unless `tx` is quiet: then its [`Commits`]
+/// wake the listener after the commit instead.
+pub async fn notify_unless_quiet(
+    tx: &mut Transaction<'_, Postgres>,
+    channel: &str,
+    payload: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(NOTIFY_UNLESS_QUIET)
+        .bind(channel)
+        .bind(payload)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+/// THE owner of "commit quietly, then wake": where this process's transactions begin. A
+/// quiet one ([`Commits::quiet`]) is marked at its `BEGIN`, so nothing in it sends `NOTIFY`
+/// (which would hold a cluster-wide lock through its commit's WAL flush), and once
+/// [`Tx::commit`] has returned it wakes every listener it was given (the workers, the event
+/// feed's delivery loop). A caller only begins and commits: it never wakes anything itself.
+#[derive(Clone)]
+pub struct Commits {
+    pool: PgPool,
+    /// `None`: plain transactions, whose inserts notify as they go.
+    quiet: Option<Arc<[Waker]>>,
+}
+
+impl Commits {
+    /// Plain transactions: the insert trigger and the feed notify inside them.
+    pub fn notifying(pool: PgPool) -> Self {
+        Commits { pool, quiet: None }
+    }
+
+    /// Quiet transactions that wake `wakers` after each commit.
+    pub fn quiet(pool: PgPool, wakers: Vec<Waker>) -> Self {
+        Commits {
+            pool,
+            quiet: Some(wakers.into()),
+        }
+    }
+
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    pub async fn begin(&self) -> Result<Tx, sqlx::Error> {
+        let tx = match &self.quiet {
+            Some(_) => self.pool.begin_with(QUIET_BEGIN).await?,
+            None => self.pool.begin().await?,
+        };
+        Ok(Tx {
+            tx,
+            wakers: self.quiet.clone(),
+        })
+    }
+}
+
+/// A transaction of [`Commits`]: a `Transaction` (through `Deref`) that wakes after its
+/// commit.
+pub struct Tx {
+    tx: Transaction<'static, Postgres>,
+    wakers: Option<Arc<[Waker]>>,
+}
+
+impl Tx {
+    /// Commits, then wakes the listeners of a quiet transaction.
+    pub async fn commit(self) -> Result<(), sqlx::Error> {
+        self.tx.commit().await?;
+        for waker in self.wakers.iter().flat_map(|w| w.iter()) {
+            waker.wake();
+        }
+        Ok(())
+    }
+
+    pub async fn rollback(self) -> Result<(), sqlx::Error> {
+        self.tx.rollback().await
+    }
+}
+
+impl std::ops::Deref for Tx {
+    type Target = Transaction<'static, Postgres>;
+    fn deref(&self) -> &Self::Target {
+        &self.tx
+    }
+}
+
+impl std::ops::DerefMut for Tx {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.tx
+    }
+}
 
 /// Cheap to clone; one sending task per `Waker::start`.
 #[derive(Clone)]
@@ -87,5 +181,30 @@ async fn send(pool: PgPool, channel: &'static str, payload: String, inner: std::
             // The workers' fallback poll finds the rows.
             tracing::warn!(error = %e, "could not wake the workers after a commit");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// The setting a quiet `BEGIN` turns on is the one the feed's notification and the
+    /// insert trigger read.
+    #[test]
+    fn the_quiet_begin_sets_what_the_notifications_read() {
+        let set = super::QUIET_BEGIN
+            .split('\'')
+            .nth(1)
+            .expect("a quoted setting name");
+        assert!(super::NOTIFY_UNLESS_QUIET.contains(&format!("current_setting('{set}', true)")));
+        let trigger = std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/migrations"))
+            .unwrap()
+            .flatten()
+            .filter(|e| {
+                e.file_name()
+                    .to_string_lossy()
+                    .contains("notify_per_statement")
+            })
+            .map(|e| std::fs::read_to_string(e.path()).unwrap())
+            .collect::<String>();
+        assert!(trigger.contains(set), "the trigger reads another setting");
     }
 }

@@ -32,19 +32,8 @@ const WINDOW_MARGIN_S: i64 = 3_600;
 pub const OVERLAP_S: i64 = 300;
 /// Events per call (Stripe's maximum).
 const PAGE: usize = 100;
-/// The event types a sweep lists: those the webhook acts on.
-pub const TYPES: [&str; 10] = [
-    "checkout.session.completed",
-    "checkout.session.async_payment_succeeded",
-    "checkout.session.async_payment_failed",
-    "checkout.session.expired",
-    "charge.refunded",
-    "refund.created",
-    "refund.updated",
-    "refund.failed",
-    "charge.dispute.created",
-    "charge.dispute.closed",
-];
+/// The event types a sweep lists: those the webhook acts on (the reader's one list).
+pub const TYPES: [&str; 10] = crate::stripe::events::ACTED_ON;
 
 pub(super) async fn catch_up(ctx: &mut Ctx<'_>) {
     if ctx.stopping() {
@@ -113,7 +102,14 @@ async fn apply(ctx: &mut Ctx<'_>, event: &StripeEvent) {
         return;
     }
     // Listed with the sweep's key: in its mode by construction.
-    match handle_event::handle(ctx.pool, event, Source::EventsApi, None).await {
+    match handle_event::handle(
+        &crate::queue::Commits::notifying(ctx.pool.clone()),
+        event,
+        Source::EventsApi,
+        None,
+    )
+    .await
+    {
         Ok(Outcome::Applied(applied)) => {
             if let Some((_, now)) = applied.changed {
                 tracing::info!(

@@ -28,7 +28,6 @@ pub mod lock;
 mod orphans;
 mod parked;
 pub mod plans;
-pub mod process;
 pub mod queries;
 mod report;
 mod requeue;
@@ -41,6 +40,6 @@ mod tidy;
 pub use self::{
     report::{Failure, Repair, SweepReport},
     schedule::run_scheduled,
-    settings::{ReconcileSettings, SweepOptions},
+    settings::SweepOptions,
     sweep::{MISSED_WEBHOOKS_STEP, SweepError, sweep, sweep_until, sweep_without_stripe},
 };

@@ -7,29 +7,12 @@
 //! repair is not read again within the same sweep. Ages are compared with the database's
 //! `now()`, never this process's clock.
 
-use chrono::{DateTime, Utc};
 use serde_json::Value;
 use sqlx::{Arguments, AssertSqlSafe, PgPool, Postgres, postgres::PgArguments};
 
 use super::settings::SweepOptions;
-use crate::orders::OrderId;
 
-/// Where a paged query resumes: after this `(created_at, order_id)`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Cursor {
-    pub created_at: DateTime<Utc>,
-    pub order_id: OrderId,
-}
-
-impl Cursor {
-    /// Before every row (Postgres and chrono both represent year 1).
-    pub fn start() -> Self {
-        Cursor {
-            created_at: "0001-01-01T00:00:00Z".parse().expect("a valid timestamp"),
-            order_id: OrderId::parse("0").expect("a valid id"),
-        }
-    }
-}
+pub use crate::orders::Cursor;
 
 /// One statement and its arguments.
 pub struct Stmt {

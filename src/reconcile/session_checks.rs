@@ -188,10 +188,7 @@ async fn apply_checked(
             .map(|(_, now)| now),
         None => None,
     };
-    sqlx::query(r#"UPDATE h2s_orders SET stripe_session_checked_at = now() WHERE order_id = $1"#)
-        .bind(order_id)
-        .execute(&mut *tx)
-        .await?;
+    crate::orders::repo::mark_session_checked(&mut tx, order_id).await?;
     tx.commit().await?;
     Ok(now)
 }

@@ -6,15 +6,16 @@ use sqlx::{PgPool, Postgres, Transaction};
 use uuid::Uuid;
 
 use super::{
-    guards::{self, Decision, OrderMoney, Refusal},
+    guards::{self, OrderMoney, Refusal},
     new::{NewRefund, RefundRequestId},
 };
 use crate::{
+    alerts::{self, AlertKind},
     checkout::IdempotencyKey,
     dispatch::{self, JobEvent, MoveError},
     orders::OrderId,
     outbox::{self, OutboxTask},
-    payments::alerts::{self, AlertKind},
+    payments::refund_requests::{self, NewRequest},
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -59,7 +60,16 @@ pub async fn request(
     let job = dispatch::job_status(&mut tx, order_id).await?;
     let decision = guards::decide(&order, job.as_ref(), new)?;
     let id = RefundRequestId(Uuid::new_v4());
-    insert(&mut tx, id, order_id, new, &decision, key).await?;
+    let row = NewRequest {
+        id: id.0,
+        order_id,
+        amount: decision.amount,
+        reason: &new.reason,
+        cancel_job: decision.cancel_job,
+        override_dispatched: new.override_dispatched,
+        idempotency: key.map(|k| (k.as_str(), new.hash())),
+    };
+    refund_requests::insert(&mut tx, &row).await?;
     if decision.cancel_job {
         let cancel = JobEvent::Cancel {
             reason: &new.reason,
@@ -146,33 +156,4 @@ async fn lock_order(
     .fetch_one(&mut **tx)
     .await?;
     Ok(order)
-}
-
-async fn insert(
-    tx: &mut Transaction<'_, Postgres>,
-    id: RefundRequestId,
-    order_id: &OrderId,
-    new: &NewRefund,
-    decision: &Decision,
-    key: Option<&IdempotencyKey>,
-) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        r#"
-        INSERT INTO h2s_refund_requests
-            (refund_request_id, order_id, amount, reason, cancel_job, override_dispatched,
-             idempotency_key, request_hash)
-        VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
-        "#,
-    )
-    .bind(id)
-    .bind(order_id)
-    .bind(decision.amount)
-    .bind(&new.reason)
-    .bind(decision.cancel_job)
-    .bind(new.override_dispatched)
-    .bind(key.map(IdempotencyKey::as_str))
-    .bind(key.map(|_| new.hash()))
-    .execute(&mut **tx)
-    .await?;
-    Ok(())
 }

@@ -8,8 +8,8 @@ use uuid::Uuid;
 
 use crate::{
     orders::OrderId,
-    outbox::TaskError,
     payments::{money, refund_requests},
+    queue::TaskError,
     stripe::{
         Blame, MoneyFacts, StripeHttp, outage,
         refunds::{self, RefundCall},

@@ -134,7 +134,7 @@ async fn the_log_is_pruned_after_the_retention_and_the_metrics_tell_the_outcomes
         .wait_all_accepted(&[old.clone(), fresh.clone()], Duration::from_secs(10))
         .await;
     first_error(&db.pool, &fresh).await;
-    let text = h2s_dispatch::metrics::render_fresh(&db.pool).await;
+    let text = h2s_dispatch::scrape::render_fresh(&db.pool).await;
     let gauge = format!("h2s_event_pending_deliveries{{endpoint=\"{bad}\"}} 1");
     assert!(text.contains(&gauge), "{gauge} in:\n{text}");
     assert!(text.contains(&format!(

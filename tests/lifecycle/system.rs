@@ -10,10 +10,11 @@ use h2s_dispatch::{
     dispatch, invariant,
     notify::Notifier,
     orders::{OrderId, OrderStatus, repo},
-    outbox::{OutboxTask, QUEUE, attempt_limit, tasks::Tasks},
+    outbox::{OutboxTask, QUEUE, attempt_limit},
     queue::TaskHandler,
     reconcile::{self, SweepOptions},
     stripe::{StripeClientConfig, StripeHttp, sessions},
+    worker::Tasks,
 };
 use secrecy::SecretString;
 use serde_json::{Value, json};

@@ -40,6 +40,20 @@ pub struct NewCheckout {
 }
 
 impl NewCheckout {
+    /// The order this checkout stores (`orders::repo::insert_checkout`).
+    pub fn order(&self) -> crate::orders::repo::NewOrder<'_> {
+        crate::orders::repo::NewOrder {
+            email: self.customer.email.as_str(),
+            name: self.customer.name.as_deref(),
+            phone: self.customer.phone.as_deref(),
+            phone_e164: self.customer.phone_e164.as_deref(),
+            cart: &self.cart,
+            metadata: &self.metadata,
+            success_url: self.success_url.as_str(),
+            cancel_url: self.cancel_url.as_str(),
+        }
+    }
+
     /// Parses the storefront's body. A missing `success_url`/`cancel_url` takes its configured
     /// default; with neither, the error names the field and the setting.
     pub fn parse(raw: RawCheckout, defaults: &UrlDefaults) -> Result<Self, Invalid> {

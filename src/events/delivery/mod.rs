@@ -15,4 +15,4 @@ pub mod settings;
 pub mod sign;
 
 pub use run::{CHANNEL, run};
-pub use settings::{DeliveryConfig, DeliverySettings};
+pub use settings::DeliveryConfig;

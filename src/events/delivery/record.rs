@@ -165,10 +165,10 @@ async fn endpoint_health(
             config.disable_after.as_secs() / 86_400
         );
         tracing::warn!(%endpoint_id, "event endpoint disabled: failing");
-        crate::payments::alerts::raise_for_endpoint(
+        crate::alerts::raise_for_endpoint(
             tx,
             endpoint_id,
-            crate::payments::alerts::AlertKind::EndpointFailing,
+            crate::alerts::AlertKind::EndpointFailing,
             &detail,
         )
         .await?;

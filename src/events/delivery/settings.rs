@@ -1,9 +1,7 @@
-//! The delivery loop's settings (the README's configuration table lists them) and the retry
+//! What the delivery loop needs (its flags are `config::DeliverySettings`) and the retry
 //! schedule.
 
 use std::time::Duration;
-
-use clap::Args;
 
 use crate::events::address::AddressPolicy;
 
@@ -26,21 +24,6 @@ pub const DEFAULT_EVENT_LOG_RETENTION_DAYS: u32 = 30;
 /// An endpoint whose every attempt failed for this long is disabled.
 pub const DISABLE_AFTER: Duration = Duration::from_secs(5 * 24 * 3600);
 
-#[derive(Debug, Clone, Args)]
-pub struct DeliverySettings {
-    /// The longest one event delivery may take, in milliseconds (connecting, sending and the
-    /// receiver's answer); past it the attempt failed and is retried on the schedule.
-    #[arg(long, env = "EVENT_DELIVERY_TIMEOUT_MS", default_value_t = DEFAULT_DELIVERY_TIMEOUT_MS)]
-    pub event_delivery_timeout_ms: u64,
-    /// Event deliveries in flight at once to one endpoint (across the worker's replicas), so
-    /// that a slow or dead endpoint holds only these and never delays another.
-    #[arg(long, env = "EVENT_ENDPOINT_CONCURRENCY", default_value_t = DEFAULT_ENDPOINT_CONCURRENCY)]
-    pub event_endpoint_concurrency: u32,
-    /// Days the delivery log (every attempt) and the delivered or failed deliveries are kept.
-    #[arg(long, env = "EVENT_LOG_RETENTION_DAYS", default_value_t = DEFAULT_EVENT_LOG_RETENTION_DAYS)]
-    pub event_log_retention_days: u32,
-}
-
 /// What the delivery loop needs, already validated.
 #[derive(Debug, Clone)]
 pub struct DeliveryConfig {
@@ -57,20 +40,6 @@ pub struct DeliveryConfig {
     pub poll_interval: Duration,
     pub retention: Duration,
     pub disable_after: Duration,
-}
-
-impl DeliverySettings {
-    pub fn config(&self, policy: AddressPolicy) -> DeliveryConfig {
-        DeliveryConfig {
-            policy,
-            timeout: Duration::from_millis(self.event_delivery_timeout_ms.max(100)),
-            endpoint_concurrency: self.event_endpoint_concurrency.max(1),
-            retention: Duration::from_secs(
-                u64::from(self.event_log_retention_days.max(1)) * 86_400,
-            ),
-            ..DeliveryConfig::new(policy)
-        }
-    }
 }
 
 impl DeliveryConfig {

@@ -91,9 +91,9 @@ async fn dashboard(
     let loaded = async {
         Ok::<_, sqlx::Error>((
             queries::breaches(pool).await?,
-            crate::payments::alerts::open(pool, queries::SHOWN).await?,
+            crate::alerts::open(pool, queries::SHOWN).await?,
             outbox::dead::list_dead(pool, queries::SHOWN, state.worker_max_attempts).await?,
-            crate::metrics::database::outbox_by_kind(pool).await?,
+            crate::outbox::depth::outbox_by_kind(pool).await?,
             reconcile::history::recent(pool, 10).await?,
         ))
     }

@@ -4,7 +4,8 @@ use maud::{DOCTYPE, Markup, html};
 
 use super::queries::Breach;
 use crate::{
-    metrics::database::KindRow, outbox::dead::DeadTask, payments::alerts::OpenAlert,
+    alerts::OpenAlert,
+    outbox::{dead::DeadTask, depth::KindRow},
     reconcile::history::StoredReport,
 };
 

@@ -163,7 +163,7 @@ async fn task_entries(
     )
     .bind(QUEUE)
     .bind(
-        crate::metrics::TASK_KINDS
+        crate::outbox::OutboxTask::KINDS
             .iter()
             .map(|kind| format!("{kind}:{}", order.order_id))
             .collect::<Vec<_>>(),

@@ -3,7 +3,7 @@
 use sqlx::PgPool;
 use uuid::Uuid;
 
-use crate::{outbox::TaskError, stripe::StripeHttp};
+use crate::{queue::TaskError, stripe::StripeHttp};
 
 pub(super) async fn run(
     pool: &PgPool,

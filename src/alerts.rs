@@ -7,7 +7,7 @@
 use chrono::{DateTime, Utc};
 use sqlx::{PgPool, Postgres, Transaction};
 
-use crate::orders::OrderId;
+use crate::ids::OrderId;
 
 /// Why an operator is needed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -130,4 +130,11 @@ pub async fn open(pool: &PgPool, limit: i64) -> Result<Vec<OpenAlert>, sqlx::Err
     .bind(limit)
     .fetch_all(pool)
     .await
+}
+
+/// How many alerts are open (the `operator_alerts_open` gauge).
+pub async fn open_count(pool: &PgPool) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar(r#"SELECT count(*) FROM h2s_operator_alerts WHERE resolved_at IS NULL"#)
+        .fetch_one(pool)
+        .await
 }

@@ -4,7 +4,7 @@
 
 use sqlx::PgPool;
 
-use crate::{notify::Notifier, orders::OrderId, outbox::TaskError};
+use crate::{notify::Notifier, orders::OrderId, queue::TaskError};
 
 /// Which of the two notices.
 pub(super) enum Notice {

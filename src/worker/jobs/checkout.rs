@@ -4,7 +4,7 @@
 use sqlx::PgPool;
 use uuid::Uuid;
 
-use crate::{checkout, orders::OrderId, outbox::TaskError, stripe::StripeHttp};
+use crate::{checkout, orders::OrderId, queue::TaskError, stripe::StripeHttp};
 
 pub(super) async fn run(
     pool: &PgPool,

@@ -3,7 +3,7 @@
 
 use sqlx::PgPool;
 
-use crate::{dispatch, orders::OrderId, outbox::TaskError};
+use crate::{dispatch, orders::OrderId, queue::TaskError};
 
 pub(super) async fn run(pool: &PgPool, order_id: &OrderId) -> Result<(), TaskError> {
     let mut tx = pool.begin().await?;

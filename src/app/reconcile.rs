@@ -8,13 +8,12 @@ use std::sync::{
 
 use anyhow::Context;
 
-use super::{
-    report::SweepReport, schedule::run_scheduled, settings::ReconcileSettings, sweep::sweep_until,
-};
 use crate::{
-    app::{Stop, shutdown_signal},
+    config::ReconcileSettings,
     config::{DatabaseSettings, StripeSettings, require},
     db,
+    reconcile::{SweepReport, run_scheduled, sweep_until},
+    stop::{Stop, shutdown_signal},
     stripe::StripeHttp,
 };
 
@@ -82,7 +81,7 @@ pub async fn run(
     // One signal stops both the sweeps and the metrics endpoint.
     let stopping = Stop::on_signal();
     if let Some(addr) = settings.metrics_bind {
-        let server = crate::app::serve_metrics(addr, pool.clone(), stopping.stopped());
+        let server = crate::scrape::serve(addr, pool.clone(), stopping.stopped());
         tokio::spawn(async move {
             if let Err(e) = server.await {
                 tracing::error!(error = %e, "metrics endpoint stopped");

@@ -1,5 +1,7 @@
-//! The app's jobs, above the generic queue runner (`queue`): one file per task kind, each
-//! calling into the domain; this one hands a decoded [`OutboxTask`] to its kind's file.
+//! The app's jobs, above the generic queue runner (`queue`): one file per task kind (the
+//! kinds are `outbox::OutboxTask`'s list), each calling into the domain. The match in
+//! [`Tasks::handle`] is the one list that names each kind's file: it has no `_` arm, so a
+//! kind without its job does not compile.
 
 mod checkout;
 mod ensure_dispatch_job;
@@ -10,8 +12,8 @@ use sqlx::PgPool;
 
 use crate::{
     notify::Notifier,
-    outbox::{OutboxTask, TaskError},
-    queue::TaskHandler,
+    outbox::OutboxTask,
+    queue::{TaskError, TaskHandler},
     stripe::StripeHttp,
 };
 

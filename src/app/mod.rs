@@ -1,0 +1,121 @@
+//! Building and running the processes, so that binaries and tests start the real thing:
+//! the api here, the reconciler in [`reconcile`], the worker in `crate::worker`.
+
+pub mod reconcile;
+
+use std::{net::SocketAddr, time::Duration};
+
+use anyhow::Context;
+use sqlx::PgPool;
+use tokio::net::TcpListener;
+
+use crate::{
+    checkout::{Checkouts, waiter::Waiters},
+    http::{AppState, router},
+    outbox,
+    queue::{Commits, Waker},
+    stripe::StripeHttp,
+};
+pub use crate::{
+    config::ApiConfig,
+    scrape::serve as serve_metrics,
+    stop::{Stop, shutdown_signal},
+    worker::{WorkerConfig, run_outbox as run_worker},
+};
+
+pub struct Application {
+    listener: TcpListener,
+    state: AppState,
+    request_timeout: Duration,
+}
+
+impl Application {
+    /// Binds the listener and starts the `LISTEN` connection; `run` serves.
+    pub async fn build(pool: PgPool, config: ApiConfig) -> anyhow::Result<Self> {
+        let listener = TcpListener::bind(config.bind)
+            .await
+            .with_context(|| format!("cannot listen on {}", config.bind))?;
+        let waiters = Waiters::listen(&pool)
+            .await
+            .context("cannot LISTEN for checkout results")?;
+        // The checkout's and the webhook's transactions are quiet: after each commit they
+        // wake the workers and the event feed's delivery loop.
+        let commits = Commits::quiet(
+            pool.clone(),
+            vec![
+                Waker::start(pool.clone(), outbox::QUEUE),
+                Waker::on_channel(
+                    pool.clone(),
+                    crate::events::CHANNEL,
+                    crate::events::WAKE.to_owned(),
+                ),
+            ],
+        );
+        let state = AppState {
+            pool: pool.clone(),
+            commits: commits.clone(),
+            checkouts: Checkouts {
+                commits,
+                pool,
+                waiters,
+                wait: config.checkout_wait,
+            },
+            stripe: config
+                .stripe
+                .clone()
+                .map(StripeHttp::new)
+                .transpose()
+                .context("building the Stripe client")?,
+            config: std::sync::Arc::new(config),
+        };
+        Ok(Application {
+            request_timeout: state.config.request_timeout,
+            listener,
+            state,
+        })
+    }
+
+    /// The api's router on this application's state: what `run` serves, for in-process
+    /// requests (tests' `tower::ServiceExt::oneshot`).
+    pub fn router(&self) -> axum::Router {
+        router(self.state.clone(), self.request_timeout)
+    }
+
+    pub fn port(&self) -> u16 {
+        self.listener.local_addr().map(|a| a.port()).unwrap_or(0)
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener
+            .local_addr()
+            .expect("a bound listener has an address")
+    }
+
+    /// Serves until `shutdown` resolves, then finishes in-flight requests.
+    pub async fn run(
+        self,
+        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        tracing::info!(addr = %self.local_addr(), "api listening");
+        axum::serve(self.listener, router(self.state, self.request_timeout))
+            .with_graceful_shutdown(shutdown)
+            .await
+            .context("http server failed")
+    }
+}
+
+/// A binary's exit: `code` of what `run` returned, or its error as one line on stderr (the
+/// whole `anyhow` chain, which never holds a secret: settings are masked where they are read).
+pub fn finish<T>(
+    process: &str,
+    result: anyhow::Result<T>,
+    code: impl FnOnce(T) -> std::process::ExitCode,
+) -> std::process::ExitCode {
+    match result {
+        Ok(value) => code(value),
+        Err(e) => {
+            eprintln!("{process}: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,95 @@
+//! The worker process: the app's jobs (`jobs`, one file per task kind) on the generic queue
+//! runner (`queue`), the runner's attempts counted by the app's metrics ([`Counted`]), and
+//! the event feed's delivery loop beside it. [`run`] is its whole start-up, for `worker` and
+//! `api --dev` alike.
+
+mod errors;
+pub mod jobs;
+
+use anyhow::Context;
+use secrecy::SecretString;
+use sqlx::PgPool;
+
+pub use jobs::Tasks;
+
+use crate::{
+    events::delivery::{self, DeliveryConfig},
+    notify::Notifier,
+    outbox,
+    queue::{self, Observer},
+    stripe::{StripeClientConfig, StripeHttp},
+};
+
+/// What the worker process needs, already validated.
+#[derive(Clone)]
+pub struct WorkerConfig {
+    pub stripe: StripeClientConfig,
+    pub notify_webhook_url: Option<SecretString>,
+    pub runtime: queue::RuntimeConfig,
+}
+
+impl crate::config::WorkerSettings {
+    /// The worker's configuration, for `worker` and `api --dev` alike; `prefix` starts the
+    /// worker's unique name.
+    pub fn worker_config(
+        &self,
+        stripe: crate::stripe::StripeClientConfig,
+        prefix: &str,
+    ) -> WorkerConfig {
+        WorkerConfig {
+            stripe,
+            notify_webhook_url: self.notify_webhook_url.clone(),
+            runtime: self.runtime(prefix),
+        }
+    }
+}
+
+/// The runner's attempts and deaths, counted in this process's metrics.
+#[derive(Debug)]
+pub struct Counted;
+
+impl Observer for Counted {
+    fn attempt(&self, kind: &'static str, failure: Option<&'static str>) {
+        crate::metrics::task_attempt(kind, failure);
+    }
+    fn died(&self, kind: &'static str) {
+        crate::metrics::task_dead(kind);
+    }
+}
+
+/// Runs the outbox worker until `shutdown` resolves.
+pub async fn run_outbox(
+    pool: PgPool,
+    mut config: WorkerConfig,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let tasks = Tasks {
+        pool: pool.clone(),
+        stripe: StripeHttp::new(config.stripe).context("building the Stripe client")?,
+        notifier: Notifier::new(config.notify_webhook_url),
+    };
+    config.runtime.observer = std::sync::Arc::new(Counted);
+    tracing::info!(
+        worker = %config.runtime.worker_name,
+        concurrency = config.runtime.concurrency,
+        queue = outbox::QUEUE,
+        "worker started"
+    );
+    queue::run(pool, config.runtime, tasks, shutdown).await
+}
+
+/// The worker's whole start-up: the outbox and, beside it on its own connections and
+/// tasks, the event feed's deliveries (a backlog or a dead endpoint there never holds an
+/// outbox task up), until `stop` fires. Either ending stops the other.
+pub async fn run(
+    pool: PgPool,
+    config: WorkerConfig,
+    deliveries: DeliveryConfig,
+    stop: crate::stop::Stop,
+) -> anyhow::Result<()> {
+    let deliveries = tokio::spawn(delivery::run(pool.clone(), deliveries, stop.stopped()));
+    let outbox = run_outbox(pool, config, stop.stopped()).await;
+    stop.stop();
+    deliveries.await??;
+    outbox
+}
