@@ -57,8 +57,9 @@ impl JobStatus {
         from.iter().map(|s| s.as_str()).collect()
     }
 
-    /// The dispatcher's: a refund or a lost dispute leaves such a job as it is and flags the
-    /// order for an operator.
+    /// The dispatcher's: a refund leaves such a job as it is and flags the order for an
+    /// operator (a lost dispute too, for a `completed` one; it cancels a `scheduled` visit,
+    /// as its opening would have held it).
     pub fn is_dispatched(self) -> bool {
         matches!(self, JobStatus::Scheduled | JobStatus::Completed)
     }

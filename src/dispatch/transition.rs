@@ -81,8 +81,9 @@ pub struct JobNow {
 
 /// The job's next status (`Some` also for a rebooking, `scheduled` to `scheduled`), `None`
 /// when the event leaves it as it is. A payment moves a job only along `moves_from` (never
-/// out of `completed`, out of `scheduled` only into a hold, never an operator's
-/// cancellation); the dispatcher's actions are refused where they make no sense.
+/// out of `completed`, out of `scheduled` only into a hold or by the loss of a dispute, never
+/// an operator's cancellation); the dispatcher's actions are refused where they make no
+/// sense.
 pub fn next(now: JobNow, event: &JobEvent<'_>) -> Result<Option<JobStatus>, Refused> {
     use JobStatus as J;
     let status = now.status;
@@ -103,6 +104,11 @@ pub fn next(now: JobNow, event: &JobEvent<'_>) -> Result<Option<JobStatus>, Refu
                 && now.held_from == Some(J::Scheduled)
             {
                 Some(J::Scheduled)
+            } else if *order == OrderStatus::DisputeLost && status == J::Scheduled {
+                // A lost dispute was opened first, and its opening holds a scheduled visit
+                // that its loss then cancels: when the close is read before the opening (the
+                // events arrive in any order), the visit ends cancelled all the same.
+                Some(J::Cancelled)
             } else {
                 target
                     .moves_from()

@@ -29,16 +29,14 @@ fn table() -> String {
         window_end: Utc::now(),
         technician: "t".into(),
     };
-    let events: [(JobEvent<'_>, &str); 7] = [
+    let events: [(JobEvent<'_>, &str); 8] = [
         (JobEvent::Schedule(&visit), "schedule"),
         (JobEvent::Complete, "complete"),
         (JobEvent::Cancel { reason: "r" }, "cancel"),
         (JobEvent::Payment(OrderStatus::Paid), "order paid"),
         (JobEvent::Payment(OrderStatus::Disputed), "order disputed"),
-        (
-            JobEvent::Payment(OrderStatus::Refunded),
-            "order refunded or lost",
-        ),
+        (JobEvent::Payment(OrderStatus::Refunded), "order refunded"),
+        (JobEvent::Payment(OrderStatus::DisputeLost), "dispute lost"),
         (
             JobEvent::Payment(OrderStatus::Expired),
             "order expired or failed",

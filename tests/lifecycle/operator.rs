@@ -45,8 +45,9 @@ impl Order {
     }
 
     /// A payment moves the job (if any) only where the contract allows: never out of
-    /// `completed`, out of `scheduled` only into a hold (a won dispute gives it back), never
-    /// an operator's cancellation.
+    /// `completed`, out of `scheduled` only into a hold (a won dispute gives it back) or by a
+    /// lost dispute (in whichever order its two events come), never an operator's
+    /// cancellation.
     pub(crate) fn follow(&mut self, status: OrderStatus) {
         use JobStatus as J;
         let Some(job) = self.job else { return };
@@ -56,6 +57,9 @@ impl Order {
         }
         let to = if target == J::Ready && job == J::OnHold && self.held_from == Some(J::Scheduled) {
             J::Scheduled
+        } else if status == OrderStatus::DisputeLost && job == J::Scheduled {
+            // A lost dispute's close read before its opening: as if held, then cancelled.
+            J::Cancelled
         } else {
             let from: &[J] = match target {
                 J::Ready => &[J::AwaitingPayment, J::Cancelled, J::OnHold],
