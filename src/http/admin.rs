@@ -11,7 +11,12 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 use sqlx::PgPool;
 
-use super::{ApiError, AppState};
+use utoipa_axum::{router::OpenApiRouter, routes};
+
+use super::{
+    ApiError, AppState,
+    openapi::schemas::{AdminList, ErrorBody, Ok as OkBody, SweepReportBody},
+};
 use crate::{outbox, reconcile};
 
 /// Proof that the request carried the admin token. No token configured: every request is 401.
@@ -41,6 +46,15 @@ impl FromRequestParts<AppState> for Admin {
             Err(ApiError::Unauthorized)
         }
     }
+}
+
+pub(super) fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(orders))
+        .routes(routes!(dispatch_jobs))
+        .routes(routes!(dead_tasks))
+        .routes(routes!(retry_task))
+        .routes(routes!(reconcile))
 }
 
 /// `{"ok": true, "orders": [...]}`: rows as the database holds them (an old backend's status
@@ -91,7 +105,12 @@ impl ListQuery {
     }
 }
 
-/// `GET /api/admin/orders?status=paid&limit=100`, newest first; old rows as they are.
+/// Orders by status, newest first.
+// Old rows as they are (a status outside today's set included).
+#[utoipa::path(get, path = "/api/admin/orders", tag = "admin", operation_id = "list_orders",
+    params(("status" = Option<String>, Query), ("limit" = Option<i64>, Query)),
+    security(("admin_token" = [])),
+    responses((status = 200, body = AdminList), (status = 401, body = ErrorBody)))]
 pub async fn orders(
     _: Admin,
     State(state): State<AppState>,
@@ -104,8 +123,12 @@ pub async fn orders(
     }))
 }
 
-/// `GET /api/admin/dispatch-jobs?status=ready`: the dispatch queue, oldest first. Jobs of the
-/// old backend are listed as they are (a status outside today's set, no recipient).
+/// The dispatch queue: jobs by status with their recipient, oldest first.
+// Jobs of the old backend are listed as they are (a status outside today's set, no recipient).
+#[utoipa::path(get, path = "/api/admin/dispatch-jobs", tag = "admin", operation_id = "list_dispatch_jobs",
+    params(("status" = Option<String>, Query), ("limit" = Option<i64>, Query)),
+    security(("admin_token" = [])),
+    responses((status = 200, body = AdminList), (status = 401, body = ErrorBody)))]
 pub async fn dispatch_jobs(
     _: Admin,
     State(state): State<AppState>,
@@ -118,7 +141,10 @@ pub async fn dispatch_jobs(
     }))
 }
 
-/// `GET /api/admin/outbox/dead`: tasks that exhausted their retries.
+/// Outbox tasks that exhausted their retries.
+#[utoipa::path(get, path = "/api/admin/outbox/dead", tag = "admin", operation_id = "list_dead_tasks",
+    security(("admin_token" = [])),
+    responses((status = 200, body = AdminList), (status = 401, body = ErrorBody)))]
 pub async fn dead_tasks(
     _: Admin,
     State(state): State<AppState>,
@@ -128,7 +154,12 @@ pub async fn dead_tasks(
     Ok(Json(DeadTasksPage { ok: true, tasks }))
 }
 
-/// `POST /api/admin/outbox/{id}/retry`: fresh attempts for one dead task.
+/// Fresh attempts for one dead task.
+#[utoipa::path(post, path = "/api/admin/outbox/{id}/retry", tag = "admin", operation_id = "retry_dead_task",
+    params(("id" = String, Path)),
+    security(("admin_token" = [])),
+    responses((status = 200, body = OkBody), (status = 401, body = ErrorBody),
+        (status = 404, description = "no dead task has this id", body = ErrorBody)))]
 pub async fn retry_task(
     _: Admin,
     State(state): State<AppState>,
@@ -150,9 +181,13 @@ pub struct SweepQuery {
     dry_run: bool,
 }
 
-/// `POST /api/admin/reconcile?dry_run=true`: one sweep now, its report as JSON. An api
-/// without a Stripe key runs every step but the missed-webhook catch-up, and the report's
-/// `skipped_steps` says so.
+/// One reconcile sweep now (an api without a Stripe key skips the missed-webhook step).
+// `POST /api/admin/reconcile?dry_run=true`: its report as JSON; the report's `skipped_steps`
+// names what an api without a Stripe key skipped.
+#[utoipa::path(post, path = "/api/admin/reconcile", tag = "admin", operation_id = "run_reconcile",
+    params(("dry_run" = Option<bool>, Query)),
+    security(("admin_token" = [])),
+    responses((status = 200, body = SweepReportBody), (status = 401, body = ErrorBody)))]
 pub async fn reconcile(
     _: Admin,
     State(state): State<AppState>,

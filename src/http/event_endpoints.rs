@@ -19,13 +19,22 @@ use super::{
         schemas::{ErrorBody, Ok as OkBody},
     },
 };
+use utoipa_axum::{router::OpenApiRouter, routes};
+
 use crate::events::{
     address::AddressRefused,
     endpoints::{self, Patch, RawEndpoint, RawPatch, input},
 };
 
+pub(super) fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(create, list))
+        .routes(routes!(update, delete))
+        .routes(routes!(rotate_secret))
+}
+
 /// Subscribe an endpoint to the feed: its signing secret is in this answer only.
-#[utoipa::path(post, path = "/api/admin/event-endpoints", tag = "admin",
+#[utoipa::path(post, path = "/api/admin/event-endpoints", tag = "admin", operation_id = "create_event_endpoint",
     request_body = crate::http::openapi::feed::EndpointBody,
     security(("admin_token" = [])),
     responses(
@@ -58,7 +67,7 @@ pub async fn create(
 }
 
 /// Every endpoint, oldest first, without secrets.
-#[utoipa::path(get, path = "/api/admin/event-endpoints", tag = "admin",
+#[utoipa::path(get, path = "/api/admin/event-endpoints", tag = "admin", operation_id = "list_event_endpoints",
     security(("admin_token" = [])),
     responses((status = 200, body = EndpointList), (status = 401, body = ErrorBody)))]
 pub async fn list(_: Admin, State(state): State<AppState>) -> Result<Json<EndpointList>, ApiError> {
@@ -69,7 +78,7 @@ pub async fn list(_: Admin, State(state): State<AppState>) -> Result<Json<Endpoi
 }
 
 /// Enable or disable an endpoint, or change the types it wants (`null`: every type).
-#[utoipa::path(patch, path = "/api/admin/event-endpoints/{id}", tag = "admin",
+#[utoipa::path(patch, path = "/api/admin/event-endpoints/{id}", tag = "admin", operation_id = "update_event_endpoint",
     params(("id" = Uuid, Path)),
     request_body = crate::http::openapi::feed::EndpointPatch,
     security(("admin_token" = [])),
@@ -92,7 +101,7 @@ pub async fn update(
 }
 
 /// Delete an endpoint, with its pending deliveries and their log.
-#[utoipa::path(delete, path = "/api/admin/event-endpoints/{id}", tag = "admin",
+#[utoipa::path(delete, path = "/api/admin/event-endpoints/{id}", tag = "admin", operation_id = "delete_event_endpoint",
     params(("id" = Uuid, Path)),
     security(("admin_token" = [])),
     responses((status = 200, body = OkBody), (status = 401, body = ErrorBody),
@@ -110,7 +119,7 @@ pub async fn delete(
 }
 
 /// A new signing secret, shown in this answer only; the previous one still signs for 24 h.
-#[utoipa::path(post, path = "/api/admin/event-endpoints/{id}/rotate-secret", tag = "admin",
+#[utoipa::path(post, path = "/api/admin/event-endpoints/{id}/rotate-secret", tag = "admin", operation_id = "rotate_event_endpoint_secret",
     params(("id" = Uuid, Path)),
     security(("admin_token" = [])),
     responses((status = 200, body = SecretRotated), (status = 401, body = ErrorBody),

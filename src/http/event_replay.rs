@@ -3,22 +3,22 @@
 //! their attempts reset, sent again with the same `webhook-id`.
 
 use axum::{
-    Json, Router,
+    Json,
     extract::{Path, State},
-    routing::post,
 };
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
+use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
 use super::{ApiError, AppState, JsonBody, admin::Admin, openapi::schemas::ErrorBody};
 use crate::events::delivery::replay;
 
-pub(super) fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/api/admin/event-deliveries/{id}/replay", post(replay_one))
-        .route("/api/admin/event-endpoints/{id}/replay", post(replay_since))
+pub(super) fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(replay_one))
+        .routes(routes!(replay_since))
 }
 
 /// `POST /api/admin/event-endpoints/{id}/replay`.
@@ -36,7 +36,7 @@ pub struct Replayed {
 }
 
 /// Send one delivery again (same `webhook-id`), its retry schedule started afresh.
-#[utoipa::path(post, path = "/api/admin/event-deliveries/{id}/replay", tag = "admin",
+#[utoipa::path(post, path = "/api/admin/event-deliveries/{id}/replay", tag = "admin", operation_id = "replay_event_delivery",
     params(("id" = i64, Path)),
     security(("admin_token" = [])),
     responses((status = 200, body = Replayed), (status = 401, body = ErrorBody),
@@ -58,7 +58,7 @@ pub async fn replay_one(
 }
 
 /// Send again every delivery to the endpoint of an event since a time (same `webhook-id`s).
-#[utoipa::path(post, path = "/api/admin/event-endpoints/{id}/replay", tag = "admin",
+#[utoipa::path(post, path = "/api/admin/event-endpoints/{id}/replay", tag = "admin", operation_id = "replay_event_endpoint",
     params(("id" = Uuid, Path)), request_body = ReplaySinceBody,
     security(("admin_token" = [])),
     responses((status = 200, body = Replayed), (status = 400, body = ErrorBody),

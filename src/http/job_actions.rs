@@ -17,17 +17,26 @@ use super::{
         schemas::ErrorBody,
     },
 };
+use utoipa_axum::{router::OpenApiRouter, routes};
+
 use crate::dispatch::{
     JobEvent, Visit,
     actions::{self, ActionError, JobView},
 };
+
+pub(super) fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(schedule))
+        .routes(routes!(complete))
+        .routes(routes!(cancel))
+}
 
 /// Longest technician reference and cancel reason, in characters.
 const TECHNICIAN_MAX: usize = 200;
 const REASON_MAX: usize = 500;
 
 /// Book (or rebook) the visit: a `ready` or `scheduled` job.
-#[utoipa::path(post, path = "/api/admin/dispatch-jobs/{job_id}/schedule", tag = "admin",
+#[utoipa::path(post, path = "/api/admin/dispatch-jobs/{job_id}/schedule", tag = "admin", operation_id = "schedule_job",
     params(("job_id" = Uuid, Path)), request_body = ScheduleBody,
     security(("admin_token" = [])),
     responses((status = 200, body = JobAnswer), (status = 400, body = ErrorBody),
@@ -57,7 +66,7 @@ pub async fn schedule(
 }
 
 /// The visit is done: a `scheduled` job.
-#[utoipa::path(post, path = "/api/admin/dispatch-jobs/{job_id}/complete", tag = "admin",
+#[utoipa::path(post, path = "/api/admin/dispatch-jobs/{job_id}/complete", tag = "admin", operation_id = "complete_job",
     params(("job_id" = Uuid, Path)),
     security(("admin_token" = [])),
     responses((status = 200, body = JobAnswer), (status = 401, body = ErrorBody),
@@ -73,7 +82,7 @@ pub async fn complete(
 }
 
 /// Call the visit off (the money is the refund route's): a job not completed nor on hold.
-#[utoipa::path(post, path = "/api/admin/dispatch-jobs/{job_id}/cancel", tag = "admin",
+#[utoipa::path(post, path = "/api/admin/dispatch-jobs/{job_id}/cancel", tag = "admin", operation_id = "cancel_job",
     params(("job_id" = Uuid, Path)), request_body = CancelBody,
     security(("admin_token" = [])),
     responses((status = 200, body = JobAnswer), (status = 400, body = ErrorBody),

@@ -7,9 +7,14 @@ use axum::{
     Json,
     extract::{Path, State},
 };
+use utoipa_axum::{router::OpenApiRouter, routes};
+
+pub(super) fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(status))
+}
 
 /// `GET /api/orders/{order_id}`: the status the storefront polls. No personal data.
-#[utoipa::path(get, path = "/api/orders/{order_id}", tag = "storefront",
+#[utoipa::path(get, path = "/api/orders/{order_id}", tag = "storefront", operation_id = "order_status",
     params(("order_id" = String, Path, description = "ORD- and 16 characters")),
     responses(
         (status = 200, body = OrderStatusBody),

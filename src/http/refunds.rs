@@ -15,14 +15,20 @@ use super::{
         schemas::ErrorBody,
     },
 };
+use utoipa_axum::{router::OpenApiRouter, routes};
+
 use crate::{
     orders::OrderId,
     refunds::{self, NewRefund, RawRefund, RefundError, Refusal},
 };
 
+pub(super) fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(create, list))
+}
+
 /// Refund an order in full or in part, optionally cancelling its job; carried out by the
 /// outbox with one Stripe idempotency key per request.
-#[utoipa::path(post, path = "/api/admin/orders/{order_id}/refunds", tag = "admin",
+#[utoipa::path(post, path = "/api/admin/orders/{order_id}/refunds", tag = "admin", operation_id = "create_refund",
     params(("order_id" = String, Path),
         ("Idempotency-Key" = Option<String>, Header,
             description = "1-255 visible ASCII: the same request again is refused (409 duplicate_request)")),
@@ -60,7 +66,7 @@ pub async fn create(
 }
 
 /// The order's refund requests and their outcome, oldest first.
-#[utoipa::path(get, path = "/api/admin/orders/{order_id}/refunds", tag = "admin",
+#[utoipa::path(get, path = "/api/admin/orders/{order_id}/refunds", tag = "admin", operation_id = "list_refunds",
     params(("order_id" = String, Path)),
     security(("admin_token" = [])),
     responses((status = 200, body = RefundRequests), (status = 401, body = ErrorBody),

@@ -13,13 +13,19 @@ use super::{
     openapi::schemas::{CheckoutProcessing, CheckoutReady, CheckoutRequest, ErrorBody, Pay},
     state::AppState,
 };
+use utoipa_axum::{router::OpenApiRouter, routes};
+
 use crate::checkout::{
     CheckoutOutcome,
     request::{NewCheckout, RawCheckout},
 };
 
+pub(super) fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(create_checkout))
+}
+
 /// `POST /api/shop`: parse, write order + outbox task, wait briefly for the worker.
-#[utoipa::path(post, path = "/api/shop", tag = "storefront",
+#[utoipa::path(post, path = "/api/shop", tag = "storefront", operation_id = "create_checkout",
     request_body = CheckoutRequest,
     params(
         ("Idempotency-Key" = Option<String>, Header,

@@ -4,9 +4,9 @@
 //! delivery links to its log.
 
 use axum::{
-    Form, Router,
+    Router,
     extract::{Path, Query, State},
-    http::{HeaderMap, StatusCode},
+    http::StatusCode,
     response::{IntoResponse, Redirect, Response},
     routing::{get, post},
 };
@@ -15,9 +15,9 @@ use serde::Deserialize;
 use sqlx::PgPool;
 
 use super::{
-    operator::Operator,
+    operator::{Operator, OperatorPost},
     pages::{csrf_field, layout},
-    respond::{failed, page, to_login},
+    respond::{failed, page},
 };
 use crate::{
     events::delivery::{
@@ -53,13 +53,10 @@ pub(super) struct Notice {
 }
 
 async fn feed(
+    operator: Operator,
     State(state): State<AppState>,
-    headers: HeaderMap,
     Query(notice): Query<Notice>,
 ) -> Response {
-    let Some(operator) = Operator::from(&state, &headers) else {
-        return to_login();
-    };
     match load(&state.pool).await {
         Ok(endpoints) => page(
             StatusCode::OK,
@@ -80,19 +77,14 @@ async fn load(pool: &PgPool) -> Result<Vec<(EndpointHealth, Vec<FailingDelivery>
 
 #[derive(Deserialize)]
 pub(super) struct ReplayForm {
-    csrf: Option<String>,
     since: Option<String>,
 }
 
 async fn replay_delivery(
     State(state): State<AppState>,
-    headers: HeaderMap,
     Path(id): Path<String>,
-    Form(form): Form<ReplayForm>,
+    _: OperatorPost<super::operator::NoFields>,
 ) -> Response {
-    if let Err(refused) = Operator::for_post(&state, &headers, form.csrf.as_deref()) {
-        return refused.into_response();
-    }
     let found = match id.parse::<i64>() {
         Ok(id) => replay::replay_one(&state.pool, id).await,
         Err(_) => Ok(false),
@@ -110,13 +102,9 @@ async fn replay_delivery(
 
 async fn replay_endpoint(
     State(state): State<AppState>,
-    headers: HeaderMap,
     Path(id): Path<String>,
-    Form(form): Form<ReplayForm>,
+    OperatorPost { form, .. }: OperatorPost<ReplayForm>,
 ) -> Response {
-    if let Err(refused) = Operator::for_post(&state, &headers, form.csrf.as_deref()) {
-        return refused.into_response();
-    }
     let Some(since) = super::actions::utc(form.since.as_deref()) else {
         return page(
             StatusCode::BAD_REQUEST,

@@ -113,12 +113,19 @@ fn job_forms(job_id: &str, status: Option<JobStatus>, csrf: &str) -> Markup {
 
 /// The confirmation step: what is about to happen, and the same form again with
 /// `confirmed=yes`.
-pub(super) fn confirm(title: &str, what: &str, action: &str, fields: &[(&str, String)]) -> Markup {
+pub(super) fn confirm(
+    title: &str,
+    what: &str,
+    action: &str,
+    fields: &[(&str, String)],
+    csrf: &str,
+) -> Markup {
     layout(
         title,
         html! {
             p id="confirm-what" { (what) }
             form method="post" action=(action) {
+                (csrf_field(csrf))
                 @for (name, value) in fields { input type="hidden" name=(name) value=(value); }
                 input type="hidden" name="confirmed" value="yes";
                 button type="submit" id="confirm" { "Confirm" }
