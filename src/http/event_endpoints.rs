@@ -2,21 +2,17 @@
 //! address policy (https to a public address, unless `--event-endpoints-allow-private`)
 //! before anything is written, the host's every address included.
 
-use axum::{
-    Json,
-    extract::{Path, State},
-    http::StatusCode,
-};
+use axum::{Json, extract::State, http::StatusCode};
 use secrecy::ExposeSecret;
 use uuid::Uuid;
 
 use super::{
     ApiError, AppState,
     admin::Admin,
-    body::JsonBody,
+    body::{JsonBody, Path},
     openapi::{
         feed::{EndpointCreated, EndpointList, EndpointUpdated, SecretRotated},
-        schemas::{ErrorBody, Ok as OkBody},
+        schemas::{AdminErrors, BodyErrors, ErrorBody, Ok as OkBody},
     },
 };
 use utoipa_axum::{router::OpenApiRouter, routes};
@@ -38,9 +34,15 @@ pub(super) fn routes() -> OpenApiRouter<AppState> {
     request_body = crate::http::openapi::feed::EndpointBody,
     security(("admin_token" = [])),
     responses(
-        (status = 201, description = "created, enabled; `secret` is shown here only", body = EndpointCreated),
+        (status = 201, description = "created, enabled; `secret` is shown here only", body = EndpointCreated, links(
+            ("update_event_endpoint" = (operation_id = "update_event_endpoint", parameters(("id" = "$response.body#/id")))),
+            ("rotate_event_endpoint_secret" = (operation_id = "rotate_event_endpoint_secret", parameters(("id" = "$response.body#/id")))),
+            ("list_event_deliveries" = (operation_id = "list_event_deliveries", parameters(("id" = "$response.body#/id")))),
+            ("replay_event_endpoint" = (operation_id = "replay_event_endpoint", parameters(("id" = "$response.body#/id")))),
+            ("delete_event_endpoint" = (operation_id = "delete_event_endpoint", parameters(("id" = "$response.body#/id")))),
+        )),
         (status = 400, description = "invalid_input (an unknown event type, a malformed URL) or address_refused (not https, or a host on a loopback, private or other non-public address): nothing written", body = ErrorBody),
-        (status = 401, body = ErrorBody),
+        BodyErrors, AdminErrors,
     ))]
 pub async fn create(
     _: Admin,
@@ -69,7 +71,7 @@ pub async fn create(
 /// Every endpoint, oldest first, without secrets.
 #[utoipa::path(get, path = "/api/admin/event-endpoints", tag = "admin", operation_id = "list_event_endpoints",
     security(("admin_token" = [])),
-    responses((status = 200, body = EndpointList), (status = 401, body = ErrorBody)))]
+    responses((status = 200, body = EndpointList), AdminErrors))]
 pub async fn list(_: Admin, State(state): State<AppState>) -> Result<Json<EndpointList>, ApiError> {
     Ok(Json(EndpointList {
         ok: true,
@@ -84,7 +86,8 @@ pub async fn list(_: Admin, State(state): State<AppState>) -> Result<Json<Endpoi
     security(("admin_token" = [])),
     responses((status = 200, body = EndpointUpdated),
         (status = 400, description = "invalid_input: nothing to change, an unknown event type; nothing written", body = ErrorBody),
-        (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+        (status = 404, description = "no such endpoint", body = ErrorBody),
+        BodyErrors, AdminErrors))]
 pub async fn update(
     _: Admin,
     State(state): State<AppState>,
@@ -104,8 +107,8 @@ pub async fn update(
 #[utoipa::path(delete, path = "/api/admin/event-endpoints/{id}", tag = "admin", operation_id = "delete_event_endpoint",
     params(("id" = Uuid, Path)),
     security(("admin_token" = [])),
-    responses((status = 200, body = OkBody), (status = 401, body = ErrorBody),
-        (status = 404, body = ErrorBody)))]
+    responses((status = 200, body = OkBody),
+        (status = 404, description = "no such endpoint", body = ErrorBody), AdminErrors))]
 pub async fn delete(
     _: Admin,
     State(state): State<AppState>,
@@ -122,8 +125,8 @@ pub async fn delete(
 #[utoipa::path(post, path = "/api/admin/event-endpoints/{id}/rotate-secret", tag = "admin", operation_id = "rotate_event_endpoint_secret",
     params(("id" = Uuid, Path)),
     security(("admin_token" = [])),
-    responses((status = 200, body = SecretRotated), (status = 401, body = ErrorBody),
-        (status = 404, body = ErrorBody)))]
+    responses((status = 200, body = SecretRotated),
+        (status = 404, description = "no such endpoint", body = ErrorBody), AdminErrors))]
 pub async fn rotate_secret(
     _: Admin,
     State(state): State<AppState>,

@@ -1,12 +1,10 @@
 use super::{
     ApiError, AppState,
+    body::Path,
     openapi::schemas::{ErrorBody, OrderStatusBody, Pay},
 };
 use crate::orders::{OrderId, repo};
-use axum::{
-    Json,
-    extract::{Path, State},
-};
+use axum::{Json, extract::State};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 pub(super) fn routes() -> OpenApiRouter<AppState> {
@@ -18,7 +16,8 @@ pub(super) fn routes() -> OpenApiRouter<AppState> {
     params(("order_id" = String, Path, description = "ORD- and 16 characters")),
     responses(
         (status = 200, body = OrderStatusBody),
-        (status = 404, body = ErrorBody),
+        (status = 404, description = "no such order", body = ErrorBody),
+        (status = 503, description = "database unreachable, or the request ran past its time limit", body = ErrorBody),
     ))]
 pub async fn status(
     State(state): State<AppState>,

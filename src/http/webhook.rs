@@ -22,6 +22,7 @@ pub(super) fn routes() -> OpenApiRouter<AppState> {
     responses(
         (status = 200, description = "recorded (or a repeat, a type not acted on, or unusable: signed but lacking a needed field, an operator alerted)", body = WebhookAck),
         (status = 400, description = "bad or stale signature, or a signed body that is no event: nothing written", body = ErrorBody),
+        (status = 503, description = "no webhook secret configured (not_configured), the database unreachable or read-only, or the request ran past its time limit", body = ErrorBody),
     ))]
 pub async fn receive(
     State(state): State<AppState>,

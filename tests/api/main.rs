@@ -30,6 +30,7 @@ mod refund_guards;
 mod refund_steps;
 mod refunds;
 mod samples;
+mod schemathesis;
 #[path = "../common/settings.rs"]
 mod settings;
 mod startup;

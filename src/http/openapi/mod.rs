@@ -6,6 +6,7 @@
 //! which the handler reads leniently (`RawCheckout`, so that every request the old backend
 //! sent keeps working), is described by its contract in [`schemas`].
 
+pub mod admin;
 pub mod feed;
 pub mod operator;
 pub mod schemas;
@@ -50,9 +51,30 @@ impl utoipa::Modify for BearerAuth {
 
 /// The description as served and committed: pretty JSON with a final newline.
 pub fn render(description: &utoipa::openapi::OpenApi) -> String {
-    let mut text = description
-        .to_pretty_json()
-        .expect("the description serialises");
+    let mut value = serde_json::to_value(description).expect("the description serialises");
+    amend(&mut value);
+    let mut text = serde_json::to_string_pretty(&value).expect("the description serialises");
     text.push('\n');
     text
+}
+
+/// What utoipa 5 cannot write: a link's fields as OpenAPI spells them (it writes
+/// `operation_id`), and the PATCH body's `minProperties`.
+fn amend(description: &mut serde_json::Value) {
+    let paths = description["paths"].as_object_mut().into_iter().flatten();
+    let operations = paths.flat_map(|(_, item)| item.as_object_mut().into_iter().flatten());
+    for (_, operation) in operations {
+        let responses = operation["responses"].as_object_mut().into_iter().flatten();
+        for (_, response) in responses {
+            let links = response.get_mut("links").and_then(|l| l.as_object_mut());
+            for (_, link) in links.into_iter().flatten() {
+                if let Some(link) = link.as_object_mut()
+                    && let Some(id) = link.remove("operation_id")
+                {
+                    link.insert("operationId".into(), id);
+                }
+            }
+        }
+    }
+    description["components"]["schemas"]["EndpointPatch"]["minProperties"] = 1.into();
 }
