@@ -75,7 +75,7 @@ impl ActionForm {
     fn refund(&self) -> Result<NewRefund, String> {
         let amount = match self.amount.as_deref().map(str::trim) {
             None | Some("") => None,
-            Some(text) => Some(text.parse::<i64>().map_err(|_| "amount: whole cents")?),
+            Some(text) => Some(cents(text).ok_or("amount: dollars and cents, as 12.50")?),
         };
         let raw = RawRefund {
             amount,
@@ -85,6 +85,24 @@ impl ActionForm {
         };
         NewRefund::parse(raw).map_err(|(field, message)| format!("{field}: {message}"))
     }
+}
+
+/// `12`, `12.5` or `12.50` dollars, in cents.
+fn cents(text: &str) -> Option<i64> {
+    let (whole, fraction) = text
+        .trim_start_matches('$')
+        .split_once('.')
+        .unwrap_or((text, ""));
+    let whole = whole.trim_start_matches('$');
+    if fraction.len() > 2 || !fraction.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let fraction: i64 = format!("{fraction:0<2}").parse().ok()?;
+    whole
+        .parse::<i64>()
+        .ok()?
+        .checked_mul(100)?
+        .checked_add(fraction)
 }
 
 fn refused(status: StatusCode, message: &str) -> Response {
@@ -107,7 +125,7 @@ async fn refund(
         let what = format!(
             "Refund {} of order {order_id} ({}){}{}?",
             new.amount
-                .map_or("all that remains".into(), |a| format!("{a} cents")),
+                .map_or("all that remains".into(), |a| super::format::money(a, None)),
             new.reason,
             if new.cancel_job {
                 ", cancelling its visit"

@@ -45,7 +45,7 @@ pub(super) async fn log(
                 @for a in &attempts {
                     tr {
                         td { (a.attempt) }
-                        td { (a.started_at.format("%Y-%m-%d %H:%M:%S%.3f")) }
+                        td { (super::format::when_precise(a.started_at)) }
                         td { @match a.status_code { Some(s) => (s), None => "-" } }
                         td { (a.latency_ms) " ms" }
                         td { (a.error.as_deref().unwrap_or("-")) }

@@ -130,7 +130,7 @@ fn not_found(message: &str) -> Response {
 }
 
 fn when(t: Option<chrono::DateTime<chrono::Utc>>) -> String {
-    t.map_or("-".into(), |t| t.format("%Y-%m-%d %H:%M:%S").to_string())
+    t.map_or("-".into(), super::format::when)
 }
 
 fn markup(
@@ -143,6 +143,7 @@ fn markup(
         html! {
             @if let Some(n) = notice { p.notice id="notice" { (n) } }
             @if endpoints.is_empty() { p id="endpoints-none" { "No event endpoint." } }
+            (new_endpoint_form(csrf))
             @for (e, failing) in endpoints {
                 (endpoint(e, failing, csrf))
             }
@@ -167,15 +168,48 @@ fn endpoint(e: &EndpointHealth, failing: &[FailingDelivery], csrf: &str) -> Mark
                     td.failed { (e.failed) }
                 }
             }
+            (endpoint_actions(e, csrf))
             form method="post" action={ "/admin/event-feed/endpoints/" (e.endpoint_id) "/replay" } {
                 (csrf_field(csrf))
-                label { "Replay every delivery since (UTC) "
+                label { "Replay every delivery since (UTC, the times on this page are UTC) "
                     input type="datetime-local" name="since" class="replay-since-time" required; }
                 " " button type="submit" class="replay-since" { "Replay since" }
             }
             @if failing.is_empty() { p.ok { "No failing delivery." } } @else {
                 (failing_table(failing, csrf))
             }
+        }
+    }
+}
+
+fn new_endpoint_form(csrf: &str) -> Markup {
+    html! {
+        h2 { "New endpoint" }
+        form method="post" action="/admin/event-feed/endpoints" {
+            (csrf_field(csrf))
+            label { "URL " input type="url" name="url" id="endpoint-url" required size="50"; }
+            " " label { "Event types (comma-separated, empty: all) "
+                input type="text" name="event_types" id="endpoint-types" size="40"; }
+            " " button type="submit" id="endpoint-create" { "Create" }
+        }
+    }
+}
+
+fn endpoint_actions(e: &EndpointHealth, csrf: &str) -> Markup {
+    let action = |what: &str| format!("/admin/event-feed/endpoints/{}/{what}", e.endpoint_id);
+    html! {
+        form.inline method="post" action=(action("enabled")) {
+            (csrf_field(csrf))
+            input type="hidden" name="enabled" value=(if e.enabled { "false" } else { "true" });
+            button type="submit" class="endpoint-toggle" { @if e.enabled { "Disable" } @else { "Enable" } }
+        }
+        " "
+        form.inline method="post" action=(action("rotate")) {
+            (csrf_field(csrf)) button type="submit" class="endpoint-rotate" { "Rotate secret" }
+        }
+        " "
+        form.inline method="post" action=(action("delete")) {
+            (csrf_field(csrf)) button type="submit" class="endpoint-delete" { "Delete" }
         }
     }
 }

@@ -4,7 +4,9 @@
 mod actions;
 mod auth;
 mod delivery_log;
+mod endpoints;
 mod event_feed;
+mod format;
 mod operator;
 mod order_markup;
 mod order_page;
@@ -36,6 +38,7 @@ pub fn routes() -> Router<AppState> {
         .route("/admin/orders", get(order_page::orders))
         .merge(actions::routes())
         .merge(event_feed::routes())
+        .merge(endpoints::routes())
 }
 
 async fn login_form() -> Response {

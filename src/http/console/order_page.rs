@@ -54,6 +54,7 @@ async fn panels(pool: &PgPool, q: &str, policy_max: i32) -> Result<Vec<Panel>, s
                 .await?;
         let refunds = crate::refunds::list::for_order(pool, &order.order_id).await?;
         found.push(Panel {
+            currency: order.currency.clone(),
             order,
             entries,
             job,
