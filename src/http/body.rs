@@ -66,8 +66,8 @@ fn whole_numbers_as_integers(value: &mut Value) {
     }
 }
 
-/// A deserialisation error as a 400 naming the field: the path to it, or for an unknown
-/// field, the field itself.
+/// A deserialisation error as a 400 naming the field: the path to it (an unknown field's
+/// included).
 fn refused<E: std::fmt::Display>(whole: &str, e: &serde_path_to_error::Error<E>) -> ApiError {
     let message = e.inner().to_string();
     let path = e.path().to_string();
@@ -75,9 +75,11 @@ fn refused<E: std::fmt::Display>(whole: &str, e: &serde_path_to_error::Error<E>)
         .strip_prefix("unknown field `")
         .and_then(|rest| rest.split_once('`'))
         .map(|(name, _)| name.to_owned());
+    // The path to an unknown field ends with it already, except at the top.
     let field = match (unknown, path.as_str()) {
         (Some(name), "." | "") => name,
-        (Some(name), parent) => format!("{parent}.{name}"),
+        (Some(name), path) if !path.ends_with(name.as_str()) => format!("{path}.{name}"),
+        (Some(_), path) => path.to_owned(),
         (None, "." | "") => whole.to_owned(),
         (None, path) => path.to_owned(),
     };
