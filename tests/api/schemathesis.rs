@@ -46,9 +46,11 @@ fn run(base_url: &str, token: Option<&str>) -> (bool, String) {
             EXAMPLES,
         ])
         .args(["--phases", "examples,coverage,fuzzing,stateful"])
-        .args(["--workers", "2", "--no-color", "--generation-deterministic"])
-        // No example database in the source tree: each run stands on the seed alone.
-        .args(["--generation-database", ":memory:"]);
+        // Deterministic generation (no randomness, no example database): every run sends the
+        // same cases. In random mode with the seed, Schemathesis 4.32.5 itself crashed once
+        // (a KeyError in its coverage phase), so the seed is passed but the run does not
+        // depend on it.
+        .args(["--workers", "2", "--no-color", "--generation-deterministic"]);
     if let Some(token) = token {
         command.args(["-H", &format!("Authorization: Bearer {token}")]);
     }
