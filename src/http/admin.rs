@@ -2,16 +2,27 @@
 
 use axum::{
     Json,
-    extract::{FromRequestParts, Path, Query, State},
+    extract::{FromRequestParts, State},
     http::request::Parts,
 };
 use secrecy::ExposeSecret;
-use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 use sqlx::PgPool;
 
-use super::{ApiError, AppState};
+use utoipa_axum::{router::OpenApiRouter, routes};
+
+use super::{
+    ApiError, AppState,
+    body::{Path, Query},
+    openapi::{
+        admin::{
+            DeadTasksPage, JobsPage, LimitQuery, ListQuery, OrdersPage, Retried, SweepAnswer,
+            SweepQuery,
+        },
+        schemas::{AdminErrors, ErrorBody},
+    },
+};
 use crate::{outbox, reconcile};
 
 /// Proof that the request carried the admin token. No token configured: every request is 401.
@@ -43,55 +54,42 @@ impl FromRequestParts<AppState> for Admin {
     }
 }
 
-/// `{"ok": true, "orders": [...]}`: rows as the database holds them (an old backend's status
-/// outside today's set included), so they stay JSON.
-#[derive(Serialize)]
-pub struct OrdersPage {
-    ok: bool,
-    orders: Vec<Value>,
+pub(super) fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(orders))
+        .routes(routes!(dispatch_jobs))
+        .routes(routes!(dead_tasks))
+        .routes(routes!(retry_task))
+        .routes(routes!(reconcile))
 }
 
-/// `{"ok": true, "jobs": [...]}`, rows as for [`OrdersPage`].
-#[derive(Serialize)]
-pub struct JobsPage {
-    ok: bool,
-    jobs: Vec<Value>,
-}
-
-/// `{"ok": true, "tasks": [...]}`
-#[derive(Serialize)]
-pub struct DeadTasksPage {
-    ok: bool,
-    tasks: Vec<outbox::dead::DeadTask>,
-}
-
-/// `{"ok": true, "retried": "<task id>"}`
-#[derive(Serialize)]
-pub struct Retried {
-    ok: bool,
-    retried: String,
-}
-
-/// `{"ok": true, "report": {...}}`
-#[derive(Serialize)]
-pub struct SweepAnswer {
-    ok: bool,
-    report: reconcile::SweepReport,
-}
-
-#[derive(Deserialize)]
-pub struct ListQuery {
-    status: Option<String>,
-    limit: Option<i64>,
-}
-
-impl ListQuery {
-    fn limit(&self) -> i64 {
-        self.limit.unwrap_or(100).clamp(1, 1000)
+/// `limit` of a listing: 1 to 1000, default 100.
+fn limit(given: Option<i64>) -> Result<i64, ApiError> {
+    match given {
+        None => Ok(100),
+        Some(n @ 1..=1000) => Ok(n),
+        Some(_) => Err(ApiError::invalid(
+            "limit",
+            "must be an integer from 1 to 1000",
+        )),
     }
 }
 
-/// `GET /api/admin/orders?status=paid&limit=100`, newest first; old rows as they are.
+/// Orders by status, newest first.
+// Old rows as they are (a status outside today's set included).
+#[utoipa::path(get, path = "/api/admin/orders", tag = "admin", operation_id = "list_orders",
+    params(ListQuery),
+    security(("admin_token" = [])),
+    responses(
+        (status = 200, body = OrdersPage, links(
+            ("status" = (operation_id = "order_status",
+                parameters(("order_id" = "$response.body#/orders/0/order_id")))),
+            ("refunds" = (operation_id = "list_refunds",
+                parameters(("order_id" = "$response.body#/orders/0/order_id")))),
+        )),
+        (status = 400, description = "a query parameter out of its range or type", body = ErrorBody),
+        AdminErrors,
+    ))]
 pub async fn orders(
     _: Admin,
     State(state): State<AppState>,
@@ -104,8 +102,21 @@ pub async fn orders(
     }))
 }
 
-/// `GET /api/admin/dispatch-jobs?status=ready`: the dispatch queue, oldest first. Jobs of the
-/// old backend are listed as they are (a status outside today's set, no recipient).
+/// The dispatch queue: jobs by status with their recipient, oldest first.
+// Jobs of the old backend are listed as they are (a status outside today's set, no recipient).
+#[utoipa::path(get, path = "/api/admin/dispatch-jobs", tag = "admin", operation_id = "list_dispatch_jobs",
+    params(ListQuery),
+    security(("admin_token" = [])),
+    responses(
+        (status = 200, body = JobsPage, links(
+            ("schedule" = (operation_id = "schedule_job",
+                parameters(("job_id" = "$response.body#/jobs/0/job_id")))),
+            ("cancel" = (operation_id = "cancel_job",
+                parameters(("job_id" = "$response.body#/jobs/0/job_id")))),
+        )),
+        (status = 400, description = "a query parameter out of its range or type", body = ErrorBody),
+        AdminErrors,
+    ))]
 pub async fn dispatch_jobs(
     _: Admin,
     State(state): State<AppState>,
@@ -118,17 +129,35 @@ pub async fn dispatch_jobs(
     }))
 }
 
-/// `GET /api/admin/outbox/dead`: tasks that exhausted their retries.
+/// Outbox tasks that exhausted their retries, oldest first.
+#[utoipa::path(get, path = "/api/admin/outbox/dead", tag = "admin", operation_id = "list_dead_tasks",
+    params(LimitQuery),
+    security(("admin_token" = [])),
+    responses(
+        (status = 200, body = DeadTasksPage, links(
+            ("retry" = (operation_id = "retry_dead_task",
+                parameters(("id" = "$response.body#/tasks/0/id")))),
+        )),
+        (status = 400, description = "a query parameter out of its range or type", body = ErrorBody),
+        AdminErrors,
+    ))]
 pub async fn dead_tasks(
     _: Admin,
     State(state): State<AppState>,
-    Query(q): Query<ListQuery>,
+    Query(q): Query<LimitQuery>,
 ) -> Result<Json<DeadTasksPage>, ApiError> {
-    let tasks = outbox::dead::list_dead(&state.pool, q.limit(), state.worker_max_attempts).await?;
+    let limit = limit(q.limit)?;
+    let tasks = outbox::dead::list_dead(&state.pool, limit, state.worker_max_attempts).await?;
     Ok(Json(DeadTasksPage { ok: true, tasks }))
 }
 
-/// `POST /api/admin/outbox/{id}/retry`: fresh attempts for one dead task.
+/// Fresh attempts for one dead task.
+#[utoipa::path(post, path = "/api/admin/outbox/{id}/retry", tag = "admin", operation_id = "retry_dead_task",
+    params(("id" = String, Path, description = "a dead task's id, as `list_dead_tasks` gives it")),
+    security(("admin_token" = [])),
+    responses((status = 200, body = Retried),
+        (status = 404, description = "no dead task has this id", body = ErrorBody),
+        AdminErrors))]
 pub async fn retry_task(
     _: Admin,
     State(state): State<AppState>,
@@ -144,15 +173,15 @@ pub async fn retry_task(
     }
 }
 
-#[derive(Deserialize)]
-pub struct SweepQuery {
-    #[serde(default)]
-    dry_run: bool,
-}
-
-/// `POST /api/admin/reconcile?dry_run=true`: one sweep now, its report as JSON. An api
-/// without a Stripe key runs every step but the missed-webhook catch-up, and the report's
-/// `skipped_steps` says so.
+/// One reconcile sweep now (an api without a Stripe key skips the missed-webhook step).
+// Its report as JSON; the report's `skipped_steps` names what an api without a Stripe key
+// skipped.
+#[utoipa::path(post, path = "/api/admin/reconcile", tag = "admin", operation_id = "run_reconcile",
+    params(SweepQuery),
+    security(("admin_token" = [])),
+    responses((status = 200, body = SweepAnswer),
+        (status = 400, description = "dry_run not true or false", body = ErrorBody),
+        AdminErrors))]
 pub async fn reconcile(
     _: Admin,
     State(state): State<AppState>,
@@ -200,10 +229,10 @@ async fn list_as_json(
     pool: &PgPool,
     sql: &'static str,
     q: &ListQuery,
-) -> Result<Vec<Value>, sqlx::Error> {
-    sqlx::query_scalar(sql)
+) -> Result<Vec<Value>, ApiError> {
+    Ok(sqlx::query_scalar(sql)
         .bind(q.status.as_deref())
-        .bind(q.limit())
+        .bind(limit(q.limit)?)
         .fetch_all(pool)
-        .await
+        .await?)
 }

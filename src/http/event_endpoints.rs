@@ -2,36 +2,47 @@
 //! address policy (https to a public address, unless `--event-endpoints-allow-private`)
 //! before anything is written, the host's every address included.
 
-use axum::{
-    Json,
-    extract::{Path, State},
-    http::StatusCode,
-};
+use axum::{Json, extract::State, http::StatusCode};
 use secrecy::ExposeSecret;
 use uuid::Uuid;
 
 use super::{
     ApiError, AppState,
     admin::Admin,
-    body::JsonBody,
+    body::{JsonBody, Path},
     openapi::{
         feed::{EndpointCreated, EndpointList, EndpointUpdated, SecretRotated},
-        schemas::{ErrorBody, Ok as OkBody},
+        schemas::{AdminErrors, BodyErrors, ErrorBody, Ok as OkBody},
     },
 };
+use utoipa_axum::{router::OpenApiRouter, routes};
+
 use crate::events::{
     address::AddressRefused,
     endpoints::{self, Patch, RawEndpoint, RawPatch, input},
 };
 
+pub(super) fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(create, list))
+        .routes(routes!(update, delete))
+        .routes(routes!(rotate_secret))
+}
+
 /// Subscribe an endpoint to the feed: its signing secret is in this answer only.
-#[utoipa::path(post, path = "/api/admin/event-endpoints", tag = "admin",
+#[utoipa::path(post, path = "/api/admin/event-endpoints", tag = "admin", operation_id = "create_event_endpoint",
     request_body = crate::http::openapi::feed::EndpointBody,
     security(("admin_token" = [])),
     responses(
-        (status = 201, description = "created, enabled; `secret` is shown here only", body = EndpointCreated),
+        (status = 201, description = "created, enabled; `secret` is shown here only", body = EndpointCreated, links(
+            ("update_event_endpoint" = (operation_id = "update_event_endpoint", parameters(("id" = "$response.body#/id")))),
+            ("rotate_event_endpoint_secret" = (operation_id = "rotate_event_endpoint_secret", parameters(("id" = "$response.body#/id")))),
+            ("list_event_deliveries" = (operation_id = "list_event_deliveries", parameters(("id" = "$response.body#/id")))),
+            ("replay_event_endpoint" = (operation_id = "replay_event_endpoint", parameters(("id" = "$response.body#/id")))),
+            ("delete_event_endpoint" = (operation_id = "delete_event_endpoint", parameters(("id" = "$response.body#/id")))),
+        )),
         (status = 400, description = "invalid_input (an unknown event type, a malformed URL) or address_refused (not https, or a host on a loopback, private or other non-public address): nothing written", body = ErrorBody),
-        (status = 401, body = ErrorBody),
+        BodyErrors, AdminErrors,
     ))]
 pub async fn create(
     _: Admin,
@@ -58,9 +69,9 @@ pub async fn create(
 }
 
 /// Every endpoint, oldest first, without secrets.
-#[utoipa::path(get, path = "/api/admin/event-endpoints", tag = "admin",
+#[utoipa::path(get, path = "/api/admin/event-endpoints", tag = "admin", operation_id = "list_event_endpoints",
     security(("admin_token" = [])),
-    responses((status = 200, body = EndpointList), (status = 401, body = ErrorBody)))]
+    responses((status = 200, body = EndpointList), AdminErrors))]
 pub async fn list(_: Admin, State(state): State<AppState>) -> Result<Json<EndpointList>, ApiError> {
     Ok(Json(EndpointList {
         ok: true,
@@ -69,13 +80,14 @@ pub async fn list(_: Admin, State(state): State<AppState>) -> Result<Json<Endpoi
 }
 
 /// Enable or disable an endpoint, or change the types it wants (`null`: every type).
-#[utoipa::path(patch, path = "/api/admin/event-endpoints/{id}", tag = "admin",
+#[utoipa::path(patch, path = "/api/admin/event-endpoints/{id}", tag = "admin", operation_id = "update_event_endpoint",
     params(("id" = Uuid, Path)),
     request_body = crate::http::openapi::feed::EndpointPatch,
     security(("admin_token" = [])),
     responses((status = 200, body = EndpointUpdated),
         (status = 400, description = "invalid_input: nothing to change, an unknown event type; nothing written", body = ErrorBody),
-        (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+        (status = 404, description = "no such endpoint", body = ErrorBody),
+        BodyErrors, AdminErrors))]
 pub async fn update(
     _: Admin,
     State(state): State<AppState>,
@@ -92,11 +104,11 @@ pub async fn update(
 }
 
 /// Delete an endpoint, with its pending deliveries and their log.
-#[utoipa::path(delete, path = "/api/admin/event-endpoints/{id}", tag = "admin",
+#[utoipa::path(delete, path = "/api/admin/event-endpoints/{id}", tag = "admin", operation_id = "delete_event_endpoint",
     params(("id" = Uuid, Path)),
     security(("admin_token" = [])),
-    responses((status = 200, body = OkBody), (status = 401, body = ErrorBody),
-        (status = 404, body = ErrorBody)))]
+    responses((status = 200, body = OkBody),
+        (status = 404, description = "no such endpoint", body = ErrorBody), AdminErrors))]
 pub async fn delete(
     _: Admin,
     State(state): State<AppState>,
@@ -110,11 +122,11 @@ pub async fn delete(
 }
 
 /// A new signing secret, shown in this answer only; the previous one still signs for 24 h.
-#[utoipa::path(post, path = "/api/admin/event-endpoints/{id}/rotate-secret", tag = "admin",
+#[utoipa::path(post, path = "/api/admin/event-endpoints/{id}/rotate-secret", tag = "admin", operation_id = "rotate_event_endpoint_secret",
     params(("id" = Uuid, Path)),
     security(("admin_token" = [])),
-    responses((status = 200, body = SecretRotated), (status = 401, body = ErrorBody),
-        (status = 404, body = ErrorBody)))]
+    responses((status = 200, body = SecretRotated),
+        (status = 404, description = "no such endpoint", body = ErrorBody), AdminErrors))]
 pub async fn rotate_secret(
     _: Admin,
     State(state): State<AppState>,

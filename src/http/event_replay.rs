@@ -2,27 +2,101 @@
 //! `POST /api/admin/event-endpoints/{id}/replay` (`{"since"}`): deliveries back to pending,
 //! their attempts reset, sent again with the same `webhook-id`.
 
-use axum::{
-    Json, Router,
-    extract::{Path, State},
-    routing::post,
-};
+use axum::{Json, extract::State};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
+use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
-use super::{ApiError, AppState, JsonBody, admin::Admin, openapi::schemas::ErrorBody};
+use super::{
+    ApiError, AppState, JsonBody,
+    admin::Admin,
+    body::Path,
+    openapi::schemas::{AdminErrors, BodyErrors, ErrorBody},
+};
 use crate::events::delivery::replay;
 
-pub(super) fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/api/admin/event-deliveries/{id}/replay", post(replay_one))
-        .route("/api/admin/event-endpoints/{id}/replay", post(replay_since))
+pub(super) fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(replay_one))
+        .routes(routes!(replay_since))
+        .routes(routes!(deliveries))
+}
+
+/// One delivery of an event to an endpoint.
+#[derive(Serialize, sqlx::FromRow, ToSchema)]
+pub struct DeliveryRow {
+    /// What `POST /api/admin/event-deliveries/{id}/replay` takes.
+    pub delivery_id: i64,
+    /// The event's `webhook-id`.
+    pub event_id: String,
+    pub event_type: String,
+    /// `pending`, `delivered` or `failed`.
+    pub status: String,
+    pub attempts: i32,
+    pub last_error: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub next_attempt_at: DateTime<Utc>,
+}
+
+/// `GET /api/admin/event-endpoints/{id}/deliveries`: newest first.
+#[derive(Serialize, ToSchema)]
+pub struct Deliveries {
+    pub ok: bool,
+    pub deliveries: Vec<DeliveryRow>,
+}
+
+/// An endpoint's deliveries, newest first (at most 100).
+#[utoipa::path(get, path = "/api/admin/event-endpoints/{id}/deliveries", tag = "admin",
+    operation_id = "list_event_deliveries",
+    params(("id" = Uuid, Path)),
+    security(("admin_token" = [])),
+    responses(
+        (status = 200, body = Deliveries, links(
+            ("replay" = (operation_id = "replay_event_delivery",
+                parameters(("id" = "$response.body#/deliveries/0/delivery_id")))),
+        )),
+        (status = 404, description = "no endpoint has this id", body = ErrorBody),
+        AdminErrors,
+    ))]
+pub async fn deliveries(
+    _: Admin,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<Deliveries>, ApiError> {
+    let endpoint_id = Uuid::parse_str(&id).map_err(|_| ApiError::NotFound)?;
+    let exists: bool = sqlx::query_scalar(
+        r#"SELECT EXISTS (SELECT 1 FROM h2s_event_endpoints WHERE endpoint_id = $1)"#,
+    )
+    .bind(endpoint_id)
+    .fetch_one(&state.pool)
+    .await?;
+    if !exists {
+        return Err(ApiError::NotFound);
+    }
+    let deliveries = sqlx::query_as(
+        r#"
+        SELECT d.delivery_id, d.event_id, ev.event_type, d.status, d.attempts, d.last_error,
+               d.created_at, d.next_attempt_at
+        FROM h2s_event_deliveries d JOIN h2s_events ev ON ev.event_id = d.event_id
+        WHERE d.endpoint_id = $1
+        ORDER BY d.created_at DESC, d.delivery_id DESC
+        LIMIT 100
+        "#,
+    )
+    .bind(endpoint_id)
+    .fetch_all(&state.pool)
+    .await?;
+    Ok(Json(Deliveries {
+        ok: true,
+        deliveries,
+    }))
 }
 
 /// `POST /api/admin/event-endpoints/{id}/replay`.
 #[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct ReplaySinceBody {
     /// Every delivery to the endpoint of an event created at or after this time.
     pub since: DateTime<Utc>,
@@ -36,11 +110,11 @@ pub struct Replayed {
 }
 
 /// Send one delivery again (same `webhook-id`), its retry schedule started afresh.
-#[utoipa::path(post, path = "/api/admin/event-deliveries/{id}/replay", tag = "admin",
+#[utoipa::path(post, path = "/api/admin/event-deliveries/{id}/replay", tag = "admin", operation_id = "replay_event_delivery",
     params(("id" = i64, Path)),
     security(("admin_token" = [])),
-    responses((status = 200, body = Replayed), (status = 401, body = ErrorBody),
-        (status = 404, description = "no delivery has this id", body = ErrorBody)))]
+    responses((status = 200, body = Replayed),
+        (status = 404, description = "no delivery has this id", body = ErrorBody), AdminErrors))]
 pub async fn replay_one(
     _: Admin,
     State(state): State<AppState>,
@@ -58,12 +132,13 @@ pub async fn replay_one(
 }
 
 /// Send again every delivery to the endpoint of an event since a time (same `webhook-id`s).
-#[utoipa::path(post, path = "/api/admin/event-endpoints/{id}/replay", tag = "admin",
+#[utoipa::path(post, path = "/api/admin/event-endpoints/{id}/replay", tag = "admin", operation_id = "replay_event_endpoint",
     params(("id" = Uuid, Path)), request_body = ReplaySinceBody,
     security(("admin_token" = [])),
-    responses((status = 200, body = Replayed), (status = 400, body = ErrorBody),
-        (status = 401, body = ErrorBody),
-        (status = 404, description = "no endpoint has this id", body = ErrorBody)))]
+    responses((status = 200, body = Replayed),
+        (status = 400, description = "invalid input (the field named)", body = ErrorBody),
+        (status = 404, description = "no endpoint has this id", body = ErrorBody),
+        BodyErrors, AdminErrors))]
 pub async fn replay_since(
     _: Admin,
     State(state): State<AppState>,

@@ -1,38 +1,45 @@
 //! `POST /api/admin/dispatch-jobs/{job_id}/schedule|complete|cancel`: the dispatcher's
 //! actions, each through the one job transition function (`dispatch::transition`).
 
-use axum::{
-    Json,
-    extract::{Path, State},
-    http::StatusCode,
-};
+use axum::{Json, extract::State, http::StatusCode};
 use uuid::Uuid;
 
 use super::{
     ApiError, AppState,
     admin::Admin,
-    body::JsonBody,
+    body::{JsonBody, Path},
     openapi::{
         operator::{CancelBody, JobAnswer, ScheduleBody},
-        schemas::ErrorBody,
+        schemas::{AdminErrors, BodyErrors, ErrorBody},
     },
 };
+use utoipa_axum::{router::OpenApiRouter, routes};
+
 use crate::dispatch::{
     JobEvent, Visit,
     actions::{self, ActionError, JobView},
 };
+
+pub(super) fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(schedule))
+        .routes(routes!(complete))
+        .routes(routes!(cancel))
+}
 
 /// Longest technician reference and cancel reason, in characters.
 const TECHNICIAN_MAX: usize = 200;
 const REASON_MAX: usize = 500;
 
 /// Book (or rebook) the visit: a `ready` or `scheduled` job.
-#[utoipa::path(post, path = "/api/admin/dispatch-jobs/{job_id}/schedule", tag = "admin",
+#[utoipa::path(post, path = "/api/admin/dispatch-jobs/{job_id}/schedule", tag = "admin", operation_id = "schedule_job",
     params(("job_id" = Uuid, Path)), request_body = ScheduleBody,
     security(("admin_token" = [])),
-    responses((status = 200, body = JobAnswer), (status = 400, body = ErrorBody),
-        (status = 401, body = ErrorBody), (status = 404, body = ErrorBody),
-        (status = 409, description = "job_refused: not ready (on hold, unpaid, completed, cancelled)", body = ErrorBody)))]
+    responses((status = 200, body = JobAnswer),
+        (status = 400, description = "invalid input (the field named; window_end not after window_start)", body = ErrorBody),
+        (status = 404, description = "no such job", body = ErrorBody),
+        (status = 409, description = "job_refused: not ready (on hold, unpaid, completed, cancelled)", body = ErrorBody),
+        BodyErrors, AdminErrors))]
 pub async fn schedule(
     _: Admin,
     State(state): State<AppState>,
@@ -57,12 +64,13 @@ pub async fn schedule(
 }
 
 /// The visit is done: a `scheduled` job.
-#[utoipa::path(post, path = "/api/admin/dispatch-jobs/{job_id}/complete", tag = "admin",
+#[utoipa::path(post, path = "/api/admin/dispatch-jobs/{job_id}/complete", tag = "admin", operation_id = "complete_job",
     params(("job_id" = Uuid, Path)),
     security(("admin_token" = [])),
-    responses((status = 200, body = JobAnswer), (status = 401, body = ErrorBody),
-        (status = 404, body = ErrorBody),
-        (status = 409, description = "job_refused: not scheduled", body = ErrorBody)))]
+    responses((status = 200, body = JobAnswer),
+        (status = 404, description = "no such job", body = ErrorBody),
+        (status = 409, description = "job_refused: not scheduled", body = ErrorBody),
+        AdminErrors))]
 pub async fn complete(
     _: Admin,
     State(state): State<AppState>,
@@ -73,12 +81,14 @@ pub async fn complete(
 }
 
 /// Call the visit off (the money is the refund route's): a job not completed nor on hold.
-#[utoipa::path(post, path = "/api/admin/dispatch-jobs/{job_id}/cancel", tag = "admin",
+#[utoipa::path(post, path = "/api/admin/dispatch-jobs/{job_id}/cancel", tag = "admin", operation_id = "cancel_job",
     params(("job_id" = Uuid, Path)), request_body = CancelBody,
     security(("admin_token" = [])),
-    responses((status = 200, body = JobAnswer), (status = 400, body = ErrorBody),
-        (status = 401, body = ErrorBody), (status = 404, body = ErrorBody),
-        (status = 409, description = "job_refused: completed, or on hold (the dispute decides)", body = ErrorBody)))]
+    responses((status = 200, body = JobAnswer),
+        (status = 400, description = "invalid input (the field named)", body = ErrorBody),
+        (status = 404, description = "no such job", body = ErrorBody),
+        (status = 409, description = "job_refused: completed, or on hold (the dispute decides)", body = ErrorBody),
+        BodyErrors, AdminErrors))]
 pub async fn cancel(
     _: Admin,
     State(state): State<AppState>,
@@ -95,10 +105,11 @@ fn parse_job_id(text: &str) -> Result<Uuid, ApiError> {
     Uuid::parse_str(text).map_err(|_| ApiError::NotFound)
 }
 
-/// A required text field, trimmed, 1 to `max` characters.
+/// A required text field: at most `max` characters as sent, something left once trimmed.
 fn text(field: &'static str, value: &str, max: usize) -> Result<String, ApiError> {
+    let too_long = value.chars().count() > max;
     let value = value.trim();
-    if value.is_empty() || value.chars().count() > max {
+    if value.is_empty() || too_long {
         return Err(ApiError::invalid(field, format!("1 to {max} characters")));
     }
     Ok(value.to_owned())

@@ -12,71 +12,29 @@ mod orders;
 mod probes;
 mod refunds;
 pub mod request_trace;
+mod routes;
 mod shop;
 mod state;
 mod webhook;
 
 use std::time::Duration;
 
-use axum::{
-    Router,
-    extract::DefaultBodyLimit,
-    http::StatusCode,
-    routing::{get, patch, post},
-};
+use axum::{Router, extract::DefaultBodyLimit, http::StatusCode, routing::get};
 pub use body::JsonBody;
 pub use error::ApiError;
+pub use routes::document as openapi_document;
 pub use state::AppState;
 
 /// Largest accepted request body, in bytes (documented in the README).
 pub const BODY_LIMIT: usize = 64 * 1024;
 
-/// The API's routes. Every request is bounded by `request_timeout` ([`bounded`]), and every
-/// error answer carries the JSON error shape, including the ones axum and tower-http make
-/// without a body (405, the timeout's 503).
+/// The API's routes and the console's. Every request is bounded by `request_timeout`
+/// ([`bounded`]), and every error answer carries the JSON error shape, including the ones
+/// axum and tower-http make without a body (405, the timeout's 503).
 pub fn router(state: AppState, request_timeout: Duration) -> Router {
-    let routes = Router::new()
-        .route("/api/shop", post(shop::create_checkout))
-        .route("/api/orders/{order_id}", get(orders::status))
-        .route("/api/stripe-webhook", post(webhook::receive))
-        .route("/api/admin/orders", get(admin::orders))
-        .route("/api/admin/dispatch-jobs", get(admin::dispatch_jobs))
-        .route("/api/admin/outbox/dead", get(admin::dead_tasks))
-        .route("/api/admin/outbox/{id}/retry", post(admin::retry_task))
-        .route("/api/admin/reconcile", post(admin::reconcile))
-        .route(
-            "/api/admin/orders/{order_id}/refunds",
-            post(refunds::create).get(refunds::list),
-        )
-        .route(
-            "/api/admin/dispatch-jobs/{job_id}/schedule",
-            post(job_actions::schedule),
-        )
-        .route(
-            "/api/admin/dispatch-jobs/{job_id}/complete",
-            post(job_actions::complete),
-        )
-        .route(
-            "/api/admin/dispatch-jobs/{job_id}/cancel",
-            post(job_actions::cancel),
-        )
-        .route(
-            "/api/admin/event-endpoints",
-            post(event_endpoints::create).get(event_endpoints::list),
-        )
-        .route(
-            "/api/admin/event-endpoints/{id}",
-            patch(event_endpoints::update).delete(event_endpoints::delete),
-        )
-        .route(
-            "/api/admin/event-endpoints/{id}/rotate-secret",
-            post(event_endpoints::rotate_secret),
-        )
-        .route("/metrics", get(probes::metrics))
-        .route("/openapi.json", get(openapi::serve))
-        .route("/healthz", get(probes::healthz))
-        .route("/readyz", get(probes::readyz))
-        .merge(event_replay::routes())
+    let (api, _) = routes::api_routes().split_for_parts();
+    let routes = api
+        .route("/openapi.json", get(routes::serve_document))
         .merge(console::routes())
         .fallback(|| async { ApiError::NotFound })
         .layer(DefaultBodyLimit::max(BODY_LIMIT))

@@ -1,19 +1,23 @@
 use super::{
     ApiError, AppState,
+    body::Path,
     openapi::schemas::{ErrorBody, OrderStatusBody, Pay},
 };
 use crate::{checkout::view, orders::OrderId};
-use axum::{
-    Json,
-    extract::{Path, State},
-};
+use axum::{Json, extract::State};
+use utoipa_axum::{router::OpenApiRouter, routes};
+
+pub(super) fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(status))
+}
 
 /// `GET /api/orders/{order_id}`: the status the storefront polls. No personal data.
-#[utoipa::path(get, path = "/api/orders/{order_id}", tag = "storefront",
+#[utoipa::path(get, path = "/api/orders/{order_id}", tag = "storefront", operation_id = "order_status",
     params(("order_id" = String, Path, description = "ORD- and 16 characters")),
     responses(
         (status = 200, body = OrderStatusBody),
-        (status = 404, body = ErrorBody),
+        (status = 404, description = "no such order", body = ErrorBody),
+        (status = 503, description = "database unreachable, or the request ran past its time limit", body = ErrorBody),
     ))]
 pub async fn status(
     State(state): State<AppState>,

@@ -2,39 +2,45 @@
 
 use axum::{
     Json,
-    extract::{Path, State},
+    extract::State,
     http::{HeaderMap, StatusCode},
 };
 
 use super::{
     ApiError, AppState,
     admin::Admin,
-    body::{JsonBody, idempotency_key},
+    body::{JsonBody, Path, idempotency_key},
     openapi::{
         operator::{RefundAccepted, RefundBody, RefundRequests},
-        schemas::ErrorBody,
+        schemas::{AdminErrors, BodyErrors, ErrorBody},
     },
 };
+use utoipa_axum::{router::OpenApiRouter, routes};
+
 use crate::{
     orders::OrderId,
     refunds::{self, NewRefund, RawRefund, RefundError, Refusal},
 };
 
+pub(super) fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(create, list))
+}
+
 /// Refund an order in full or in part, optionally cancelling its job; carried out by the
 /// outbox with one Stripe idempotency key per request.
-#[utoipa::path(post, path = "/api/admin/orders/{order_id}/refunds", tag = "admin",
+#[utoipa::path(post, path = "/api/admin/orders/{order_id}/refunds", tag = "admin", operation_id = "create_refund",
     params(("order_id" = String, Path),
-        ("Idempotency-Key" = Option<String>, Header,
+        ("Idempotency-Key" = Option<String>, Header, min_length = 1, max_length = 255, pattern = "^[!-~]+$",
             description = "1-255 visible ASCII: the same request again is refused (409 duplicate_request)")),
     request_body = RefundBody,
     security(("admin_token" = [])),
     responses(
         (status = 202, description = "written; the worker carries it out", body = RefundAccepted),
-        (status = 400, description = "invalid input", body = ErrorBody),
-        (status = 401, body = ErrorBody),
+        (status = 400, description = "invalid input (the field named): nothing written", body = ErrorBody),
         (status = 404, description = "no such order", body = ErrorBody),
         (status = 409, description = "order_not_paid, order_disputed, payment_unknown, job_scheduled (without override_dispatched), job_completed (with cancel_job), duplicate_request, conflict (the key used for another request): nothing written", body = ErrorBody),
         (status = 422, description = "amount_too_large: more than remains refundable, requests in flight counted; nothing written", body = ErrorBody),
+        BodyErrors, AdminErrors,
     ))]
 pub async fn create(
     _: Admin,
@@ -46,6 +52,14 @@ pub async fn create(
     let order_id = OrderId::parse(&order_id).ok_or(ApiError::NotFound)?;
     let key = idempotency_key(&headers)?;
     let JsonBody(raw) = body?;
+    // The description's limit counts the reason as sent; the domain's, once trimmed.
+    if raw
+        .reason
+        .as_ref()
+        .is_some_and(|r| r.chars().count() > refunds::REASON_MAX)
+    {
+        return Err(ApiError::invalid("reason", "at most 500 characters"));
+    }
     let new =
         NewRefund::parse(raw).map_err(|(field, message)| ApiError::invalid(field, message))?;
     let id = refunds::request(&state.pool, &order_id, &new, key.as_ref()).await?;
@@ -60,11 +74,11 @@ pub async fn create(
 }
 
 /// The order's refund requests and their outcome, oldest first.
-#[utoipa::path(get, path = "/api/admin/orders/{order_id}/refunds", tag = "admin",
+#[utoipa::path(get, path = "/api/admin/orders/{order_id}/refunds", tag = "admin", operation_id = "list_refunds",
     params(("order_id" = String, Path)),
     security(("admin_token" = [])),
-    responses((status = 200, body = RefundRequests), (status = 401, body = ErrorBody),
-        (status = 404, body = ErrorBody)))]
+    responses((status = 200, body = RefundRequests),
+        (status = 404, description = "no such order", body = ErrorBody), AdminErrors))]
 pub async fn list(
     _: Admin,
     State(state): State<AppState>,

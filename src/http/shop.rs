@@ -13,28 +13,43 @@ use super::{
     openapi::schemas::{CheckoutProcessing, CheckoutReady, CheckoutRequest, ErrorBody, Pay},
     state::AppState,
 };
+use utoipa_axum::{router::OpenApiRouter, routes};
+
 use crate::checkout::{
     CheckoutOutcome,
     request::{NewCheckout, RawCheckout},
 };
 
+pub(super) fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(create_checkout))
+}
+
 /// `POST /api/shop`: parse, write order + outbox task, wait briefly for the worker.
-#[utoipa::path(post, path = "/api/shop", tag = "storefront",
+#[utoipa::path(post, path = "/api/shop", tag = "storefront", operation_id = "create_checkout",
     request_body = CheckoutRequest,
     params(
-        ("Idempotency-Key" = Option<String>, Header,
+        ("Idempotency-Key" = Option<String>, Header, min_length = 1, max_length = 255, pattern = "^[!-~]+$",
             description = "1-255 visible ASCII: the same key and body replay the first answer"),
         ("X-Request-Id" = Option<String>, Header, description = "echoed; generated when absent"),
     ),
     responses(
-        (status = 200, description = "the job and the Stripe session exist", body = CheckoutReady),
-        (status = 202, description = "the order is safe; poll status_url", body = CheckoutProcessing),
+        (status = 200, description = "the job and the Stripe session exist", body = CheckoutReady, links(
+            ("order_status" = (operation_id = "order_status", parameters(("order_id" = "$response.body#/order_id")))),
+            ("refund" = (operation_id = "create_refund", parameters(("order_id" = "$response.body#/order_id")))),
+            ("refunds" = (operation_id = "list_refunds", parameters(("order_id" = "$response.body#/order_id")))),
+            ("schedule" = (operation_id = "schedule_job", parameters(("job_id" = "$response.body#/job_id")))),
+            ("complete" = (operation_id = "complete_job", parameters(("job_id" = "$response.body#/job_id")))),
+            ("cancel" = (operation_id = "cancel_job", parameters(("job_id" = "$response.body#/job_id")))),
+        )),
+        (status = 202, description = "the order is safe; poll status_url", body = CheckoutProcessing, links(
+            ("order_status" = (operation_id = "order_status", parameters(("order_id" = "$response.body#/order_id")))),
+        )),
         (status = 400, description = "invalid input: nothing written", body = ErrorBody),
         (status = 409, description = "Idempotency-Key reused with another body", body = ErrorBody),
         (status = 413, description = "body over 64 KiB", body = ErrorBody),
         (status = 415, description = "not application/json", body = ErrorBody),
         (status = 422, description = "Stripe refused the order (payment_setup_failed)", body = CheckoutRefused),
-        (status = 503, description = "database unreachable before the order was written", body = ErrorBody),
+        (status = 503, description = "database unreachable before the order was written, or the request ran past its time limit", body = ErrorBody),
     ))]
 pub async fn create_checkout(
     State(state): State<AppState>,

@@ -7,16 +7,22 @@ use crate::{
     stripe::events::{self, Refused},
 };
 use axum::{Json, body::Bytes, extract::State, http::HeaderMap};
+use utoipa_axum::{router::OpenApiRouter, routes};
+
+pub(super) fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(receive))
+}
 
 /// `POST /api/stripe-webhook`: the raw body's signature is checked, the event read (any API
 /// version), then recorded and applied once. A signed event that cannot be used is answered
 /// 200 (`unusable`): Stripe's redeliveries would carry the same object.
-#[utoipa::path(post, path = "/api/stripe-webhook", tag = "stripe",
+#[utoipa::path(post, path = "/api/stripe-webhook", tag = "stripe", operation_id = "receive_stripe_event",
     params(("Stripe-Signature" = String, Header, description = "checked with a 300 s tolerance")),
     request_body(content = Object, description = "a Stripe event, any API version"),
     responses(
         (status = 200, description = "recorded (or a repeat, a type not acted on, or unusable: signed but lacking a needed field, an operator alerted)", body = WebhookAck),
         (status = 400, description = "bad or stale signature, or a signed body that is no event: nothing written", body = ErrorBody),
+        (status = 503, description = "no webhook secret configured (not_configured), the database unreachable or read-only, or the request ran past its time limit", body = ErrorBody),
     ))]
 pub async fn receive(
     State(state): State<AppState>,

@@ -9,8 +9,9 @@ use sqlx::PgPool;
 use super::QUEUE;
 
 /// A task that exhausted its retries (or was killed as permanent).
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct DeadTask {
+    /// What `POST /api/admin/outbox/{id}/retry` takes.
     pub id: String,
     pub task: Option<serde_json::Value>,
     pub status: String,

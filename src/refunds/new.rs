@@ -17,8 +17,10 @@ impl std::fmt::Display for RefundRequestId {
     }
 }
 
-/// The admin body as it arrives.
+/// The admin body as it arrives; an unknown field is refused (a misspelt `cancel_job` must
+/// not refund without cancelling).
 #[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct RawRefund {
     pub amount: Option<i64>,
     pub reason: Option<String>,

@@ -4,6 +4,7 @@ mod adopt;
 mod checkout;
 mod console;
 mod console_refund;
+mod console_speaks;
 mod event_delivery;
 mod event_endpoints;
 #[path = "../common/event_feed.rs"]
@@ -30,6 +31,7 @@ mod refund_guards;
 mod refund_steps;
 mod refunds;
 mod samples;
+mod schemathesis;
 #[path = "../common/settings.rs"]
 mod settings;
 mod startup;

@@ -379,7 +379,8 @@ async fn the_console_lists_the_open_alerts_and_the_timeline_shows_refunds_and_di
     assert!(
         timeline.contains("event charge.refunded") && timeline.contains("event refund.updated")
     );
-    assert!(timeline.contains("succeeded, 4000 cents"), "{timeline}");
+    // Money as currency (issue 33), not cents.
+    assert!(timeline.contains("$40.00: succeeded"), "{timeline}");
     app.shutdown().await;
 }
 

@@ -184,7 +184,7 @@ async fn the_served_description_equals_the_committed_one() {
         .json()
         .await
         .unwrap();
-    let document = h2s_dispatch::http::openapi::document();
+    let document = h2s_dispatch::http::openapi_document();
     if std::env::var_os("OPENAPI_WRITE").is_some() {
         std::fs::write(COMMITTED, &document).unwrap();
     }
@@ -208,6 +208,18 @@ async fn the_served_description_equals_the_committed_one() {
     ] {
         assert!(served["paths"][path].is_object(), "{path} undescribed");
     }
+    // OpenAPI requires each operation id to be unique.
+    let mut ids: Vec<&str> = served["paths"]
+        .as_object()
+        .unwrap()
+        .values()
+        .flat_map(|item| item.as_object().unwrap().values())
+        .filter_map(|operation| operation["operationId"].as_str())
+        .collect();
+    let operations = ids.len();
+    ids.sort_unstable();
+    ids.dedup();
+    assert_eq!(ids.len(), operations, "duplicate operation ids");
     app.shutdown().await;
 }
 

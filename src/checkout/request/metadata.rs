@@ -30,17 +30,25 @@ fn parse_entry(k: &str, v: &serde_json::Value) -> Result<(String, String), Inval
         "metadata.{}",
         k.chars().take(MAX_METADATA_KEY_LEN).collect::<String>()
     );
-    if k.is_empty() || k.len() > MAX_METADATA_KEY_LEN || reserved_key(k) {
+    // Stripe counts characters, and refuses square brackets in a key (they are how its form
+    // encoding nests parameters).
+    if k.is_empty()
+        || k.chars().count() > MAX_METADATA_KEY_LEN
+        || k.contains(['[', ']'])
+        || reserved_key(k)
+    {
         return Err(invalid(
             field,
-            format!("keys are 1 to {MAX_METADATA_KEY_LEN} bytes and not reserved"),
+            format!(
+                "keys are 1 to {MAX_METADATA_KEY_LEN} characters, without [ or ], and not reserved"
+            ),
         ));
     }
     match v.as_str() {
-        Some(s) if s.len() <= MAX_METADATA_VALUE_LEN => Ok((k.to_owned(), s.to_owned())),
+        Some(s) if s.chars().count() <= MAX_METADATA_VALUE_LEN => Ok((k.to_owned(), s.to_owned())),
         _ => Err(invalid(
             field,
-            format!("must be a string of at most {MAX_METADATA_VALUE_LEN} bytes"),
+            format!("must be a string of at most {MAX_METADATA_VALUE_LEN} characters"),
         )),
     }
 }

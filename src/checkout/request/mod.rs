@@ -7,7 +7,7 @@ mod cart;
 mod customer;
 mod idempotency;
 mod invalid;
-mod limits;
+pub mod limits;
 mod metadata;
 mod urls;
 

@@ -3,9 +3,9 @@
 //! repeating the form, the confirmed one acts, through the same functions as the admin API.
 
 use axum::{
-    Form, Router,
+    Router,
     extract::{Path, State},
-    http::{HeaderMap, StatusCode},
+    http::StatusCode,
     response::{IntoResponse, Redirect, Response},
     routing::post,
 };
@@ -13,7 +13,7 @@ use chrono::{DateTime, NaiveDateTime, Utc};
 use serde::Deserialize;
 
 use super::{
-    operator::Operator,
+    operator::OperatorPost,
     order_markup::confirm,
     pages,
     respond::{failed, page},
@@ -35,10 +35,10 @@ pub(super) fn routes() -> Router<AppState> {
         .route("/admin/jobs/{job_id}/{action}", post(job))
 }
 
-/// Every field of both forms, as text (a checkbox left unticked is absent).
+/// Every field of both forms, as text (a checkbox left unticked is absent); the CSRF token
+/// is [`OperatorPost`]'s.
 #[derive(Deserialize, Default)]
 pub(super) struct ActionForm {
-    csrf: Option<String>,
     confirmed: Option<String>,
     key: Option<String>,
     amount: Option<String>,
@@ -58,7 +58,6 @@ impl ActionForm {
     /// The fields to repeat on the confirmation page.
     fn fields(&self) -> Vec<(&'static str, String)> {
         let all = [
-            ("csrf", &self.csrf),
             ("key", &self.key),
             ("amount", &self.amount),
             ("reason", &self.reason),
@@ -76,7 +75,7 @@ impl ActionForm {
     fn refund(&self) -> Result<NewRefund, String> {
         let amount = match self.amount.as_deref().map(str::trim) {
             None | Some("") => None,
-            Some(text) => Some(text.parse::<i64>().map_err(|_| "amount: whole cents")?),
+            Some(text) => Some(cents(text).ok_or("amount: dollars and cents, as 12.50")?),
         };
         let raw = RawRefund {
             amount,
@@ -88,19 +87,33 @@ impl ActionForm {
     }
 }
 
+/// `12`, `12.5` or `12.50` dollars, in cents.
+fn cents(text: &str) -> Option<i64> {
+    let (whole, fraction) = text
+        .trim_start_matches('$')
+        .split_once('.')
+        .unwrap_or((text, ""));
+    let whole = whole.trim_start_matches('$');
+    if fraction.len() > 2 || !fraction.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let fraction: i64 = format!("{fraction:0<2}").parse().ok()?;
+    whole
+        .parse::<i64>()
+        .ok()?
+        .checked_mul(100)?
+        .checked_add(fraction)
+}
+
 fn refused(status: StatusCode, message: &str) -> Response {
     page(status, pages::refused(message))
 }
 
 async fn refund(
     State(state): State<AppState>,
-    headers: HeaderMap,
     Path(order_id): Path<String>,
-    Form(form): Form<ActionForm>,
+    OperatorPost { operator, form }: OperatorPost<ActionForm>,
 ) -> Response {
-    if let Err(refusal) = Operator::for_post(&state, &headers, form.csrf.as_deref()) {
-        return refusal.into_response();
-    }
     let Some(order_id) = OrderId::parse(&order_id) else {
         return refused(StatusCode::NOT_FOUND, "No such order.");
     };
@@ -112,7 +125,7 @@ async fn refund(
         let what = format!(
             "Refund {} of order {order_id} ({}){}{}?",
             new.amount
-                .map_or("all that remains".into(), |a| format!("{a} cents")),
+                .map_or("all that remains".into(), |a| super::format::money(a, None)),
             new.reason,
             if new.cancel_job {
                 ", cancelling its visit"
@@ -128,7 +141,13 @@ async fn refund(
         let action = format!("/admin/orders/{order_id}/refund");
         return page(
             StatusCode::OK,
-            confirm("Confirm the refund", &what, &action, &form.fields()),
+            confirm(
+                "Confirm the refund",
+                &what,
+                &action,
+                &form.fields(),
+                &operator.csrf(),
+            ),
         );
     }
     let key = form.key.as_deref().and_then(IdempotencyKey::parse);
@@ -175,13 +194,9 @@ pub(super) fn utc(field: Option<&str>) -> Option<DateTime<Utc>> {
 
 async fn job(
     State(state): State<AppState>,
-    headers: HeaderMap,
     Path((job_id, action)): Path<(String, String)>,
-    Form(form): Form<ActionForm>,
+    OperatorPost { operator, form }: OperatorPost<ActionForm>,
 ) -> Response {
-    if let Err(refusal) = Operator::for_post(&state, &headers, form.csrf.as_deref()) {
-        return refusal.into_response();
-    }
     let Ok(job_id) = uuid::Uuid::parse_str(&job_id) else {
         return refused(StatusCode::NOT_FOUND, "No such job.");
     };
@@ -203,7 +218,13 @@ async fn job(
         let url = format!("/admin/jobs/{job_id}/{action}");
         return page(
             StatusCode::OK,
-            confirm("Confirm the job action", &what, &url, &form.fields()),
+            confirm(
+                "Confirm the job action",
+                &what,
+                &url,
+                &form.fields(),
+                &operator.csrf(),
+            ),
         );
     }
     match actions::act(&state.pool, job_id, &event).await {

@@ -3,7 +3,7 @@
 
 use axum::{
     extract::{Path, State},
-    http::{HeaderMap, StatusCode},
+    http::StatusCode,
     response::Response,
 };
 use maud::html;
@@ -11,7 +11,7 @@ use maud::html;
 use super::{
     operator::Operator,
     pages::{csrf_field, layout},
-    respond::{failed, page, to_login},
+    respond::{failed, page},
 };
 use crate::{events::delivery::health, http::state::AppState};
 
@@ -19,13 +19,10 @@ use crate::{events::delivery::health, http::state::AppState};
 const SHOWN: i64 = 200;
 
 pub(super) async fn log(
+    operator: Operator,
     State(state): State<AppState>,
-    headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Response {
-    let Some(operator) = Operator::from(&state, &headers) else {
-        return to_login();
-    };
     let Ok(id) = id.parse::<i64>() else {
         return page(
             StatusCode::NOT_FOUND,
@@ -48,7 +45,7 @@ pub(super) async fn log(
                 @for a in &attempts {
                     tr {
                         td { (a.attempt) }
-                        td { (a.started_at.format("%Y-%m-%d %H:%M:%S%.3f")) }
+                        td { (super::format::when_precise(a.started_at)) }
                         td { @match a.status_code { Some(s) => (s), None => "-" } }
                         td { (a.latency_ms) " ms" }
                         td { (a.error.as_deref().unwrap_or("-")) }

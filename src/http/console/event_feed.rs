@@ -4,9 +4,9 @@
 //! delivery links to its log.
 
 use axum::{
-    Form, Router,
+    Router,
     extract::{Path, Query, State},
-    http::{HeaderMap, StatusCode},
+    http::StatusCode,
     response::{IntoResponse, Redirect, Response},
     routing::{get, post},
 };
@@ -15,9 +15,9 @@ use serde::Deserialize;
 use sqlx::PgPool;
 
 use super::{
-    operator::Operator,
+    operator::{Operator, OperatorPost},
     pages::{csrf_field, layout},
-    respond::{failed, page, to_login},
+    respond::{failed, page},
 };
 use crate::{
     events::delivery::{
@@ -53,13 +53,10 @@ pub(super) struct Notice {
 }
 
 async fn feed(
+    operator: Operator,
     State(state): State<AppState>,
-    headers: HeaderMap,
     Query(notice): Query<Notice>,
 ) -> Response {
-    let Some(operator) = Operator::from(&state, &headers) else {
-        return to_login();
-    };
     match load(&state.pool).await {
         Ok(endpoints) => page(
             StatusCode::OK,
@@ -80,19 +77,14 @@ async fn load(pool: &PgPool) -> Result<Vec<(EndpointHealth, Vec<FailingDelivery>
 
 #[derive(Deserialize)]
 pub(super) struct ReplayForm {
-    csrf: Option<String>,
     since: Option<String>,
 }
 
 async fn replay_delivery(
     State(state): State<AppState>,
-    headers: HeaderMap,
     Path(id): Path<String>,
-    Form(form): Form<ReplayForm>,
+    _: OperatorPost<super::operator::NoFields>,
 ) -> Response {
-    if let Err(refused) = Operator::for_post(&state, &headers, form.csrf.as_deref()) {
-        return refused.into_response();
-    }
     let found = match id.parse::<i64>() {
         Ok(id) => replay::replay_one(&state.pool, id).await,
         Err(_) => Ok(false),
@@ -110,13 +102,9 @@ async fn replay_delivery(
 
 async fn replay_endpoint(
     State(state): State<AppState>,
-    headers: HeaderMap,
     Path(id): Path<String>,
-    Form(form): Form<ReplayForm>,
+    OperatorPost { form, .. }: OperatorPost<ReplayForm>,
 ) -> Response {
-    if let Err(refused) = Operator::for_post(&state, &headers, form.csrf.as_deref()) {
-        return refused.into_response();
-    }
     let Some(since) = super::actions::utc(form.since.as_deref()) else {
         return page(
             StatusCode::BAD_REQUEST,
@@ -142,7 +130,7 @@ fn not_found(message: &str) -> Response {
 }
 
 fn when(t: Option<chrono::DateTime<chrono::Utc>>) -> String {
-    t.map_or("-".into(), |t| t.format("%Y-%m-%d %H:%M:%S").to_string())
+    t.map_or("-".into(), super::format::when)
 }
 
 fn markup(
@@ -155,6 +143,7 @@ fn markup(
         html! {
             @if let Some(n) = notice { p.notice id="notice" { (n) } }
             @if endpoints.is_empty() { p id="endpoints-none" { "No event endpoint." } }
+            (new_endpoint_form(csrf))
             @for (e, failing) in endpoints {
                 (endpoint(e, failing, csrf))
             }
@@ -179,15 +168,48 @@ fn endpoint(e: &EndpointHealth, failing: &[FailingDelivery], csrf: &str) -> Mark
                     td.failed { (e.failed) }
                 }
             }
+            (endpoint_actions(e, csrf))
             form method="post" action={ "/admin/event-feed/endpoints/" (e.endpoint_id) "/replay" } {
                 (csrf_field(csrf))
-                label { "Replay every delivery since (UTC) "
+                label { "Replay every delivery since (UTC, the times on this page are UTC) "
                     input type="datetime-local" name="since" class="replay-since-time" required; }
                 " " button type="submit" class="replay-since" { "Replay since" }
             }
             @if failing.is_empty() { p.ok { "No failing delivery." } } @else {
                 (failing_table(failing, csrf))
             }
+        }
+    }
+}
+
+fn new_endpoint_form(csrf: &str) -> Markup {
+    html! {
+        h2 { "New endpoint" }
+        form method="post" action="/admin/event-feed/endpoints" {
+            (csrf_field(csrf))
+            label { "URL " input type="url" name="url" id="endpoint-url" required size="50"; }
+            " " label { "Event types (comma-separated, empty: all) "
+                input type="text" name="event_types" id="endpoint-types" size="40"; }
+            " " button type="submit" id="endpoint-create" { "Create" }
+        }
+    }
+}
+
+fn endpoint_actions(e: &EndpointHealth, csrf: &str) -> Markup {
+    let action = |what: &str| format!("/admin/event-feed/endpoints/{}/{what}", e.endpoint_id);
+    html! {
+        form.inline method="post" action=(action("enabled")) {
+            (csrf_field(csrf))
+            input type="hidden" name="enabled" value=(if e.enabled { "false" } else { "true" });
+            button type="submit" class="endpoint-toggle" { @if e.enabled { "Disable" } @else { "Enable" } }
+        }
+        " "
+        form.inline method="post" action=(action("rotate")) {
+            (csrf_field(csrf)) button type="submit" class="endpoint-rotate" { "Rotate secret" }
+        }
+        " "
+        form.inline method="post" action=(action("delete")) {
+            (csrf_field(csrf)) button type="submit" class="endpoint-delete" { "Delete" }
         }
     }
 }

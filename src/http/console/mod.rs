@@ -4,7 +4,9 @@
 mod actions;
 mod auth;
 mod delivery_log;
+mod endpoints;
 mod event_feed;
+mod format;
 mod operator;
 mod order_markup;
 mod order_page;
@@ -15,7 +17,7 @@ mod respond;
 use axum::{
     Form, Router,
     extract::{Path, Query, State},
-    http::{HeaderMap, StatusCode, header},
+    http::{StatusCode, header},
     response::{IntoResponse, Redirect, Response},
     routing::{get, post},
 };
@@ -23,8 +25,8 @@ use serde::Deserialize;
 
 use super::state::AppState;
 use crate::{outbox, reconcile};
-use operator::Operator;
-use respond::{failed, page, to_login};
+use operator::{Operator, OperatorPost};
+use respond::{failed, page};
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -36,6 +38,7 @@ pub fn routes() -> Router<AppState> {
         .route("/admin/orders", get(order_page::orders))
         .merge(actions::routes())
         .merge(event_feed::routes())
+        .merge(endpoints::routes())
 }
 
 async fn login_form() -> Response {
@@ -80,13 +83,10 @@ struct Notice {
 }
 
 async fn dashboard(
+    operator: Operator,
     State(state): State<AppState>,
-    headers: HeaderMap,
     Query(notice): Query<Notice>,
 ) -> Response {
-    let Some(operator) = Operator::from(&state, &headers) else {
-        return to_login();
-    };
     let pool = &state.pool;
     let loaded = async {
         Ok::<_, sqlx::Error>((
@@ -117,20 +117,11 @@ async fn dashboard(
     )
 }
 
-#[derive(Deserialize)]
-struct CsrfForm {
-    csrf: Option<String>,
-}
-
 async fn retry(
     State(state): State<AppState>,
-    headers: HeaderMap,
     Path(id): Path<String>,
-    Form(form): Form<CsrfForm>,
+    _: OperatorPost<operator::NoFields>,
 ) -> Response {
-    if let Err(refused) = Operator::for_post(&state, &headers, form.csrf.as_deref()) {
-        return refused.into_response();
-    }
     match outbox::dead::revive(&state.pool, &id).await {
         Ok(true) => {
             tracing::info!(task_id = %id, "console: dead task retried");
@@ -146,20 +137,14 @@ async fn retry(
 
 #[derive(Deserialize)]
 struct SweepForm {
-    csrf: Option<String>,
     #[serde(default)]
     dry_run: Option<String>,
 }
 
 async fn sweep(
     State(state): State<AppState>,
-    headers: HeaderMap,
-    Form(form): Form<SweepForm>,
+    OperatorPost { operator, form }: OperatorPost<SweepForm>,
 ) -> Response {
-    let operator = match Operator::for_post(&state, &headers, form.csrf.as_deref()) {
-        Ok(operator) => operator,
-        Err(refused) => return refused.into_response(),
-    };
     let dry_run = form.dry_run.as_deref() != Some("false");
     let options = reconcile::SweepOptions {
         dry_run,

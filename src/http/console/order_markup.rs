@@ -15,6 +15,8 @@ pub(super) struct Panel {
     pub entries: Vec<Entry>,
     pub job: Option<(uuid::Uuid, Stored<JobStatus>)>,
     pub refunds: Vec<RefundRequestRow>,
+    /// The order's currency, for its amounts.
+    pub currency: Option<String>,
 }
 
 pub(super) struct OrdersView<'a> {
@@ -45,17 +47,17 @@ fn order_panel(p: &Panel, csrf: &str) -> Markup {
         table.timeline {
             tr { th { "when" } th { "what" } th { "detail" } }
             @for e in &p.entries {
-                tr { td { (e.at.format("%Y-%m-%d %H:%M:%S%.3f")) } td { (e.what) } td { (e.detail) } }
+                tr { td { (super::format::when_precise(e.at)) } td { (e.what) } td { (e.detail) } }
             }
         }
         h3 { "Refund requests" }
         @if p.refunds.is_empty() { p { "None." } } @else {
             table id="refund-requests" {
-                tr { th { "requested" } th { "amount (cents)" } th { "reason" } th { "status" } th { "Stripe" } }
+                tr { th { "requested" } th { "amount" } th { "reason" } th { "status" } th { "Stripe" } }
                 @for r in &p.refunds {
                     tr.refund-request {
-                        td { (r.created_at.format("%Y-%m-%d %H:%M:%S")) }
-                        td { (r.amount) }
+                        td { (super::format::when(r.created_at)) }
+                        td { (super::format::money(r.amount, p.currency.as_deref())) }
                         td { (r.reason) @if r.cancel_job { " (job cancelled)" } }
                         td.refund-status { (r.status) }
                         td { (r.stripe_refund_id.as_deref().unwrap_or("")) " " span.bad { (r.failure_reason.as_deref().unwrap_or("")) } }
@@ -74,7 +76,7 @@ fn refund_form(order_id: &str, csrf: &str) -> Markup {
             (csrf_field(csrf))
             // One key per rendering: a second click sends the same request, refused once made.
             input type="hidden" name="key" value=(uuid::Uuid::new_v4());
-            label { "Amount (cents, empty: all that remains) " input type="number" name="amount" id="refund-amount" min="1"; }
+            label { "Amount in dollars (empty: all that remains) " input type="number" name="amount" id="refund-amount" min="0.01" step="0.01"; }
             " " label { "Reason " input type="text" name="reason" id="refund-reason" required; }
             " " label { input type="checkbox" name="cancel_job" id="refund-cancel-job" value="true"; " cancel the visit" }
             " " label { input type="checkbox" name="override_dispatched" id="refund-override" value="true"; " even if scheduled" }
@@ -90,7 +92,7 @@ fn job_forms(job_id: &str, status: Option<JobStatus>, csrf: &str) -> Markup {
         @if status == Some(JobStatus::Ready) || status == Some(JobStatus::Scheduled) {
             form method="post" action=(action("schedule")) {
                 (csrf_field(csrf))
-                label { "From " input type="datetime-local" name="window_start" required; }
+                label { "From (UTC) " input type="datetime-local" name="window_start" required; }
                 " " label { "to " input type="datetime-local" name="window_end" required; }
                 " " label { "Technician " input type="text" name="technician" required; }
                 " " button type="submit" id="job-schedule" { "Schedule…" }
@@ -113,12 +115,19 @@ fn job_forms(job_id: &str, status: Option<JobStatus>, csrf: &str) -> Markup {
 
 /// The confirmation step: what is about to happen, and the same form again with
 /// `confirmed=yes`.
-pub(super) fn confirm(title: &str, what: &str, action: &str, fields: &[(&str, String)]) -> Markup {
+pub(super) fn confirm(
+    title: &str,
+    what: &str,
+    action: &str,
+    fields: &[(&str, String)],
+    csrf: &str,
+) -> Markup {
     layout(
         title,
         html! {
             p id="confirm-what" { (what) }
             form method="post" action=(action) {
+                (csrf_field(csrf))
                 @for (name, value) in fields { input type="hidden" name=(name) value=(value); }
                 input type="hidden" name="confirmed" value="yes";
                 button type="submit" id="confirm" { "Confirm" }

@@ -3,7 +3,7 @@
 
 use axum::{
     extract::{Query, State},
-    http::{HeaderMap, StatusCode},
+    http::StatusCode,
     response::Response,
 };
 use serde::Deserialize;
@@ -13,7 +13,7 @@ use super::{
     operator::Operator,
     order_markup::{self, Panel},
     queries,
-    respond::{failed, page, to_login},
+    respond::{failed, page},
 };
 use crate::http::state::AppState;
 
@@ -24,13 +24,10 @@ pub(super) struct Find {
 }
 
 pub(super) async fn orders(
+    operator: Operator,
     State(state): State<AppState>,
-    headers: HeaderMap,
     Query(find): Query<Find>,
 ) -> Response {
-    let Some(operator) = Operator::from(&state, &headers) else {
-        return to_login();
-    };
     let q = find.q.unwrap_or_default();
     match panels(&state.pool, &q, state.worker_max_attempts).await {
         Ok(found) => {
@@ -57,6 +54,7 @@ async fn panels(pool: &PgPool, q: &str, policy_max: i32) -> Result<Vec<Panel>, s
                 .await?;
         let refunds = crate::refunds::list::for_order(pool, &order.order_id).await?;
         found.push(Panel {
+            currency: order.currency.clone(),
             order,
             entries,
             job,

@@ -102,7 +102,7 @@ fn breaches_section(breaches: &[Breach]) -> Markup {
                         td { (b.status) }
                         td { @match b.dispatch_job_id { Some(j) => (j), None => span.bad { "none" } } }
                         td { (b.job_status.as_ref().map_or("-", |s| s.as_str())) }
-                        td { (b.created_at.format("%Y-%m-%d %H:%M:%S")) }
+                        td { (super::format::when(b.created_at)) }
                     }
                 }
             }
@@ -132,7 +132,7 @@ fn alerts_section(alerts: &[OpenAlert]) -> Markup {
                         }
                         td.bad { (a.kind) }
                         td { (a.detail) }
-                        td { (a.created_at.format("%Y-%m-%d %H:%M:%S")) }
+                        td { (super::format::when(a.created_at)) }
                     }
                 }
             }
@@ -167,7 +167,7 @@ fn dead_section(dead: &[DeadTask], csrf: &str) -> Markup {
                         td { (task_label(t)) }
                         td { (t.status) }
                         td { (t.attempts) " / " (t.max_attempts) }
-                        td { pre { (t.last_result.as_ref().map(|r| r.to_string()).unwrap_or_default()) } }
+                        td { (t.last_result.as_ref().map(super::format::task_result).unwrap_or_default()) }
                         td { form method="post" action={ "/admin/tasks/" (t.id) "/retry" } {
                             (csrf_field(csrf))
                             button type="submit" class="retry" { "Retry" }
@@ -195,7 +195,7 @@ fn sweep_table(sweeps: &[StoredReport]) -> Markup {
             table id="sweeps" {
                 tr { th { "finished" } th { "result" } th { "report" } }
                 @for s in sweeps {
-                    tr { td { (s.finished_at.format("%Y-%m-%d %H:%M:%S")) }
+                    tr { td { (super::format::when(s.finished_at)) }
                          td { @if s.succeeded { span.ok { "ok" } } @else { span.bad { "failed or interrupted" } } }
                          td { pre { (summary(&s.report)) } } }
                 }

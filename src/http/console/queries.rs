@@ -53,6 +53,7 @@ pub struct OrderRow {
     pub checkout_trace_id: Option<uuid::Uuid>,
     pub stripe_session_id: Option<String>,
     pub failure_reason: Option<String>,
+    pub currency: Option<String>,
     pub created_at: DateTime<Utc>,
     pub paid_at: Option<DateTime<Utc>>,
     pub updated_at: DateTime<Utc>,
@@ -63,7 +64,7 @@ pub async fn find_orders(pool: &PgPool, q: &str) -> Result<Vec<OrderRow>, sqlx::
     sqlx::query_as(
         r#"
         SELECT order_id, status, customer_email, checkout_trace_id, stripe_session_id,
-               failure_reason, created_at, paid_at, updated_at
+               failure_reason, currency, created_at, paid_at, updated_at
         FROM h2s_orders
         WHERE order_id = $1 OR lower(customer_email) = lower($1)
         ORDER BY created_at DESC
@@ -191,8 +192,11 @@ fn task_entry(
     let max_attempts = crate::outbox::attempt_limit(max_attempts, policy_max);
     let mut detail = format!("{status}, {attempts} of {max_attempts} attempts");
     if let Some(result) = last_result.filter(|r| !r.is_null()) {
-        let text = result.to_string();
-        detail.push_str(&format!("; last result {}", &text[..text.len().min(200)]));
+        let text: String = super::format::task_result(&result)
+            .chars()
+            .take(200)
+            .collect();
+        detail.push_str(&format!("; last result: {text}"));
     }
     Entry {
         at: done_at.unwrap_or(run_at),
@@ -224,25 +228,26 @@ async fn event_entries(pool: &PgPool, order: &OrderRow) -> Result<Vec<Entry>, sq
 /// Refunds, disputes and operator alerts of the order (issue 17), refund requests and the
 /// job's moves (issue 26).
 async fn money_entries(pool: &PgPool, order: &OrderRow) -> Result<Vec<Entry>, sqlx::Error> {
-    let rows: Vec<(DateTime<Utc>, String, String)> = sqlx::query_as(
+    // `amount` (cents) where the line is money, written before the detail as currency.
+    let rows: Vec<(DateTime<Utc>, String, Option<i64>, String)> = sqlx::query_as(
         r#"
-        SELECT updated_at, 'refund ' || refund_id, status || ', ' || amount || ' cents'
+        SELECT updated_at, 'refund ' || refund_id, amount, status
         FROM h2s_refunds WHERE order_id = $1
         UNION ALL
-        SELECT COALESCE(closed_at, opened_at), 'dispute ' || dispute_id,
+        SELECT COALESCE(closed_at, opened_at), 'dispute ' || dispute_id, NULL,
                status || COALESCE(', ' || reason, '')
         FROM h2s_disputes WHERE order_id = $1
         UNION ALL
-        SELECT created_at, 'operator alert ' || kind,
+        SELECT created_at, 'operator alert ' || kind, NULL,
                detail || CASE WHEN resolved_at IS NULL THEN ' (open)' ELSE ' (resolved)' END
         FROM h2s_operator_alerts WHERE order_id = $1
         UNION ALL
-        SELECT COALESCE(settled_at, created_at), 'refund request ' || status,
-               amount || ' cents: ' || reason || COALESCE('; ' || stripe_refund_id, '')
+        SELECT COALESCE(settled_at, created_at), 'refund request ' || status, amount,
+               reason || COALESCE('; ' || stripe_refund_id, '')
                || COALESCE('; ' || failure_reason, '')
         FROM h2s_refund_requests WHERE order_id = $1
         UNION ALL
-        SELECT m.moved_at, 'job ' || m.from_status || ' → ' || m.to_status,
+        SELECT m.moved_at, 'job ' || m.from_status || ' → ' || m.to_status, NULL,
                m.cause || COALESCE(': ' || m.detail, '')
         FROM h2s_job_moves m JOIN h2s_dispatch_jobs j USING (job_id) WHERE j.order_id = $1
         "#,
@@ -250,9 +255,17 @@ async fn money_entries(pool: &PgPool, order: &OrderRow) -> Result<Vec<Entry>, sq
     .bind(order.order_id.as_str())
     .fetch_all(pool)
     .await?;
+    let money = |cents| super::format::money(cents, order.currency.as_deref());
     Ok(rows
         .into_iter()
-        .map(|(at, what, detail)| Entry { at, what, detail })
+        .map(|(at, what, amount, detail)| Entry {
+            at,
+            what,
+            detail: match amount {
+                Some(cents) => format!("{}: {detail}", money(cents)),
+                None => detail,
+            },
+        })
         .collect())
 }
 

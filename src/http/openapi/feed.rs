@@ -2,36 +2,63 @@
 //! serialize them.
 
 use chrono::{DateTime, Utc};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
 pub use crate::events::endpoints::EndpointView;
 
-/// `POST /api/admin/event-endpoints`.
-#[derive(ToSchema)]
+/// `POST /api/admin/event-endpoints`. Unknown fields are refused.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 #[allow(dead_code)]
 pub struct EndpointBody {
     /// https, on a public address (plain http and private addresses only with
-    /// `--event-endpoints-allow-private`); no credentials, no fragment; at most 2048
-    /// characters.
+    /// `--event-endpoints-allow-private`); no credentials, no fragment.
+    #[schema(min_length = 1, max_length = 2048, format = "uri")]
     url: String,
     /// The types wanted (`job.ready`, `job.on_hold`, `job.released`, `job.cancelled`,
     /// `job.scheduled`, `job.completed`, `order.paid`, `order.refunded`,
     /// `order.partially_refunded`, `dispute.opened`, `dispute.closed`); left out: every
     /// type, those added later included.
-    #[schema(nullable = false)]
+    #[schema(schema_with = event_types)]
     event_types: Option<Vec<String>>,
 }
 
-/// `PATCH /api/admin/event-endpoints/{id}`: at least one field.
-#[derive(ToSchema)]
+/// At least one known event type (repeats count once).
+fn event_types() -> utoipa::openapi::schema::Array {
+    use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder, Type};
+    let names = crate::events::EventType::ALL.iter().map(|t| t.as_str());
+    ArrayBuilder::new()
+        .items(
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .enum_values(Some(names)),
+        )
+        .min_items(Some(1))
+        .build()
+}
+
+/// As [`event_types`], or `null`: every type.
+fn event_types_or_null() -> utoipa::openapi::schema::Array {
+    let mut schema = event_types();
+    schema.schema_type = utoipa::openapi::schema::SchemaType::from_iter([
+        utoipa::openapi::schema::Type::Array,
+        utoipa::openapi::schema::Type::Null,
+    ]);
+    schema
+}
+
+/// `PATCH /api/admin/event-endpoints/{id}`: at least one field. Unknown fields are refused.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 #[allow(dead_code)]
 pub struct EndpointPatch {
     /// Disabling stops deliveries; enabling forgets past failures.
     #[schema(nullable = false)]
     enabled: Option<bool>,
     /// The types wanted; `null`: every type. Left out: unchanged.
+    #[schema(schema_with = event_types_or_null)]
     event_types: Option<Vec<String>>,
 }
 

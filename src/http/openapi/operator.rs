@@ -8,20 +8,28 @@ use uuid::Uuid;
 
 pub use crate::refunds::list::RefundRequestRow;
 
-/// `POST /api/admin/orders/{order_id}/refunds`.
-#[derive(ToSchema)]
+// A text an operator fills in is trimmed (`str::trim`), so its pattern asks for one character
+// besides that white space; its limits count characters before the trim.
+
+/// `POST /api/admin/orders/{order_id}/refunds`. Unknown fields are refused (a misspelt
+/// `cancel_job` must not refund without cancelling).
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 #[allow(dead_code)]
 pub struct RefundBody {
-    /// Cents; left out: all that remains refundable.
-    #[schema(minimum = 1, nullable = false)]
+    /// Cents; left out or `null`: all that remains refundable.
+    #[schema(minimum = 1)]
     amount: Option<i64>,
-    /// Why (1-500 characters), kept with the request.
+    /// Why, kept with the request (trimmed).
+    #[schema(
+        min_length = 1,
+        max_length = 500,
+        pattern = "[^\\t\\n\\u000b\\f\\r \\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]"
+    )]
     reason: String,
     /// Cancel the order's job in the same transaction (default false).
-    #[schema(nullable = false)]
     cancel_job: Option<bool>,
     /// Required to call off a `scheduled` visit (a cancel, or a refund of all that is left).
-    #[schema(nullable = false)]
     override_dispatched: Option<bool>,
 }
 
@@ -42,19 +50,32 @@ pub struct RefundRequests {
     pub refunds: Vec<RefundRequestRow>,
 }
 
-/// `POST /api/admin/dispatch-jobs/{job_id}/schedule`.
+/// `POST /api/admin/dispatch-jobs/{job_id}/schedule`. Unknown fields are refused.
 #[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct ScheduleBody {
     pub window_start: DateTime<Utc>,
+    /// After `window_start` (else 400 with field `window_end`).
     pub window_end: DateTime<Utc>,
-    /// The technician's reference (1-200 characters).
+    /// The technician's reference (trimmed).
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = "[^\\t\\n\\u000b\\f\\r \\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]"
+    )]
     pub technician: String,
 }
 
-/// `POST /api/admin/dispatch-jobs/{job_id}/cancel`.
+/// `POST /api/admin/dispatch-jobs/{job_id}/cancel`. Unknown fields are refused.
 #[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct CancelBody {
-    /// Why (1-500 characters).
+    /// Why (trimmed).
+    #[schema(
+        min_length = 1,
+        max_length = 500,
+        pattern = "[^\\t\\n\\u000b\\f\\r \\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]"
+    )]
     pub reason: String,
 }
 

@@ -5,28 +5,62 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
-use utoipa::ToSchema;
+use serde_json::Value;
+use utoipa::{
+    ToSchema,
+    openapi::schema::{Object, ObjectBuilder, SchemaType, Type},
+};
 use uuid::Uuid;
 
-/// `POST /api/shop`. Unknown fields are ignored; `success_url`/`cancel_url` may be left out
-/// when the api has configured defaults.
+/// `POST /api/shop`. Unknown fields are ignored (here and in `customer` and the cart's lines);
+/// `success_url`/`cancel_url` may be left out (or `null`, or blank) when the api has
+/// configured defaults.
 #[derive(ToSchema)]
 #[allow(dead_code)]
 pub struct CheckoutRequest {
-    #[schema(rename = "__action", pattern = "^create_checkout_session$")]
+    #[schema(rename = "__action", schema_with = action)]
     action: String,
     customer: Customer,
-    /// 1 to 50 lines.
     #[schema(min_items = 1, max_items = 50)]
     cart: Vec<CartLine>,
-    /// At most 20 string values; keys 1-40 bytes, values at most 500 bytes.
-    #[schema(nullable = false)]
+    /// Passed on to Stripe; `null` as left out.
+    #[schema(schema_with = metadata)]
     metadata: Option<BTreeMap<String, String>>,
-    /// Absolute http(s) URL, at most 2048 bytes.
-    #[schema(format = "uri", nullable = false)]
+    /// Absolute http(s) URL.
+    #[schema(format = "uri", max_length = 2048)]
     success_url: Option<String>,
-    #[schema(format = "uri", nullable = false)]
+    /// Absolute http(s) URL.
+    #[schema(format = "uri", max_length = 2048)]
     cancel_url: Option<String>,
+}
+
+fn action() -> Object {
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .enum_values(Some(["create_checkout_session"]))
+        .build()
+}
+
+/// At most 20 string values of at most 500 characters; keys of 1 to 40 characters without
+/// `[` or `]` (Stripe's form encoding), not one of the keys the system writes itself.
+fn metadata() -> Object {
+    use crate::checkout::request::limits::{
+        MAX_METADATA_KEY_LEN, MAX_METADATA_KEYS, MAX_METADATA_VALUE_LEN,
+    };
+    let key = ObjectBuilder::new()
+        .schema_type(Type::String)
+        .min_length(Some(1))
+        .max_length(Some(MAX_METADATA_KEY_LEN))
+        .pattern(Some("^(?!(order_id|job_id|checkout_trace_id)$)[^\\[\\]]*$"));
+    let value = ObjectBuilder::new()
+        .schema_type(Type::String)
+        .max_length(Some(MAX_METADATA_VALUE_LEN));
+    ObjectBuilder::new()
+        .schema_type(SchemaType::from_iter([Type::Object, Type::Null]))
+        .max_properties(Some(MAX_METADATA_KEYS))
+        .property_names(Some(key.build()))
+        .additional_properties(Some(utoipa::openapi::schema::Schema::Object(value.build())))
+        .build()
 }
 
 #[derive(ToSchema)]
@@ -34,11 +68,12 @@ pub struct CheckoutRequest {
 pub struct Customer {
     #[schema(format = Email)]
     email: String,
-    /// Free text as typed (trimmed, length-capped).
-    #[schema(nullable = false)]
-    name: Option<String>,
-    #[schema(nullable = false)]
-    phone: Option<String>,
+    /// Free text as typed (trimmed, length-capped); any other JSON counts as not given.
+    #[schema(value_type = Value, required = false)]
+    name: Option<Value>,
+    /// As `name`.
+    #[schema(value_type = Value, required = false)]
+    phone: Option<Value>,
 }
 
 #[derive(ToSchema)]
@@ -143,17 +178,26 @@ pub struct Ok {
     pub ok: bool,
 }
 
-/// An admin listing: `{"ok": true, ...}` with one array of rows.
-#[derive(ToSchema)]
+/// What every admin route may answer besides its own statuses.
+#[derive(utoipa::IntoResponses)]
 #[allow(dead_code)]
-pub struct AdminList {
-    ok: bool,
+pub enum AdminErrors {
+    /// No bearer token, or not the admin token (or the api has none).
+    #[response(status = 401)]
+    Unauthorized(ErrorBody),
+    /// The database is unreachable or read-only, or the request ran past its time limit.
+    #[response(status = 503)]
+    Unavailable(ErrorBody),
 }
 
-/// An admin sweep: `{"ok": true, "report": {...}}` (fields as in the README).
-#[derive(ToSchema)]
+/// What every route with a JSON body may answer besides its own statuses.
+#[derive(utoipa::IntoResponses)]
 #[allow(dead_code)]
-pub struct SweepReportBody {
-    ok: bool,
-    report: serde_json::Value,
+pub enum BodyErrors {
+    /// The body is over 64 KiB.
+    #[response(status = 413)]
+    TooLarge(ErrorBody),
+    /// The body is not `application/json`.
+    #[response(status = 415)]
+    NotJson(ErrorBody),
 }
