@@ -1,4 +1,8 @@
-//! The storefront's own metadata, passed on to Stripe: a small flat map of strings.
+//! The storefront's own metadata, passed on to Stripe: a small flat map of strings, within
+//! Stripe's documented metadata limits (at most 50 keys, keys up to 40 characters without `[`
+//! or `]`, values up to 500 characters), so that nothing accepted here fails later at Stripe.
+//! The limits here are tighter (bytes, not characters; 20 keys, leaving room for the keys
+//! this system adds itself).
 
 use std::collections::BTreeMap;
 
@@ -30,10 +34,12 @@ fn parse_entry(k: &str, v: &serde_json::Value) -> Result<(String, String), Inval
         "metadata.{}",
         k.chars().take(MAX_METADATA_KEY_LEN).collect::<String>()
     );
-    if k.is_empty() || k.len() > MAX_METADATA_KEY_LEN || reserved_key(k) {
+    if k.is_empty() || k.len() > MAX_METADATA_KEY_LEN || reserved_key(k) || k.contains(['[', ']']) {
         return Err(invalid(
             field,
-            format!("keys are 1 to {MAX_METADATA_KEY_LEN} bytes and not reserved"),
+            format!(
+                "keys are 1 to {MAX_METADATA_KEY_LEN} bytes, without `[` or `]`, and not reserved"
+            ),
         ));
     }
     match v.as_str() {
