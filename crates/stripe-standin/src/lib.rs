@@ -30,6 +30,7 @@ mod params;
 mod pay;
 mod refund_book;
 mod refund_handle;
+mod refund_settle;
 mod refunds;
 mod routes;
 pub mod samples;
@@ -49,6 +50,7 @@ pub use config::{StandInConfig, WebhookTarget};
 pub use faults::{Fault, Faults};
 pub use handle::StandIn;
 pub use objects::API_VERSION;
+pub use refund_settle::FAILURE_REASON;
 pub use webhook::{Delivery, SignedEvent, sign_payload};
 
 /// Checks a request's form parameters (a `POST` body or a `GET` query string) as the stand-in
