@@ -36,8 +36,13 @@ impl RefundBook {
         self.made.iter_mut().find(|r| r["id"] == id)
     }
 
-    pub fn pending_first(&self) -> bool {
-        self.pending_first
+    /// The status a new refund starts in.
+    pub fn new_status(&self) -> &'static str {
+        if self.pending_first {
+            "pending"
+        } else {
+            "succeeded"
+        }
     }
 
     pub fn set_pending_first(&mut self, pending: bool) {

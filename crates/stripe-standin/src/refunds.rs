@@ -108,11 +108,7 @@ impl Inner {
         // A pending refund counts as refunded on the charge until it fails.
         charge.refunded += amount;
         let (charge_json, charge_id) = (charge.json(), charge.id.clone());
-        let status = if self.refunds.pending_first() {
-            "pending"
-        } else {
-            "succeeded"
-        };
+        let status = self.refunds.new_status();
         let refund = refund_json(params, amount, &charge_id, pi, status);
         self.refunds.push(refund.clone());
         let events = vec![
