@@ -340,3 +340,82 @@ fn a_signed_webhook_of_any_shape_is_never_a_5xx() {
         Ok(())
     });
 }
+
+/// A storefront checkout of any content the door may accept: emails, carts, metadata keys
+/// and values of any characters (brackets and long keys included: the door refuses those).
+fn storefront_checkout() -> impl Strategy<Value = Value> {
+    let key = prop_oneof!["[a-z_]{1,40}", "\\PC{1,40}", "[a-z\\[\\]]{1,12}"];
+    let url = prop_oneof![
+        Just("https://shop.example/thanks?s={CHECKOUT_SESSION_ID}".to_owned()),
+        "https?://[a-z]{1,12}\\.example(:[0-9]{2,4})?/[a-zA-Z0-9/?=&%_.~-]{0,60}",
+    ];
+    (
+        "[a-z0-9.+_-]{1,20}@[a-z0-9-]{1,12}\\.[a-z]{2,6}",
+        prop::collection::vec(
+            ("price_[A-Za-z0-9_]{1,100}", 1..=MAX_QTY),
+            1..=MAX_CART_LINES,
+        ),
+        prop::collection::btree_map(key, "\\PC{0,200}", 0..=MAX_METADATA_KEYS),
+        (url.clone(), url),
+    )
+        .prop_map(|(email, cart, metadata, (success_url, cancel_url))| {
+            let cart: Vec<Value> = cart
+                .into_iter()
+                .map(|(price, qty)| json!({"price_id": price, "qty": qty}))
+                .collect();
+            json!({"__action": "create_checkout_session", "customer": {"email": email},
+                "cart": cart, "metadata": metadata,
+                "success_url": success_url, "cancel_url": cancel_url})
+        })
+}
+
+/// What the worker sends Stripe for a checkout the door accepted.
+fn session_form(c: &NewCheckout) -> String {
+    use h2s_dispatch::orders::{OrderId, repo::SessionInputs};
+    let inputs = SessionInputs {
+        order_id: OrderId::generate(),
+        status: "pending_payment".into(),
+        customer_email: c.customer.email.as_str().to_owned(),
+        cart_json: c.cart.clone(),
+        metadata_json: c.metadata.clone(),
+        success_url: Some(c.success_url.as_str().to_owned()),
+        cancel_url: Some(c.cancel_url.as_str().to_owned()),
+        checkout_trace_id: Some(uuid::Uuid::new_v4()),
+        dispatch_job_id: None,
+        stripe_session_id: None,
+        created_at: chrono::Utc::now(),
+    };
+    h2s_dispatch::stripe::sessions::create_body(&inputs, uuid::Uuid::new_v4())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(1_000))]
+
+    /// Issue 33: nothing the door accepts fails later at Stripe for its parameters: the
+    /// session our client creates for any accepted checkout, and any refund it asks for,
+    /// pass Stripe's published request schemas as the stand-in checks them.
+    #[test]
+    fn everything_our_client_sends_for_an_accepted_checkout_passes_stripes_request_schemas(
+        body in storefront_checkout(),
+        amount in 1..=i64::from(u32::MAX),
+        payment_intent in "pi_[A-Za-z0-9]{24}",
+    ) {
+        if let Some(Ok(checkout)) = parse(&body) {
+            let form = session_form(&checkout);
+            let checked = stripe_standin::check_request("POST /v1/checkout/sessions", &form);
+            prop_assert_eq!(checked, Ok(()), "{}", form);
+        }
+        let (request_id, order_id) = (
+            uuid::Uuid::new_v4().to_string(),
+            h2s_dispatch::orders::OrderId::generate(),
+        );
+        let refund = h2s_dispatch::stripe::refunds::RefundCall {
+            request_id: &request_id,
+            payment_intent: &payment_intent,
+            amount,
+            order_id: order_id.as_str(),
+        };
+        let form = refund.body();
+        prop_assert_eq!(stripe_standin::check_request("POST /v1/refunds", &form), Ok(()), "{}", form);
+    }
+}

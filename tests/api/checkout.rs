@@ -96,6 +96,7 @@ async fn every_invalid_body_is_rejected_naming_the_field_and_writes_nothing() {
     let lines: Vec<Value> = (0..51)
         .map(|_| json!({"price_id": "price_1", "qty": 1}))
         .collect();
+    let long_key_field = format!("metadata.{}", "k".repeat(40));
     let cases: Vec<(&str, Value, &str)> = vec![
         (
             "bad email",
@@ -176,6 +177,36 @@ async fn every_invalid_body_is_rejected_naming_the_field_and_writes_nothing() {
         (
             "metadata not object",
             with(good.clone(), "/metadata", json!("x")),
+            "metadata",
+        ),
+        // Stripe refuses brackets in metadata keys (they would read as nested parameters).
+        (
+            "metadata key with brackets",
+            with(good.clone(), "/metadata", json!({"a[b]": "x"})),
+            "metadata.a[b]",
+        ),
+        (
+            "metadata key with a closing bracket",
+            with(good.clone(), "/metadata", json!({"ab]": "x"})),
+            "metadata.ab]",
+        ),
+        (
+            "metadata key over 40 characters",
+            with(good.clone(), "/metadata", json!({"k".repeat(41): "x"})),
+            &long_key_field,
+        ),
+        (
+            "metadata value over 500 characters",
+            with(good.clone(), "/metadata", json!({"note": "v".repeat(501)})),
+            "metadata.note",
+        ),
+        (
+            "more than 20 metadata keys",
+            with(
+                good.clone(),
+                "/metadata",
+                Value::Object((0..21).map(|i| (format!("k{i}"), json!("v"))).collect()),
+            ),
             "metadata",
         ),
     ];

@@ -17,13 +17,21 @@ use sqlx::PgPool;
 use crate::{
     event_feed::{
         Behaviour, Receiver, black_hole_url, case, dead_url, endpoint, event, new_secret,
-        percentile, reference_verify,
+        percentile, reference_verify, verify_all,
     },
     test_db::TestDatabase,
 };
 
 /// The delivery loop in this process, allowed to reach 127.0.0.1, on `schedule`.
 pub(crate) fn start_loop(pool: &PgPool, schedule: Vec<Duration>) -> Stop {
+    start_loop_joined(pool, schedule).0
+}
+
+/// [`start_loop`], and the loop's task: it ends once stopped and its sends in flight finished.
+pub(crate) fn start_loop_joined(
+    pool: &PgPool,
+    schedule: Vec<Duration>,
+) -> (Stop, tokio::task::JoinHandle<anyhow::Result<()>>) {
     let stop = Stop::default();
     let config = DeliveryConfig {
         schedule,
@@ -31,8 +39,8 @@ pub(crate) fn start_loop(pool: &PgPool, schedule: Vec<Duration>) -> Stop {
             allow_private: true,
         })
     };
-    tokio::spawn(delivery::run(pool.clone(), config, stop.stopped()));
-    stop
+    let ran = tokio::spawn(delivery::run(pool.clone(), config, stop.stopped()));
+    (stop, ran)
 }
 
 fn svix() -> Vec<Duration> {
@@ -145,14 +153,8 @@ async fn a_receiver_failing_half_the_time_gets_every_event_with_its_one_webhook_
     );
     assert_eq!(delivered, ids.len(), "every event delivered");
     assert!(got.iter().all(|r| ids.contains(&r.id)), "only these ids");
-    let cases: Vec<_> = got
-        .iter()
-        .map(|r| case(&secret, r, &r.body, true))
-        .collect();
-    assert!(
-        reference_verify(&cases).iter().all(|ok| *ok),
-        "every request verifies, retries included"
-    );
+    // Every request verifies, retries included.
+    verify_all(&got, &secret);
     let statuses: Vec<String> =
         sqlx::query_scalar("SELECT DISTINCT status FROM h2s_event_deliveries")
             .fetch_all(&db.pool)
@@ -162,10 +164,11 @@ async fn a_receiver_failing_half_the_time_gets_every_event_with_its_one_webhook_
 }
 
 /// The healthy endpoint's latencies (event written to first accepted) for `n` events sent
-/// every 20 ms, each fanned out to `others` too.
+/// every 20 ms, each fanned out to `others` too; every request it got verified.
 async fn healthy_latencies(pool: &PgPool, others: &[uuid::Uuid], n: i64) -> Vec<Duration> {
     let receiver = Receiver::start(Behaviour::Accept).await;
-    let healthy = endpoint(pool, &receiver.url, &new_secret()).await;
+    let secret = new_secret();
+    let healthy = endpoint(pool, &receiver.url, &secret).await;
     let mut sent = vec![];
     let mut to = vec![healthy];
     to.extend_from_slice(others);
@@ -179,6 +182,7 @@ async fn healthy_latencies(pool: &PgPool, others: &[uuid::Uuid], n: i64) -> Vec<
         .wait_all_accepted(&ids, Duration::from_secs(30))
         .await;
     assert_eq!(got, ids.len(), "every event reached the healthy endpoint");
+    verify_all(&receiver.received(), &secret);
     let first = receiver.first_accepted();
     sent.iter().map(|(id, at)| first[id] - *at).collect()
 }
@@ -211,27 +215,35 @@ async fn a_dead_and_a_black_holed_endpoint_do_not_slow_a_healthy_one() {
         "the black hole holds at most its cap: {in_flight}"
     );
     assert!(
-        p99b < Duration::from_millis(500).max(p99a * 3),
-        "the healthy endpoint's p99 grew from {p99a:?} to {p99b:?}"
+        p99b <= p99a + ISOLATION_MARGIN,
+        "the healthy endpoint's p99 grew from {p99a:?} to {p99b:?} (margin {ISOLATION_MARGIN:?})"
     );
 }
+
+/// How much the healthy endpoint's p99 may grow beside a dead and a black-holed endpoint.
+/// Measured (BENCHMARKS.md, "Isolation", three runs): p99 alone 22.9-35.9 ms, beside
+/// 26.9-47.5 ms, the largest growth 24.6 ms. The margin is ten times that, for a busy test
+/// box; a lost isolation costs far more: a healthy send queued behind the black hole's
+/// sends waits out their 15 s timeout.
+const ISOLATION_MARGIN: Duration = Duration::from_millis(250);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_replicas_deliver_each_event_once_to_each_endpoint() {
     let db = TestDatabase::migrated(20).await;
     let schedule = || svix();
     let replicas = [
-        start_loop(&db.pool, schedule()),
-        start_loop(&db.pool, schedule()),
-        start_loop(&db.pool, schedule()),
+        start_loop_joined(&db.pool, schedule()),
+        start_loop_joined(&db.pool, schedule()),
+        start_loop_joined(&db.pool, schedule()),
     ];
     let (a, b) = (
         Receiver::start(Behaviour::Accept).await,
         Receiver::start(Behaviour::Accept).await,
     );
+    let (secret_a, secret_b) = (new_secret(), new_secret());
     let to = [
-        endpoint(&db.pool, &a.url, &new_secret()).await,
-        endpoint(&db.pool, &b.url, &new_secret()).await,
+        endpoint(&db.pool, &a.url, &secret_a).await,
+        endpoint(&db.pool, &b.url, &secret_b).await,
     ];
     let mut ids = vec![];
     for n in 0..150 {
@@ -243,8 +255,16 @@ async fn three_replicas_deliver_each_event_once_to_each_endpoint() {
             ids.len()
         );
     }
-    // Nothing more comes: every delivery was claimed by one replica only.
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // The loops stopped and their sends in flight finished: nothing more can come, so what
+    // the receivers hold is all that was sent.
+    for (stop, ran) in replicas {
+        stop.stop();
+        tokio::time::timeout(Duration::from_secs(30), ran)
+            .await
+            .expect("a delivery loop stops within its send timeout")
+            .unwrap()
+            .unwrap();
+    }
     let (na, nb) = (a.received().len(), b.received().len());
     eprintln!("[events/replicas] 3 loops, 150 events × 2 endpoints: requests {na} + {nb}");
     assert_eq!(
@@ -252,7 +272,6 @@ async fn three_replicas_deliver_each_event_once_to_each_endpoint() {
         (ids.len(), ids.len()),
         "each event once per endpoint"
     );
-    for stop in replicas {
-        stop.stop();
-    }
+    verify_all(&a.received(), &secret_a);
+    verify_all(&b.received(), &secret_b);
 }

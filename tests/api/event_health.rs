@@ -15,7 +15,7 @@ use sqlx::PgPool;
 
 use crate::{
     event_delivery::start_loop,
-    event_feed::{Behaviour, Receiver, dead_url, endpoint, event, new_secret},
+    event_feed::{Behaviour, Receiver, dead_url, endpoint, event, new_secret, verify_all},
     test_db::TestDatabase,
 };
 
@@ -126,7 +126,8 @@ async fn the_log_is_pruned_after_the_retention_and_the_metrics_tell_the_outcomes
     let db = TestDatabase::migrated(10).await;
     let receiver = Receiver::start(Behaviour::Accept).await;
     let stop = start_loop(&db.pool, vec![Duration::ZERO, Duration::from_secs(3600)]);
-    let good = endpoint(&db.pool, &receiver.url, &new_secret()).await;
+    let secret = new_secret();
+    let good = endpoint(&db.pool, &receiver.url, &secret).await;
     let bad = endpoint(&db.pool, &dead_url(), &new_secret()).await;
     let old = event(&db.pool, &[good], 1).await;
     let fresh = event(&db.pool, &[good, bad], 2).await;
@@ -134,6 +135,7 @@ async fn the_log_is_pruned_after_the_retention_and_the_metrics_tell_the_outcomes
         .wait_all_accepted(&[old.clone(), fresh.clone()], Duration::from_secs(10))
         .await;
     first_error(&db.pool, &fresh).await;
+    verify_all(&receiver.received(), &secret);
     let text = h2s_dispatch::scrape::render_fresh(&db.pool).await;
     let gauge = format!("h2s_event_pending_deliveries{{endpoint=\"{bad}\"}} 1");
     assert!(text.contains(&gauge), "{gauge} in:\n{text}");

@@ -28,6 +28,7 @@ mod outage;
 mod outbox_steps;
 mod reconcile;
 mod refund_guards;
+mod refund_pending;
 mod refund_steps;
 mod refunds;
 mod samples;

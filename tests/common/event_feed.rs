@@ -239,8 +239,12 @@ pub fn case(secret: &str, r: &Received, body: &str, expect_ok: bool) -> Value {
 }
 
 /// Runs the Standard Webhooks reference library over `cases`; each case's verdict
-/// (`true`: verified). Panics if the library is missing (scripts/prepare installs it).
+/// (`true`: verified). Panics if the library is missing (scripts/prepare installs it), if
+/// there is no case at all (a test that verifies nothing proves nothing), if the verifier
+/// does not print one verdict per case, or if it exits non-zero (a case did not come out
+/// as its `expect` says).
 pub fn reference_verify(cases: &[Value]) -> Vec<bool> {
+    assert!(!cases.is_empty(), "no delivery to verify");
     let python = std::env::var("STANDARDWEBHOOKS_PYTHON").unwrap_or_else(|_| {
         format!(
             "{}/.cache/h2s-standardwebhooks-1.3.0/bin/python",
@@ -252,6 +256,7 @@ pub fn reference_verify(cases: &[Value]) -> Vec<bool> {
         .arg(script)
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap_or_else(|e| {
             panic!("{python}: {e} (the reference verifier: source scripts/prepare installs it)")
@@ -260,11 +265,35 @@ pub fn reference_verify(cases: &[Value]) -> Vec<bool> {
     let input = serde_json::to_vec(cases).unwrap();
     child.stdin.take().unwrap().write_all(&input).unwrap();
     let out = child.wait_with_output().unwrap();
-    String::from_utf8(out.stdout)
-        .unwrap()
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let verdicts: Vec<Value> = stdout
         .lines()
-        .map(|l| serde_json::from_str::<Value>(l).unwrap()["ok"] == true)
-        .collect()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .collect();
+    assert!(
+        out.status.success(),
+        "the reference verifier exited {}: a case did not come out as expected: {verdicts:?} {}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        verdicts.len(),
+        cases.len(),
+        "one verdict per case: {stdout}"
+    );
+    verdicts.iter().map(|v| v["ok"] == true).collect()
+}
+
+/// Verifies every request `received` (retries included) under `secret` with the reference
+/// library: there is at least one, and each verifies.
+pub fn verify_all(received: &[Received], secret: &str) {
+    let cases: Vec<Value> = received
+        .iter()
+        .map(|r| case(secret, r, &r.body, true))
+        .collect();
+    let verdicts = reference_verify(&cases);
+    assert_eq!(verdicts.len(), received.len());
+    assert!(verdicts.iter().all(|ok| *ok), "{verdicts:?}");
 }
 
 /// `p`-th percentile (0–100) of `values`, which it sorts.

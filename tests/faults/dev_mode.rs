@@ -2,7 +2,7 @@
 //! URLs, is answered with a pay link, the sandbox's own shop pages standing in for the
 //! storefront's thank-you and cart pages.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::{Value, json};
 
@@ -12,25 +12,6 @@ use crate::helpers::{
 
 async fn get_json(request: reqwest::RequestBuilder) -> Value {
     request.send().await.unwrap().json().await.unwrap()
-}
-
-/// The pay link of `order`, from the checkout's answer or, after a 202, from its status URL.
-async fn pay_link(http: &reqwest::Client, base: &str, answer: &Value) -> Value {
-    if !answer["pay"].is_null() {
-        return answer["pay"].clone();
-    }
-    let status_url = answer["status_url"]
-        .as_str()
-        .expect("a 202 names its status URL");
-    let end = Instant::now() + Duration::from_secs(30);
-    loop {
-        let order = get_json(http.get(format!("{base}{status_url}"))).await;
-        if !order["pay"].is_null() {
-            return order["pay"].clone();
-        }
-        assert!(Instant::now() < end, "no pay link in time: {order}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -53,8 +34,10 @@ async fn dev_mode_answers_a_checkout_without_return_urls_with_the_sandboxs_own_p
         .unwrap();
     let status = response.status().as_u16();
     let answer: Value = response.json().await.unwrap();
-    assert!(status == 200 || status == 202, "{status}: {answer}");
-    let pay = pay_link(&http, &api.base_url, &answer).await;
+    // `--dev` runs the worker in the process, on an idle sandbox: the pay link comes
+    // within the wait budget, so the answer is the 200 with it, as the storefront asks.
+    assert_eq!(status, 200, "{answer}");
+    let pay = &answer["pay"];
     let session_url = pay["session_url"].as_str().expect("a session URL");
     let session_id = pay["session_id"].as_str().expect("a session id");
 

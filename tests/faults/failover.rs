@@ -4,7 +4,8 @@
 //! behind (a second proxy stalls the standby's stream), the primary is killed
 //! (`-m immediate`), the standby promoted: with synchronous replication nothing acknowledged
 //! is lost; with asynchronous replication the loss is counted (and must be seen). Scenario 2
-//! (a stale address to a read-only standby) is `stale_address.rs`.
+//! (a stale address to a read-only standby) is `stale_address.rs`. Scenario 3: after the
+//! failover, checkouts are woken by the api's `LISTEN` connection on the new primary.
 
 use std::time::Duration;
 
@@ -192,4 +193,93 @@ async fn with_asynchronous_replication_a_killed_primary_loses_what_the_standby_h
     );
     assert_eq!(unexpected, 0, "only 2xx and 503 answers");
     assert!(recover_s <= RECOVERY_BOUND, "recovered in {recover_s:.1} s");
+}
+
+/// The api's checkout wait budget in the LISTEN scenario: a checkout whose pay link arrives
+/// only at this deadline (its last look at the database) was not woken by a notification.
+const LISTEN_WAIT_MS: u64 = 3_000;
+/// A woken checkout answers well within the budget: its pay link arrives once the worker
+/// has made the session (tens of ms on an idle box; BENCHMARKS.md), far below this.
+const WOKEN_WITHIN: Duration = Duration::from_millis(2_000);
+/// Checkouts sent after the first success, each of which must succeed.
+const AFTER_RECOVERY: usize = 20;
+
+/// A checkout succeeds only as the storefront needs it: a 200 with a pay link, in time.
+fn succeeded(posted: &Posted) -> bool {
+    posted.status == 200
+        && posted.body["pay"]["session_url"]
+            .as_str()
+            .is_some_and(|u| !u.is_empty())
+        && posted.latency < WOKEN_WITHIN
+}
+
+/// Scenario 3: the api's `LISTEN` connection after a failover. Checkouts wait for the
+/// worker's `NOTIFY` on that connection; one left dead (or on the old primary) hears
+/// nothing, and every checkout would run to its deadline and answer late (202, or a 200
+/// found at the last look). Only a 200 with a pay link within [`WOKEN_WITHIN`] counts.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn after_a_failover_every_checkout_is_woken_with_its_pay_link_so_the_apis_listen_follows_the_new_primary()
+ {
+    let _serial = crate::helpers::one_at_a_time().await;
+    let (primary, mut standbys) = replicated(Vec::new(), 1).await;
+    let standby = std::sync::Arc::new(standbys.remove(0));
+    wait_streaming(&primary.server_url(), 1).await;
+    let proxy = Proxy::start(primary.port).await;
+    let db = format!("{}/h2s_failover_listen", proxy.server_url());
+    let stripe = stripe_standin::StandIn::spawn(stripe_standin::StandInConfig::default())
+        .await
+        .expect("stand-in");
+    let wait = LISTEN_WAIT_MS.to_string();
+    let mut api = spawn_api(&db, &["--checkout-wait-ms", &wait]).await;
+    let retry = ["--retry-base-ms", "100", "--retry-cap-ms", "1000"];
+    let mut worker = spawn_worker(&db, &stripe.base_url(), &retry).await;
+    let http = reqwest::Client::new();
+    let base_url = api.base_url.clone();
+    let post = |i: String| {
+        let (http, base_url) = (http.clone(), base_url.clone());
+        async move { post_checkout(&http, &base_url, &format!("{i}@example.com"), &i).await }
+    };
+    for i in 0..3 {
+        let before = post(format!("listen-before-{i}")).await;
+        assert!(succeeded(&before), "before the failover: {before:?}");
+    }
+
+    run_blocking(move || primary.kill()).await.unwrap();
+    proxy.cut();
+    let promoted = standby.clone();
+    run_blocking(move || promoted.promote()).await.unwrap();
+    proxy.switch_to(standby.port);
+    let switched = std::time::Instant::now();
+    let mut attempts = 0;
+    let recovered = loop {
+        attempts += 1;
+        let posted = post(format!("listen-recover-{attempts}")).await;
+        if succeeded(&posted) {
+            break switched.elapsed();
+        }
+        assert!(
+            switched.elapsed() < Duration::from_secs_f64(RECOVERY_BOUND) + WOKEN_WITHIN,
+            "no checkout woken with its pay link since the switch: {posted:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let mut after = Vec::with_capacity(AFTER_RECOVERY);
+    for i in 0..AFTER_RECOVERY {
+        after.push(post(format!("listen-after-{i}")).await);
+    }
+    let late: Vec<&Posted> = after.iter().filter(|p| !succeeded(p)).collect();
+    let mut latencies: Vec<Duration> = after.iter().map(|p| p.latency).collect();
+    latencies.sort();
+    crate::report!(
+        "[faults/failover_listen] recovered in {:.1} s ({attempts} attempts); after it {} \
+         checkouts, {} not woken with a pay link in {WOKEN_WITHIN:?}; latency p50 {:?} max {:?}",
+        recovered.as_secs_f64(),
+        after.len(),
+        late.len(),
+        latencies[latencies.len() / 2],
+        latencies.last().unwrap(),
+    );
+    assert!(late.is_empty(), "not woken after the recovery: {late:?}");
+    worker.terminate(Duration::from_secs(10));
+    api.proc.terminate(Duration::from_secs(10));
 }

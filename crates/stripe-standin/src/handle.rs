@@ -194,6 +194,14 @@ impl StandIn {
             .map_err(|e| anyhow::anyhow!(e.message))
     }
 
+    /// An open session → `expired`, recording `checkout.session.expired` (listed by
+    /// `GET /v1/events`) without sending it.
+    pub fn expire_session_silently(&self, session_id: &str) -> anyhow::Result<Value> {
+        self.shared
+            .transition(session_id, "checkout.session.expired", change::expire)
+            .map_err(|e| anyhow::anyhow!(e.message))
+    }
+
     /// An open session → `expired`, with `checkout.session.expired`.
     pub async fn expire_session(&self, session_id: &str) -> anyhow::Result<Delivery> {
         self.shared.expire(session_id).await

@@ -26,23 +26,37 @@ mod lifecycle;
 mod lists;
 mod money;
 mod objects;
+mod params;
 mod pay;
 mod refund_book;
 mod refund_handle;
+mod refund_settle;
 mod refunds;
 mod routes;
 pub mod samples;
 mod state;
+mod validate;
 mod webhook;
 
 #[cfg(test)]
 mod refund_tests;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod validate_tests;
 
 pub use change::PaymentStatus;
 pub use config::{StandInConfig, WebhookTarget};
 pub use faults::{Fault, Faults};
 pub use handle::StandIn;
 pub use objects::API_VERSION;
+pub use refund_settle::FAILURE_REASON;
 pub use webhook::{Delivery, SignedEvent, sign_payload};
+
+/// Checks a request's form parameters (a `POST` body or a `GET` query string) as the stand-in
+/// does before answering: `endpoint` is `"POST /v1/checkout/sessions"`, `"POST /v1/refunds"`,
+/// `"GET /v1/events"`, ... The error is the body Stripe would answer with status 400.
+pub fn check_request(endpoint: &str, form: &str) -> Result<(), serde_json::Value> {
+    validate::check(endpoint, form)
+        .map_err(|e| serde_json::from_str(&e.body()).expect("an error body is JSON"))
+}

@@ -8,6 +8,8 @@ use tokio::sync::watch;
 pub(crate) struct RefundBook {
     made: Vec<Value>,
     held: watch::Sender<bool>,
+    /// New refunds start `pending` (until settled) rather than `succeeded`.
+    pending_first: bool,
 }
 
 impl Default for RefundBook {
@@ -15,6 +17,7 @@ impl Default for RefundBook {
         RefundBook {
             made: Vec::new(),
             held: watch::Sender::new(false),
+            pending_first: false,
         }
     }
 }
@@ -26,6 +29,24 @@ impl RefundBook {
 
     pub fn made(&self) -> &[Value] {
         &self.made
+    }
+
+    /// The refund `id`, to change.
+    pub fn get_mut(&mut self, id: &str) -> Option<&mut Value> {
+        self.made.iter_mut().find(|r| r["id"] == id)
+    }
+
+    /// The status a new refund starts in.
+    pub fn new_status(&self) -> &'static str {
+        if self.pending_first {
+            "pending"
+        } else {
+            "succeeded"
+        }
+    }
+
+    pub fn set_pending_first(&mut self, pending: bool) {
+        self.pending_first = pending;
     }
 
     /// Watches the switch: an answer waits while it reads `true`.

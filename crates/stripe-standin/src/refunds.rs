@@ -4,10 +4,12 @@
 //! rules (the same key and parameters replay the first answer, other parameters are an
 //! `idempotency_error`) and with its refusals (`charge_already_refunded`,
 //! `amount_too_large`, `charge_disputed`, an unknown PaymentIntent). A refund records
-//! `charge.refunded` and `refund.created` and delivers them to the webhook target, if any, in
-//! the background. A test can hold the answers back after the refund is made
-//! ([`StandIn::hold_refund_answers`]): the window in which a caller crashes or the webhook
-//! arrives first.
+//! `refund.created` and then `charge.refunded`, Stripe's order, and delivers them to the
+//! webhook target, if any, in the background. It succeeds at once, or, after
+//! [`StandIn::set_refunds_pending`], is `pending` until a test settles it
+//! (`refund_settle.rs`: `refund.updated`, and `refund.failed` for a failure). A test can hold
+//! the answers back after the refund is made ([`StandIn::hold_refund_answers`]): the window in
+//! which a caller crashes or the webhook arrives first.
 
 use std::sync::Arc;
 
@@ -103,20 +105,28 @@ impl Inner {
                 Some("amount".into()),
             ));
         }
+        // A pending refund counts as refunded on the charge until it fails.
         charge.refunded += amount;
         let (charge_json, charge_id) = (charge.json(), charge.id.clone());
-        let refund = refund_json(params, amount, &charge_id, pi);
+        let status = self.refunds.new_status();
+        let refund = refund_json(params, amount, &charge_id, pi, status);
         self.refunds.push(refund.clone());
         let events = vec![
-            self.record("charge.refunded", charge_json),
             self.record("refund.created", refund.clone()),
+            self.record("charge.refunded", charge_json),
         ];
         Ok((refund, events))
     }
 }
 
 /// Stripe's sample refund, made this refund.
-fn refund_json(params: &[(String, String)], amount: i64, charge: &str, pi: &str) -> Value {
+fn refund_json(
+    params: &[(String, String)],
+    amount: i64,
+    charge: &str,
+    pi: &str,
+    status: &str,
+) -> Value {
     let mut refund: Value =
         serde_json::from_str(REFUND_FIXTURE).expect("the refund fixture is JSON");
     let metadata: serde_json::Map<String, Value> = params
@@ -129,10 +139,13 @@ fn refund_json(params: &[(String, String)], amount: i64, charge: &str, pi: &str)
     let fields = json!({
         "id": random_id("re_", 24), "amount": amount, "charge": charge, "created": now(),
         "currency": "usd", "metadata": metadata, "payment_intent": pi,
-        "reason": param(params, "reason"), "status": "succeeded",
+        "reason": param(params, "reason"), "status": status,
     });
     for (k, v) in fields.as_object().expect("an object") {
         refund[k] = v.clone();
+    }
+    if status == "pending" {
+        refund["pending_reason"] = json!("processing");
     }
     refund
 }

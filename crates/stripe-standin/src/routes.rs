@@ -30,6 +30,8 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
             "/v1/refunds",
             post(crate::refunds::create).get(crate::refunds::list),
         )
+        // Checked after the fault layer (faults, latency, the key), before the handler.
+        .route_layer(middleware::from_fn(crate::validate::layer))
         .route_layer(middleware::from_fn_with_state(shared.clone(), fault_layer));
     api.merge(pay::router())
         .fallback(unknown_url)

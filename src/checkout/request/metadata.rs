@@ -1,4 +1,8 @@
-//! The storefront's own metadata, passed on to Stripe: a small flat map of strings.
+//! The storefront's own metadata, passed on to Stripe: a small flat map of strings, within
+//! Stripe's documented metadata limits (at most 50 keys, keys up to 40 characters without `[`
+//! or `]`, values up to 500 characters), so that nothing accepted here fails later at Stripe.
+//! The key count here is tighter (20 keys, leaving room for the keys this system adds
+//! itself); lengths are counted in characters, as Stripe counts them.
 
 use std::collections::BTreeMap;
 
