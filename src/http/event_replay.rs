@@ -15,29 +15,16 @@ use super::{
     body::Path,
     openapi::schemas::{AdminErrors, BodyErrors, ErrorBody},
 };
-use crate::events::delivery::replay;
+use crate::events::delivery::{
+    health::{self, DeliveryRow},
+    replay,
+};
 
 pub(super) fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(replay_one))
         .routes(routes!(replay_since))
         .routes(routes!(deliveries))
-}
-
-/// One delivery of an event to an endpoint.
-#[derive(Serialize, sqlx::FromRow, ToSchema)]
-pub struct DeliveryRow {
-    /// What `POST /api/admin/event-deliveries/{id}/replay` takes.
-    pub delivery_id: i64,
-    /// The event's `webhook-id`.
-    pub event_id: String,
-    pub event_type: String,
-    /// `pending`, `delivered` or `failed`.
-    pub status: String,
-    pub attempts: i32,
-    pub last_error: Option<String>,
-    pub created_at: DateTime<Utc>,
-    pub next_attempt_at: DateTime<Utc>,
 }
 
 /// `GET /api/admin/event-endpoints/{id}/deliveries`: newest first.
@@ -66,28 +53,10 @@ pub async fn deliveries(
     Path(id): Path<String>,
 ) -> Result<Json<Deliveries>, ApiError> {
     let endpoint_id = Uuid::parse_str(&id).map_err(|_| ApiError::NotFound)?;
-    let exists: bool = sqlx::query_scalar(
-        r#"SELECT EXISTS (SELECT 1 FROM h2s_event_endpoints WHERE endpoint_id = $1)"#,
-    )
-    .bind(endpoint_id)
-    .fetch_one(&state.pool)
-    .await?;
-    if !exists {
+    if !health::endpoint_exists(&state.pool, endpoint_id).await? {
         return Err(ApiError::NotFound);
     }
-    let deliveries = sqlx::query_as(
-        r#"
-        SELECT d.delivery_id, d.event_id, ev.event_type, d.status, d.attempts, d.last_error,
-               d.created_at, d.next_attempt_at
-        FROM h2s_event_deliveries d JOIN h2s_events ev ON ev.event_id = d.event_id
-        WHERE d.endpoint_id = $1
-        ORDER BY d.created_at DESC, d.delivery_id DESC
-        LIMIT 100
-        "#,
-    )
-    .bind(endpoint_id)
-    .fetch_all(&state.pool)
-    .await?;
+    let deliveries = health::recent(&state.pool, endpoint_id, 100).await?;
     Ok(Json(Deliveries {
         ok: true,
         deliveries,

@@ -51,12 +51,15 @@ pub async fn endpoints(pool: &PgPool) -> Result<Vec<EndpointHealth>, sqlx::Error
     .await
 }
 
-/// A delivery that is not going well: failed, or pending after a failed attempt.
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
-pub struct FailingDelivery {
+/// One delivery of an event to an endpoint.
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
+pub struct DeliveryRow {
+    /// What `POST /api/admin/event-deliveries/{id}/replay` takes.
     pub delivery_id: i64,
+    /// The event's `webhook-id`.
     pub event_id: String,
     pub event_type: String,
+    /// `pending`, `delivered` or `failed`.
     pub status: String,
     pub attempts: i32,
     pub last_error: Option<String>,
@@ -64,26 +67,56 @@ pub struct FailingDelivery {
     pub next_attempt_at: DateTime<Utc>,
 }
 
-/// An endpoint's failing deliveries, newest first, at most `limit`.
+/// An endpoint's deliveries that are not going well (failed, or pending after a failed
+/// attempt), newest first, at most `limit`.
 pub async fn failing(
     pool: &PgPool,
     endpoint_id: Uuid,
     limit: i64,
-) -> Result<Vec<FailingDelivery>, sqlx::Error> {
+) -> Result<Vec<DeliveryRow>, sqlx::Error> {
+    listed(pool, endpoint_id, true, limit).await
+}
+
+/// An endpoint's deliveries, newest first, at most `limit`.
+pub async fn recent(
+    pool: &PgPool,
+    endpoint_id: Uuid,
+    limit: i64,
+) -> Result<Vec<DeliveryRow>, sqlx::Error> {
+    listed(pool, endpoint_id, false, limit).await
+}
+
+async fn listed(
+    pool: &PgPool,
+    endpoint_id: Uuid,
+    only_failing: bool,
+    limit: i64,
+) -> Result<Vec<DeliveryRow>, sqlx::Error> {
     sqlx::query_as(
         r#"
         SELECT d.delivery_id, d.event_id, ev.event_type, d.status, d.attempts, d.last_error,
                d.created_at, d.next_attempt_at
         FROM h2s_event_deliveries d JOIN h2s_events ev ON ev.event_id = d.event_id
         WHERE d.endpoint_id = $1
-          AND (d.status = 'failed' OR (d.status = 'pending' AND d.last_error IS NOT NULL))
+          AND (NOT $3 OR d.status = 'failed' OR (d.status = 'pending' AND d.last_error IS NOT NULL))
         ORDER BY d.created_at DESC, d.delivery_id DESC
         LIMIT $2
         "#,
     )
     .bind(endpoint_id)
     .bind(limit)
+    .bind(only_failing)
     .fetch_all(pool)
+    .await
+}
+
+/// Whether an endpoint with this id exists.
+pub async fn endpoint_exists(pool: &PgPool, endpoint_id: Uuid) -> Result<bool, sqlx::Error> {
+    sqlx::query_scalar(
+        r#"SELECT EXISTS (SELECT 1 FROM h2s_event_endpoints WHERE endpoint_id = $1)"#,
+    )
+    .bind(endpoint_id)
+    .fetch_one(pool)
     .await
 }
 

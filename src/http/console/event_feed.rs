@@ -21,7 +21,7 @@ use super::{
 };
 use crate::{
     events::delivery::{
-        health::{self, EndpointHealth, FailingDelivery},
+        health::{self, DeliveryRow, EndpointHealth},
         replay,
     },
     http::state::AppState,
@@ -66,7 +66,7 @@ async fn feed(
     }
 }
 
-async fn load(pool: &PgPool) -> Result<Vec<(EndpointHealth, Vec<FailingDelivery>)>, sqlx::Error> {
+async fn load(pool: &PgPool) -> Result<Vec<(EndpointHealth, Vec<DeliveryRow>)>, sqlx::Error> {
     let mut out = vec![];
     for e in health::endpoints(pool).await? {
         let failing = health::failing(pool, e.endpoint_id, SHOWN).await?;
@@ -134,7 +134,7 @@ fn when(t: Option<chrono::DateTime<chrono::Utc>>) -> String {
 }
 
 fn markup(
-    endpoints: &[(EndpointHealth, Vec<FailingDelivery>)],
+    endpoints: &[(EndpointHealth, Vec<DeliveryRow>)],
     notice: Option<&str>,
     csrf: &str,
 ) -> Markup {
@@ -151,7 +151,7 @@ fn markup(
     )
 }
 
-fn endpoint(e: &EndpointHealth, failing: &[FailingDelivery], csrf: &str) -> Markup {
+fn endpoint(e: &EndpointHealth, failing: &[DeliveryRow], csrf: &str) -> Markup {
     html! {
         section.endpoint id={ "endpoint-" (e.endpoint_id) } {
             h2 { code { (e.url) } }
@@ -214,7 +214,7 @@ fn endpoint_actions(e: &EndpointHealth, csrf: &str) -> Markup {
     }
 }
 
-fn failing_table(failing: &[FailingDelivery], csrf: &str) -> Markup {
+fn failing_table(failing: &[DeliveryRow], csrf: &str) -> Markup {
     html! {
         table.failing {
             tr { th { "delivery" } th { "event" } th { "status" } th { "attempts" }
