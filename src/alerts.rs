@@ -23,6 +23,11 @@ pub enum AlertKind {
     UnusableEvent,
     /// Every delivery attempt to an event endpoint failed for 5 days: it was disabled.
     EndpointFailing,
+    /// A refund Stripe had taken (`pending`) failed later (the customer's bank refused it): the
+    /// customer has not been repaid, though the order was told refunded (or partially) when
+    /// the refund was made. The order and its job stay as they are (a refund is never
+    /// undone into a visit); the operator refunds again or settles with the customer.
+    RefundFailed,
 }
 
 impl AlertKind {
@@ -32,6 +37,7 @@ impl AlertKind {
             AlertKind::MoneyBackAfterDispatch => "money_back_after_dispatch",
             AlertKind::UnusableEvent => "unusable_event",
             AlertKind::EndpointFailing => "event_endpoint_failing",
+            AlertKind::RefundFailed => "refund_failed",
         }
     }
 }
