@@ -30,6 +30,15 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
             "/v1/refunds",
             post(crate::refunds::create).get(crate::refunds::list),
         )
+        .route("/v1/payment_intents/{id}", get(crate::intent_routes::get))
+        .route(
+            "/v1/payment_intents/{id}/capture",
+            post(crate::intent_routes::capture),
+        )
+        .route(
+            "/v1/payment_intents/{id}/cancel",
+            post(crate::intent_routes::cancel),
+        )
         // Checked after the fault layer (faults, latency, the key), before the handler.
         .route_layer(middleware::from_fn(crate::validate::layer))
         .route_layer(middleware::from_fn_with_state(shared.clone(), fault_layer));
@@ -53,9 +62,15 @@ async fn create_session(
     answer.respond(key)
 }
 
-async fn get_session(State(shared): State<Arc<Shared>>, Path(id): Path<String>) -> Response {
-    match shared.lock().session(&id) {
-        Some(session) => json_response(200, session.to_string()),
+async fn get_session(
+    State(shared): State<Arc<Shared>>,
+    Path(id): Path<String>,
+    RawQuery(q): RawQuery,
+) -> Response {
+    let expand = crate::expand::paths(q.as_deref().unwrap_or_default());
+    let inner = shared.lock();
+    match inner.session(&id).cloned() {
+        Some(session) => json_response(200, inner.expand_session(session, &expand).to_string()),
         None => error_response(&StripeError::resource_missing(
             "checkout.session",
             &id,
