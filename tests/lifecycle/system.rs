@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use h2s_dispatch::{
-    app::{ApiConfig, Application, Stop},
+    app::{Application, Stop},
     dispatch, invariant,
     notify::Notifier,
     orders::{OrderId, OrderStatus, repo},
@@ -97,20 +97,15 @@ fn stripe_client(stripe: &StandIn) -> StripeHttp {
 /// The api's configuration as `main` builds it: no Stripe key (the model's checkouts carry
 /// their URLs), the worker's policy the model's, and no wait for the worker, which this file
 /// drives.
-fn api_config() -> ApiConfig {
-    let (api, worker) = settings::parse(&settings::args([
+fn api_settings() -> std::sync::Arc<h2s_dispatch::config::ApiSettings> {
+    let (mut api, _) = settings::parse(&settings::args([
         ("--bind", "127.0.0.1:0".into()),
         ("--admin-token", ADMIN_TOKEN.into()),
         ("--checkout-wait-ms", "0".into()),
         ("--max-retries", (MAX_ATTEMPTS - 1).to_string()),
     ]));
-    api.api_config(
-        SecretString::from(WEBHOOK_SECRET),
-        None,
-        &worker,
-        Default::default(),
-    )
-    .expect("the api's settings")
+    api.http.stripe_webhook_secret = Some(SecretString::from(WEBHOOK_SECRET));
+    std::sync::Arc::new(api)
 }
 
 impl System {
@@ -122,7 +117,7 @@ impl System {
         let stripe = StandIn::spawn(StandInConfig::default())
             .await
             .expect("the Stripe stand-in");
-        let app = Application::build(pool.clone(), api_config())
+        let app = Application::build(pool.clone(), api_settings(), None)
             .await
             .expect("the api builds");
         let base_url = format!("http://{}", app.local_addr());
