@@ -1,7 +1,7 @@
 //! Settings the api and the worker both read: one section, flattened once into each of
 //! their trees (and once into `api --dev`, which runs the worker on the api's). A setting
 //! both processes read goes here, and each reads it where it is used: a handler as
-//! `state.settings.shared.<field>`, a job as `self.settings.shared.<field>`.
+//! `state.settings.shared.<field>`, a job as `tasks.settings.shared.<field>`.
 
 use clap::Args;
 

@@ -21,7 +21,7 @@ pub use crate::queue::defaults::{
 
 /// The worker process's settings, read once by `worker` (and, for `api --dev`, put
 /// together from the api's sections and [`OutboxSettings`]) and shared by reference: the
-/// jobs read them as `self.settings` (`worker::Tasks`).
+/// jobs read them as `tasks.settings` (`worker::Tasks`).
 #[derive(Debug, Clone, Args)]
 pub struct WorkerSettings {
     #[command(flatten)]

@@ -40,6 +40,16 @@ impl WorkerConfig {
             stripe,
         }
     }
+
+    /// What the jobs run with: the pool, the Stripe client, the notifier and the settings.
+    pub fn tasks(&self, pool: PgPool) -> anyhow::Result<Tasks> {
+        Ok(Tasks {
+            pool,
+            stripe: StripeHttp::new(self.stripe.clone()).context("building the Stripe client")?,
+            notifier: Notifier::new(self.settings.outbox.notify_webhook_url.clone()),
+            settings: self.settings.clone(),
+        })
+    }
 }
 
 /// The runner's attempts and deaths, counted in this process's metrics.
@@ -61,11 +71,7 @@ pub async fn run_outbox(
     mut config: WorkerConfig,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    let tasks = Tasks {
-        pool: pool.clone(),
-        stripe: StripeHttp::new(config.stripe).context("building the Stripe client")?,
-        notifier: Notifier::new(config.settings.outbox.notify_webhook_url.clone()),
-    };
+    let tasks = config.tasks(pool.clone())?;
     config.runtime.observer = std::sync::Arc::new(Counted);
     tracing::info!(
         worker = %config.runtime.worker_name,

@@ -219,13 +219,7 @@ impl TestApp {
     /// about concurrency (`start_worker: false`). Returns how many attempts ran.
     pub async fn run_pending_tasks(&self) -> usize {
         let config = self.worker_config();
-        let tasks = h2s_dispatch::worker::Tasks {
-            pool: self.pool.clone(),
-            stripe: h2s_dispatch::stripe::StripeHttp::new(config.stripe).expect("a Stripe client"),
-            notifier: h2s_dispatch::notify::Notifier::new(
-                config.settings.outbox.notify_webhook_url.clone(),
-            ),
-        };
+        let tasks = config.tasks(self.pool.clone()).expect("a Stripe client");
         crate::outbox_steps::run_pending_tasks(
             &self.pool,
             &tasks,
