@@ -1,6 +1,8 @@
 //! `api --dev`: the whole system in one process on a developer's machine. Compiled only with
 //! the `dev` feature (the default), which brings in the `stripe-standin` crate.
 
+use std::sync::Arc;
+
 use anyhow::Context;
 use secrecy::SecretString;
 use sqlx::PgPool;
@@ -10,49 +12,29 @@ use tokio::task::JoinHandle;
 use crate::{
     app::{Application, Stop, shutdown_signal},
     checkout::request::{ReturnUrl, UrlDefaults},
-    config::{ApiSettings, DatabaseSettings, StripeSettings, WorkerSettings},
+    config::{ApiSettings, OutboxSettings, StripeSettings, WorkerSettings},
     db,
     stripe::StripeClientConfig,
 };
 
-pub async fn run(
-    db_settings: DatabaseSettings,
-    api: ApiSettings,
-    stripe: StripeSettings,
-    worker: WorkerSettings,
-    checkout_urls: UrlDefaults,
-) -> anyhow::Result<()> {
+/// `settings` read and checked as `api` reads them; `outbox` the worker's own section.
+pub async fn run(mut settings: ApiSettings, outbox: OutboxSettings) -> anyhow::Result<()> {
     let banner = "DEV MODE: worker and reconciler in-process; NOT FOR PRODUCTION";
     tracing::warn!("{banner}");
     eprintln!("\n  *** {banner} ***\n");
-    let pool = db::connect_target(
-        &db_settings.target(
-            db_settings
-                .database_max_connections
-                .max(worker.concurrency as u32 + 8),
-        ),
-    )
-    .await?;
+    // The worker as `worker` runs it, on the api's sections and its own.
+    let worker = WorkerSettings::beside(&settings, outbox);
+    let pool = db::connect_target(&worker.database(8)).await?;
 
-    let (stripe_config, sandbox) = stripe_or_sandbox(&stripe).await?;
-    let checkout_urls = sandbox_return_urls(checkout_urls, sandbox.as_ref())?;
-    let app = build_app(
-        &pool,
-        &api,
-        &stripe_config,
-        sandbox.as_ref(),
-        &worker,
-        checkout_urls,
-    )
-    .await?;
+    let (stripe_config, sandbox) = stripe_or_sandbox(&settings.process.stripe).await?;
+    sandbox_return_urls(&mut settings.checkout_urls.defaults, sandbox.as_ref())?;
+    let app = build_app(&pool, settings, &stripe_config, sandbox.as_ref()).await?;
 
     let stop = Stop::default();
     let reconciler_task = spawn_reconciler(pool.clone(), &stripe_config, &stop)?;
-    // The worker as `worker` runs it, its event deliveries on their defaults.
     let worker_task = tokio::spawn(crate::worker::run(
         pool.clone(),
-        worker.worker_config(stripe_config, "dev-worker"),
-        crate::events::delivery::DeliveryConfig::new(worker.event_endpoints()),
+        crate::worker::WorkerConfig::new(Arc::new(worker), stripe_config, "dev-worker"),
         stop.clone(),
     ));
     eprintln!("  try it: curl -s localhost:{}/healthz\n", app.port());
@@ -72,31 +54,28 @@ pub async fn run(
 /// sandbox (when there is one) sending its signed webhooks to it.
 async fn build_app(
     pool: &PgPool,
-    api: &ApiSettings,
+    mut settings: ApiSettings,
     stripe_config: &StripeClientConfig,
     sandbox: Option<&StandIn>,
-    worker: &WorkerSettings,
-    checkout_urls: UrlDefaults,
 ) -> anyhow::Result<Application> {
-    let webhook_secret = api.stripe_webhook_secret.clone().unwrap_or_else(|| {
+    let http = &mut settings.http;
+    let webhook_secret = http.stripe_webhook_secret.get_or_insert_with(|| {
         SecretString::from(format!("whsec_dev_{}", uuid::Uuid::new_v4().simple()))
     });
-    let mut config = api.api_config(
-        webhook_secret,
-        Some(stripe_config.clone()),
-        worker,
-        checkout_urls,
-    )?;
-    // The sandbox is test mode, and signs with the first of the secrets given.
-    config
-        .stripe_mode
-        .get_or_insert(crate::stripe::StripeMode::Test);
-    let signing = config
-        .webhook_secret
-        .as_ref()
+    // The sandbox signs with the first of the secrets given.
+    let signing = crate::stripe::WebhookSecrets::parse(webhook_secret)
         .map(|s| s.first().clone())
-        .context("the api's config always carries its webhook secrets")?;
-    let app = Application::build(pool.clone(), config).await?;
+        .context("STRIPE_WEBHOOK_SECRET holds no secret")?;
+    // The sandbox is test mode: the key's mode, else the setting's, else test.
+    let mode =
+        crate::stripe::StripeMode::resolve(Some(&stripe_config.secret_key), http.stripe_mode)?;
+    http.stripe_mode = Some(mode.unwrap_or(crate::stripe::StripeMode::Test));
+    let app = Application::build(
+        pool.clone(),
+        Arc::new(settings),
+        Some(stripe_config.clone()),
+    )
+    .await?;
     if let Some(sandbox) = sandbox {
         use secrecy::ExposeSecret;
         sandbox.set_webhook_target(WebhookTarget {
@@ -110,25 +89,19 @@ async fn build_app(
 /// The configured return URLs, each one missing taken from the sandbox's own shop pages, so
 /// that a checkout without `success_url`/`cancel_url` is answered in `--dev` (outside `--dev`,
 /// or with a real Stripe key, a missing URL with no configured default stays a 400).
-fn sandbox_return_urls(
-    configured: UrlDefaults,
-    sandbox: Option<&StandIn>,
-) -> anyhow::Result<UrlDefaults> {
+fn sandbox_return_urls(urls: &mut UrlDefaults, sandbox: Option<&StandIn>) -> anyhow::Result<()> {
     let Some(sandbox) = sandbox else {
-        return Ok(configured);
+        return Ok(());
     };
     let (thanks, cart) = sandbox.shop_return_urls();
     let page = |url: String| ReturnUrl::parse(&url).context("the sandbox's shop page URL");
-    Ok(UrlDefaults {
-        success_url: match configured.success_url {
-            Some(url) => Some(url),
-            None => Some(page(thanks)?),
-        },
-        cancel_url: match configured.cancel_url {
-            Some(url) => Some(url),
-            None => Some(page(cart)?),
-        },
-    })
+    if urls.success_url.is_none() {
+        urls.success_url = Some(page(thanks)?);
+    }
+    if urls.cancel_url.is_none() {
+        urls.cancel_url = Some(page(cart)?);
+    }
+    Ok(())
 }
 
 /// The reconciler in-process, on its default schedule and options.

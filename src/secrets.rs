@@ -90,13 +90,9 @@ mod tests {
     #[derive(Debug, clap::Parser)]
     struct AllSettings {
         #[command(flatten)]
-        db: crate::config::DatabaseSettings,
-        #[command(flatten)]
         api: crate::config::ApiSettings,
         #[command(flatten)]
-        stripe: crate::config::StripeSettings,
-        #[command(flatten)]
-        worker: crate::config::WorkerSettings,
+        worker: crate::config::OutboxSettings,
     }
 
     #[test]
@@ -128,7 +124,13 @@ mod tests {
             assert!(!printed.contains(secret), "{secret} in {printed}");
         }
         assert_eq!(
-            settings.stripe.stripe_secret_key.unwrap().expose_secret(),
+            settings
+                .api
+                .process
+                .stripe
+                .stripe_secret_key
+                .unwrap()
+                .expose_secret(),
             secrets[1]
         );
     }

@@ -3,7 +3,7 @@
 
 pub mod reconcile;
 
-use std::{net::SocketAddr, time::Duration};
+use std::{net::SocketAddr, sync::Arc, time::Duration};
 
 use anyhow::Context;
 use sqlx::PgPool;
@@ -11,13 +11,13 @@ use tokio::net::TcpListener;
 
 use crate::{
     checkout::{Checkouts, waiter::Waiters},
-    http::{AppState, router},
+    config::ApiSettings,
+    http::{AppState, Webhook, router},
     outbox,
     queue::{Commits, Waker},
-    stripe::StripeHttp,
+    stripe::{StripeClientConfig, StripeHttp},
 };
 pub use crate::{
-    config::ApiConfig,
     scrape::serve as serve_metrics,
     stop::{Stop, shutdown_signal},
     worker::{WorkerConfig, run_outbox as run_worker},
@@ -30,11 +30,19 @@ pub struct Application {
 }
 
 impl Application {
-    /// Binds the listener and starts the `LISTEN` connection; `run` serves.
-    pub async fn build(pool: PgPool, config: ApiConfig) -> anyhow::Result<Self> {
-        let listener = TcpListener::bind(config.bind)
+    /// Binds the listener and starts the `LISTEN` connection; `run` serves. `settings` were
+    /// read and checked once (`ApiSettings::check`); `stripe` is the client of the admin
+    /// routes' sweeps (the configured key's, the dev sandbox's, or none).
+    pub async fn build(
+        pool: PgPool,
+        settings: Arc<ApiSettings>,
+        stripe: Option<StripeClientConfig>,
+    ) -> anyhow::Result<Self> {
+        let webhook = Webhook::resolve(&settings.http, stripe.as_ref().map(|c| &c.secret_key))?;
+        let bind = settings.http.bind;
+        let listener = TcpListener::bind(bind)
             .await
-            .with_context(|| format!("cannot listen on {}", config.bind))?;
+            .with_context(|| format!("cannot listen on {bind}"))?;
         let waiters = Waiters::listen(&pool)
             .await
             .context("cannot LISTEN for checkout results")?;
@@ -58,18 +66,17 @@ impl Application {
                 commits,
                 pool,
                 waiters,
-                wait: config.checkout_wait,
+                wait: settings.http.checkout_wait(),
             },
-            stripe: config
-                .stripe
-                .clone()
+            stripe: stripe
                 .map(StripeHttp::new)
                 .transpose()
                 .context("building the Stripe client")?,
-            config: std::sync::Arc::new(config),
+            webhook: Arc::new(webhook),
+            settings,
         };
         Ok(Application {
-            request_timeout: state.config.request_timeout,
+            request_timeout: state.settings.http.request_timeout(),
             listener,
             state,
         })

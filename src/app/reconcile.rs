@@ -9,8 +9,7 @@ use std::sync::{
 use anyhow::Context;
 
 use crate::{
-    config::ReconcileSettings,
-    config::{DatabaseSettings, StripeSettings, require},
+    config::{ReconcileSettings, require},
     db,
     reconcile::{SweepReport, run_scheduled, sweep_until},
     stop::{Stop, shutdown_signal},
@@ -35,11 +34,12 @@ impl Outcome {
     }
 }
 
-pub async fn run(
-    db_settings: DatabaseSettings,
-    stripe: StripeSettings,
-    settings: ReconcileSettings,
-) -> anyhow::Result<Outcome> {
+pub async fn run(settings: ReconcileSettings) -> anyhow::Result<Outcome> {
+    let (db_settings, stripe, settings) = (
+        &settings.process.db,
+        &settings.process.stripe,
+        &settings.sweep,
+    );
     if settings.task_max_retries.is_some() {
         tracing::warn!("--task-max-retries is ignored: the worker's WORKER_MAX_RETRIES decides");
     }

@@ -1,9 +1,11 @@
 //! The HTTP API: checkout, order status, Stripe webhook, operations. `--dev` runs everything.
 
+use std::sync::Arc;
+
 use clap::Parser;
 use h2s_dispatch::{
     app::{Application, finish, shutdown_signal},
-    config::{ApiSettings, CheckoutUrlSettings, ProcessSettings, WorkerSettings, require},
+    config::{ApiSettings, OutboxSettings, require},
     db, migrate, telemetry,
 };
 
@@ -21,23 +23,20 @@ struct Cli {
     #[arg(long, conflicts_with = "dev")]
     migrate_check: bool,
     #[command(flatten)]
-    process: ProcessSettings,
+    settings: ApiSettings,
+    /// The worker's own section, for the worker `--dev` runs in-process.
     #[command(flatten)]
-    api: ApiSettings,
-    #[command(flatten)]
-    worker: WorkerSettings,
-    #[command(flatten)]
-    checkout_urls: CheckoutUrlSettings,
+    dev_worker: OutboxSettings,
 }
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
-    telemetry::init(cli.process.log.log_json);
+    telemetry::init(cli.settings.process.log.log_json);
     finish("api", run(cli).await, |()| std::process::ExitCode::SUCCESS)
 }
 
-async fn run(mut cli: Cli) -> anyhow::Result<()> {
+async fn run(cli: Cli) -> anyhow::Result<()> {
     // Refused before anything is read or connected: one line, not a half-started process.
     #[cfg(not(feature = "dev"))]
     if cli.dev {
@@ -46,13 +45,17 @@ async fn run(mut cli: Cli) -> anyhow::Result<()> {
              image is); run it from a checkout: cargo run --bin api -- --dev"
         );
     }
-    cli.process.read_secret_files()?;
-    cli.api.read_secret_files()?;
-    cli.worker.read_secret_files()?;
+    let Cli {
+        mut settings,
+        mut dev_worker,
+        ..
+    } = cli;
+    settings.read_secret_files()?;
+    dev_worker.read_secret_files()?;
     if cli.migrate_check {
         // The rehearsal connects as every process does (TLS, pooler check) but never
         // creates the database: there is nothing to rehearse on a missing one.
-        let mut target = cli.process.db.target(1);
+        let mut target = settings.process.db.target(1);
         target.create_if_missing = false;
         let pool = db::connect(&target).await?;
         let report = migrate::check(&pool).await;
@@ -60,40 +63,22 @@ async fn run(mut cli: Cli) -> anyhow::Result<()> {
         println!("{}", report?);
         return Ok(());
     }
-    // Checked before anything connects; `api_config` uses it.
-    cli.api.request_timeout()?;
-    let checkout_urls = cli.checkout_urls.defaults()?;
+    // Checked before anything connects.
+    settings.check()?;
     #[cfg(feature = "dev")]
     if cli.dev {
         // The developer's local database is created when missing, as before.
-        cli.process.db.create_database = true;
-        return h2s_dispatch::dev::run(
-            cli.process.db,
-            cli.api,
-            cli.process.stripe,
-            cli.worker,
-            checkout_urls,
-        )
-        .await;
+        settings.process.db.create_database = true;
+        return h2s_dispatch::dev::run(settings, dev_worker).await;
     }
-    let webhook_secret = require(
-        &cli.api.stripe_webhook_secret,
+    require(
+        &settings.http.stripe_webhook_secret,
         "--stripe-webhook-secret",
         "STRIPE_WEBHOOK_SECRET",
-    )?
-    .clone();
-    let pool = db::connect_target(
-        &cli.process
-            .db
-            .target(cli.process.db.database_max_connections),
-    )
-    .await?;
-    let config = cli.api.api_config(
-        webhook_secret,
-        cli.process.stripe.configured(),
-        &cli.worker,
-        checkout_urls,
     )?;
-    let app = Application::build(pool, config).await?;
+    let db = &settings.process.db;
+    let pool = db::connect_target(&db.target(db.database_max_connections)).await?;
+    let stripe = settings.process.stripe.configured();
+    let app = Application::build(pool, Arc::new(settings), stripe).await?;
     app.run(shutdown_signal()).await
 }

@@ -3,7 +3,7 @@
 use clap::Parser;
 use h2s_dispatch::{
     app::{finish, reconcile as process},
-    config::{ProcessSettings, ReconcileSettings},
+    config::ReconcileSettings,
     telemetry,
 };
 
@@ -11,21 +11,19 @@ use h2s_dispatch::{
 #[command(about = "h2s-dispatch reconciler: one sweep (--once) or sweeps on --schedule")]
 struct Cli {
     #[command(flatten)]
-    process: ProcessSettings,
-    #[command(flatten)]
-    reconcile: ReconcileSettings,
+    settings: ReconcileSettings,
 }
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
-    telemetry::init(cli.process.log.log_json);
+    telemetry::init(cli.settings.process.log.log_json);
     finish("reconcile", run(cli).await, |outcome| {
         std::process::ExitCode::from(outcome.exit_code())
     })
 }
 
 async fn run(mut cli: Cli) -> anyhow::Result<process::Outcome> {
-    cli.process.read_secret_files()?;
-    process::run(cli.process.db, cli.process.stripe, cli.reconcile).await
+    cli.settings.process.read_secret_files()?;
+    process::run(cli.settings).await
 }

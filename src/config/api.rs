@@ -1,4 +1,6 @@
-//! The api's settings: its listener, secrets, waits and the checkout return URLs.
+//! The api's settings: its tree ([`ApiSettings`], what `api` reads once and its handlers
+//! share) and its own sections: the HTTP surface ([`HttpSettings`]) and the checkout's
+//! return URLs ([`CheckoutUrlSettings`]).
 
 use std::{net::SocketAddr, path::PathBuf, time::Duration};
 
@@ -6,13 +8,43 @@ use clap::Args;
 use secrecy::SecretString;
 
 use crate::{
-    checkout::request::UrlDefaults,
+    checkout::request::{ReturnUrl, UrlDefaults},
+    config::{process::ProcessSettings, shared::SharedSettings},
     secrets::{SecretFileError, fill_from_file},
-    stripe::StripeClientConfig,
 };
 
+/// The api process's settings, read once by `api` (and `api --dev`), checked before anything
+/// connects, then shared by reference: handlers read them as `state.settings.<section>`.
+/// Only what the api reads: the worker's own section is apart (`OutboxSettings`).
 #[derive(Debug, Clone, Args)]
 pub struct ApiSettings {
+    #[command(flatten)]
+    pub process: ProcessSettings,
+    #[command(flatten)]
+    pub http: HttpSettings,
+    #[command(flatten)]
+    pub shared: SharedSettings,
+    #[command(flatten)]
+    pub checkout_urls: CheckoutUrlSettings,
+}
+
+impl ApiSettings {
+    /// Reads the `*_FILE` twins of every secret the api holds.
+    pub fn read_secret_files(&mut self) -> Result<(), SecretFileError> {
+        self.process.read_secret_files()?;
+        self.http.read_secret_files()
+    }
+
+    /// Every check that needs no connection: a bad setting stops the process here, with one
+    /// line naming it. Fills what the checks parse (the return URLs).
+    pub fn check(&mut self) -> anyhow::Result<()> {
+        self.http.check()?;
+        self.checkout_urls.check()
+    }
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct HttpSettings {
     /// Address the HTTP API listens on.
     #[arg(long, env = "BIND", default_value = "127.0.0.1:8080")]
     pub bind: SocketAddr,
@@ -46,7 +78,7 @@ pub struct ApiSettings {
     pub request_timeout_ms: u64,
 }
 
-impl ApiSettings {
+impl HttpSettings {
     /// Reads `STRIPE_WEBHOOK_SECRET_FILE` and `ADMIN_TOKEN_FILE` if given.
     pub fn read_secret_files(&mut self) -> Result<(), SecretFileError> {
         fill_from_file(
@@ -65,11 +97,14 @@ impl ApiSettings {
         Duration::from_millis(self.checkout_wait_ms)
     }
 
-    /// The request timeout, checked against the checkout wait: a timeout shorter than the
-    /// wait would cut every slow checkout into an error instead of its 202.
-    pub fn request_timeout(&self) -> anyhow::Result<Duration> {
-        let timeout = Duration::from_millis(self.request_timeout_ms);
-        if timeout < self.checkout_wait() + Duration::from_secs(1) {
+    pub fn request_timeout(&self) -> Duration {
+        Duration::from_millis(self.request_timeout_ms)
+    }
+
+    /// The request timeout against the checkout wait: a timeout shorter than the wait would
+    /// cut every slow checkout into an error instead of its 202.
+    pub fn check(&self) -> anyhow::Result<()> {
+        if self.request_timeout() < self.checkout_wait() + Duration::from_secs(1) {
             anyhow::bail!(
                 "--request-timeout-ms (env REQUEST_TIMEOUT_MS) {} must exceed --checkout-wait-ms \
                  (env CHECKOUT_WAIT_MS) {} by at least 1000",
@@ -77,67 +112,7 @@ impl ApiSettings {
                 self.checkout_wait_ms
             );
         }
-        Ok(timeout)
-    }
-}
-
-/// What the API process needs, already validated.
-#[derive(Clone)]
-pub struct ApiConfig {
-    pub bind: SocketAddr,
-    pub checkout_wait: Duration,
-    /// Longest a request may take before it is answered 503 `timeout`.
-    pub request_timeout: Duration,
-    pub webhook_secret: Option<crate::stripe::WebhookSecrets>,
-    /// The Stripe mode served (from the key, or `--stripe-mode`); `None`: any.
-    pub stripe_mode: Option<crate::stripe::StripeMode>,
-    pub admin_token: Option<SecretString>,
-    /// The worker's attempt limit (`WORKER_MAX_RETRIES` + 1), only for what the console and
-    /// the admin lists show of a task no worker has failed yet (`outbox::attempt_limit`):
-    /// the worker alone applies it.
-    pub worker_max_attempts: i32,
-    /// Lets the admin route run reconcile sweeps (they ask Stripe about stale sessions).
-    pub stripe: Option<StripeClientConfig>,
-    /// Return URLs for checkouts that carry none.
-    pub checkout_urls: UrlDefaults,
-    /// Where event endpoints may point (`--event-endpoints-allow-private`).
-    pub event_endpoints: crate::events::address::AddressPolicy,
-}
-
-impl ApiSettings {
-    /// The api's configuration, for `api` and `api --dev` alike. The worker's settings give
-    /// the attempt limit the console shows; the api enqueues tasks with none of its own.
-    pub fn api_config(
-        &self,
-        webhook_secret: SecretString,
-        stripe: Option<crate::stripe::StripeClientConfig>,
-        worker: &super::WorkerSettings,
-        checkout_urls: crate::checkout::request::UrlDefaults,
-    ) -> anyhow::Result<ApiConfig> {
-        let webhook_secrets = crate::stripe::WebhookSecrets::parse(&webhook_secret)
-            .ok_or_else(|| anyhow::anyhow!("STRIPE_WEBHOOK_SECRET holds no secret"))?;
-        let stripe_mode = crate::stripe::StripeMode::resolve(
-            stripe.as_ref().map(|c| &c.secret_key),
-            self.stripe_mode,
-        )?;
-        if stripe_mode.is_none() {
-            tracing::warn!(
-                "no STRIPE_SECRET_KEY or STRIPE_MODE: webhook events of both live and test mode \
-                 are accepted; set STRIPE_MODE"
-            );
-        }
-        Ok(ApiConfig {
-            bind: self.bind,
-            checkout_wait: self.checkout_wait(),
-            request_timeout: self.request_timeout()?,
-            webhook_secret: Some(webhook_secrets),
-            stripe_mode,
-            admin_token: self.admin_token.clone(),
-            worker_max_attempts: worker.retry_policy().max_attempts(),
-            stripe,
-            checkout_urls,
-            event_endpoints: worker.event_endpoints(),
-        })
+        Ok(())
     }
 }
 
@@ -152,17 +127,21 @@ pub struct CheckoutUrlSettings {
     /// Where Stripe sends a customer who cancels, when the request names no `cancel_url`.
     #[arg(long, env = "CHECKOUT_CANCEL_URL")]
     pub checkout_cancel_url: Option<String>,
+    /// Both, parsed by [`CheckoutUrlSettings::check`]: what the checkout reads.
+    #[arg(skip)]
+    pub defaults: UrlDefaults,
 }
 
 impl CheckoutUrlSettings {
-    /// The defaults, each checked as a request's URL would be; a bad one names its setting.
-    pub fn defaults(&self) -> anyhow::Result<crate::checkout::request::UrlDefaults> {
+    /// Parses the defaults, each checked as a request's URL would be; a bad one names its
+    /// setting.
+    pub fn check(&mut self) -> anyhow::Result<()> {
         let parse = |value: &Option<String>, flag: &str, env: &str| {
             value
                 .as_deref()
                 .filter(|url| !url.trim().is_empty())
                 .map(|url| {
-                    crate::checkout::request::ReturnUrl::parse(url.trim()).ok_or_else(|| {
+                    ReturnUrl::parse(url.trim()).ok_or_else(|| {
                         anyhow::anyhow!(
                             "invalid setting {flag} (env {env}): must be an absolute http(s) URL"
                         )
@@ -170,7 +149,7 @@ impl CheckoutUrlSettings {
                 })
                 .transpose()
         };
-        Ok(crate::checkout::request::UrlDefaults {
+        self.defaults = UrlDefaults {
             success_url: parse(
                 &self.checkout_success_url,
                 "--checkout-success-url",
@@ -181,6 +160,7 @@ impl CheckoutUrlSettings {
                 "--checkout-cancel-url",
                 "CHECKOUT_CANCEL_URL",
             )?,
-        })
+        };
+        Ok(())
     }
 }

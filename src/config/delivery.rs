@@ -30,6 +30,17 @@ pub struct DeliverySettings {
     pub event_log_retention_days: u32,
 }
 
+impl Default for DeliverySettings {
+    /// The flags' defaults (`api --dev`'s worker has no delivery flags).
+    fn default() -> Self {
+        DeliverySettings {
+            event_delivery_timeout_ms: DEFAULT_DELIVERY_TIMEOUT_MS,
+            event_endpoint_concurrency: DEFAULT_ENDPOINT_CONCURRENCY,
+            event_log_retention_days: DEFAULT_EVENT_LOG_RETENTION_DAYS,
+        }
+    }
+}
+
 impl DeliverySettings {
     pub fn config(&self, policy: AddressPolicy) -> DeliveryConfig {
         DeliveryConfig {

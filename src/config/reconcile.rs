@@ -1,19 +1,31 @@
-//! The `reconcile` process's own settings (clap, with environment fallbacks), parsed once
-//! and turned into sweep options and a cron schedule before anything connects.
+//! The reconciler's settings: its tree ([`ReconcileSettings`], what `reconcile` reads once)
+//! and its own section ([`SweepSettings`]), turned into sweep options and a cron schedule
+//! before anything connects.
 
 use std::time::Duration;
 
 use clap::Args;
 use cron::Schedule;
 
+use crate::config::process::ProcessSettings;
 use crate::reconcile::settings::{
     DEFAULT_BATCH_SIZE, DEFAULT_EXPIRY_GRACE, DEFAULT_REQUEUE_AFTER, DEFAULT_RETENTION,
     DEFAULT_REVIVE_AFTER, DEFAULT_SCHEDULE, DEFAULT_STALE_AFTER, SweepOptions, parse_duration,
     parse_schedule,
 };
 
+/// The reconcile process's settings.
 #[derive(Debug, Clone, Args)]
 pub struct ReconcileSettings {
+    #[command(flatten)]
+    pub process: ProcessSettings,
+    #[command(flatten)]
+    pub sweep: SweepSettings,
+}
+
+/// What a sweep does and when sweeps run.
+#[derive(Debug, Clone, Args)]
+pub struct SweepSettings {
     /// When sweeps run: a cron expression with seconds (sec min hour day-of-month month
     /// day-of-week, then an optional year), in UTC.
     #[arg(long, env = "RECONCILE_SCHEDULE", default_value = DEFAULT_SCHEDULE)]
@@ -57,7 +69,7 @@ pub struct ReconcileSettings {
     pub task_max_retries: Option<u32>,
 }
 
-impl ReconcileSettings {
+impl SweepSettings {
     pub fn options(&self) -> SweepOptions {
         SweepOptions {
             dry_run: self.dry_run,

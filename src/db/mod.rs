@@ -12,6 +12,7 @@ mod error;
 mod health;
 mod outage;
 mod pooler;
+mod stmt;
 mod target;
 
 use anyhow::Context;
@@ -26,6 +27,7 @@ pub use health::{
 };
 pub use outage::{Outage, outage, writable};
 use pooler::refuse_transaction_pooler;
+pub use stmt::Stmt;
 pub use target::{Target, mask_url};
 
 // Where tests and tools have always found it; it belongs to the migration runner.

@@ -32,7 +32,12 @@ impl FromRequestParts<AppState> for Admin {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let expected = state.admin_token.as_ref().ok_or(ApiError::Unauthorized)?;
+        let expected = state
+            .settings
+            .http
+            .admin_token
+            .as_ref()
+            .ok_or(ApiError::Unauthorized)?;
         let given = parts
             .headers
             .get(axum::http::header::AUTHORIZATION)
@@ -147,7 +152,8 @@ pub async fn dead_tasks(
     Query(q): Query<LimitQuery>,
 ) -> Result<Json<DeadTasksPage>, ApiError> {
     let limit = limit(q.limit)?;
-    let tasks = outbox::dead::list_dead(&state.pool, limit, state.worker_max_attempts).await?;
+    let tasks =
+        outbox::dead::list_dead(&state.pool, limit, state.settings.shared.max_attempts()).await?;
     Ok(Json(DeadTasksPage { ok: true, tasks }))
 }
 

@@ -52,7 +52,13 @@ pub async fn create(
     let JsonBody(raw) = body?;
     let url = input::url(&raw.url).map_err(invalid)?;
     let types = input::event_types(raw.event_types).map_err(invalid)?;
-    state.event_endpoints.resolve(&url).await.map_err(refused)?;
+    state
+        .settings
+        .shared
+        .event_endpoints()
+        .resolve(&url)
+        .await
+        .map_err(refused)?;
     let created = endpoints::create(&state.pool, &url, &types).await?;
     let endpoint = created.endpoint;
     Ok((

@@ -23,7 +23,7 @@ use axum::{Router, extract::DefaultBodyLimit, http::StatusCode, routing::get};
 pub use body::JsonBody;
 pub use error::ApiError;
 pub use routes::document as openapi_document;
-pub use state::AppState;
+pub use state::{AppState, Webhook};
 
 /// Largest accepted request body, in bytes (documented in the README).
 pub const BODY_LIMIT: usize = 64 * 1024;

@@ -73,7 +73,7 @@ async fn accept(
 ) -> Result<CheckoutOutcome, ApiError> {
     let key = super::body::idempotency_key(headers)?;
     let JsonBody(raw) = body?;
-    let checkout = NewCheckout::parse(raw, &state.checkout_urls)
+    let checkout = NewCheckout::parse(raw, &state.settings.checkout_urls.defaults)
         .map_err(|e| ApiError::invalid(e.field, e.message))?;
     let request_id = super::request_trace::request_id(headers);
     Ok(state.checkouts.create(checkout, key, request_id).await?)

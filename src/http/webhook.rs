@@ -29,7 +29,7 @@ pub async fn receive(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Json<WebhookAck>, ApiError> {
-    let Some(secret) = &state.webhook_secret else {
+    let Some(secret) = &state.webhook.secrets else {
         return Err(ApiError::NotConfigured(
             "STRIPE_WEBHOOK_SECRET is not set".into(),
         ));
@@ -56,7 +56,7 @@ pub async fn receive(
         super::request_trace::record_checkout_trace_id(id);
     }
     let outcome =
-        handle_event::handle(&state.commits, &event, Source::Webhook, state.stripe_mode).await?;
+        handle_event::handle(&state.commits, &event, Source::Webhook, state.webhook.mode).await?;
     crate::metrics::webhook_event(&event.event_type, outcome.label());
     Ok(Json(WebhookAck {
         ok: true,

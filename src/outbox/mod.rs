@@ -5,6 +5,7 @@
 
 pub mod dead;
 pub mod depth;
+pub mod housekeeping;
 
 use serde::{Deserialize, Serialize};
 use sqlx::{Postgres, Transaction};

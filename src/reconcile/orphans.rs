@@ -7,7 +7,7 @@ use sqlx::PgPool;
 
 use super::{
     context::Ctx,
-    queries::{Cursor, Stmt},
+    queries::{Cursor, Page, Stmt},
     report::Repair,
     settings::SweepOptions,
 };

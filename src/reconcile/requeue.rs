@@ -16,7 +16,7 @@ use uuid::Uuid;
 
 use super::{
     context::Ctx,
-    queries::{Cursor, Stmt, secs},
+    queries::{Cursor, Page, Stmt, secs},
     report::Repair,
     settings::SweepOptions,
 };

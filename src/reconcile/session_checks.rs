@@ -11,7 +11,7 @@ use sqlx::PgPool;
 
 use super::{
     context::Ctx,
-    queries::{Cursor, Stmt, limit, secs},
+    queries::{Cursor, Page, Stmt, limit, secs},
     report::Repair,
     settings::SweepOptions,
 };

@@ -6,41 +6,49 @@
 mod errors;
 pub mod jobs;
 
+use std::sync::Arc;
+
 use anyhow::Context;
-use secrecy::SecretString;
 use sqlx::PgPool;
 
 pub use jobs::Tasks;
 
 use crate::{
-    events::delivery::{self, DeliveryConfig},
+    config::WorkerSettings,
+    events::delivery,
     notify::Notifier,
     outbox,
     queue::{self, Observer},
     stripe::{StripeClientConfig, StripeHttp},
 };
 
-/// What the worker process needs, already validated.
+/// What the worker process runs on: its settings, read once and shared, the Stripe client's
+/// (the configured key's, or the dev sandbox's), and the runner's settings made from them.
 #[derive(Clone)]
 pub struct WorkerConfig {
+    pub settings: Arc<WorkerSettings>,
     pub stripe: StripeClientConfig,
-    pub notify_webhook_url: Option<SecretString>,
     pub runtime: queue::RuntimeConfig,
 }
 
-impl crate::config::WorkerSettings {
-    /// The worker's configuration, for `worker` and `api --dev` alike; `prefix` starts the
-    /// worker's unique name.
-    pub fn worker_config(
-        &self,
-        stripe: crate::stripe::StripeClientConfig,
-        prefix: &str,
-    ) -> WorkerConfig {
+impl WorkerConfig {
+    /// For `worker` and `api --dev` alike; `prefix` starts the worker's unique name.
+    pub fn new(settings: Arc<WorkerSettings>, stripe: StripeClientConfig, prefix: &str) -> Self {
         WorkerConfig {
+            runtime: settings.runtime(prefix),
+            settings,
             stripe,
-            notify_webhook_url: self.notify_webhook_url.clone(),
-            runtime: self.runtime(prefix),
         }
+    }
+
+    /// What the jobs run with: the pool, the Stripe client, the notifier and the settings.
+    pub fn tasks(&self, pool: PgPool) -> anyhow::Result<Tasks> {
+        Ok(Tasks {
+            pool,
+            stripe: StripeHttp::new(self.stripe.clone()).context("building the Stripe client")?,
+            notifier: Notifier::new(self.settings.outbox.notify_webhook_url.clone()),
+            settings: self.settings.clone(),
+        })
     }
 }
 
@@ -63,11 +71,7 @@ pub async fn run_outbox(
     mut config: WorkerConfig,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    let tasks = Tasks {
-        pool: pool.clone(),
-        stripe: StripeHttp::new(config.stripe).context("building the Stripe client")?,
-        notifier: Notifier::new(config.notify_webhook_url),
-    };
+    let tasks = config.tasks(pool.clone())?;
     config.runtime.observer = std::sync::Arc::new(Counted);
     tracing::info!(
         worker = %config.runtime.worker_name,
@@ -84,9 +88,9 @@ pub async fn run_outbox(
 pub async fn run(
     pool: PgPool,
     config: WorkerConfig,
-    deliveries: DeliveryConfig,
     stop: crate::stop::Stop,
 ) -> anyhow::Result<()> {
+    let deliveries = config.settings.deliveries();
     let deliveries = tokio::spawn(delivery::run(pool.clone(), deliveries, stop.stopped()));
     let outbox = run_outbox(pool, config, stop.stopped()).await;
     stop.stop();

@@ -4,12 +4,13 @@
 use std::{future::Future, time::Duration};
 
 use h2s_dispatch::{
-    app::{ApiConfig, Application, Stop, WorkerConfig, run_worker},
+    app::{Application, Stop, WorkerConfig, run_worker},
     checkout::request::UrlDefaults,
     config::{ApiSettings, WorkerSettings},
     stripe::StripeClientConfig,
 };
 use secrecy::SecretString;
+use std::sync::Arc;
 use stripe_standin::{StandIn, StandInConfig, WebhookTarget};
 
 use crate::settings;
@@ -107,7 +108,8 @@ pub async fn spawn_app_on(database: TestDatabase, options: Options) -> TestApp {
     let stripe = StandIn::spawn(StandInConfig::default())
         .await
         .expect("stand-in");
-    let app = Application::build(pool.clone(), api_config(&options, &stripe))
+    let (settings, api_stripe) = api_settings(&options, &stripe);
+    let app = Application::build(pool.clone(), settings, api_stripe)
         .await
         .expect("api builds");
     let base_url = format!("http://{}", app.local_addr());
@@ -160,28 +162,25 @@ fn parsed_settings(options: &Options) -> (ApiSettings, WorkerSettings) {
     settings::parse(&args)
 }
 
-/// The api's configuration as `main` builds it, with this test's waits.
-fn api_config(options: &Options, stripe: &StandIn) -> ApiConfig {
-    let (api, worker) = parsed_settings(options);
+/// The api's settings as `main` reads them, with this test's waits, and its Stripe client.
+fn api_settings(
+    options: &Options,
+    stripe: &StandIn,
+) -> (Arc<ApiSettings>, Option<StripeClientConfig>) {
+    let (mut api, _) = parsed_settings(options);
     let stripe = options.api_stripe_key.then(|| StripeClientConfig {
         secret_key: SecretString::from("sk_test_integration"),
         api_base: stripe.base_url(),
         timeout: options.stripe_timeout,
         max_rps: None,
     });
-    let mut config = api
-        .api_config(
-            SecretString::from(options.webhook_secret.clone()),
-            stripe,
-            &worker,
-            options.checkout_urls.clone(),
-        )
-        .expect("the api's settings");
+    api.http.stripe_webhook_secret = Some(SecretString::from(options.webhook_secret.clone()));
+    api.checkout_urls.defaults = options.checkout_urls.clone();
     // Set after the settings' check: a test of the 503 `timeout` answer wants a request
     // timeout shorter than the checkout wait, which the settings refuse.
-    config.checkout_wait = options.checkout_wait;
-    config.request_timeout = options.request_timeout;
-    config
+    api.http.checkout_wait_ms = options.checkout_wait.as_millis() as u64;
+    api.http.request_timeout_ms = options.request_timeout.as_millis() as u64;
+    (Arc::new(api), stripe)
 }
 
 impl TestApp {
@@ -189,7 +188,8 @@ impl TestApp {
     /// that a dead worker's tasks come back within seconds.
     pub fn worker_config(&self) -> WorkerConfig {
         let (_, worker) = parsed_settings(&self.options);
-        let mut config = worker.worker_config(
+        let mut config = WorkerConfig::new(
+            Arc::new(worker),
             StripeClientConfig {
                 secret_key: SecretString::from("sk_test_integration"),
                 api_base: self.stripe.base_url(),
@@ -219,11 +219,7 @@ impl TestApp {
     /// about concurrency (`start_worker: false`). Returns how many attempts ran.
     pub async fn run_pending_tasks(&self) -> usize {
         let config = self.worker_config();
-        let tasks = h2s_dispatch::worker::Tasks {
-            pool: self.pool.clone(),
-            stripe: h2s_dispatch::stripe::StripeHttp::new(config.stripe).expect("a Stripe client"),
-            notifier: h2s_dispatch::notify::Notifier::new(config.notify_webhook_url),
-        };
+        let tasks = config.tasks(self.pool.clone()).expect("a Stripe client");
         crate::outbox_steps::run_pending_tasks(
             &self.pool,
             &tasks,

@@ -153,9 +153,10 @@ async fn the_secrets_file_holds_one_secret_a_line() {
         file.display().to_string(),
     )]));
     api.read_secret_files().unwrap();
-    let secrets =
-        h2s_dispatch::stripe::WebhookSecrets::parse(api.stripe_webhook_secret.as_ref().unwrap())
-            .unwrap();
+    let secrets = h2s_dispatch::stripe::WebhookSecrets::parse(
+        api.http.stripe_webhook_secret.as_ref().unwrap(),
+    )
+    .unwrap();
     use secrecy::ExposeSecret;
     let all: Vec<&str> = secrets.iter().map(|s| s.expose_secret()).collect();
     assert_eq!(all, ["whsec_one", "whsec_two"]);

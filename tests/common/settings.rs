@@ -6,22 +6,25 @@
 #![allow(dead_code)]
 
 use clap::Parser;
-use h2s_dispatch::config::{ApiSettings, WorkerSettings};
+use h2s_dispatch::config::{ApiSettings, OutboxSettings, WorkerSettings};
 
+/// The flags `api` takes (its `--dev` worker's among them).
 #[derive(Parser)]
 struct Flags {
     #[command(flatten)]
     api: ApiSettings,
     #[command(flatten)]
-    worker: WorkerSettings,
+    outbox: OutboxSettings,
 }
 
-/// The settings `api` and `worker` would have with these flags.
+/// The settings `api` and `worker` would have with these flags, the api's checked.
 pub fn parse(args: &[String]) -> (ApiSettings, WorkerSettings) {
-    let flags =
+    let mut flags =
         Flags::try_parse_from(std::iter::once("test").chain(args.iter().map(String::as_str)))
             .unwrap_or_else(|e| panic!("the test's flags {args:?}: {e}"));
-    (flags.api, flags.worker)
+    flags.api.check().expect("the api's settings");
+    let worker = WorkerSettings::beside(&flags.api, flags.outbox);
+    (flags.api, worker)
 }
 
 /// `--flag value` pairs as arguments.

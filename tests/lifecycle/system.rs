@@ -3,10 +3,11 @@
 //! none (the case decides when each webhook arrives), and the worker's task handler driven
 //! one task at a time by this file, as apalis would run it, so a case is deterministic.
 
-use std::time::Duration;
+use std::{sync::Arc, time::Duration};
 
 use h2s_dispatch::{
-    app::{ApiConfig, Application, Stop},
+    app::{Application, Stop},
+    config::{ApiSettings, WorkerSettings},
     dispatch, invariant,
     notify::Notifier,
     orders::{OrderId, OrderStatus, repo},
@@ -97,20 +98,15 @@ fn stripe_client(stripe: &StandIn) -> StripeHttp {
 /// The api's configuration as `main` builds it: no Stripe key (the model's checkouts carry
 /// their URLs), the worker's policy the model's, and no wait for the worker, which this file
 /// drives.
-fn api_config() -> ApiConfig {
-    let (api, worker) = settings::parse(&settings::args([
+fn parsed_settings() -> (Arc<ApiSettings>, Arc<WorkerSettings>) {
+    let (mut api, worker) = settings::parse(&settings::args([
         ("--bind", "127.0.0.1:0".into()),
         ("--admin-token", ADMIN_TOKEN.into()),
         ("--checkout-wait-ms", "0".into()),
         ("--max-retries", (MAX_ATTEMPTS - 1).to_string()),
     ]));
-    api.api_config(
-        SecretString::from(WEBHOOK_SECRET),
-        None,
-        &worker,
-        Default::default(),
-    )
-    .expect("the api's settings")
+    api.http.stripe_webhook_secret = Some(SecretString::from(WEBHOOK_SECRET));
+    (Arc::new(api), Arc::new(worker))
 }
 
 impl System {
@@ -122,7 +118,8 @@ impl System {
         let stripe = StandIn::spawn(StandInConfig::default())
             .await
             .expect("the Stripe stand-in");
-        let app = Application::build(pool.clone(), api_config())
+        let (api_settings, worker_settings) = parsed_settings();
+        let app = Application::build(pool.clone(), api_settings, None)
             .await
             .expect("the api builds");
         let base_url = format!("http://{}", app.local_addr());
@@ -133,6 +130,7 @@ impl System {
                 pool: pool.clone(),
                 stripe: stripe_client(&stripe),
                 notifier: Notifier::new(None),
+                settings: worker_settings,
             },
             sweeper: stripe_client(&stripe),
             pool,

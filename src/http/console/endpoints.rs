@@ -57,7 +57,7 @@ async fn create(
         Ok(parsed) => parsed,
         Err((field, message)) => return bad(&format!("{field}: {message}")),
     };
-    if let Err(e) = state.event_endpoints.resolve(&url).await {
+    if let Err(e) = state.settings.shared.event_endpoints().resolve(&url).await {
         return bad(&format!("url: {e}"));
     }
     match endpoints::create(&state.pool, &url, &types).await {

@@ -51,7 +51,7 @@ struct LoginForm {
 }
 
 async fn login(State(state): State<AppState>, Form(form): Form<LoginForm>) -> Response {
-    let Some(token) = &state.admin_token else {
+    let Some(token) = &state.settings.http.admin_token else {
         return page(
             StatusCode::UNAUTHORIZED,
             pages::login(Some("The console is off: the api has no ADMIN_TOKEN.")),
@@ -92,7 +92,8 @@ async fn dashboard(
         Ok::<_, sqlx::Error>((
             queries::breaches(pool).await?,
             crate::alerts::open(pool, queries::SHOWN).await?,
-            outbox::dead::list_dead(pool, queries::SHOWN, state.worker_max_attempts).await?,
+            outbox::dead::list_dead(pool, queries::SHOWN, state.settings.shared.max_attempts())
+                .await?,
             crate::outbox::depth::outbox_by_kind(pool).await?,
             reconcile::history::recent(pool, 10).await?,
         ))

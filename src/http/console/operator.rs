@@ -25,7 +25,7 @@ pub(crate) struct Operator {
 
 impl Operator {
     fn from_headers(state: &AppState, headers: &HeaderMap) -> Option<Operator> {
-        let token = state.admin_token.clone()?;
+        let token = state.settings.http.admin_token.clone()?;
         let session = auth::session(headers, &token)?;
         Some(Operator { token, session })
     }

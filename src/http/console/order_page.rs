@@ -29,7 +29,7 @@ pub(super) async fn orders(
     Query(find): Query<Find>,
 ) -> Response {
     let q = find.q.unwrap_or_default();
-    match panels(&state.pool, &q, state.worker_max_attempts).await {
+    match panels(&state.pool, &q, state.settings.shared.max_attempts()).await {
         Ok(found) => {
             let view = order_markup::OrdersView {
                 q: &q,

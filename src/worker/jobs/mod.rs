@@ -4,21 +4,28 @@
 //! [`Tasks::handle`] that runs it: a kind without its file does not compile, and no other
 //! place names the kinds.
 
+use std::sync::Arc;
+
 use sqlx::PgPool;
 
 use crate::{
+    config::WorkerSettings,
     notify::Notifier,
     outbox::OutboxTask,
     queue::{TaskError, TaskHandler},
     stripe::StripeHttp,
 };
 
-/// Everything a task needs. Cheap to clone: pools and clients are shared handles.
+/// Everything a task needs. Cheap to clone: pools, clients and the settings are shared
+/// handles.
 #[derive(Clone)]
 pub struct Tasks {
     pub pool: PgPool,
     pub stripe: StripeHttp,
     pub notifier: Notifier,
+    /// The worker's settings, read once: a job reads a setting as
+    /// `tasks.settings.<section>.<field>`.
+    pub settings: Arc<WorkerSettings>,
 }
 
 impl Tasks {
