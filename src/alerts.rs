@@ -23,6 +23,12 @@ pub enum AlertKind {
     UnusableEvent,
     /// Every delivery attempt to an event endpoint failed for 5 days: it was disabled.
     EndpointFailing,
+    /// A hold nears its end (`capture_before` within `CAPTURE_WARNING_HOURS`) and its job is
+    /// not completed: capture it, or expect a lapse.
+    AuthorizationExpiring,
+    /// A hold lapsed: the job is on hold (a scheduled visit is left booked) until a new
+    /// payment link is paid.
+    AuthorizationExpired,
 }
 
 impl AlertKind {
@@ -32,6 +38,8 @@ impl AlertKind {
             AlertKind::MoneyBackAfterDispatch => "money_back_after_dispatch",
             AlertKind::UnusableEvent => "unusable_event",
             AlertKind::EndpointFailing => "event_endpoint_failing",
+            AlertKind::AuthorizationExpiring => "authorization_expiring",
+            AlertKind::AuthorizationExpired => "authorization_expired",
         }
     }
 }

@@ -59,6 +59,7 @@ impl Application {
                 pool,
                 waiters,
                 wait: config.checkout_wait,
+                capture: config.payment_capture,
             },
             stripe: config
                 .stripe

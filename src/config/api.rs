@@ -102,6 +102,8 @@ pub struct ApiConfig {
     pub checkout_urls: UrlDefaults,
     /// Where event endpoints may point (`--event-endpoints-allow-private`).
     pub event_endpoints: crate::events::address::AddressPolicy,
+    /// How a checkout is paid when its request does not choose (`PAYMENT_CAPTURE`).
+    pub payment_capture: crate::orders::CaptureMethod,
 }
 
 impl ApiSettings {
@@ -137,6 +139,7 @@ impl ApiSettings {
             stripe,
             checkout_urls,
             event_endpoints: worker.event_endpoints(),
+            payment_capture: worker.payment_capture,
         })
     }
 }

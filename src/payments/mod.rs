@@ -8,6 +8,8 @@ pub mod apply;
 mod error;
 pub mod event;
 pub mod handle_event;
+pub mod hold;
+pub mod hold_steps;
 mod ledger;
 pub mod money;
 pub mod refund_requests;

@@ -16,10 +16,10 @@ use super::{
 use crate::{
     events::{self, DisputeOutcome, Event},
     orders::{
-        OrderId, OrderStatus,
-        transition::{Amounts, PaymentEvent},
+        CaptureMethod, OrderId, OrderStatus, hold,
+        transition::{Amounts, Hold, PaymentEvent},
     },
-    stripe::{MoneyChange, MoneyFacts},
+    stripe::{HoldChange, MoneyChange, MoneyFacts},
 };
 
 /// What a refund or dispute event did.
@@ -164,8 +164,12 @@ async fn apply_to(
     facts: &MoneyFacts,
 ) -> Result<Option<(OrderStatus, OrderStatus)>, ApplyError> {
     let (event, dispute) = book(tx, order_id, facts).await?;
+    let amounts = match &facts.change {
+        MoneyChange::Hold(hold) => hold_amounts(*hold),
+        _ => Amounts::default(),
+    };
     let changed = match event {
-        Some(event) => apply_event(tx, order_id, event, &Amounts::default(), None).await?,
+        Some(event) => apply_event(tx, order_id, event, &amounts, None).await?,
         None => None,
     };
     if let (Some(dispute), None) = (dispute, changed) {
@@ -216,6 +220,12 @@ async fn book(
             let new = open_dispute(tx, order_id, dispute_id, *amount, reason.as_deref()).await?;
             recorded(new, PaymentEvent::DisputeOpened, Event::DisputeOpened)
         }
+        MoneyChange::Hold(hold) => {
+            // Stripe tells every payment's PaymentIntent (`payment_intent.succeeded`): only a
+            // manual-capture order's is a hold's fate; an automatic one is paid by its session.
+            let manual = hold::capture_method(tx, order_id).await? == Some(CaptureMethod::Manual);
+            (manual.then_some(hold_event(*hold)), None)
+        }
         MoneyChange::DisputeClosed { dispute_id, won } => {
             let (event, outcome) = if *won {
                 (PaymentEvent::DisputeWon, DisputeOutcome::Won)
@@ -226,6 +236,40 @@ async fn book(
             recorded(closed, event, Event::DisputeClosed(outcome))
         }
     })
+}
+
+/// The payment event a hold's fate amounts to.
+pub fn hold_event(hold: HoldChange) -> PaymentEvent {
+    match hold {
+        HoldChange::Authorized { .. } => PaymentEvent::Authorized,
+        HoldChange::Captured { .. } => PaymentEvent::Captured,
+        HoldChange::Released => PaymentEvent::Released,
+        HoldChange::Lapsed => PaymentEvent::Lapsed,
+    }
+}
+
+/// The amounts a hold's fate carries: the hold (its end exact when the charge said it), or
+/// the amount captured.
+pub fn hold_amounts(hold: HoldChange) -> Amounts {
+    match hold {
+        HoldChange::Authorized {
+            amount_capturable,
+            capture_before,
+        } => Amounts {
+            hold: Some(Hold {
+                amount: amount_capturable,
+                capture_before: capture_before
+                    .and_then(|secs| chrono::DateTime::from_timestamp(secs, 0)),
+                exact: capture_before.is_some(),
+            }),
+            ..Amounts::default()
+        },
+        HoldChange::Captured { amount } => Amounts {
+            captured: amount,
+            ..Amounts::default()
+        },
+        HoldChange::Released | HoldChange::Lapsed => Amounts::default(),
+    }
 }
 
 /// A dispute's payment event and feed event, if the dispute's record changed.

@@ -5,7 +5,9 @@
 
 mod checkout;
 mod ensure_dispatch_job;
+mod hold;
 mod notify;
+mod pay_link;
 mod refund;
 
 use sqlx::PgPool;
@@ -87,6 +89,12 @@ impl TaskHandler for Tasks {
             OutboxTask::Refund {
                 refund_request_id, ..
             } => refund::run(&self.pool, &self.stripe, *refund_request_id).await,
+            OutboxTask::Capture { .. }
+            | OutboxTask::Release { .. }
+            | OutboxTask::CheckHold { .. } => hold::run(&self.pool, &self.stripe, &task).await,
+            OutboxTask::PayLink { order_id, attempt } => {
+                pay_link::run(&self.pool, &self.stripe, order_id, *attempt).await
+            }
         }
     }
 }
