@@ -145,6 +145,27 @@ pub async fn release(
     Ok(())
 }
 
+/// An operator's refund of an order whose payment is only held: nothing was taken, so
+/// nothing is refunded; the hold is released instead (no refund object at Stripe), and the
+/// order becomes `released` (its job `cancelled`) when Stripe confirms. `false` when the
+/// order's payment is not held: the refund takes its own path.
+#[tracing::instrument(skip_all, fields(%order_id))]
+pub async fn refund_held(pool: &PgPool, order_id: &OrderId) -> Result<bool, HoldError> {
+    let mut tx = pool.begin().await?;
+    let Some(order) = hold::lock(&mut tx, order_id).await? else {
+        return Err(HoldError::NoSuchOrder);
+    };
+    if order.status.known() != Some(OrderStatus::Authorized) {
+        return Ok(false);
+    }
+    if order.capture_requested_at.is_some() {
+        return Err(HoldError::CaptureAsked);
+    }
+    release(&mut tx, &order).await?;
+    tx.commit().await?;
+    Ok(true)
+}
+
 /// An order's payment link, as `pay-link` answers.
 #[derive(Debug, Clone)]
 pub struct PayLink {

@@ -256,6 +256,34 @@ async fn cancelling_a_held_orders_job_releases_the_hold_with_no_refund() {
 }
 
 #[tokio::test]
+async fn an_operator_refund_of_a_held_order_releases_the_hold_and_refunds_nothing() {
+    let app = app().await;
+    let (order_id, pi) = held_checkout(&app, "refund-held@example.com").await;
+    deliver(&app, authorized("evt_auth_rf", &pi)).await;
+
+    let body = json!({"reason": "the customer cancelled"});
+    let answer = app.request_refund(&order_id, &body, None).await;
+    assert_eq!(answer.status, 202, "{}", answer.body);
+    assert_eq!(answer.body["status"], "releasing");
+    assert_eq!(answer.body["refund_request_id"], Value::Null);
+    assert_eq!(app.tasks(&format!("release:{order_id}:0")).await, 1);
+    assert_eq!(app.count("h2s_refund_requests").await, 0);
+    let canceled = pi_event(
+        "evt_pi_canceled_rf",
+        "payment_intent.canceled",
+        &pi,
+        json!({"status": "canceled", "cancellation_reason": "requested_by_customer"}),
+    );
+    deliver(&app, canceled).await;
+    assert_eq!(app.order_status(&order_id).await, "released");
+    assert_eq!(
+        app.job_status(&order_id).await.as_deref(),
+        Some("cancelled")
+    );
+    app.shutdown().await;
+}
+
+#[tokio::test]
 async fn a_lapsed_hold_puts_the_job_on_hold_and_a_new_pay_link_authorizes_it_again() {
     let app = app().await;
     let (order_id, pi) = held_checkout(&app, "lapse@example.com").await;

@@ -37,8 +37,11 @@ pub struct RefundBody {
 #[derive(Serialize, ToSchema)]
 pub struct RefundAccepted {
     pub ok: bool,
-    pub refund_request_id: Uuid,
-    /// `requested`.
+    /// `null` for an order whose payment is only held (`authorized`): nothing is refunded,
+    /// the hold is released instead.
+    pub refund_request_id: Option<Uuid>,
+    /// `requested`; `releasing` for a held payment (the order becomes `released`, its job
+    /// `cancelled`, once Stripe confirms).
     pub status: String,
 }
 
