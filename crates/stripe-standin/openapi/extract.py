@@ -29,6 +29,18 @@ ENDPOINTS = {
     "GET /v1/events": ("_event_list_params.py", "EventListParams"),
     "POST /v1/refunds": ("_refund_create_params.py", "RefundCreateParams"),
     "GET /v1/refunds": ("_refund_list_params.py", "RefundListParams"),
+    "GET /v1/payment_intents/{id}": (
+        "_payment_intent_retrieve_params.py",
+        "PaymentIntentRetrieveParams",
+    ),
+    "POST /v1/payment_intents/{id}/capture": (
+        "_payment_intent_capture_params.py",
+        "PaymentIntentCaptureParams",
+    ),
+    "POST /v1/payment_intents/{id}/cancel": (
+        "_payment_intent_cancel_params.py",
+        "PaymentIntentCancelParams",
+    ),
 }
 
 SCALARS = {
@@ -91,6 +103,12 @@ class Module:
             if outer == "Literal":
                 values = node.slice.elts if isinstance(node.slice, ast.Tuple) else [node.slice]
                 return {"type": "string", "enum": [v.value for v in values]}
+            if outer == "Union":
+                options = []
+                for element in node.slice.elts:
+                    s = self.schema(element)
+                    options.extend(s["anyOf"] if "anyOf" in s else [s])
+                return {"anyOf": options}
             if outer == "List":
                 return {"type": "array", "items": self.schema(node.slice)}
             if outer in ("Dict", "UntypedStripeObject"):

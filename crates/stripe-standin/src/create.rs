@@ -60,6 +60,7 @@ impl Shared {
         let url = format!("{}/pay/{id}", self.public_base_url);
         let session =
             objects::session_json(&id, &new, amount, &url, chrono::Utc::now().timestamp());
+        (inner.intents.asked).insert(id.clone(), crate::intent_book::Asked::from(&new));
         inner.insert_session(id, session.clone(), new.line_items);
         Ok(session)
     }

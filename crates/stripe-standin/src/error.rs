@@ -11,6 +11,8 @@ pub(crate) struct StripeError {
     pub code: Option<&'static str>,
     pub message: String,
     pub param: Option<String>,
+    /// The PaymentIntent, on an error about one (Stripe's `error.payment_intent`).
+    pub payment_intent: Option<serde_json::Value>,
 }
 
 impl StripeError {
@@ -21,6 +23,7 @@ impl StripeError {
             code: Some(code),
             message: message.into(),
             param,
+            payment_intent: None,
         }
     }
 
@@ -53,6 +56,7 @@ impl StripeError {
                       Authorization header, using Bearer auth (e.g. 'Authorization: Bearer YOUR_SECRET_KEY')."
                 .into(),
             param: None,
+            payment_intent: None,
         }
     }
 
@@ -66,6 +70,7 @@ impl StripeError {
                  used with. Try using a key other than '{key}' if you meant to execute a different request."
             ),
             param: None,
+            payment_intent: None,
         }
     }
 
@@ -78,6 +83,7 @@ impl StripeError {
                 code: Some("rate_limit"),
                 message: "Too many requests hit the API too quickly. We recommend an exponential backoff of your requests.".into(),
                 param: None,
+                payment_intent: None,
             },
             401 => Self {
                 status,
@@ -85,6 +91,7 @@ impl StripeError {
                 code: None,
                 message: "Invalid API Key provided: sk_test_********************xxxx".into(),
                 param: None,
+                payment_intent: None,
             },
             400..=499 => Self {
                 status,
@@ -92,6 +99,7 @@ impl StripeError {
                 code: None,
                 message: format!("Injected fault: {status}."),
                 param: None,
+                payment_intent: None,
             },
             _ => Self {
                 status,
@@ -99,6 +107,7 @@ impl StripeError {
                 code: None,
                 message: "Sorry, something went wrong. We've already been notified of the problem.".into(),
                 param: None,
+                payment_intent: None,
             },
         }
     }
@@ -110,6 +119,9 @@ impl StripeError {
         }
         if let Some(param) = &self.param {
             error["param"] = json!(param);
+        }
+        if let Some(payment_intent) = &self.payment_intent {
+            error["payment_intent"] = payment_intent.clone();
         }
         json!({ "error": error }).to_string()
     }

@@ -45,7 +45,8 @@ pub(crate) fn parse_create(pairs: &[(String, String)]) -> Result<NewSession, Str
     Ok(new)
 }
 
-/// `metadata[...]` and `line_items[i][...]`; other keys are ignored.
+/// `metadata[...]`, `line_items[i][...]`, and the PaymentIntent's capture method and metadata
+/// (`payment_intent_data[...]`); other keys are ignored.
 fn nested_param(
     new: &mut NewSession,
     items: &mut RawItems,
@@ -54,6 +55,11 @@ fn nested_param(
 ) -> Result<(), StripeError> {
     if let Some(name) = bracketed(key, "metadata") {
         new.metadata
+            .insert(name.to_owned(), Value::String(value.to_owned()));
+    } else if key == "payment_intent_data[capture_method]" {
+        new.capture_method = Some(value.to_owned());
+    } else if let Some(name) = bracketed(key, "payment_intent_data[metadata]") {
+        new.intent_metadata
             .insert(name.to_owned(), Value::String(value.to_owned()));
     } else if let Some(rest) = key.strip_prefix("line_items[") {
         let (index, field) = line_item_key(rest).ok_or_else(|| {

@@ -170,6 +170,10 @@ impl StandIn {
 
     /// Marks an open session complete, records `checkout.session.completed`, signs it and POSTs
     /// it to the webhook target. `Delivery::status` is the target's answer (0: no target set).
+    /// A session created with `payment_intent_data[capture_method]=manual` and paid
+    /// ([`PaymentStatus::Paid`]: by card) is only authorized: it completes `unpaid`, its
+    /// PaymentIntent `requires_capture`, and `charge.succeeded` (uncaptured) and
+    /// `payment_intent.amount_capturable_updated` are delivered first.
     pub async fn complete_session(
         &self,
         session_id: &str,
@@ -181,17 +185,20 @@ impl StandIn {
     }
 
     /// Marks an open session complete and records `checkout.session.completed` (listed by
-    /// `GET /v1/events`) without sending it: a webhook Stripe never delivered.
+    /// `GET /v1/events`) without sending it: a webhook Stripe never delivered. A
+    /// manual-capture session's hold events are recorded (unsent) before it; the session
+    /// event is returned.
     pub fn complete_session_silently(
         &self,
         session_id: &str,
         payment_status: PaymentStatus,
     ) -> anyhow::Result<Value> {
-        self.shared
-            .transition(session_id, "checkout.session.completed", |s| {
-                change::complete(s, payment_status.as_str())
-            })
-            .map_err(|e| anyhow::anyhow!(e.message))
+        let mut events = self
+            .shared
+            .lock()
+            .complete_session(session_id, payment_status.as_str())
+            .map_err(|e| anyhow::anyhow!(e.message))?;
+        Ok(events.pop().expect("the session's event comes last"))
     }
 
     /// An open session → `expired`, recording `checkout.session.expired` (listed by

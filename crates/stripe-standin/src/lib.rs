@@ -21,7 +21,12 @@ mod fault_layer;
 mod faults;
 mod form;
 mod handle;
+mod hold_controls;
+mod holds;
 mod idempotency;
+mod intent_book;
+mod intent_routes;
+mod intents;
 mod lifecycle;
 mod lists;
 mod money;
@@ -39,6 +44,8 @@ mod validate;
 mod webhook;
 
 #[cfg(test)]
+mod hold_tests;
+#[cfg(test)]
 mod refund_tests;
 #[cfg(test)]
 mod tests;
@@ -49,6 +56,7 @@ pub use change::PaymentStatus;
 pub use config::{StandInConfig, WebhookTarget};
 pub use faults::{Fault, Faults};
 pub use handle::StandIn;
+pub use intent_book::HOLD_SECONDS;
 pub use objects::API_VERSION;
 pub use refund_settle::FAILURE_REASON;
 pub use webhook::{Delivery, SignedEvent, sign_payload};

@@ -11,11 +11,22 @@ use crate::samples;
 use crate::state::{Inner, Shared};
 
 impl Inner {
-    /// The charge of a paid session (made on first use).
+    /// The charge of a paid session (made on first use), or of a captured hold.
     pub(crate) fn charge(&mut self, session_id: &str) -> Result<&mut Charge, String> {
         let session = self
             .session(session_id)
             .ok_or_else(|| format!("No such checkout session: {session_id}"))?;
+        let held = session["payment_intent"]
+            .as_str()
+            .and_then(|pi| self.charges.get(pi))
+            .filter(|charge| charge.hold.is_some())
+            .map(|charge| (charge.payment_intent.clone(), charge.captured_amount() > 0));
+        if let Some((pi, captured)) = held {
+            if !captured {
+                return Err(format!("PaymentIntent {pi} has no captured payment."));
+            }
+            return Ok(self.charges.get_mut(&pi).expect("found above"));
+        }
         let (Some(pi), Some("paid")) = (
             session["payment_intent"].as_str(),
             session["payment_status"].as_str(),
@@ -31,11 +42,17 @@ impl Inner {
             amount,
             refunded: 0,
             dispute: None,
+            hold: None,
         }))
     }
 
+    /// Records an event of `event_type` about `object` (as it is now), in the API version
+    /// events are rendered in; the event.
     pub(crate) fn record(&mut self, event_type: &str, object: Value) -> Value {
-        let event = event_json(event_type, object, now());
+        let mut event = event_json(event_type, object, now());
+        if let Some(version) = &self.api_version {
+            event["api_version"] = Value::from(version.as_str());
+        }
         self.events.push(event.clone());
         event
     }
@@ -55,7 +72,7 @@ impl Shared {
         if charge.dispute.is_some() {
             return Err(format!("Charge {} has been disputed.", charge.id));
         }
-        let left = charge.amount - charge.refunded;
+        let left = charge.refundable();
         let amount = amount.unwrap_or(left);
         if amount <= 0 || amount > left {
             return Err(format!(
@@ -83,7 +100,7 @@ impl Shared {
     pub(crate) fn open_dispute(&self, session_id: &str) -> Result<Value, String> {
         let mut inner = self.lock();
         let charge = inner.charge(session_id)?;
-        if charge.dispute.is_some() || charge.refunded >= charge.amount {
+        if charge.dispute.is_some() || charge.refundable() <= 0 {
             return Err(format!("Charge {} cannot be disputed now.", charge.id));
         }
         charge.dispute = Some((random_id("dp_", 24), None));

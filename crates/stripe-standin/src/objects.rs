@@ -17,6 +17,10 @@ pub(crate) struct NewSession {
     pub client_reference_id: Option<String>,
     pub metadata: Map<String, Value>,
     pub line_items: Vec<LineItem>,
+    /// `payment_intent_data[capture_method]` (`manual`: the payment is only authorized).
+    pub capture_method: Option<String>,
+    /// `payment_intent_data[metadata][...]`: the PaymentIntent's metadata.
+    pub intent_metadata: Map<String, Value>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]

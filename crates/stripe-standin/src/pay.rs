@@ -70,9 +70,19 @@ async fn pay_page(State(shared): State<Arc<Shared>>, Path(id): Path<String>) -> 
     page(StatusCode::OK, "Checkout", &body)
 }
 
+/// Pays by card: a manual-capture session's payment is only authorized (a hold).
 async fn pay_complete(State(shared): State<Arc<Shared>>, Path(id): Path<String>) -> Response {
     let result = shared.complete(&id, "paid").await;
-    pay_result(&shared, &id, result, "success_url", "Payment complete")
+    let held = shared
+        .lock()
+        .session(&id)
+        .is_some_and(|s| s["payment_status"] == "unpaid");
+    let title = if held {
+        "Payment authorized (a hold, captured later)"
+    } else {
+        "Payment complete"
+    };
+    pay_result(&shared, &id, result, "success_url", title)
 }
 
 async fn pay_expire(State(shared): State<Arc<Shared>>, Path(id): Path<String>) -> Response {

@@ -83,7 +83,7 @@ impl Inner {
             );
             return Err(StripeError::invalid("charge_disputed", message, None));
         }
-        let left = charge.amount - charge.refunded;
+        let left = charge.refundable();
         if left <= 0 {
             let message = format!("Charge {} has already been refunded.", charge.id);
             return Err(StripeError::invalid(

@@ -30,6 +30,15 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
             "/v1/refunds",
             post(crate::refunds::create).get(crate::refunds::list),
         )
+        .route("/v1/payment_intents/{id}", get(crate::intent_routes::get))
+        .route(
+            "/v1/payment_intents/{id}/capture",
+            post(crate::intent_routes::capture),
+        )
+        .route(
+            "/v1/payment_intents/{id}/cancel",
+            post(crate::intent_routes::cancel),
+        )
         // Checked after the fault layer (faults, latency, the key), before the handler.
         .route_layer(middleware::from_fn(crate::validate::layer))
         .route_layer(middleware::from_fn_with_state(shared.clone(), fault_layer));

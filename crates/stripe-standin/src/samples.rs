@@ -63,6 +63,37 @@ pub fn charge(
     )
 }
 
+/// A PaymentIntent of `amount` (cents, usd), captured `capture_method` (`automatic`,
+/// `manual`), in `status`: `requires_capture` holds all of it (`amount_capturable`),
+/// `succeeded` received all of it (`amount_received`; set it after a partial capture). The
+/// sample's made-up error, next action, processing and transfer (which would say something
+/// untrue of this payment) are none; `canceled_at` is set when it is canceled.
+pub fn payment_intent(
+    id: &str,
+    amount: i64,
+    capture_method: &str,
+    status: &str,
+    created: i64,
+) -> Value {
+    let held = if status == "requires_capture" {
+        amount
+    } else {
+        0
+    };
+    let received = if status == "succeeded" { amount } else { 0 };
+    filled(
+        "payment_intent",
+        json!({
+            "id": id, "amount": amount, "amount_capturable": held, "amount_received": received,
+            "capture_method": capture_method, "status": status, "created": created,
+            "currency": "usd", "livemode": false, "canceled_at": null,
+            "client_secret": format!("{id}_secret_standin"),
+            "last_payment_error": null, "next_action": null, "processing": null,
+            "transfer_data": null,
+        }),
+    )
+}
+
 /// The sample of `resource` (a refund, a dispute) for `amount` of `charge`, in `status`.
 fn on_charge(resource: &str, ids: [&str; 3], amount: i64, status: &str, created: i64) -> Value {
     let [id, charge, payment_intent] = ids;
@@ -144,6 +175,10 @@ mod tests {
             ),
             ("dispute", dispute("dp_1", "ch_1", "pi_1", 500, "won", 1)),
             ("event", event("evt_1", "charge.refunded", json!({}), 1)),
+            (
+                "payment_intent",
+                payment_intent("pi_1", 500, "manual", "requires_capture", 1),
+            ),
         ] {
             let sample = sample(resource);
             let keys = |v: &Value| v.as_object().unwrap().keys().cloned().collect::<Vec<_>>();

@@ -11,7 +11,7 @@ use crate::config::WebhookTarget;
 use crate::error::StripeError;
 use crate::faults::{Fault, Faults};
 use crate::idempotency::IdempotencyKeys;
-use crate::objects::{self, LineItem};
+use crate::objects::LineItem;
 
 pub(crate) struct Shared {
     inner: Mutex<Inner>,
@@ -46,6 +46,10 @@ pub(crate) struct Inner {
     pub(crate) charges: HashMap<String, crate::charge::Charge>,
     /// Refunds made through `POST /v1/refunds` (`refunds.rs`).
     pub(crate) refunds: crate::refund_book::RefundBook,
+    /// Completed sessions' PaymentIntents (`intents.rs`), holds among them (`holds.rs`).
+    pub(crate) intents: crate::intent_book::IntentBook,
+    /// The API version events are rendered in, when a test set one (else [`crate::API_VERSION`]).
+    pub api_version: Option<String>,
 }
 
 fn trim(window: &mut VecDeque<Instant>, now: Instant) {
@@ -80,6 +84,24 @@ impl Inner {
 
     fn session_mut(&mut self, id: &str) -> Option<&mut Value> {
         self.index.get(id).map(|i| &mut self.sessions[*i])
+    }
+
+    /// Applies `change` to an existing session; the session as it now is. `change` refuses
+    /// transitions Stripe would not make.
+    pub fn change_session(
+        &mut self,
+        id: &str,
+        change: impl FnOnce(&mut Value) -> Result<(), String>,
+    ) -> Result<Value, StripeError> {
+        let session = self
+            .session_mut(id)
+            .ok_or_else(|| StripeError::resource_missing("checkout.session", id, "session"))?;
+        let mut updated = session.clone();
+        change(&mut updated).map_err(|message| {
+            StripeError::invalid("checkout_session_invalid_state", message, None)
+        })?;
+        *session = updated.clone();
+        Ok(updated)
     }
 
     pub fn sessions(&self) -> &[Value] {
@@ -129,16 +151,7 @@ impl Shared {
         change: impl FnOnce(&mut Value) -> Result<(), String>,
     ) -> Result<Value, StripeError> {
         let mut inner = self.lock();
-        let session = inner
-            .session_mut(id)
-            .ok_or_else(|| StripeError::resource_missing("checkout.session", id, "session"))?;
-        let mut updated = session.clone();
-        change(&mut updated).map_err(|message| {
-            StripeError::invalid("checkout_session_invalid_state", message, None)
-        })?;
-        *session = updated.clone();
-        let event = objects::event_json(event_type, updated, chrono::Utc::now().timestamp());
-        inner.events.push(event.clone());
-        Ok(event)
+        let updated = inner.change_session(id, change)?;
+        Ok(inner.record(event_type, updated))
     }
 }
