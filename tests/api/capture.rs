@@ -15,7 +15,7 @@ use crate::{
     refund_steps::visit,
 };
 
-const HELD: i64 = 10_000;
+pub(crate) const HELD: i64 = 10_000;
 
 pub(crate) async fn app() -> TestApp {
     spawn_app_with(Options {

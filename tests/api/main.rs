@@ -2,6 +2,7 @@
 
 mod adopt;
 mod capture;
+mod capture_flow;
 mod checkout;
 mod console;
 mod console_refund;
