@@ -48,8 +48,8 @@ where
     }
 }
 
-/// A JSON body that may be left out: no body at all (whatever its `Content-Type`) is `None`;
-/// a body is read as [`JsonBody`] reads it.
+/// A JSON body that may be left out: no body at all (whatever its `Content-Type`), or
+/// `null`, is `None`; a body is read as [`JsonBody`] reads it.
 pub struct OptionalJsonBody<T>(pub Option<T>);
 
 impl<S, T> FromRequest<S> for OptionalJsonBody<T>
@@ -74,9 +74,9 @@ where
             return Ok(OptionalJsonBody(None));
         }
         let req = Request::from_parts(parts, axum::body::Body::from(bytes));
-        JsonBody::from_request(req, state)
+        JsonBody::<Option<T>>::from_request(req, state)
             .await
-            .map(|JsonBody(value)| OptionalJsonBody(Some(value)))
+            .map(|JsonBody(value)| OptionalJsonBody(value))
     }
 }
 

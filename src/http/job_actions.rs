@@ -73,9 +73,9 @@ pub async fn schedule(
     request_body(content = Option<CompleteBody>, description = "optional: `amount` to capture of a held payment"),
     security(("admin_token" = [])),
     responses((status = 200, body = JobAnswer),
-        (status = 400, description = "invalid input: amount over the hold, or for an order whose payment is not held", body = ErrorBody),
+        (status = 400, description = "invalid input (the field named)", body = ErrorBody),
         (status = 404, description = "no such job", body = ErrorBody),
-        (status = 409, description = "job_refused: not scheduled; or capture_asked: completed and its payment captured (or being captured) already", body = ErrorBody),
+        (status = 409, description = "job_refused: not scheduled; capture_asked: completed and its payment captured (or being captured) already; amount_over_hold: more than the amount held; not_held: an amount for an order whose payment is not held. Nothing written", body = ErrorBody),
         BodyErrors, AdminErrors))]
 pub async fn complete(
     _: Admin,
@@ -123,14 +123,15 @@ fn parse_job_id(text: &str) -> Result<Uuid, ApiError> {
     Uuid::parse_str(text).map_err(|_| ApiError::NotFound)
 }
 
-/// A required text field: at most `max` characters as sent, something left once trimmed.
+/// A required text field: at most `max` characters as sent, something left once trimmed. A
+/// NUL, which JSON allows and Postgres text does not, is kept as U+FFFD.
 fn text(field: &'static str, value: &str, max: usize) -> Result<String, ApiError> {
     let too_long = value.chars().count() > max;
     let value = value.trim();
     if value.is_empty() || too_long {
         return Err(ApiError::invalid(field, format!("1 to {max} characters")));
     }
-    Ok(value.to_owned())
+    Ok(value.replace('\0', "\u{fffd}"))
 }
 
 fn answer<E: Into<ApiError>>(result: Result<JobView, E>) -> Result<Json<JobAnswer>, ApiError> {
@@ -154,9 +155,19 @@ impl From<HoldError> for ApiError {
             HoldError::Database(d) => d.into(),
             HoldError::Apply(a) => ApiError::Internal(a.into()),
             HoldError::Refused(r) => ActionError::Refused(r).into(),
-            HoldError::AmountOverHold { .. } | HoldError::NotHeld => {
-                ApiError::invalid("amount", e.to_string())
-            }
+            // Refusals of a well-formed amount by the order's state: 409s naming the field.
+            HoldError::AmountOverHold { .. } => ApiError::Refused {
+                status: StatusCode::CONFLICT,
+                code: "amount_over_hold",
+                message: e.to_string(),
+                field: Some("amount"),
+            },
+            HoldError::NotHeld => ApiError::Refused {
+                status: StatusCode::CONFLICT,
+                code: "not_held",
+                message: e.to_string(),
+                field: Some("amount"),
+            },
             HoldError::CaptureAsked => ApiError::Refused {
                 status: StatusCode::CONFLICT,
                 code: "capture_asked",

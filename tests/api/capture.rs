@@ -202,7 +202,12 @@ async fn a_partial_capture_asks_for_its_amount_and_more_than_the_hold_is_refused
     let over = app
         .job_action(&job_id, "complete", Some(json!({"amount": HELD + 1})))
         .await;
-    assert_eq!(over.status, 400, "{}", over.body);
+    assert_eq!(
+        (over.status, over.code()),
+        (409, "amount_over_hold"),
+        "{}",
+        over.body
+    );
     assert_eq!(over.body["error"]["field"], "amount");
     assert_eq!(
         app.job_status(&order_id).await.as_deref(),
@@ -466,5 +471,115 @@ async fn an_automatic_orders_payment_intent_events_change_nothing_even_seen_befo
     assert_eq!(app.feed_events(&order_id, "order.paid").await, 1);
     assert_eq!(app.feed_events(&order_id, "order.captured").await, 0);
     assert_eq!(app.tasks("check_hold:%").await, 0);
+    app.shutdown().await;
+}
+
+/// The three fates of one hold, as Stripe tells them: its authorization, then a capture, a
+/// release or a lapse; each with the status its order must end in, and its job.
+fn fates(pi: &str, n: usize) -> Vec<(Vec<Value>, &'static str, &'static str)> {
+    let id = |what: &str| format!("evt_{what}_{n}");
+    let canceled = |reason: &str| {
+        pi_event(
+            &id(reason),
+            "payment_intent.canceled",
+            pi,
+            json!({"status": "canceled", "cancellation_reason": reason}),
+        )
+    };
+    let expired = samples::event(
+        &id("charge_expired"),
+        "charge.expired",
+        samples::charge("ch_x", pi, HELD, 0, false, 0),
+        chrono::Utc::now().timestamp(),
+    );
+    vec![
+        (
+            vec![
+                authorized(&id("auth"), pi),
+                captured(&id("captured"), pi, HELD),
+            ],
+            "paid",
+            "ready",
+        ),
+        (
+            vec![
+                authorized(&id("auth"), pi),
+                canceled("requested_by_customer"),
+            ],
+            "released",
+            "cancelled",
+        ),
+        (
+            vec![authorized(&id("auth"), pi), canceled("expired"), expired],
+            "authorization_expired",
+            "on_hold",
+        ),
+    ]
+}
+
+/// Every order of a hold's events with its session's (each permutation), one of them
+/// delivered twice: the order ends where the last of Stripe's word puts it, whatever the
+/// order of delivery, and the invariant holds (an authorized or paid order has its job).
+#[tokio::test]
+async fn a_holds_events_in_any_order_and_duplicated_end_the_same() {
+    let app = app().await;
+    let mut cases = 0;
+    for fate in 0..3 {
+        for perm in 0..6 {
+            let email = format!("perm-{fate}-{perm}@example.com");
+            let mut body = checkout_body(&email);
+            body["capture"] = json!("manual");
+            let accepted: Value = app.post_checkout(&body).await.json().await.unwrap();
+            let order_id = accepted["order_id"].as_str().unwrap().to_owned();
+            app.run_pending_tasks().await;
+            let session_id: String =
+                sqlx::query_scalar("SELECT stripe_session_id FROM h2s_orders WHERE order_id = $1")
+                    .bind(&order_id)
+                    .fetch_one(&app.pool)
+                    .await
+                    .unwrap();
+            let completed = app
+                .stripe
+                .complete_session_silently(&session_id, PaymentStatus::Unpaid)
+                .unwrap();
+            let pi = completed["data"]["object"]["payment_intent"]
+                .as_str()
+                .unwrap()
+                .to_owned();
+            let (events, status, job) = fates(&pi, cases).swap_remove(fate);
+            let mut all = vec![completed];
+            all.extend(events);
+            // The permutation `perm` of the first three events (the rest after), and the
+            // permutation's second event delivered again at the end.
+            let orders = [
+                [0, 1, 2],
+                [0, 2, 1],
+                [1, 0, 2],
+                [1, 2, 0],
+                [2, 0, 1],
+                [2, 1, 0],
+            ];
+            let mut sequence: Vec<Value> = orders[perm].iter().map(|i| all[*i].clone()).collect();
+            sequence.extend(all[3..].iter().cloned());
+            sequence.push(sequence[1].clone());
+            for event in sequence {
+                deliver(&app, event).await;
+            }
+            assert_eq!(
+                (
+                    app.order_status(&order_id).await,
+                    app.job_status(&order_id).await
+                ),
+                (status.to_owned(), Some(job.to_owned())),
+                "fate {fate}, permutation {perm}"
+            );
+            cases += 1;
+        }
+    }
+    assert_eq!(h2s_dispatch::invariant::count(&app.pool).await.unwrap(), 0);
+    let told: i64 = app
+        .count("h2s_events WHERE event_type IN ('order.captured', 'order.released', 'order.authorization_expired')")
+        .await;
+    assert_eq!(told, cases as i64, "each hold's end told once");
     app.shutdown().await;
 }
