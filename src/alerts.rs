@@ -29,6 +29,11 @@ pub enum AlertKind {
     /// A hold lapsed: the job is on hold (a scheduled visit is left booked) until a new
     /// payment link is paid.
     AuthorizationExpired,
+    /// A refund Stripe had taken (`pending`) failed later (the customer's bank refused it): the
+    /// customer has not been repaid, though the order was told refunded (or partially) when
+    /// the refund was made. The order and its job stay as they are (a refund is never
+    /// undone into a visit); the operator refunds again or settles with the customer.
+    RefundFailed,
 }
 
 impl AlertKind {
@@ -40,6 +45,7 @@ impl AlertKind {
             AlertKind::EndpointFailing => "event_endpoint_failing",
             AlertKind::AuthorizationExpiring => "authorization_expiring",
             AlertKind::AuthorizationExpired => "authorization_expired",
+            AlertKind::RefundFailed => "refund_failed",
         }
     }
 }

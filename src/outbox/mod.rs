@@ -16,25 +16,31 @@ pub use crate::queue::{Cause, TaskError, UNSET_MAX_ATTEMPTS, attempt_limit};
 /// The apalis queue (`apalis.jobs.job_type`) that holds every h2s task.
 pub const QUEUE: &str = "h2s_outbox";
 
-/// Declares [`OutboxTask`] from the list of kinds below: each kind's variant, its name (the
-/// payload's `kind`, the metrics' `kind` label, the idempotency key's prefix) and its fields.
-macro_rules! task_kinds {
-    ($($(#[$doc:meta])* $variant:ident = $kind:literal { $($fields:tt)* })*) => {
+/// Declares [`OutboxTask`] from the list of kinds ([`with_task_kinds!`]): each kind's variant,
+/// its name (the payload's `kind`, the metrics' `kind` label, the idempotency key's prefix, and
+/// the name of its job's file in `worker/jobs/`) and its fields.
+macro_rules! declare_outbox_task {
+    ($($(#[$doc:meta])* $variant:ident = $kind:ident {
+        $($(#[$fmeta:meta])* $field:ident : $ty:ty),* $(,)?
+    })*) => {
         /// One unit of outbox work. Each kind is idempotent: running it twice has the effect
         /// of once.
+        ///
+        /// The payload's `kind` is the variant's name in snake case, which is the `$kind` of
+        /// its entry (`tests::each_kind_is_its_payloads_kind` keeps the two equal).
         #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-        #[serde(tag = "kind")]
+        #[serde(tag = "kind", rename_all = "snake_case")]
         pub enum OutboxTask {
-            $($(#[$doc])* #[serde(rename = $kind)] $variant { $($fields)* },)*
+            $($(#[$doc])* $variant { $($(#[$fmeta])* $field: $ty),* },)*
         }
 
         impl OutboxTask {
             /// Every kind's name, in the list's order.
-            pub const KINDS: &'static [&'static str] = &[$($kind),*];
+            pub const KINDS: &'static [&'static str] = &[$(stringify!($kind)),*];
 
             pub fn kind(&self) -> &'static str {
                 match self {
-                    $(OutboxTask::$variant { .. } => $kind,)*
+                    $(OutboxTask::$variant { .. } => stringify!($kind),)*
                 }
             }
 
@@ -47,40 +53,50 @@ macro_rules! task_kinds {
     };
 }
 
-// THE list of task kinds: a new kind is one entry here and its job, one file in
-// `worker/jobs/` named in that folder's one list (the compiler keeps the two in step).
-task_kinds! {
-    /// Resolve the recipient, create the dispatch job, create the Stripe Checkout Session.
-    Checkout = "checkout" {
-        order_id: OrderId,
-        checkout_trace_id: Uuid,
-        /// The id of the request that made the checkout, so the worker's log lines carry it
-        /// too (absent from re-enqueued tasks and from rows written before it existed).
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        request_id: Option<String>,
-    }
-    /// Make sure a (paid) order has its dispatch job, with the status its order implies.
-    EnsureDispatchJob = "ensure_dispatch_job" { order_id: OrderId }
-    /// Tell the management channel about a newly paid order.
-    NotifyPaid = "notify_paid" { order_id: OrderId }
-    /// Tell the management channel that an order's payment is disputed (its job on hold).
-    NotifyDispute = "notify_dispute" { order_id: OrderId }
-    /// Carry out an operator's refund request (`refunds::task`): one task per request.
-    Refund = "refund" {
-        order_id: OrderId,
-        refund_request_id: Uuid,
-    }
-    /// Capture a held payment once its job is completed (`payments::hold_steps`): one task,
-    /// and one Stripe idempotency key, per order and payment attempt.
-    Capture = "capture" { order_id: OrderId, attempt: i32 }
-    /// Release a held payment (cancel its PaymentIntent): its job was cancelled.
-    Release = "release" { order_id: OrderId, attempt: i32 }
-    /// Read a manual-capture order's PaymentIntent: held (`requires_capture`) or still on its
-    /// way (`processing`), and until when the hold lasts.
-    CheckHold = "check_hold" { order_id: OrderId, attempt: i32 }
-    /// Create the Checkout Session of a new payment attempt (a lapsed hold's new link).
-    PayLink = "pay_link" { order_id: OrderId, attempt: i32 }
+/// THE list of task kinds. It hands the list to `$callback`: here to declare [`OutboxTask`],
+/// in `worker::jobs` to declare each kind's job module and the one match that runs it. A new
+/// kind is one entry here and its job, one file `worker/jobs/<kind>.rs` with
+/// `pub(super) async fn run(tasks: &Tasks, <each field by reference>)`: the compiler keeps the
+/// two in step.
+macro_rules! with_task_kinds {
+    ($callback:ident) => {
+        $callback! {
+            /// Resolve the recipient, create the dispatch job, create the Stripe Checkout Session.
+            Checkout = checkout {
+                order_id: OrderId,
+                checkout_trace_id: Uuid,
+                /// The id of the request that made the checkout, so the worker's log lines carry
+                /// it too (absent from re-enqueued tasks and from rows written before it existed).
+                #[serde(default, skip_serializing_if = "Option::is_none")]
+                request_id: Option<String>,
+            }
+            /// Make sure a (paid) order has its dispatch job, with the status its order implies.
+            EnsureDispatchJob = ensure_dispatch_job { order_id: OrderId }
+            /// Tell the management channel about a newly paid order.
+            NotifyPaid = notify_paid { order_id: OrderId }
+            /// Tell the management channel that an order's payment is disputed (its job on hold).
+            NotifyDispute = notify_dispute { order_id: OrderId }
+            /// Carry out an operator's refund request (`refunds::task`): one task per request.
+            Refund = refund {
+                order_id: OrderId,
+                refund_request_id: Uuid,
+            }
+            /// Capture a held payment once its job is completed (`payments::hold_steps`): one
+            /// task, and one Stripe idempotency key, per order and payment attempt.
+            Capture = capture { order_id: OrderId, attempt: i32 }
+            /// Release a held payment (cancel its PaymentIntent): its job was cancelled.
+            Release = release { order_id: OrderId, attempt: i32 }
+            /// Read a manual-capture order's PaymentIntent: held (`requires_capture`) or still
+            /// on its way (`processing`), and until when the hold lasts.
+            CheckHold = check_hold { order_id: OrderId, attempt: i32 }
+            /// Create the Checkout Session of a new payment attempt (a lapsed hold's new link).
+            PayLink = pay_link { order_id: OrderId, attempt: i32 }
+        }
+    };
 }
+pub(crate) use with_task_kinds;
+
+with_task_kinds!(declare_outbox_task);
 
 impl OutboxTask {
     /// The span an attempt of this task runs in: the order's, and its trace once the task
@@ -104,6 +120,7 @@ impl OutboxTask {
             OutboxTask::Refund {
                 refund_request_id, ..
             } => format!("{}:{refund_request_id}", self.kind()),
+            // A held payment's steps: one per order and payment attempt.
             OutboxTask::Capture { attempt, .. }
             | OutboxTask::Release { attempt, .. }
             | OutboxTask::CheckHold { attempt, .. }
@@ -157,3 +174,23 @@ const ENQUEUE_SQL: &str = r#"
         WHERE (apalis.jobs.status = 'Failed' AND apalis.jobs.attempts >= apalis.jobs.max_attempts)
            OR apalis.jobs.status = 'Killed'
 "#;
+
+#[cfg(test)]
+mod tests {
+    use super::OutboxTask;
+
+    /// A kind's name (its entry's `$kind`, the job's file, the metrics' label) is the name the
+    /// payload carries (serde's snake case of the variant): a payload of each listed kind is
+    /// read as that kind, never refused as an unknown one.
+    #[test]
+    fn each_kind_is_its_payloads_kind() {
+        for kind in OutboxTask::KINDS {
+            let err = serde_json::from_value::<OutboxTask>(serde_json::json!({ "kind": kind }))
+                .expect_err("a payload without its fields is refused");
+            assert!(
+                err.to_string().contains("missing field"),
+                "kind {kind} is not a payload kind: {err}"
+            );
+        }
+    }
+}

@@ -14,6 +14,7 @@ use super::{
     refund_requests::{RefundFate, settle},
 };
 use crate::{
+    alerts::{self, AlertKind},
     events::{self, DisputeOutcome, Event},
     orders::{
         CaptureMethod, OrderId, OrderStatus, hold,
@@ -208,6 +209,9 @@ async fn book(
                 (false, false) => RefundFate::Pending,
             };
             settle(tx, order_id, request.as_deref(), refund_id, fate).await?;
+            if let RefundFate::Failed(reason) = fate {
+                refund_failed(tx, order_id, refund_id, *amount, reason).await?;
+            }
             let sum = record_refund(tx, order_id, refund_id, *amount, *succeeded).await?;
             let whole = refunded_at_least(tx, order_id, sum, false).await?;
             (whole.then_some(PaymentEvent::Refunded), None)
@@ -270,6 +274,24 @@ pub fn hold_amounts(hold: HoldChange) -> Amounts {
         },
         HoldChange::Released | HoldChange::Lapsed => Amounts::default(),
     }
+}
+
+/// A refund that failed after Stripe took it: the customer was not repaid. The order keeps
+/// the status its refund gave it (the job is not sent out again on a bank's refusal), and the
+/// operator is told, once per order.
+async fn refund_failed(
+    tx: &mut Transaction<'_, Postgres>,
+    order_id: &OrderId,
+    refund_id: &str,
+    amount: i64,
+    reason: &str,
+) -> Result<(), sqlx::Error> {
+    let detail = format!(
+        "refund {refund_id} of {amount} (smallest currency unit) failed at Stripe ({reason}): \
+         the customer was not repaid; refund again or settle with the customer"
+    );
+    alerts::raise(tx, order_id, AlertKind::RefundFailed, &detail).await?;
+    Ok(())
 }
 
 /// A dispute's payment event and feed event, if the dispute's record changed.

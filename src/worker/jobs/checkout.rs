@@ -1,16 +1,16 @@
 //! `checkout`: resolve the recipient, create the dispatch job, create the Stripe Checkout
 //! Session (`checkout::fulfil`).
 
-use sqlx::PgPool;
 use uuid::Uuid;
 
-use crate::{checkout, orders::OrderId, queue::TaskError, stripe::StripeHttp};
+use super::Tasks;
+use crate::{checkout, orders::OrderId, queue::TaskError};
 
 pub(super) async fn run(
-    pool: &PgPool,
-    stripe: &StripeHttp,
+    tasks: &Tasks,
     order_id: &OrderId,
-    checkout_trace_id: Uuid,
+    checkout_trace_id: &Uuid,
+    _request_id: &Option<String>,
 ) -> Result<(), TaskError> {
-    checkout::fulfil(pool, stripe, order_id, checkout_trace_id).await
+    checkout::fulfil(&tasks.pool, &tasks.stripe, order_id, *checkout_trace_id).await
 }

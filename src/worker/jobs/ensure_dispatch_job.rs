@@ -1,12 +1,11 @@
 //! `ensure_dispatch_job`: make sure a (paid) order has its dispatch job, with the status its
 //! order implies (`dispatch::ensure_job`).
 
-use sqlx::PgPool;
-
+use super::Tasks;
 use crate::{dispatch, orders::OrderId, queue::TaskError};
 
-pub(super) async fn run(pool: &PgPool, order_id: &OrderId) -> Result<(), TaskError> {
-    let mut tx = pool.begin().await?;
+pub(super) async fn run(tasks: &Tasks, order_id: &OrderId) -> Result<(), TaskError> {
+    let mut tx = tasks.pool.begin().await?;
     dispatch::ensure_job(&mut tx, order_id).await?;
     tx.commit().await?;
     Ok(())

@@ -1,14 +1,8 @@
-//! The app's jobs, above the generic queue runner (`queue`): one file per task kind (the
-//! kinds are `outbox::OutboxTask`'s list), each calling into the domain. The match in
-//! [`Tasks::handle`] is the one list that names each kind's file: it has no `_` arm, so a
-//! kind without its job does not compile.
-
-mod checkout;
-mod ensure_dispatch_job;
-mod hold;
-mod notify;
-mod pay_link;
-mod refund;
+//! The app's jobs, above the generic queue runner (`queue`): one file per task kind, named as
+//! the kind, each calling into the domain. The kinds are the one list in `outbox`
+//! (`with_task_kinds!`), from which [`jobs!`] declares each kind's module and the match in
+//! [`Tasks::handle`] that runs it: a kind without its file does not compile, and no other
+//! place names the kinds.
 
 use sqlx::PgPool;
 
@@ -60,41 +54,25 @@ impl Tasks {
     }
 }
 
-impl TaskHandler for Tasks {
-    type Job = OutboxTask;
+/// Declares each kind's job module (`<kind>.rs`) and runs a task with its file's `run`, given
+/// the [`Tasks`] and each of the task's fields by reference.
+macro_rules! jobs {
+    ($($(#[$doc:meta])* $variant:ident = $kind:ident {
+        $($(#[$fmeta:meta])* $field:ident : $ty:ty),* $(,)?
+    })*) => {
+        $(mod $kind;)*
 
-    async fn handle(&self, task: OutboxTask) -> Result<(), TaskError> {
-        self.trace(&task).await;
-        match &task {
-            OutboxTask::Checkout {
-                order_id,
-                checkout_trace_id,
-                ..
-            } => checkout::run(&self.pool, &self.stripe, order_id, *checkout_trace_id).await,
-            OutboxTask::EnsureDispatchJob { order_id } => {
-                ensure_dispatch_job::run(&self.pool, order_id).await
-            }
-            OutboxTask::NotifyPaid { order_id } => {
-                notify::run(&self.pool, &self.notifier, notify::Notice::Paid, order_id).await
-            }
-            OutboxTask::NotifyDispute { order_id } => {
-                notify::run(
-                    &self.pool,
-                    &self.notifier,
-                    notify::Notice::Dispute,
-                    order_id,
-                )
-                .await
-            }
-            OutboxTask::Refund {
-                refund_request_id, ..
-            } => refund::run(&self.pool, &self.stripe, *refund_request_id).await,
-            OutboxTask::Capture { .. }
-            | OutboxTask::Release { .. }
-            | OutboxTask::CheckHold { .. } => hold::run(&self.pool, &self.stripe, &task).await,
-            OutboxTask::PayLink { order_id, attempt } => {
-                pay_link::run(&self.pool, &self.stripe, order_id, *attempt).await
+        impl TaskHandler for Tasks {
+            type Job = OutboxTask;
+
+            async fn handle(&self, task: OutboxTask) -> Result<(), TaskError> {
+                self.trace(&task).await;
+                match &task {
+                    $(OutboxTask::$variant { $($field),* } => $kind::run(self, $($field),*).await,)*
+                }
             }
         }
-    }
+    };
 }
+
+crate::outbox::with_task_kinds!(jobs);

@@ -1,14 +1,14 @@
 //! `refund`: carry out an operator's refund request (`refunds::task`), one task per request.
 
-use sqlx::PgPool;
 use uuid::Uuid;
 
-use crate::{queue::TaskError, stripe::StripeHttp};
+use super::Tasks;
+use crate::{orders::OrderId, queue::TaskError};
 
 pub(super) async fn run(
-    pool: &PgPool,
-    stripe: &StripeHttp,
-    refund_request_id: Uuid,
+    tasks: &Tasks,
+    _order_id: &OrderId,
+    refund_request_id: &Uuid,
 ) -> Result<(), TaskError> {
-    crate::refunds::task::carry_out(pool, stripe, refund_request_id).await
+    crate::refunds::task::carry_out(&tasks.pool, &tasks.stripe, *refund_request_id).await
 }

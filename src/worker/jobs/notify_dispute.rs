@@ -1,0 +1,9 @@
+//! `notify_dispute`: tell the management channel that an order's payment is disputed, its job
+//! on hold (`notify::Notifier`).
+
+use super::Tasks;
+use crate::{orders::OrderId, queue::TaskError};
+
+pub(super) async fn run(tasks: &Tasks, order_id: &OrderId) -> Result<(), TaskError> {
+    tasks.notifier.dispute(&tasks.pool, order_id).await
+}
