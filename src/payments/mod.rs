@@ -9,6 +9,7 @@ mod error;
 pub mod event;
 pub mod handle_event;
 pub mod hold;
+mod hold_facts;
 pub mod hold_steps;
 mod ledger;
 pub mod money;

@@ -18,9 +18,9 @@ use crate::{
     events::{self, DisputeOutcome, Event},
     orders::{
         CaptureMethod, OrderId, OrderStatus, hold,
-        transition::{Amounts, Hold, PaymentEvent},
+        transition::{Amounts, PaymentEvent},
     },
-    stripe::{HoldChange, MoneyChange, MoneyFacts},
+    stripe::{MoneyChange, MoneyFacts},
 };
 
 /// What a refund or dispute event did.
@@ -166,7 +166,7 @@ async fn apply_to(
 ) -> Result<Option<(OrderStatus, OrderStatus)>, ApplyError> {
     let (event, dispute) = book(tx, order_id, facts).await?;
     let amounts = match &facts.change {
-        MoneyChange::Hold(hold) => hold_amounts(*hold),
+        MoneyChange::Hold(hold) => super::hold_facts::hold_amounts(*hold),
         _ => Amounts::default(),
     };
     let changed = match event {
@@ -228,7 +228,7 @@ async fn book(
             // Stripe tells every payment's PaymentIntent (`payment_intent.succeeded`): only a
             // manual-capture order's is a hold's fate; an automatic one is paid by its session.
             let manual = hold::capture_method(tx, order_id).await? == Some(CaptureMethod::Manual);
-            (manual.then_some(hold_event(*hold)), None)
+            (manual.then_some(super::hold_facts::hold_event(*hold)), None)
         }
         MoneyChange::DisputeClosed { dispute_id, won } => {
             let (event, outcome) = if *won {
@@ -240,40 +240,6 @@ async fn book(
             recorded(closed, event, Event::DisputeClosed(outcome))
         }
     })
-}
-
-/// The payment event a hold's fate amounts to.
-pub fn hold_event(hold: HoldChange) -> PaymentEvent {
-    match hold {
-        HoldChange::Authorized { .. } => PaymentEvent::Authorized,
-        HoldChange::Captured { .. } => PaymentEvent::Captured,
-        HoldChange::Released => PaymentEvent::Released,
-        HoldChange::Lapsed => PaymentEvent::Lapsed,
-    }
-}
-
-/// The amounts a hold's fate carries: the hold (its end exact when the charge said it), or
-/// the amount captured.
-pub fn hold_amounts(hold: HoldChange) -> Amounts {
-    match hold {
-        HoldChange::Authorized {
-            amount_capturable,
-            capture_before,
-        } => Amounts {
-            hold: Some(Hold {
-                amount: amount_capturable,
-                capture_before: capture_before
-                    .and_then(|secs| chrono::DateTime::from_timestamp(secs, 0)),
-                exact: capture_before.is_some(),
-            }),
-            ..Amounts::default()
-        },
-        HoldChange::Captured { amount } => Amounts {
-            captured: amount,
-            ..Amounts::default()
-        },
-        HoldChange::Released | HoldChange::Lapsed => Amounts::default(),
-    }
 }
 
 /// A refund that failed after Stripe took it: the customer was not repaid. The order keeps
