@@ -124,6 +124,19 @@ async fn a_manual_session_paid_is_only_authorized_and_stripes_events_say_so() {
     let (status, got) = call(&s, &format!("/v1/payment_intents/{}", pi.id), None, None).await;
     assert_eq!((status, pi_of(&got).amount_capturable), (200, 10_000));
     assert_eq!(got["status"], "requires_capture");
+    // Expanded, as a reader of the hold asks for it.
+    let path = format!("/v1/payment_intents/{}?expand[]=latest_charge", pi.id);
+    let (_, got) = call(&s, &path, None, None).await;
+    let card = &got["latest_charge"]["payment_method_details"]["card"];
+    assert_eq!(card["capture_before"], capture_before);
+    let path = format!("/v1/checkout/sessions/{id}?expand[0]=payment_intent.latest_charge");
+    let (status, got) = call(&s, &path, None, None).await;
+    assert_eq!(status, 200, "{got}");
+    let expanded = &got["payment_intent"];
+    assert_eq!(expanded["status"], "requires_capture");
+    assert_eq!(expanded["latest_charge"]["captured"], false);
+    let (_, got) = call(&s, &format!("/v1/checkout/sessions/{id}"), None, None).await;
+    assert_eq!(got["payment_intent"], pi.id.as_str());
 
     // An automatic session is paid at once, and sends only its own event, as before.
     let automatic = MANUAL.replace("&payment_intent_data[capture_method]=manual", "");

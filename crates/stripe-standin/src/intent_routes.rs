@@ -10,12 +10,13 @@
 
 use std::sync::Arc;
 
-use axum::extract::{Path, State};
+use axum::extract::{Path, RawQuery, State};
 use axum::http::HeaderMap;
 use axum::response::Response;
 use serde_json::Value;
 
 use crate::error::StripeError;
+use crate::expand;
 use crate::fault_layer::error_response;
 use crate::form;
 use crate::holds;
@@ -40,12 +41,17 @@ impl Shared {
 }
 
 /// `GET /v1/payment_intents/{id}`.
-pub(crate) async fn get(State(shared): State<Arc<Shared>>, Path(id): Path<String>) -> Response {
+pub(crate) async fn get(
+    State(shared): State<Arc<Shared>>,
+    Path(id): Path<String>,
+    RawQuery(query): RawQuery,
+) -> Response {
+    let expand = expand::paths(query.as_deref().unwrap_or_default());
     let (answer, lapsed) = {
         let mut inner = shared.lock();
         let lapsed = inner.lapse_if_due(&id);
-        let answer = inner
-            .intent_json(&id)
+        let answer = (inner.intent_json(&id))
+            .map(|pi| inner.expand_intent(pi, &expand))
             .ok_or_else(|| StripeError::resource_missing("payment_intent", &id, "intent"));
         (answer, lapsed)
     };
@@ -91,7 +97,10 @@ async fn post(
         }
         let mut events = inner.lapse_if_due(&id);
         let (answer, made) = match act(&mut inner, &id, &params) {
-            Ok((object, made)) => (answer_of(Ok(object)), made),
+            Ok((object, made)) => {
+                let object = inner.expand_intent(object, &expand::paths(body));
+                (answer_of(Ok(object)), made)
+            }
             Err(err) => (answer_of(Err(err)), Vec::new()),
         };
         events.extend(made);

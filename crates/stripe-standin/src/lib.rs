@@ -17,6 +17,7 @@ mod charge;
 mod config;
 mod create;
 mod error;
+mod expand;
 mod fault_layer;
 mod faults;
 mod form;

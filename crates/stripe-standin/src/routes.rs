@@ -62,9 +62,15 @@ async fn create_session(
     answer.respond(key)
 }
 
-async fn get_session(State(shared): State<Arc<Shared>>, Path(id): Path<String>) -> Response {
-    match shared.lock().session(&id) {
-        Some(session) => json_response(200, session.to_string()),
+async fn get_session(
+    State(shared): State<Arc<Shared>>,
+    Path(id): Path<String>,
+    RawQuery(q): RawQuery,
+) -> Response {
+    let expand = crate::expand::paths(q.as_deref().unwrap_or_default());
+    let inner = shared.lock();
+    match inner.session(&id).cloned() {
+        Some(session) => json_response(200, inner.expand_session(session, &expand).to_string()),
         None => error_response(&StripeError::resource_missing(
             "checkout.session",
             &id,
