@@ -62,13 +62,16 @@ async fn a_held_payment_has_a_ready_job_and_no_capture_until_twenty_completions_
     let (order_id, pi) = held(&app, "twenty@example.com").await;
     assert_eq!(app.job_status(&order_id).await.as_deref(), Some("ready"));
     assert!(app.stripe.captures(&pi).is_empty(), "nothing captured yet");
-    // The hold's end is recorded: the charge's `capture_before` when Stripe expands the
-    // charge for the worker's read, else the authorization time plus 7 days (the same, for a
-    // customer-initiated card payment).
+    // The worker read the PaymentIntent, its charge expanded: the hold's end is the charge's
+    // own `capture_before`, not the 7-day estimate.
     let charge_end =
         app.stripe.charge_of(&pi).unwrap()["payment_method_details"]["card"]["capture_before"]
             .as_i64()
             .unwrap();
+    wait_until("the hold's end read from its charge", WAIT, || async {
+        app.order_row(&order_id).await["capture_before_exact"] == true
+    })
+    .await;
     let stored: i64 = sqlx::query_scalar(
         "SELECT extract(epoch FROM capture_before)::bigint FROM h2s_orders WHERE order_id = $1",
     )
@@ -76,7 +79,7 @@ async fn a_held_payment_has_a_ready_job_and_no_capture_until_twenty_completions_
     .fetch_one(&app.pool)
     .await
     .unwrap();
-    assert!((stored - charge_end).abs() < 60, "{stored} vs {charge_end}");
+    assert_eq!(stored, charge_end);
 
     let job_id = scheduled_job(&app, &order_id).await;
     let completions = (0..20).map(|_| app.job_action(&job_id, "complete", None));
