@@ -147,6 +147,13 @@ async fn a_held_payment_is_authorized_with_a_ready_job_and_captured_once_when_th
         0,
         "no capture before the visit"
     );
+    let console = app
+        .console_page(&format!("/admin/orders?q={order_id}"))
+        .await;
+    assert!(
+        console.contains("Payment held: $100.00") && console.contains("h left)"),
+        "the console shows the hold: {console}"
+    );
 
     let job_id = app.job_id(&order_id).await;
     let early = app.job_action(&job_id, "complete", None).await;
