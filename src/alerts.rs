@@ -23,6 +23,12 @@ pub enum AlertKind {
     UnusableEvent,
     /// Every delivery attempt to an event endpoint failed for 5 days: it was disabled.
     EndpointFailing,
+    /// A hold nears its end (`capture_before` within `CAPTURE_WARNING_HOURS`) and its job is
+    /// not completed: capture it, or expect a lapse.
+    AuthorizationExpiring,
+    /// A hold lapsed: the job is on hold (a scheduled visit is left booked) until a new
+    /// payment link is paid.
+    AuthorizationExpired,
     /// A refund Stripe had taken (`pending`) failed later (the customer's bank refused it): the
     /// customer has not been repaid, though the order was told refunded (or partially) when
     /// the refund was made. The order and its job stay as they are (a refund is never
@@ -37,6 +43,8 @@ impl AlertKind {
             AlertKind::MoneyBackAfterDispatch => "money_back_after_dispatch",
             AlertKind::UnusableEvent => "unusable_event",
             AlertKind::EndpointFailing => "event_endpoint_failing",
+            AlertKind::AuthorizationExpiring => "authorization_expiring",
+            AlertKind::AuthorizationExpired => "authorization_expired",
             AlertKind::RefundFailed => "refund_failed",
         }
     }

@@ -1,4 +1,5 @@
-//! THE invariant: every `paid` order has exactly one dispatch job, linked both ways (the
+//! THE invariant: every `paid` order (and every `authorized` one: its money is held) has
+//! exactly one dispatch job, linked both ways (the
 //! order names it in `dispatch_job_id` and in `metadata_json.dispatch_job_id`), whose status
 //! is `ready` or later (`scheduled`, `completed`), or `cancelled` by an operator (with a
 //! reason: the visit was called off on purpose, issue 26).
@@ -27,7 +28,7 @@ pub const VIOLATIONS_SQL: &str = r#"
     SELECT order_id, created_at FROM (
         (SELECT o.order_id, o.created_at
          FROM h2s_orders o
-         WHERE o.status = 'paid'
+         WHERE o.status IN ('paid', 'authorized')
            AND (o.dispatch_job_id::text = (o.metadata_json->>'dispatch_job_id')) IS NOT TRUE
            AND (o.created_at, o.order_id) > ($1, $2)
          ORDER BY o.created_at, o.order_id
@@ -36,7 +37,8 @@ pub const VIOLATIONS_SQL: &str = r#"
         (SELECT o.order_id, o.created_at
          FROM h2s_dispatch_jobs j
          JOIN h2s_orders o ON o.order_id = j.order_id
-         WHERE j.status IN ('awaiting_payment', 'cancelled', 'on_hold') AND o.status = 'paid'
+         WHERE j.status IN ('awaiting_payment', 'cancelled', 'on_hold')
+           AND o.status IN ('paid', 'authorized')
            AND NOT (j.status = 'cancelled' AND j.cancel_reason IS NOT NULL)
            AND (o.created_at, o.order_id) > ($1, $2)
          ORDER BY o.created_at, o.order_id

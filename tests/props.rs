@@ -384,6 +384,9 @@ fn session_form(c: &NewCheckout) -> String {
         dispatch_job_id: None,
         stripe_session_id: None,
         created_at: chrono::Utc::now(),
+        capture_method: "automatic".into(),
+        pay_attempt: 0,
+        attempt_started_at: chrono::Utc::now(),
     };
     h2s_dispatch::stripe::sessions::create_body(&inputs, uuid::Uuid::new_v4())
 }

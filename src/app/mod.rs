@@ -67,6 +67,7 @@ impl Application {
                 pool,
                 waiters,
                 wait: settings.http.checkout_wait(),
+                capture: settings.shared.payment_capture,
             },
             stripe: stripe
                 .map(StripeHttp::new)

@@ -81,7 +81,7 @@ async fn request_session(
     // Stripe keeps idempotency keys for 24 hours. Past that, a retry could create a second
     // session if an earlier attempt created one and crashed before storing it; and a customer
     // who waited a day is gone anyway. So an order that old fails instead.
-    if chrono::Utc::now() - order.created_at > SESSION_CREATION_WINDOW {
+    if chrono::Utc::now() - order.attempt_started_at > SESSION_CREATION_WINDOW {
         return Ok(Err(Refusal::TooLate));
     }
     Ok(match sessions::create(stripe, order, job_id).await {
@@ -146,7 +146,7 @@ async fn find_existing(
     order: &repo::SessionInputs,
 ) -> Result<Result<CreatedSession, Refusal>, TaskError> {
     // A minute of slack for clocks: the session cannot predate its order.
-    let since = order.created_at.timestamp() - 60;
+    let since = order.attempt_started_at.timestamp() - 60;
     match sessions::find_for_order(stripe, &order.order_id, since).await {
         Ok(Some(session)) => {
             tracing::warn!(session_id = %session.id, "idempotency_error: the order's existing session adopted");

@@ -78,6 +78,8 @@ pub struct Checkouts {
     pub wait: Duration,
     /// Where the order's transaction begins: quiet, waking the workers after its commit.
     pub commits: crate::queue::Commits,
+    /// How an order is paid when its request does not choose (`PAYMENT_CAPTURE`).
+    pub capture: crate::orders::CaptureMethod,
 }
 
 impl Checkouts {
@@ -101,8 +103,14 @@ impl Checkouts {
         let waiter = self.waiters.register(&order_id);
         let mut tx = self.commits.begin().await?;
         let keyed = key.as_ref().map(|k| (k.as_str(), hash.as_str()));
-        if let Err(e) =
-            repo::insert_checkout(&mut tx, &order_id, &checkout.order(), trace_id, keyed).await
+        if let Err(e) = repo::insert_checkout(
+            &mut tx,
+            &order_id,
+            &checkout.order(self.capture),
+            trace_id,
+            keyed,
+        )
+        .await
         {
             // The key was seen before (earlier, or by a concurrent request that won the race):
             // the first order's answer, or 409 for another body. Looking the key up only on

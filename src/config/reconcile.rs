@@ -9,9 +9,9 @@ use cron::Schedule;
 
 use crate::config::process::ProcessSettings;
 use crate::reconcile::settings::{
-    DEFAULT_BATCH_SIZE, DEFAULT_EXPIRY_GRACE, DEFAULT_REQUEUE_AFTER, DEFAULT_RETENTION,
-    DEFAULT_REVIVE_AFTER, DEFAULT_SCHEDULE, DEFAULT_STALE_AFTER, SweepOptions, parse_duration,
-    parse_schedule,
+    DEFAULT_BATCH_SIZE, DEFAULT_CAPTURE_WARNING_HOURS, DEFAULT_EXPIRY_GRACE, DEFAULT_REQUEUE_AFTER,
+    DEFAULT_RETENTION, DEFAULT_REVIVE_AFTER, DEFAULT_SCHEDULE, DEFAULT_STALE_AFTER, SweepOptions,
+    parse_duration, parse_schedule,
 };
 
 /// The reconcile process's settings.
@@ -63,6 +63,11 @@ pub struct SweepSettings {
     /// Rows read per query; every repair kind pages through its rows in batches of this size.
     #[arg(long, env = "RECONCILE_BATCH_SIZE", default_value_t = DEFAULT_BATCH_SIZE)]
     pub batch_size: u32,
+    /// A held payment (manual capture) whose `capture_before` is nearer than this many hours,
+    /// its job not completed, is told once: an operator alert, a metric and the feed's
+    /// `order.authorization_expiring`.
+    #[arg(long, env = "CAPTURE_WARNING_HOURS", default_value_t = DEFAULT_CAPTURE_WARNING_HOURS)]
+    pub capture_warning_hours: u64,
     /// Accepted and ignored, for deployments that still pass it: a task's retry budget is the
     /// worker's alone (`WORKER_MAX_RETRIES` on the worker).
     #[arg(long, hide = true)]
@@ -79,6 +84,7 @@ impl SweepSettings {
             revive_after: self.revive_after,
             retention: self.retention,
             batch_size: self.batch_size.clamp(1, 10_000),
+            capture_warning: Duration::from_secs(self.capture_warning_hours.saturating_mul(3_600)),
             ..SweepOptions::default()
         }
     }

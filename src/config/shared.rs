@@ -17,6 +17,11 @@ pub struct SharedSettings {
     /// when it is created, and by the worker, which checks every address it connects to.
     #[arg(long, env = "EVENT_ENDPOINTS_ALLOW_PRIVATE", default_value_t = false)]
     pub event_endpoints_allow_private: bool,
+    /// How a checkout's payment is taken when its request does not choose (`"capture"`):
+    /// `automatic` (charged at checkout) or `manual` (held at checkout, captured when the job
+    /// is completed). Read by the api, which stores it on each new order, and the worker.
+    #[arg(long, env = "PAYMENT_CAPTURE", default_value = "automatic")]
+    pub payment_capture: crate::orders::CaptureMethod,
 }
 
 impl SharedSettings {

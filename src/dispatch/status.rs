@@ -70,9 +70,10 @@ impl JobStatus {
             OrderStatus::PendingPayment | OrderStatus::AwaitingPayment => {
                 JobStatus::AwaitingPayment
             }
-            OrderStatus::Paid => JobStatus::Ready,
-            OrderStatus::Disputed => JobStatus::OnHold,
+            OrderStatus::Paid | OrderStatus::Authorized => JobStatus::Ready,
+            OrderStatus::Disputed | OrderStatus::AuthorizationExpired => JobStatus::OnHold,
             OrderStatus::PaymentFailed
+            | OrderStatus::Released
             | OrderStatus::Expired
             | OrderStatus::Failed
             | OrderStatus::Refunded

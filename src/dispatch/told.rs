@@ -14,10 +14,13 @@ fn cancel_reason(status: OrderStatus) -> Option<CancelReason> {
         OrderStatus::DisputeLost => CancelReason::DisputeLost,
         OrderStatus::Expired => CancelReason::Expired,
         OrderStatus::PaymentFailed | OrderStatus::Failed => CancelReason::PaymentFailed,
+        OrderStatus::Released => CancelReason::Released,
         OrderStatus::PendingPayment
         | OrderStatus::AwaitingPayment
         | OrderStatus::Paid
-        | OrderStatus::Disputed => return None,
+        | OrderStatus::Disputed
+        | OrderStatus::Authorized
+        | OrderStatus::AuthorizationExpired => return None,
     })
 }
 

@@ -104,6 +104,10 @@ pub fn next(now: JobNow, event: &JobEvent<'_>) -> Result<Option<JobStatus>, Refu
                 && now.held_from == Some(J::Scheduled)
             {
                 Some(J::Scheduled)
+            } else if *order == OrderStatus::AuthorizationExpired && status == J::Scheduled {
+                // A lapsed hold leaves a booked visit booked: the dispatcher decides (an
+                // operator is alerted, and a new payment link can be sent).
+                None
             } else if *order == OrderStatus::DisputeLost && status == J::Scheduled {
                 // A lost dispute was opened first, and its opening holds a scheduled visit
                 // that its loss then cancels: when the close is read before the opening (the

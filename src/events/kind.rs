@@ -16,11 +16,16 @@ pub enum EventType {
     OrderPartiallyRefunded,
     DisputeOpened,
     DisputeClosed,
+    OrderAuthorized,
+    OrderCaptured,
+    OrderReleased,
+    OrderAuthorizationExpiring,
+    OrderAuthorizationExpired,
 }
 
 impl EventType {
     /// Every type, in the order the README lists them.
-    pub const ALL: [EventType; 11] = [
+    pub const ALL: [EventType; 16] = [
         EventType::JobReady,
         EventType::JobOnHold,
         EventType::JobReleased,
@@ -32,6 +37,11 @@ impl EventType {
         EventType::OrderPartiallyRefunded,
         EventType::DisputeOpened,
         EventType::DisputeClosed,
+        EventType::OrderAuthorized,
+        EventType::OrderCaptured,
+        EventType::OrderReleased,
+        EventType::OrderAuthorizationExpiring,
+        EventType::OrderAuthorizationExpired,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -47,6 +57,11 @@ impl EventType {
             EventType::OrderPartiallyRefunded => "order.partially_refunded",
             EventType::DisputeOpened => "dispute.opened",
             EventType::DisputeClosed => "dispute.closed",
+            EventType::OrderAuthorized => "order.authorized",
+            EventType::OrderCaptured => "order.captured",
+            EventType::OrderReleased => "order.released",
+            EventType::OrderAuthorizationExpiring => "order.authorization_expiring",
+            EventType::OrderAuthorizationExpired => "order.authorization_expired",
         }
     }
 
@@ -63,6 +78,8 @@ pub enum CancelReason {
     Expired,
     PaymentFailed,
     Operator,
+    /// The order's hold was released (an operator refunded it before a capture).
+    Released,
 }
 
 impl CancelReason {
@@ -73,6 +90,7 @@ impl CancelReason {
             CancelReason::Expired => "expired",
             CancelReason::PaymentFailed => "payment_failed",
             CancelReason::Operator => "operator",
+            CancelReason::Released => "released",
         }
     }
 }
@@ -98,6 +116,11 @@ pub enum Event {
     OrderPartiallyRefunded,
     DisputeOpened,
     DisputeClosed(DisputeOutcome),
+    OrderAuthorized,
+    OrderCaptured,
+    OrderReleased,
+    OrderAuthorizationExpiring,
+    OrderAuthorizationExpired,
 }
 
 impl Event {
@@ -114,6 +137,11 @@ impl Event {
             Event::OrderPartiallyRefunded => EventType::OrderPartiallyRefunded,
             Event::DisputeOpened => EventType::DisputeOpened,
             Event::DisputeClosed(_) => EventType::DisputeClosed,
+            Event::OrderAuthorized => EventType::OrderAuthorized,
+            Event::OrderCaptured => EventType::OrderCaptured,
+            Event::OrderReleased => EventType::OrderReleased,
+            Event::OrderAuthorizationExpiring => EventType::OrderAuthorizationExpiring,
+            Event::OrderAuthorizationExpired => EventType::OrderAuthorizationExpired,
         }
     }
 

@@ -48,6 +48,38 @@ where
     }
 }
 
+/// A JSON body that may be left out: no body at all (whatever its `Content-Type`), or
+/// `null`, is `None`; a body is read as [`JsonBody`] reads it.
+pub struct OptionalJsonBody<T>(pub Option<T>);
+
+impl<S, T> FromRequest<S> for OptionalJsonBody<T>
+where
+    S: Send + Sync,
+    T: DeserializeOwned,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        let (parts, body) = req.into_parts();
+        let bytes = Bytes::from_request(Request::from_parts(parts.clone(), body), state)
+            .await
+            .map_err(|r| {
+                if r.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+                    ApiError::PayloadTooLarge
+                } else {
+                    ApiError::BadRequest("the body could not be read".into())
+                }
+            })?;
+        if bytes.is_empty() {
+            return Ok(OptionalJsonBody(None));
+        }
+        let req = Request::from_parts(parts, axum::body::Body::from(bytes));
+        JsonBody::<Option<T>>::from_request(req, state)
+            .await
+            .map(|JsonBody(value)| OptionalJsonBody(value))
+    }
+}
+
 /// `1.0` becomes `1`: by JSON Schema both are the integer 1. Only floats that hold a whole
 /// number exactly (below 2^53) change.
 fn whole_numbers_as_integers(value: &mut Value) {

@@ -9,6 +9,7 @@ mod event_replay;
 mod job_actions;
 pub mod openapi;
 mod orders;
+mod pay_link;
 mod probes;
 mod refunds;
 pub mod request_trace;

@@ -35,7 +35,7 @@ pub(super) fn routes() -> OpenApiRouter<AppState> {
     request_body = RefundBody,
     security(("admin_token" = [])),
     responses(
-        (status = 202, description = "written; the worker carries it out", body = RefundAccepted),
+        (status = 202, description = "written; the worker carries it out (for a held payment, `authorized`, the hold is released instead: status `releasing`)", body = RefundAccepted),
         (status = 400, description = "invalid input (the field named): nothing written", body = ErrorBody),
         (status = 404, description = "no such order", body = ErrorBody),
         (status = 409, description = "order_not_paid, order_disputed, payment_unknown, job_scheduled (without override_dispatched), job_completed (with cancel_job), duplicate_request, conflict (the key used for another request): nothing written", body = ErrorBody),
@@ -62,12 +62,22 @@ pub async fn create(
     }
     let new =
         NewRefund::parse(raw).map_err(|(field, message)| ApiError::invalid(field, message))?;
+    if crate::payments::hold::refund_held(&state.pool, &order_id).await? {
+        return Ok((
+            StatusCode::ACCEPTED,
+            Json(RefundAccepted {
+                ok: true,
+                refund_request_id: None,
+                status: "releasing".into(),
+            }),
+        ));
+    }
     let id = refunds::request(&state.pool, &order_id, &new, key.as_ref()).await?;
     Ok((
         StatusCode::ACCEPTED,
         Json(RefundAccepted {
             ok: true,
-            refund_request_id: id.0,
+            refund_request_id: Some(id.0),
             status: "requested".into(),
         }),
     ))

@@ -7,8 +7,8 @@ use axum::{Json, response::IntoResponse};
 use utoipa_axum::router::OpenApiRouter;
 
 use super::{
-    admin, event_endpoints, event_replay, job_actions, openapi, orders, probes, refunds, shop,
-    state::AppState, webhook,
+    admin, event_endpoints, event_replay, job_actions, openapi, orders, pay_link, probes, refunds,
+    shop, state::AppState, webhook,
 };
 
 pub(super) fn api_routes() -> OpenApiRouter<AppState> {
@@ -20,6 +20,7 @@ pub(super) fn api_routes() -> OpenApiRouter<AppState> {
         .merge(admin::routes())
         .merge(refunds::routes())
         .merge(job_actions::routes())
+        .merge(pay_link::routes())
         .merge(event_endpoints::routes())
         .merge(event_replay::routes())
 }

@@ -10,12 +10,13 @@ use prometheus_client::{
 use super::labels::{Labels1, l1, latency_buckets};
 
 /// `reconcile::Repair::as_str` values.
-const REPAIRS: [&str; 5] = [
+const REPAIRS: [&str; 6] = [
     "orphan",
     "missed_payment",
     "requeue",
     "dead_tasks",
     "housekeeping",
+    "holds",
 ];
 
 pub(crate) struct Reconcile {

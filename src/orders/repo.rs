@@ -19,6 +19,7 @@ pub struct NewOrder<'a> {
     pub metadata: &'a std::collections::BTreeMap<String, String>,
     pub success_url: &'a str,
     pub cancel_url: &'a str,
+    pub capture: super::CaptureMethod,
 }
 
 /// Inserts a new checkout's order, `pending_payment`.
@@ -36,8 +37,8 @@ pub async fn insert_checkout(
         INSERT INTO h2s_orders
             (order_id, status, customer_email, customer_name, customer_phone, cart_json,
              metadata_json, success_url, cancel_url, checkout_trace_id, idempotency_key,
-             request_hash, customer_phone_e164)
-        VALUES ($1, 'pending_payment', $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+             request_hash, customer_phone_e164, capture_method)
+        VALUES ($1, 'pending_payment', $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
         "#,
     )
     .bind(order_id)
@@ -52,6 +53,7 @@ pub async fn insert_checkout(
     .bind(idempotency.map(|(k, _)| k))
     .bind(idempotency.map(|(_, h)| h))
     .bind(checkout.phone_e164)
+    .bind(checkout.capture.as_str())
     .execute(&mut **tx)
     .await?;
     Ok(())
@@ -96,6 +98,11 @@ pub struct SessionInputs {
     pub dispatch_job_id: Option<Uuid>,
     pub stripe_session_id: Option<String>,
     pub created_at: DateTime<Utc>,
+    pub capture_method: String,
+    /// The payment attempt (0: the checkout's; one more per new payment link).
+    pub pay_attempt: i32,
+    /// When the current attempt began: a new payment link's request, else the checkout.
+    pub attempt_started_at: DateTime<Utc>,
 }
 
 pub async fn session_inputs(
@@ -105,7 +112,9 @@ pub async fn session_inputs(
     sqlx::query_as(
         r#"
         SELECT order_id, status, customer_email, cart_json, metadata_json, success_url,
-               cancel_url, checkout_trace_id, dispatch_job_id, stripe_session_id, created_at
+               cancel_url, checkout_trace_id, dispatch_job_id, stripe_session_id, created_at,
+               capture_method, pay_attempt,
+               COALESCE(pay_link_requested_at, created_at) AS attempt_started_at
         FROM h2s_orders WHERE order_id = $1
         "#,
     )

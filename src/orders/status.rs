@@ -17,6 +17,14 @@ pub enum OrderStatus {
     Disputed,
     /// The dispute was lost and the money returned (terminal): the job is cancelled.
     DisputeLost,
+    /// Paid by a hold (manual capture): the money is held on the card until the job is
+    /// completed and captured; the job is `ready`.
+    Authorized,
+    /// The hold was released (the job cancelled, or the order refunded before a capture): no
+    /// money moved; the job is cancelled.
+    Released,
+    /// The hold lapsed before a capture: the job is on hold until a new payment link is paid.
+    AuthorizationExpired,
 }
 
 impl OrderStatus {
@@ -31,6 +39,9 @@ impl OrderStatus {
             OrderStatus::Refunded => "refunded",
             OrderStatus::Disputed => "disputed",
             OrderStatus::DisputeLost => "dispute_lost",
+            OrderStatus::Authorized => "authorized",
+            OrderStatus::Released => "released",
+            OrderStatus::AuthorizationExpired => "authorization_expired",
         }
     }
 
@@ -45,6 +56,9 @@ impl OrderStatus {
             "refunded" => OrderStatus::Refunded,
             "disputed" => OrderStatus::Disputed,
             "dispute_lost" => OrderStatus::DisputeLost,
+            "authorized" => OrderStatus::Authorized,
+            "released" => OrderStatus::Released,
+            "authorization_expired" => OrderStatus::AuthorizationExpired,
             _ => return None,
         })
     }
@@ -57,10 +71,14 @@ impl OrderStatus {
         )
     }
 
-    /// The money is with the shop: the order has its one dispatch job (`ready` when paid,
-    /// `on_hold` while disputed), created if missing.
+    /// The money is with the shop, or held for it on the card: the order has its one
+    /// dispatch job (`ready` when paid or authorized, `on_hold` while disputed), created if
+    /// missing.
     pub fn holds_money(self) -> bool {
-        matches!(self, OrderStatus::Paid | OrderStatus::Disputed)
+        matches!(
+            self,
+            OrderStatus::Paid | OrderStatus::Disputed | OrderStatus::Authorized
+        )
     }
 }
 

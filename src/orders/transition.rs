@@ -33,6 +33,23 @@ pub enum PaymentEvent {
     DisputeWon,
     /// `charge.dispute.closed` with the dispute lost: the money went back to the customer.
     DisputeLost,
+    /// The PaymentIntent of a manual-capture order is `requires_capture`: the money is held
+    /// (`payment_intent.amount_capturable_updated`, or the PaymentIntent read after an
+    /// `unpaid` completed session).
+    Authorized,
+    /// The held money was captured (`charge.captured`, `payment_intent.succeeded` of a
+    /// manual-capture order, or Stripe's answer to our capture).
+    Captured,
+    /// The hold was cancelled on request (`payment_intent.canceled` for any reason but a
+    /// lapse, or Stripe's answer to our cancel).
+    Released,
+    /// The hold lapsed (`payment_intent.canceled` with `cancellation_reason` `expired`, or
+    /// `automatic` before API version 2025-03-31; `charge.expired`; a capture refused with
+    /// `charge_expired_for_capture`; the sweep finding the PaymentIntent canceled so).
+    Lapsed,
+    /// An operator asked for a new payment link for a lapsed hold: the order waits for its
+    /// payment again.
+    NewPayLink,
 }
 
 /// The status after `event`, or `None` when the event changes nothing. Events come in any
@@ -41,18 +58,38 @@ pub enum PaymentEvent {
 /// to `paid`) or lost; otherwise nothing leaves `paid`, and the unpaid terminal statuses only
 /// move to `paid` (money that arrived is never ignored). A refund or a dispute seen before
 /// the payment itself ends where it would after it: the money's later fate wins.
+///
+/// A hold (manual capture): `authorized` moves only to `paid` (captured), `released` or
+/// `authorization_expired` (lapsed); those two end the hold, so a late `authorized` never
+/// brings it back (a lapsed one is paid again only through a new payment link, whose new
+/// PaymentIntent starts at `pending_payment`). A full refund of a hold never captured is an
+/// older API version's way of telling the release: no money went back, nothing moves.
 pub fn next(current: OrderStatus, event: PaymentEvent) -> Option<OrderStatus> {
     use OrderStatus as S;
     use PaymentEvent as E;
+    let held = matches!(
+        current,
+        S::Authorized | S::Released | S::AuthorizationExpired
+    );
+    let open = matches!(
+        current,
+        S::PendingPayment | S::AwaitingPayment | S::Authorized
+    );
     let to = match (current, event) {
         (S::Refunded | S::DisputeLost, _) => return None,
+        (_, E::Refunded) if held => return None,
         (_, E::Refunded) => S::Refunded,
         (_, E::DisputeLost) => S::DisputeLost,
         (S::Disputed, E::DisputeWon) => S::Paid,
         (S::Disputed, _) => return None,
         (_, E::DisputeOpened) => S::Disputed,
         (S::Paid, _) => return None,
-        (_, E::CompletedPaid | E::AsyncSucceeded | E::DisputeWon) => S::Paid,
+        (_, E::CompletedPaid | E::AsyncSucceeded | E::DisputeWon | E::Captured) => S::Paid,
+        (S::AuthorizationExpired, E::NewPayLink) => S::PendingPayment,
+        (_, E::Lapsed) if open => S::AuthorizationExpired,
+        (_, E::Released) if open => S::Released,
+        (S::Authorized | S::Released | S::AuthorizationExpired, _) => return None,
+        (_, E::Authorized) => S::Authorized,
         (S::PendingPayment, E::CompletedUnpaid) => S::AwaitingPayment,
         (S::PendingPayment | S::AwaitingPayment, E::AsyncFailed) => S::PaymentFailed,
         (S::PendingPayment | S::AwaitingPayment, E::Expired) => S::Expired,
@@ -62,8 +99,9 @@ pub fn next(current: OrderStatus, event: PaymentEvent) -> Option<OrderStatus> {
     (to != current).then_some(to)
 }
 
-/// What the feed tells of an order's move to `to` by `event`: the payment, the full refund,
-/// and the dispute's opening and close; the unpaid statuses are told by the job's events.
+/// What the feed tells of an order's move to `to` by `event`: the payment (or the hold, its
+/// capture, release or lapse), the full refund, and the dispute's opening and close; the
+/// unpaid statuses are told by the job's events.
 pub fn told(event: PaymentEvent, to: OrderStatus) -> Option<Event> {
     use OrderStatus as S;
     Some(match (event, to) {
@@ -71,7 +109,11 @@ pub fn told(event: PaymentEvent, to: OrderStatus) -> Option<Event> {
         (_, S::Disputed) => Event::DisputeOpened,
         (_, S::DisputeLost) => Event::DisputeClosed(DisputeOutcome::Lost),
         (PaymentEvent::DisputeWon, S::Paid) => Event::DisputeClosed(DisputeOutcome::Won),
+        (PaymentEvent::Captured, S::Paid) => Event::OrderCaptured,
         (_, S::Paid) => Event::OrderPaid,
+        (_, S::Authorized) => Event::OrderAuthorized,
+        (_, S::Released) => Event::OrderReleased,
+        (_, S::AuthorizationExpired) => Event::OrderAuthorizationExpired,
         _ => return None,
     })
 }
@@ -81,6 +123,26 @@ pub fn told(event: PaymentEvent, to: OrderStatus) -> Option<Event> {
 pub struct Amounts {
     pub amount_total: Option<i64>,
     pub currency: Option<String>,
+    /// A hold's amount and end, with [`PaymentEvent::Authorized`].
+    pub hold: Option<Hold>,
+    /// The amount a capture took, with [`PaymentEvent::Captured`].
+    pub captured: Option<i64>,
+}
+
+/// What Stripe says of a hold: the amount capturable, and until when.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Hold {
+    pub amount: Option<i64>,
+    pub capture_before: Option<DateTime<Utc>>,
+    /// `capture_before` is the charge's own (`payment_method_details.card.capture_before`),
+    /// not the authorization time plus 7 days: it replaces an estimate, never the reverse.
+    pub exact: bool,
+}
+
+impl Hold {
+    /// How long a hold lasts when the charge does not say (customer-initiated online card
+    /// payments).
+    pub const DEFAULT_LIFETIME: chrono::TimeDelta = chrono::TimeDelta::days(7);
 }
 
 /// Applies `event` to the order under a row lock, and tells the feed ([`told`]) in the same
@@ -102,6 +164,10 @@ pub async fn apply(
         return Ok(None);
     };
     let Some(to) = next(current, event) else {
+        if current == OrderStatus::Authorized {
+            // A repeated authorization may know the hold better (the charge's own end).
+            record_hold(tx, order_id, amounts.hold).await?;
+        }
         return Ok(None);
     };
     let paid_at: Option<DateTime<Utc>> = (to == OrderStatus::Paid).then(Utc::now);
@@ -113,6 +179,7 @@ pub async fn apply(
             amount_total = COALESCE($4, amount_total),
             currency = COALESCE($5, currency),
             failure_reason = COALESCE($6, failure_reason),
+            amount_captured = COALESCE($7, amount_captured),
             updated_at = now()
         WHERE order_id = $1
         "#,
@@ -123,8 +190,12 @@ pub async fn apply(
     .bind(amounts.amount_total)
     .bind(amounts.currency.as_deref())
     .bind(reason)
+    .bind(amounts.captured.filter(|_| to == OrderStatus::Paid))
     .execute(&mut **tx)
     .await?;
+    if to == OrderStatus::Authorized {
+        record_hold(tx, order_id, amounts.hold).await?;
+    }
     if let Some(event) = told(event, to) {
         events::record(tx, order_id, event).await?;
     }
@@ -132,109 +203,42 @@ pub async fn apply(
     Ok(Some((current, to)))
 }
 
-#[cfg(test)]
-mod tests {
-    use super::{OrderStatus::*, PaymentEvent, next};
-    use PaymentEvent::{
-        AsyncFailed, AsyncSucceeded, CompletedPaid, CompletedUnpaid, SessionRejected,
-    };
-
-    const ALL_EVENTS: [PaymentEvent; 10] = [
-        CompletedPaid,
-        CompletedUnpaid,
-        AsyncSucceeded,
-        AsyncFailed,
-        PaymentEvent::Expired,
-        SessionRejected,
-        PaymentEvent::Refunded,
-        PaymentEvent::DisputeOpened,
-        PaymentEvent::DisputeWon,
-        PaymentEvent::DisputeLost,
-    ];
-
-    #[test]
-    fn refunded_and_dispute_lost_are_terminal() {
-        for terminal in [Refunded, DisputeLost] {
-            for e in ALL_EVENTS {
-                assert_eq!(next(terminal, e), None, "{terminal:?} on {e:?}");
-            }
-        }
-    }
-
-    #[test]
-    fn a_refund_seen_before_the_payment_still_ends_refunded() {
-        let refunded = next(PendingPayment, PaymentEvent::Refunded);
-        assert_eq!(refunded, Some(Refunded));
-        assert_eq!(next(Refunded, CompletedPaid), None);
-        assert_eq!(next(Refunded, AsyncSucceeded), None);
-    }
-
-    #[test]
-    fn a_dispute_holds_the_order_until_it_closes() {
-        assert_eq!(next(Paid, PaymentEvent::DisputeOpened), Some(Disputed));
-        for late in [
-            CompletedPaid,
-            AsyncSucceeded,
-            PaymentEvent::Expired,
-            AsyncFailed,
-        ] {
-            assert_eq!(next(Disputed, late), None);
-        }
-        assert_eq!(next(Disputed, PaymentEvent::DisputeWon), Some(Paid));
-        assert_eq!(next(Disputed, PaymentEvent::DisputeLost), Some(DisputeLost));
-        assert_eq!(next(Disputed, PaymentEvent::Refunded), Some(Refunded));
-        // A close seen before its dispute's creation: the close decides.
-        assert_eq!(next(Paid, PaymentEvent::DisputeWon), None);
-        assert_eq!(next(Paid, PaymentEvent::DisputeLost), Some(DisputeLost));
-        assert_eq!(next(PendingPayment, PaymentEvent::DisputeWon), Some(Paid));
-    }
-
-    #[test]
-    fn a_paid_order_is_never_downgraded_by_a_session_event() {
-        // The session's events: the first six.
-        for e in &ALL_EVENTS[..6] {
-            assert_eq!(next(Paid, *e), None);
-        }
-    }
-
-    #[test]
-    fn the_feed_tells_the_payment_the_full_refund_and_the_dispute_and_nothing_unpaid() {
-        use super::told;
-        use crate::events::{DisputeOutcome::*, Event};
-        assert_eq!(told(CompletedPaid, Paid), Some(Event::OrderPaid));
-        assert_eq!(told(AsyncSucceeded, Paid), Some(Event::OrderPaid));
-        assert_eq!(
-            told(PaymentEvent::Refunded, Refunded),
-            Some(Event::OrderRefunded)
-        );
-        assert_eq!(
-            told(PaymentEvent::DisputeOpened, Disputed),
-            Some(Event::DisputeOpened)
-        );
-        let won = told(PaymentEvent::DisputeWon, Paid);
-        assert_eq!(won, Some(Event::DisputeClosed(Won)));
-        let lost = told(PaymentEvent::DisputeLost, DisputeLost);
-        assert_eq!(lost, Some(Event::DisputeClosed(Lost)));
-        for (event, to) in [
-            (CompletedUnpaid, AwaitingPayment),
-            (AsyncFailed, PaymentFailed),
-            (PaymentEvent::Expired, Expired),
-            (SessionRejected, Failed),
-        ] {
-            assert_eq!(told(event, to), None, "{event:?}");
-        }
-    }
-
-    #[test]
-    fn the_documented_transitions_hold() {
-        assert_eq!(next(PendingPayment, CompletedPaid), Some(Paid));
-        assert_eq!(next(PendingPayment, CompletedUnpaid), Some(AwaitingPayment));
-        assert_eq!(next(AwaitingPayment, AsyncSucceeded), Some(Paid));
-        assert_eq!(next(AwaitingPayment, AsyncFailed), Some(PaymentFailed));
-        assert_eq!(next(PendingPayment, PaymentEvent::Expired), Some(Expired));
-        assert_eq!(next(AwaitingPayment, CompletedUnpaid), None);
-        assert_eq!(next(Expired, PaymentEvent::Expired), None);
-        assert_eq!(next(PendingPayment, SessionRejected), Some(Failed));
-        assert_eq!(next(Expired, CompletedUnpaid), None);
-    }
+/// Records the hold's amount and end: the exact end replaces an estimate, an estimate only
+/// fills a gap (and without any, the authorization time plus [`Hold::DEFAULT_LIFETIME`]).
+async fn record_hold(
+    tx: &mut Transaction<'_, Postgres>,
+    order_id: &OrderId,
+    hold: Option<Hold>,
+) -> Result<(), sqlx::Error> {
+    let hold = hold.unwrap_or(Hold {
+        amount: None,
+        capture_before: None,
+        exact: false,
+    });
+    let estimate = hold
+        .capture_before
+        .filter(|_| !hold.exact)
+        .unwrap_or_else(|| Utc::now() + Hold::DEFAULT_LIFETIME);
+    sqlx::query(
+        r#"
+        UPDATE h2s_orders
+        SET amount_capturable = COALESCE($2, amount_capturable, amount_total),
+            authorized_at = COALESCE(authorized_at, now()),
+            capture_before = CASE
+                WHEN $3::timestamptz IS NOT NULL THEN $3
+                ELSE COALESCE(capture_before, $4) END,
+            capture_before_exact = capture_before_exact OR $3::timestamptz IS NOT NULL
+        WHERE order_id = $1
+        "#,
+    )
+    .bind(order_id)
+    .bind(hold.amount)
+    .bind(hold.capture_before.filter(|_| hold.exact))
+    .bind(estimate)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
 }
+
+#[cfg(test)]
+mod tests;

@@ -82,6 +82,16 @@ macro_rules! with_task_kinds {
                 order_id: OrderId,
                 refund_request_id: Uuid,
             }
+            /// Capture a held payment once its job is completed (`payments::hold_steps`): one
+            /// task, and one Stripe idempotency key, per order and payment attempt.
+            Capture = capture { order_id: OrderId, attempt: i32 }
+            /// Release a held payment (cancel its PaymentIntent): its job was cancelled.
+            Release = release { order_id: OrderId, attempt: i32 }
+            /// Read a manual-capture order's PaymentIntent: held (`requires_capture`) or still
+            /// on its way (`processing`), and until when the hold lasts.
+            CheckHold = check_hold { order_id: OrderId, attempt: i32 }
+            /// Create the Checkout Session of a new payment attempt (a lapsed hold's new link).
+            PayLink = pay_link { order_id: OrderId, attempt: i32 }
         }
     };
 }
@@ -111,6 +121,13 @@ impl OutboxTask {
             OutboxTask::Refund {
                 refund_request_id, ..
             } => format!("{}:{refund_request_id}", self.kind()),
+            // A held payment's steps: one per order and payment attempt.
+            OutboxTask::Capture { attempt, .. }
+            | OutboxTask::Release { attempt, .. }
+            | OutboxTask::CheckHold { attempt, .. }
+            | OutboxTask::PayLink { attempt, .. } => {
+                format!("{}:{}:{attempt}", self.kind(), self.order_id().as_str())
+            }
             _ => format!("{}:{}", self.kind(), self.order_id().as_str()),
         }
     }

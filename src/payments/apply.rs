@@ -53,6 +53,7 @@ pub async fn apply_session(
     let amounts = Amounts {
         amount_total: facts.amount_total,
         currency: facts.currency.clone(),
+        ..Amounts::default()
     };
     if let Some(payment_intent) = &facts.payment_intent {
         // Boxed (and its type erased): the refunds and disputes it applies nest another

@@ -8,7 +8,7 @@ use crate::{
     alerts::{self, AlertKind},
     dispatch,
     orders::{
-        OrderId, OrderStatus, repo,
+        CaptureMethod, OrderId, OrderStatus, hold, repo,
         transition::{self, Amounts, PaymentEvent},
     },
     outbox::{self, OutboxTask},
@@ -33,7 +33,7 @@ pub async fn apply_event(
     let changed = transition::apply(tx, order_id, event, amounts, reason).await?;
     let pays = matches!(
         event,
-        PaymentEvent::CompletedPaid | PaymentEvent::AsyncSucceeded
+        PaymentEvent::CompletedPaid | PaymentEvent::AsyncSucceeded | PaymentEvent::Captured
     );
     match changed {
         Some((_, now)) if now.holds_money() => {
@@ -50,6 +50,10 @@ pub async fn apply_event(
             if matches!(now, OrderStatus::Refunded | OrderStatus::DisputeLost) {
                 flag_if_dispatched(tx, order_id, now).await?;
             }
+            if now == OrderStatus::AuthorizationExpired {
+                let detail = "the hold lapsed before a capture: send a new payment link";
+                alerts::raise(tx, order_id, AlertKind::AuthorizationExpired, detail).await?;
+            }
         }
         // A paying event for an order already paid: hold the invariant all the same (a job
         // an operator cancelled by mistake, say, is ready again).
@@ -58,7 +62,33 @@ pub async fn apply_event(
         }
         None => {}
     }
+    if let Some((_, now @ (OrderStatus::AwaitingPayment | OrderStatus::Authorized))) = changed {
+        read_hold(tx, order_id, now).await?;
+    }
     Ok(changed)
+}
+
+/// A manual-capture order's completed session said `unpaid` (or its hold was told without
+/// its charge): the worker reads the PaymentIntent, whose status tells a hold
+/// (`requires_capture`) from a delayed payment (`processing`), and whose charge tells when
+/// the hold lapses. Once per payment attempt.
+async fn read_hold(
+    tx: &mut Transaction<'_, Postgres>,
+    order_id: &OrderId,
+    now: OrderStatus,
+) -> Result<(), sqlx::Error> {
+    let Some((CaptureMethod::Manual, attempt)) = hold::method_and_attempt(tx, order_id).await?
+    else {
+        return Ok(());
+    };
+    if now == OrderStatus::Authorized && hold::capture_before_exact(tx, order_id).await? {
+        return Ok(());
+    }
+    let task = OutboxTask::CheckHold {
+        order_id: order_id.clone(),
+        attempt,
+    };
+    outbox::enqueue(tx, &task).await
 }
 
 /// The money went back, but the dispatcher has the job (`scheduled` or `completed`): it is

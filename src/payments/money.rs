@@ -17,7 +17,7 @@ use crate::{
     alerts::{self, AlertKind},
     events::{self, DisputeOutcome, Event},
     orders::{
-        OrderId, OrderStatus,
+        CaptureMethod, OrderId, OrderStatus, hold,
         transition::{Amounts, PaymentEvent},
     },
     stripe::{MoneyChange, MoneyFacts},
@@ -165,8 +165,12 @@ async fn apply_to(
     facts: &MoneyFacts,
 ) -> Result<Option<(OrderStatus, OrderStatus)>, ApplyError> {
     let (event, dispute) = book(tx, order_id, facts).await?;
+    let amounts = match &facts.change {
+        MoneyChange::Hold(hold) => super::hold_facts::hold_amounts(*hold),
+        _ => Amounts::default(),
+    };
     let changed = match event {
-        Some(event) => apply_event(tx, order_id, event, &Amounts::default(), None).await?,
+        Some(event) => apply_event(tx, order_id, event, &amounts, None).await?,
         None => None,
     };
     if let (Some(dispute), None) = (dispute, changed) {
@@ -219,6 +223,12 @@ async fn book(
         } => {
             let new = open_dispute(tx, order_id, dispute_id, *amount, reason.as_deref()).await?;
             recorded(new, PaymentEvent::DisputeOpened, Event::DisputeOpened)
+        }
+        MoneyChange::Hold(hold) => {
+            // Stripe tells every payment's PaymentIntent (`payment_intent.succeeded`): only a
+            // manual-capture order's is a hold's fate; an automatic one is paid by its session.
+            let manual = hold::capture_method(tx, order_id).await? == Some(CaptureMethod::Manual);
+            (manual.then_some(super::hold_facts::hold_event(*hold)), None)
         }
         MoneyChange::DisputeClosed { dispute_id, won } => {
             let (event, outcome) = if *won {

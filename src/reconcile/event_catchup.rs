@@ -33,7 +33,7 @@ pub const OVERLAP_S: i64 = 300;
 /// Events per call (Stripe's maximum).
 const PAGE: usize = 100;
 /// The event types a sweep lists: those the webhook acts on (the reader's one list).
-pub const TYPES: [&str; 10] = crate::stripe::events::ACTED_ON;
+pub const TYPES: [&str; 15] = crate::stripe::events::ACTED_ON;
 
 pub(super) async fn catch_up(ctx: &mut Ctx<'_>) {
     if ctx.stopping() {

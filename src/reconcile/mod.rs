@@ -11,6 +11,7 @@
 //! - `parked`: (b) refunds and disputes parked for a PaymentIntent no order has: its session
 //!   found in Stripe's list and applied;
 //! - `orphans`: (a) paid orders breaking the invariant;
+//! - `holds`: (f) held payments nearing their end told once, ended ones looked up at Stripe;
 //! - `requeue`: (c) checkouts whose session was never created;
 //! - `tidy`: (d) dead outbox tasks revived and counted, (e) finished rows deleted.
 //!
@@ -24,6 +25,7 @@
 mod context;
 mod event_catchup;
 pub mod history;
+mod holds;
 pub mod lock;
 mod orphans;
 mod parked;

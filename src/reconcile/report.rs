@@ -55,6 +55,12 @@ pub struct SweepReport {
     /// Refund and dispute events the webhook missed, applied from Stripe's list: an order
     /// refunded, disputed, its dispute won or lost — (b).
     pub money_moves: u64,
+    /// Held payments (`authorized`) nearing their `capture_before` (within
+    /// `CAPTURE_WARNING_HOURS`), told once each: an operator alert and the feed's
+    /// `order.authorization_expiring` — (f).
+    pub authorizations_expiring: u64,
+    /// Held payments found lapsed at Stripe (a missed event): `authorization_expired` — (f).
+    pub authorizations_lapsed: u64,
     /// Age in seconds of the oldest dead outbox task (since its last attempt), if any.
     pub oldest_dead_task_age_s: Option<u64>,
     /// The process was asked to stop: the sweep ended early, between two repairs.
@@ -75,6 +81,7 @@ pub enum Repair {
     Requeue,
     DeadTasks,
     Housekeeping,
+    Holds,
 }
 
 impl Repair {
@@ -85,6 +92,7 @@ impl Repair {
             Repair::Requeue => "requeue",
             Repair::DeadTasks => "dead_tasks",
             Repair::Housekeeping => "housekeeping",
+            Repair::Holds => "holds",
         }
     }
 }
@@ -189,7 +197,10 @@ impl SweepReport {
             S::Expired => self.expired += 1,
             S::AwaitingPayment => self.awaiting_payment += 1,
             S::PaymentFailed => self.payment_failed += 1,
-            S::Refunded | S::Disputed | S::DisputeLost => self.money_moves += 1,
+            S::Refunded | S::Disputed | S::DisputeLost | S::Authorized | S::Released => {
+                self.money_moves += 1
+            }
+            S::AuthorizationExpired => self.authorizations_lapsed += 1,
             S::PendingPayment | S::Failed => {}
         }
     }

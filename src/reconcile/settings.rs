@@ -13,6 +13,7 @@ pub const DEFAULT_RETENTION: &str = "7d";
 pub const DEFAULT_EXPIRY_GRACE: &str = "1h";
 pub const DEFAULT_REVIVE_AFTER: &str = "5m";
 pub const DEFAULT_BATCH_SIZE: u32 = 100;
+pub const DEFAULT_CAPTURE_WARNING_HOURS: u64 = 24;
 
 /// What a sweep does and how far it looks. [`Default`] holds the documented defaults.
 #[derive(Debug, Clone)]
@@ -36,6 +37,8 @@ pub struct SweepOptions {
     pub delete_batch_size: u32,
     /// Stripe retrievals in flight at once in (b).
     pub stripe_concurrency: usize,
+    /// (f) A held payment whose `capture_before` is nearer than this is told (once).
+    pub capture_warning: Duration,
 }
 
 impl Default for SweepOptions {
@@ -51,6 +54,7 @@ impl Default for SweepOptions {
             batch_size: DEFAULT_BATCH_SIZE,
             delete_batch_size: 1_000,
             stripe_concurrency: 4,
+            capture_warning: Duration::from_secs(DEFAULT_CAPTURE_WARNING_HOURS * 3_600),
         }
     }
 }

@@ -10,7 +10,7 @@ use sqlx::PgPool;
 
 use super::{
     context::Ctx,
-    event_catchup, history, lock, orphans, parked,
+    event_catchup, history, holds, lock, orphans, parked,
     report::{Repair, SweepReport},
     requeue, session_checks,
     settings::SweepOptions,
@@ -114,6 +114,7 @@ async fn run_steps(ctx: &mut Ctx<'_>) {
         ctx.report.skipped_steps.push(MISSED_WEBHOOKS_STEP);
     }
     orphans::repair(ctx).await;
+    holds::watch(ctx).await;
     requeue::repair(ctx).await;
     tidy::revive_dead_tasks(ctx).await;
     tidy::count_dead(ctx).await;

@@ -98,7 +98,7 @@ impl StripeEvent {
 /// object, and the sweep lists exactly these (`reconcile::event_catchup::TYPES`). A new type
 /// is an entry here and its reading below; `every_listed_type_and_no_other_is_acted_on`
 /// (in `tests.rs`) fails on an entry the reader does not act on.
-pub const ACTED_ON: [&str; 10] = [
+pub const ACTED_ON: [&str; 15] = [
     "checkout.session.completed",
     "checkout.session.async_payment_succeeded",
     "checkout.session.async_payment_failed",
@@ -109,6 +109,11 @@ pub const ACTED_ON: [&str; 10] = [
     "refund.failed",
     "charge.dispute.created",
     "charge.dispute.closed",
+    "payment_intent.amount_capturable_updated",
+    "payment_intent.succeeded",
+    "payment_intent.canceled",
+    "charge.captured",
+    "charge.expired",
 ];
 
 /// What an event's object says, by the event's type.

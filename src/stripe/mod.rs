@@ -7,6 +7,7 @@ pub mod fields;
 pub mod mode;
 pub mod money_facts;
 pub mod outage;
+pub mod payment_intents;
 pub mod refunds;
 pub mod session_facts;
 pub mod sessions;
@@ -15,6 +16,6 @@ pub mod webhook_secrets;
 
 pub use client::{Blame, StripeCallError, StripeClientConfig, StripeHttp};
 pub use mode::StripeMode;
-pub use money_facts::{MoneyChange, MoneyFacts};
+pub use money_facts::{HoldChange, MoneyChange, MoneyFacts};
 pub use session_facts::{SessionFacts, SessionPaymentStatus, SessionStatus};
 pub use webhook_secrets::WebhookSecrets;

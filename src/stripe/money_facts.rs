@@ -1,5 +1,6 @@
-//! What this system reads of the money's life after the payment: refunds and disputes. They
-//! name the PaymentIntent (the session's `payment_intent`), not the session or the order.
+//! What this system reads of the money's life after the payment: refunds and disputes, and
+//! a hold's fate (authorized, captured, released or lapsed). They name the PaymentIntent (the
+//! session's `payment_intent`), not the session or the order.
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -48,6 +49,50 @@ pub enum MoneyChange {
     /// `charge.dispute.closed`: won (an inquiry closed, or a chargeback prevented, counts as
     /// won: the money stays) or lost.
     DisputeClosed { dispute_id: String, won: bool },
+    /// A hold (manual capture), as its PaymentIntent or charge tells it.
+    Hold(HoldChange),
+}
+
+/// A hold's fate, read from a PaymentIntent's `status` (its events, or Stripe's answer to a
+/// retrieve, a capture or a cancel) or from a charge's event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "hold", rename_all = "snake_case")]
+pub enum HoldChange {
+    /// `requires_capture`: the amount capturable, and the charge's `capture_before` (unix
+    /// seconds) when the charge was expanded.
+    Authorized {
+        amount_capturable: Option<i64>,
+        capture_before: Option<i64>,
+    },
+    /// `succeeded` (`payment_intent.succeeded`, `charge.captured`): the amount captured.
+    Captured { amount: Option<i64> },
+    /// `canceled` on request: the hold released.
+    Released,
+    /// `canceled` because the hold lapsed (`cancellation_reason` `expired`, or `automatic`
+    /// before API version 2025-03-31), or `charge.expired`.
+    Lapsed,
+}
+
+impl HoldChange {
+    /// A PaymentIntent object (of any API version) by its `status`; `None` for a status that
+    /// tells no hold's fate (`processing`, `requires_payment_method`, ...).
+    pub fn of_payment_intent(o: &Value) -> Option<HoldChange> {
+        Some(match o["status"].as_str()? {
+            "requires_capture" => HoldChange::Authorized {
+                amount_capturable: o["amount_capturable"].as_i64(),
+                capture_before:
+                    o["latest_charge"]["payment_method_details"]["card"]["capture_before"].as_i64(),
+            },
+            "succeeded" => HoldChange::Captured {
+                amount: o["amount_received"].as_i64(),
+            },
+            "canceled" => match o["cancellation_reason"].as_str() {
+                Some("expired" | "automatic") => HoldChange::Lapsed,
+                _ => HoldChange::Released,
+            },
+            _ => return None,
+        })
+    }
 }
 
 /// The refund's metadata key naming the operator's refund request (issue 26).
@@ -108,6 +153,15 @@ impl MoneyFacts {
                 dispute_id: need(id_of(&o["id"]), "id")?,
                 won: need(o["status"].as_str().and_then(dispute_won), "status")?,
             },
+            "payment_intent.amount_capturable_updated"
+            | "payment_intent.succeeded"
+            | "payment_intent.canceled" => {
+                return Self::of_payment_intent(o);
+            }
+            "charge.captured" => MoneyChange::Hold(HoldChange::Captured {
+                amount: o["amount_captured"].as_i64(),
+            }),
+            "charge.expired" => MoneyChange::Hold(HoldChange::Lapsed),
             _ => return Ok(None),
         };
         Ok(Some(MoneyFacts {
@@ -115,86 +169,17 @@ impl MoneyFacts {
             change,
         }))
     }
+
+    /// A PaymentIntent object (an event's, or Stripe's answer to a retrieve, a capture or a
+    /// cancel): its hold's fate, `Ok(None)` when its status tells none.
+    pub fn of_payment_intent(o: &Value) -> Result<Option<Self>, Missing> {
+        let payment_intent = need(id_of(&o["id"]), "id")?;
+        Ok(HoldChange::of_payment_intent(o).map(|hold| MoneyFacts {
+            payment_intent,
+            change: MoneyChange::Hold(hold),
+        }))
+    }
 }
 
 #[cfg(test)]
-mod tests {
-    use serde_json::json;
-
-    use super::*;
-
-    #[test]
-    fn a_full_refund_is_read_from_the_charge_and_a_partial_one_is_not_full() {
-        let charge = |refunded: i64, flag: bool| {
-            json!({"id": "ch_1", "object": "charge", "amount": 10_000, "amount_refunded": refunded,
-                   "refunded": flag, "payment_intent": "pi_1"})
-        };
-        let full = MoneyFacts::read("charge.refunded", &charge(10_000, true))
-            .unwrap()
-            .unwrap();
-        assert_eq!(full.payment_intent, "pi_1");
-        assert!(matches!(
-            full.change,
-            MoneyChange::ChargeRefunded { full: true, .. }
-        ));
-        let partial = MoneyFacts::read("charge.refunded", &charge(2_500, false))
-            .unwrap()
-            .unwrap();
-        assert_eq!(
-            partial.change,
-            MoneyChange::ChargeRefunded {
-                charge_id: "ch_1".into(),
-                amount_refunded: 2_500,
-                full: false
-            }
-        );
-    }
-
-    #[test]
-    fn disputes_and_refunds_name_their_payment_intent_expanded_or_not() {
-        let closed = json!({"id": "dp_1", "status": "lost", "payment_intent": {"id": "pi_2"}});
-        let facts = MoneyFacts::read("charge.dispute.closed", &closed)
-            .unwrap()
-            .unwrap();
-        assert_eq!(facts.payment_intent, "pi_2");
-        assert_eq!(
-            facts.change,
-            MoneyChange::DisputeClosed {
-                dispute_id: "dp_1".into(),
-                won: false
-            }
-        );
-        let inquiry = json!({"id": "dp_2", "status": "warning_closed", "payment_intent": "pi_2"});
-        let facts = MoneyFacts::read("charge.dispute.closed", &inquiry)
-            .unwrap()
-            .unwrap();
-        assert!(matches!(
-            facts.change,
-            MoneyChange::DisputeClosed { won: true, .. }
-        ));
-        let refund =
-            json!({"id": "re_1", "amount": 500, "status": "pending", "payment_intent": "pi_3"});
-        let facts = MoneyFacts::read("refund.updated", &refund)
-            .unwrap()
-            .unwrap();
-        assert!(matches!(
-            facts.change,
-            MoneyChange::RefundUpdated {
-                succeeded: false,
-                ..
-            }
-        ));
-        // No PaymentIntent (a charge made outside Checkout): unusable, and says why.
-        assert_eq!(
-            MoneyFacts::read("charge.dispute.created", &json!({"id": "dp_3"})),
-            Err(Missing("payment_intent"))
-        );
-        // A closed status this build does not know is never guessed as won or lost.
-        let unknown = json!({"id": "dp_4", "status": "arbitrated", "payment_intent": "pi_2"});
-        assert_eq!(
-            MoneyFacts::read("charge.dispute.closed", &unknown),
-            Err(Missing("status"))
-        );
-        assert_eq!(MoneyFacts::read("charge.captured", &refund), Ok(None));
-    }
-}
+mod tests;

@@ -3,7 +3,8 @@
 use std::collections::HashMap;
 
 use stripe_checkout::checkout_session::{
-    CreateCheckoutSession, CreateCheckoutSessionLineItems, RetrieveCheckoutSession,
+    CreateCheckoutSession, CreateCheckoutSessionLineItems, CreateCheckoutSessionPaymentIntentData,
+    CreateCheckoutSessionPaymentIntentDataCaptureMethod, RetrieveCheckoutSession,
 };
 use stripe_client_core::{IdempotencyKey, RequestBuilder, StripeRequest};
 use stripe_shared::CheckoutSession;
@@ -13,12 +14,21 @@ use super::{
     client::{StripeCallError, StripeHttp},
     session_facts::SessionFacts,
 };
-use crate::orders::{OrderId, repo::SessionInputs};
+use crate::orders::{CaptureMethod, OrderId, repo::SessionInputs};
 
 /// One key per order, for every attempt of every process: Stripe replays the first answer
 /// instead of creating a second session.
 pub fn idempotency_key(order_id: &OrderId) -> String {
     format!("h2s-checkout-session-{}", order_id.as_str())
+}
+
+/// The key of a payment attempt's session: the checkout's is [`idempotency_key`]; each new
+/// payment link of a lapsed hold (attempt 1, 2, ...) has its own, as stable.
+pub fn attempt_idempotency_key(order_id: &OrderId, attempt: i32) -> String {
+    match attempt {
+        0 => idempotency_key(order_id),
+        n => format!("{}-{n}", idempotency_key(order_id)),
+    }
 }
 
 /// A created (or replayed, or found) session.
@@ -89,6 +99,12 @@ fn create_request(order: &SessionInputs, job_id: Uuid) -> CreateRequest {
     if let Some(url) = &order.cancel_url {
         request = request.cancel_url(url.clone());
     }
+    if CaptureMethod::parse(&order.capture_method) == Some(CaptureMethod::Manual) {
+        // A hold: the PaymentIntent waits in `requires_capture` until the job is completed.
+        let mut data = CreateCheckoutSessionPaymentIntentData::new();
+        data.capture_method = Some(CreateCheckoutSessionPaymentIntentDataCaptureMethod::Manual);
+        request = request.payment_intent_data(data);
+    }
     CreateRequest(request)
 }
 
@@ -106,7 +122,7 @@ pub async fn create(
     order: &SessionInputs,
     job_id: Uuid,
 ) -> Result<CreatedSession, StripeCallError> {
-    let key = IdempotencyKey::new(idempotency_key(&order.order_id))
+    let key = IdempotencyKey::new(attempt_idempotency_key(&order.order_id, order.pay_attempt))
         .expect("an order id makes a valid idempotency key");
     let answer = client
         .send_json(create_request(order, job_id).build(), Some(key))

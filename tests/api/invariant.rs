@@ -520,6 +520,9 @@ async fn print_the_session_body_for_a_parent_process() {
         dispatch_job_id: None,
         stripe_session_id: None,
         created_at: chrono::Utc::now(),
+        capture_method: "automatic".into(),
+        pay_attempt: 0,
+        attempt_started_at: chrono::Utc::now(),
     };
     println!(
         "{BODY_MARK}{}",

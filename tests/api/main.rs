@@ -1,6 +1,8 @@
 //! Integration tests: the real API, worker and database, a local Stripe stand-in.
 
 mod adopt;
+mod capture;
+mod capture_flow;
 mod checkout;
 mod console;
 mod console_refund;

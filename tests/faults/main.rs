@@ -6,6 +6,7 @@
 //! `cargo test --test faults` (scenarios take a lock, so they run one at a time).
 
 mod bad_input;
+mod capture_crash;
 mod chaos;
 mod crashes;
 mod db_restart;

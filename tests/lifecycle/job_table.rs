@@ -29,7 +29,7 @@ fn table() -> String {
         window_end: Utc::now(),
         technician: "t".into(),
     };
-    let events: [(JobEvent<'_>, &str); 8] = [
+    let events: [(JobEvent<'_>, &str); 9] = [
         (JobEvent::Schedule(&visit), "schedule"),
         (JobEvent::Complete, "complete"),
         (JobEvent::Cancel { reason: "r" }, "cancel"),
@@ -40,6 +40,10 @@ fn table() -> String {
         (
             JobEvent::Payment(OrderStatus::Expired),
             "order expired or failed",
+        ),
+        (
+            JobEvent::Payment(OrderStatus::AuthorizationExpired),
+            "hold lapsed",
         ),
     ];
     let mut out = String::from("| job |");

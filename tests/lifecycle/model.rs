@@ -19,19 +19,34 @@ pub const MAX_ATTEMPTS: i32 = 2;
 /// refund of the whole amount (`refunded`); `refunded` and `dispute_lost` are the end,
 /// whatever arrives late. A delayed payment method waits in `awaiting_payment`; an unpaid
 /// order can fail or expire.
+///
+/// A hold (SPEC, "Pay after the visit"): an authorized order waits for its capture (then
+/// `paid`), its release or its lapse; released and lapsed are the hold's end (a late
+/// authorization changes nothing; a lapsed one pays again only through a new payment link,
+/// which opens it as `pending_payment`). A hold never captured has no money to refund: an
+/// older API version's refund object for its release moves nothing.
 pub fn spec_next(status: OrderStatus, event: PaymentEvent) -> OrderStatus {
     use OrderStatus as S;
     use PaymentEvent as E;
     let unpaid = matches!(status, S::PendingPayment | S::AwaitingPayment);
+    let hold_ended = matches!(status, S::Released | S::AuthorizationExpired);
     match event {
         _ if matches!(status, S::Refunded | S::DisputeLost) => status,
+        E::Refunded if hold_ended || status == S::Authorized => status,
         E::Refunded => S::Refunded,
         E::DisputeLost => S::DisputeLost,
         E::DisputeWon if status == S::Disputed => S::Paid,
         _ if status == S::Disputed => S::Disputed,
         E::DisputeOpened => S::Disputed,
         _ if status == S::Paid => S::Paid,
-        E::CompletedPaid | E::AsyncSucceeded | E::DisputeWon => S::Paid,
+        E::CompletedPaid | E::AsyncSucceeded | E::DisputeWon | E::Captured => S::Paid,
+        E::NewPayLink if status == S::AuthorizationExpired => S::PendingPayment,
+        E::Lapsed if unpaid || status == S::Authorized => S::AuthorizationExpired,
+        E::Released if unpaid || status == S::Authorized => S::Released,
+        _ if hold_ended || status == S::Authorized => status,
+        E::Authorized if unpaid || matches!(status, S::Expired | S::PaymentFailed | S::Failed) => {
+            S::Authorized
+        }
         E::CompletedUnpaid if status == S::PendingPayment => S::AwaitingPayment,
         E::AsyncFailed if unpaid => S::PaymentFailed,
         E::Expired if unpaid => S::Expired,
@@ -43,8 +58,9 @@ pub fn spec_next(status: OrderStatus, event: PaymentEvent) -> OrderStatus {
 /// The job status the SPEC implies for an order's status.
 pub fn spec_job(status: OrderStatus) -> JobStatus {
     match status {
-        OrderStatus::Paid => JobStatus::Ready,
-        OrderStatus::Disputed => JobStatus::OnHold,
+        OrderStatus::Paid | OrderStatus::Authorized => JobStatus::Ready,
+        OrderStatus::Disputed | OrderStatus::AuthorizationExpired => JobStatus::OnHold,
+        OrderStatus::Released => JobStatus::Cancelled,
         OrderStatus::PendingPayment | OrderStatus::AwaitingPayment => JobStatus::AwaitingPayment,
         OrderStatus::PaymentFailed
         | OrderStatus::Expired

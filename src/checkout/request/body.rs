@@ -4,6 +4,8 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use crate::orders::CaptureMethod;
+
 use super::{
     cart::{CartLine, parse_cart},
     customer::{Customer, parse_customer},
@@ -25,6 +27,9 @@ pub struct RawCheckout {
     pub metadata: Option<serde_json::Value>,
     pub success_url: Option<serde_json::Value>,
     pub cancel_url: Option<serde_json::Value>,
+    /// `automatic` or `manual` (a hold captured when the job is completed); absent or
+    /// `null`: the configured `PAYMENT_CAPTURE`.
+    pub capture: Option<serde_json::Value>,
     #[serde(flatten)]
     pub other: BTreeMap<String, serde_json::Value>,
 }
@@ -37,11 +42,17 @@ pub struct NewCheckout {
     pub metadata: BTreeMap<String, String>,
     pub success_url: ReturnUrl,
     pub cancel_url: ReturnUrl,
+    /// How the payment is taken, when the request chose (else the configured default).
+    /// Left out of the request's fingerprint when absent, so a body without it keeps the
+    /// fingerprint it always had.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub capture: Option<CaptureMethod>,
 }
 
 impl NewCheckout {
-    /// The order this checkout stores (`orders::repo::insert_checkout`).
-    pub fn order(&self) -> crate::orders::repo::NewOrder<'_> {
+    /// The order this checkout stores (`orders::repo::insert_checkout`), paid as the request
+    /// chose, else as `default_capture` (`PAYMENT_CAPTURE`).
+    pub fn order(&self, default_capture: CaptureMethod) -> crate::orders::repo::NewOrder<'_> {
         crate::orders::repo::NewOrder {
             email: self.customer.email.as_str(),
             name: self.customer.name.as_deref(),
@@ -51,6 +62,7 @@ impl NewCheckout {
             metadata: &self.metadata,
             success_url: self.success_url.as_str(),
             cancel_url: self.cancel_url.as_str(),
+            capture: self.capture.unwrap_or(default_capture),
         }
     }
 
@@ -81,7 +93,20 @@ impl NewCheckout {
                 defaults.cancel_url.as_ref(),
                 "--checkout-cancel-url (CHECKOUT_CANCEL_URL)",
             )?,
+            capture: parse_capture(raw.capture.as_ref())?,
         })
+    }
+}
+
+/// `"automatic"` or `"manual"`; absent or `null`: not chosen.
+fn parse_capture(value: Option<&serde_json::Value>) -> Result<Option<CaptureMethod>, Invalid> {
+    match value {
+        None | Some(serde_json::Value::Null) => Ok(None),
+        Some(v) => v
+            .as_str()
+            .and_then(CaptureMethod::parse)
+            .map(Some)
+            .ok_or_else(|| invalid("capture", "must be \"automatic\" or \"manual\"")),
     }
 }
 

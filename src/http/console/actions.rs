@@ -18,6 +18,7 @@ use super::{
     pages,
     respond::{failed, page},
 };
+use crate::payments::hold::HoldError;
 use crate::{
     checkout::IdempotencyKey,
     dispatch::{
@@ -192,6 +193,28 @@ pub(super) fn utc(field: Option<&str>) -> Option<DateTime<Utc>> {
         .or_else(|| text.parse().ok())
 }
 
+/// Completing and cancelling go the way the admin API's do: a held payment is captured or
+/// released with the move.
+async fn act(
+    state: &AppState,
+    job_id: uuid::Uuid,
+    event: JobEvent<'_>,
+) -> Result<crate::dispatch::actions::JobView, HoldError> {
+    match event {
+        JobEvent::Complete => crate::payments::hold::complete(&state.pool, job_id, None).await,
+        JobEvent::Cancel { reason } => {
+            crate::payments::hold::cancel(&state.pool, job_id, reason).await
+        }
+        _ => actions::act(&state.pool, job_id, &event)
+            .await
+            .map_err(|e| match e {
+                ActionError::NoSuchJob => HoldError::NoSuchJob,
+                ActionError::Refused(r) => HoldError::Refused(r),
+                ActionError::Database(d) => HoldError::Database(d),
+            }),
+    }
+}
+
 async fn job(
     State(state): State<AppState>,
     Path((job_id, action)): Path<(String, String)>,
@@ -227,7 +250,8 @@ async fn job(
             ),
         );
     }
-    match actions::act(&state.pool, job_id, &event).await {
+    let done = act(&state, job_id, event).await;
+    match done {
         Ok(job) => {
             tracing::info!(%job_id, action, "console: job action");
             Redirect::to(&format!(
@@ -236,7 +260,8 @@ async fn job(
             ))
             .into_response()
         }
-        Err(ActionError::Database(e)) => failed(e),
+        Err(HoldError::Database(e)) => failed(e),
+        Err(HoldError::NoSuchJob) => refused(StatusCode::NOT_FOUND, "No such job."),
         Err(e) => refused(StatusCode::CONFLICT, &e.to_string()),
     }
 }

@@ -44,6 +44,9 @@ fn order_panel(p: &Panel, csrf: &str) -> Markup {
     html! {
         h2 { (order.order_id) " · " (order.status) }
         p { (order.customer_email) }
+        @if order.status.known() == Some(crate::orders::OrderStatus::Authorized) {
+            (hold(order, p.currency.as_deref()))
+        }
         table.timeline {
             tr { th { "when" } th { "what" } th { "detail" } }
             @for e in &p.entries {
@@ -67,6 +70,23 @@ fn order_panel(p: &Panel, csrf: &str) -> Markup {
         }
         (refund_form(&order.order_id.to_string(), csrf))
         @if let Some((job_id, status)) = &p.job { (job_forms(&job_id.to_string(), status.known(), csrf)) }
+    }
+}
+
+/// A held payment: how much, until when, and what the operator does with it (the job's
+/// completion captures it, its cancellation or a refund releases it).
+fn hold(order: &OrderRow, currency: Option<&str>) -> Markup {
+    let left = order
+        .capture_before
+        .map(|end| (end - chrono::Utc::now()).num_hours().max(0));
+    html! {
+        p id="hold" {
+            "Payment held: " (super::format::money(order.amount_capturable.unwrap_or(0), currency))
+            @if let (Some(end), Some(hours)) = (order.capture_before, left) {
+                ", capture before " (super::format::when(end)) " (" (hours) " h left)"
+            }
+            ". Mark the job completed to capture it; cancel the visit (or refund) to release it."
+        }
     }
 }
 

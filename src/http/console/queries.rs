@@ -57,6 +57,9 @@ pub struct OrderRow {
     pub created_at: DateTime<Utc>,
     pub paid_at: Option<DateTime<Utc>>,
     pub updated_at: DateTime<Utc>,
+    /// A held payment (manual capture): the amount held and when the hold lapses.
+    pub amount_capturable: Option<i64>,
+    pub capture_before: Option<DateTime<Utc>>,
 }
 
 /// Orders found by their id, or by the customer's email (case-insensitive), newest first.
@@ -64,7 +67,8 @@ pub async fn find_orders(pool: &PgPool, q: &str) -> Result<Vec<OrderRow>, sqlx::
     sqlx::query_as(
         r#"
         SELECT order_id, status, customer_email, checkout_trace_id, stripe_session_id,
-               failure_reason, currency, created_at, paid_at, updated_at
+               failure_reason, currency, created_at, paid_at, updated_at,
+               amount_capturable, capture_before
         FROM h2s_orders
         WHERE order_id = $1 OR lower(customer_email) = lower($1)
         ORDER BY created_at DESC

@@ -37,8 +37,11 @@ pub struct RefundBody {
 #[derive(Serialize, ToSchema)]
 pub struct RefundAccepted {
     pub ok: bool,
-    pub refund_request_id: Uuid,
-    /// `requested`.
+    /// `null` for an order whose payment is only held (`authorized`): nothing is refunded,
+    /// the hold is released instead.
+    pub refund_request_id: Option<Uuid>,
+    /// `requested`; `releasing` for a held payment (the order becomes `released`, its job
+    /// `cancelled`, once Stripe confirms).
     pub status: String,
 }
 
@@ -64,6 +67,31 @@ pub struct ScheduleBody {
         pattern = "[^\\t\\n\\u000b\\f\\r \\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]"
     )]
     pub technician: String,
+}
+
+/// `POST /api/admin/dispatch-jobs/{job_id}/complete` (the body may be left out). Unknown
+/// fields are refused.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CompleteBody {
+    /// Cents to capture of a held payment (an `authorized` order), at most the amount held;
+    /// the rest is released. Left out or `null`: all of it. Only for an `authorized` order.
+    #[schema(minimum = 1)]
+    pub amount: Option<i64>,
+}
+
+/// `POST /api/admin/orders/{order_id}/pay-link`: the new payment attempt's link.
+#[derive(Serialize, ToSchema)]
+pub struct PayLinkAnswer {
+    pub ok: bool,
+    pub order_id: String,
+    /// The payment attempt (1 for the first new link).
+    pub attempt: i32,
+    /// The order's status: `pending_payment` until the new session is paid.
+    pub status: String,
+    /// The new session, once the worker created it (`null` until then: poll the order).
+    pub pay: Option<super::schemas::Pay>,
+    pub status_url: String,
 }
 
 /// `POST /api/admin/dispatch-jobs/{job_id}/cancel`. Unknown fields are refused.

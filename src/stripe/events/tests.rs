@@ -97,10 +97,11 @@ fn every_listed_type_and_no_other_is_acted_on() {
     }
     for event_type in [
         "checkout.session.created",
-        "charge.captured",
+        "charge.succeeded",
         "charge.dispute.updated",
         "refund.succeeded",
-        "payment_intent.succeeded",
+        "payment_intent.created",
+        "payment_intent.requires_action",
     ] {
         let event = read(event_type);
         assert!(
