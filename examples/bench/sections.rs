@@ -38,8 +38,8 @@ pub async fn standin(latency_ms: u64) -> anyhow::Result<StandIn> {
 /// row's trigger silent (`h2s.wake_after_commit`), the workers woken after the commit.
 const PGBENCH_SCRIPT: &str = r#"\set r random(1, 9000000000000000)
 BEGIN;
-INSERT INTO h2s_orders (order_id, status, customer_email, customer_name, customer_phone, cart_json, metadata_json, success_url, cancel_url, checkout_trace_id, idempotency_key, request_hash) VALUES ('PGB-' || :client_id::text || '-' || :r::text, 'pending_payment', 'pgbench+' || :r::text || '@example.com', 'Ann', '+15551234567', '[{"price_id":"price_123","qty":1}]', '{"service_address":"123 Test St"}', 'https://shop.example/thanks', 'https://shop.example/cart', gen_random_uuid(), 'pgb-' || :client_id::text || '-' || :r::text, 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855');
-INSERT INTO apalis.jobs (id, job_type, job, status, attempts, max_attempts, run_at, priority, idempotency_key) SELECT 'PGB' || :client_id::text || '-' || :r::text, 'h2s_outbox', convert_to('{"kind":"checkout","order_id":"PGB-' || :client_id::text || '-' || :r::text || '","checkout_trace_id":"00000000-0000-0000-0000-000000000000"}', 'UTF8'), 'Pending', 0, 9, now(), 0, 'checkout|PGB-' || :client_id::text || '-' || :r::text FROM (SELECT set_config('h2s.wake_after_commit', 'on', true)) AS quiet ON CONFLICT (job_type, idempotency_key) DO UPDATE SET status = 'Pending', attempts = 0, run_at = now(), lock_by = NULL, lock_at = NULL, done_at = NULL WHERE (apalis.jobs.status = 'Failed' AND apalis.jobs.attempts >= apalis.jobs.max_attempts) OR apalis.jobs.status = 'Killed';
+INSERT INTO h2s_orders (order_id, status, customer_email, customer_name, customer_phone, cart_json, metadata_json, success_url, cancel_url, checkout_trace_id, idempotency_key, request_hash) VALUES ('PGB-' || :client_id::text || '-' || :r::text, 'pending_payment', 'pgbench+' || :r::text || '@example.com', 'Ann', '+15551234567', '[{"price_id":"price_123","qty":1}]', '{"service_address":"123 Test St"}', 'https://shop.example/thanks', 'https://shop.example/cart', gen_random_uuid(), 'pgb-' || :client_id::text || '-' || :r::text, 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855') RETURNING created_at;
+INSERT INTO apalis.jobs (id, job_type, job, status, attempts, max_attempts, run_at, priority, idempotency_key) SELECT 'PGB' || :client_id::text || '-' || :r::text, 'h2s_outbox', convert_to('{"kind":"checkout","order_id":"PGB-' || :client_id::text || '-' || :r::text || '","checkout_trace_id":"00000000-0000-0000-0000-000000000000","inputs":{"customer_email":"pgbench+' || :r::text || '@example.com","cart":[{"price_id":"price_123","qty":1}],"metadata":{"service_address":"123 Test St"},"success_url":"https://shop.example/thanks","cancel_url":"https://shop.example/cart","created_at":"2026-12-07T20:00:00.123456Z"}}', 'UTF8'), 'Pending', 0, 9, now(), 0, 'checkout|PGB-' || :client_id::text || '-' || :r::text FROM (SELECT set_config('h2s.wake_after_commit', 'on', true)) AS quiet ON CONFLICT (job_type, idempotency_key) DO UPDATE SET status = 'Pending', attempts = 0, run_at = now(), lock_by = NULL, lock_at = NULL, done_at = NULL WHERE (apalis.jobs.status = 'Failed' AND apalis.jobs.attempts >= apalis.jobs.max_attempts) OR apalis.jobs.status = 'Killed';
 END;
 "#;
 
@@ -203,14 +203,26 @@ pub async fn seed_checkouts(pool: &PgPool, n: usize) -> anyhow::Result<()> {
     let mut task_ids = Vec::with_capacity(n);
     let mut traces = Vec::with_capacity(n);
     let mut payloads = Vec::with_capacity(n);
+    let now = chrono::Utc::now();
     for _ in 0..n {
         let id = OrderId::generate();
         let trace = uuid::Uuid::new_v4();
+        // What the api's task carries: the order's session inputs (as inserted below).
+        let inputs = serde_json::from_value(serde_json::json!({
+            "customer_email": format!("drain+{}@example.com", id.as_str()),
+            "cart": [{"price_id": "price_123", "qty": 1}],
+            "metadata": {"service_address": "1 Main St"},
+            "success_url": "https://shop.example/thanks",
+            "cancel_url": "https://shop.example/cart",
+            "created_at": now,
+        }))
+        .expect("checkout inputs");
         payloads.push(
             serde_json::to_vec(&h2s_dispatch::outbox::OutboxTask::Checkout {
                 order_id: id.clone(),
                 checkout_trace_id: trace,
                 request_id: None,
+                inputs: Some(Box::new(inputs)),
             })
             .unwrap(),
         );

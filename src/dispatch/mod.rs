@@ -48,6 +48,8 @@ pub struct Ensured {
     pub linked: bool,
     /// Its status was brought in line with the order's (a paid order's job made `ready`).
     pub status_changed: bool,
+    /// The order's status, read under the lock.
+    pub order_status: OrderStatus,
 }
 
 impl Ensured {
@@ -113,7 +115,17 @@ pub async fn ensure_job(
         created,
         linked: linked && !created,
         status_changed,
+        order_status: status,
     })
+}
+
+/// The id an order's job is created with, known before the job exists: the checkout's
+/// Checkout Session carries it in its metadata, and every retry of the session's creation
+/// sends the same one (a job created before ids were derived keeps its own).
+pub fn job_id_for(order_id: &OrderId) -> Uuid {
+    /// This system's namespace for the ids it derives (a fixed random UUID).
+    const JOBS: Uuid = Uuid::from_u128(0x5b1c_8a4e_2f67_4d0b_9e3a_71c2_d84f_06a9);
+    Uuid::new_v5(&JOBS, order_id.as_str().as_bytes())
 }
 
 async fn create_job(
@@ -137,7 +149,7 @@ async fn create_job(
         RETURNING job_id
         "#,
     )
-    .bind(Uuid::new_v4())
+    .bind(job_id_for(order_id))
     .bind(order_id)
     .bind(recipient_id)
     .bind(JobStatus::for_order(status).as_str())

@@ -2,6 +2,7 @@
 
 pub mod cart;
 mod cursor;
+mod inputs;
 pub mod repo;
 mod status;
 pub mod transition;

@@ -58,6 +58,11 @@ task_kinds! {
         /// too (absent from re-enqueued tasks and from rows written before it existed).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         request_id: Option<String>,
+        /// What the order's Checkout Session is made of, written with the order, so that the
+        /// worker asks Stripe without reading the order first (absent from re-enqueued tasks
+        /// and older rows: the worker reads the order).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        inputs: Option<Box<crate::orders::repo::CheckoutInputs>>,
     }
     /// Make sure a (paid) order has its dispatch job, with the status its order implies.
     EnsureDispatchJob = "ensure_dispatch_job" { order_id: OrderId }
@@ -114,6 +119,10 @@ impl crate::queue::Job for OutboxTask {
 /// after the commit). A live task with the same idempotency key is
 /// left alone; a dead one (retries exhausted, or killed) is revived with fresh attempts. This
 /// is the one way work enters the outbox, for the API, the webhook and the reconciler.
+///
+/// A revived task (here, `dead::revive`, the sweep's `tidy`) drops what a checkout task
+/// carried for its first run (`inputs`): its next attempt reads the order, as any attempt
+/// after a first one does (`checkout::fulfil`), so its age is the order's.
 pub async fn enqueue(
     tx: &mut Transaction<'_, Postgres>,
     task: &OutboxTask,
@@ -137,7 +146,8 @@ const ENQUEUE_SQL: &str = r#"
     VALUES ($1, $2, $3, 'Pending', 0, $4, now(), 0, $5)
     ON CONFLICT (job_type, idempotency_key) DO UPDATE
         SET status = 'Pending', attempts = 0, run_at = now(),
-            lock_by = NULL, lock_at = NULL, done_at = NULL
+            lock_by = NULL, lock_at = NULL, done_at = NULL,
+            job = convert_to((convert_from(apalis.jobs.job, 'UTF8')::jsonb - 'inputs')::text, 'UTF8')
         WHERE (apalis.jobs.status = 'Failed' AND apalis.jobs.attempts >= apalis.jobs.max_attempts)
            OR apalis.jobs.status = 'Killed'
 "#;

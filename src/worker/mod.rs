@@ -63,11 +63,11 @@ pub async fn run_outbox(
     mut config: WorkerConfig,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    let tasks = Tasks {
-        pool: pool.clone(),
-        stripe: StripeHttp::new(config.stripe).context("building the Stripe client")?,
-        notifier: Notifier::new(config.notify_webhook_url),
-    };
+    let tasks = Tasks::new(
+        pool.clone(),
+        StripeHttp::new(config.stripe).context("building the Stripe client")?,
+        Notifier::new(config.notify_webhook_url),
+    );
     config.runtime.observer = std::sync::Arc::new(Counted);
     tracing::info!(
         worker = %config.runtime.worker_name,

@@ -219,11 +219,11 @@ impl TestApp {
     /// about concurrency (`start_worker: false`). Returns how many attempts ran.
     pub async fn run_pending_tasks(&self) -> usize {
         let config = self.worker_config();
-        let tasks = h2s_dispatch::worker::Tasks {
-            pool: self.pool.clone(),
-            stripe: h2s_dispatch::stripe::StripeHttp::new(config.stripe).expect("a Stripe client"),
-            notifier: h2s_dispatch::notify::Notifier::new(config.notify_webhook_url),
-        };
+        let tasks = h2s_dispatch::worker::Tasks::new(
+            self.pool.clone(),
+            h2s_dispatch::stripe::StripeHttp::new(config.stripe).expect("a Stripe client"),
+            h2s_dispatch::notify::Notifier::new(config.notify_webhook_url),
+        );
         crate::outbox_steps::run_pending_tasks(
             &self.pool,
             &tasks,

@@ -7,6 +7,7 @@
 
 mod bad_input;
 mod chaos;
+mod checkout_crash;
 mod crashes;
 mod db_restart;
 mod db_wait;

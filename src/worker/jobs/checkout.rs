@@ -1,16 +1,20 @@
 //! `checkout`: resolve the recipient, create the dispatch job, create the Stripe Checkout
-//! Session (`checkout::fulfil`).
+//! Session, complete the task: one commit (`checkout::fulfil`).
 
-use sqlx::PgPool;
 use uuid::Uuid;
 
-use crate::{checkout, orders::OrderId, queue::TaskError, stripe::StripeHttp};
+use crate::{
+    checkout::{self, Fulfil},
+    orders::{OrderId, repo::CheckoutInputs},
+    queue::{Attempt, TaskError},
+};
 
 pub(super) async fn run(
-    pool: &PgPool,
-    stripe: &StripeHttp,
+    with: Fulfil<'_>,
     order_id: &OrderId,
     checkout_trace_id: Uuid,
+    inputs: Option<CheckoutInputs>,
+    attempt: &Attempt,
 ) -> Result<(), TaskError> {
-    checkout::fulfil(pool, stripe, order_id, checkout_trace_id).await
+    checkout::fulfil(with, order_id, checkout_trace_id, inputs, attempt).await
 }

@@ -11,9 +11,10 @@ mod refund;
 use sqlx::PgPool;
 
 use crate::{
+    checkout::waiter::Signals,
     notify::Notifier,
     outbox::OutboxTask,
-    queue::{TaskError, TaskHandler},
+    queue::{Attempt, TaskError, TaskHandler},
     stripe::StripeHttp,
 };
 
@@ -23,9 +24,21 @@ pub struct Tasks {
     pub pool: PgPool,
     pub stripe: StripeHttp,
     pub notifier: Notifier,
+    /// Where checkouts tell their end to the requests waiting on them.
+    pub signals: Signals,
 }
 
 impl Tasks {
+    /// The tasks' handles, and the task that sends the checkouts' ends (`Signals`).
+    pub fn new(pool: PgPool, stripe: StripeHttp, notifier: Notifier) -> Self {
+        Tasks {
+            signals: Signals::start(pool.clone()),
+            pool,
+            stripe,
+            notifier,
+        }
+    }
+
     /// Puts the order's `checkout_trace_id` (and the checkout request's id) on the task's
     /// span, so that its lines join the order's trace. Tasks other than the checkout carry
     /// no trace id: it is read from the order (best effort: a miss only costs the field).
@@ -61,32 +74,41 @@ impl Tasks {
 impl TaskHandler for Tasks {
     type Job = OutboxTask;
 
-    async fn handle(&self, task: OutboxTask) -> Result<(), TaskError> {
+    async fn handle(&self, task: OutboxTask, attempt: Attempt) -> Result<(), TaskError> {
         self.trace(&task).await;
-        match &task {
+        match task {
             OutboxTask::Checkout {
                 order_id,
                 checkout_trace_id,
+                inputs,
                 ..
-            } => checkout::run(&self.pool, &self.stripe, order_id, *checkout_trace_id).await,
+            } => {
+                let with = crate::checkout::Fulfil {
+                    pool: &self.pool,
+                    stripe: &self.stripe,
+                    signals: &self.signals,
+                };
+                let inputs = inputs.map(|i| *i);
+                checkout::run(with, &order_id, checkout_trace_id, inputs, &attempt).await
+            }
             OutboxTask::EnsureDispatchJob { order_id } => {
-                ensure_dispatch_job::run(&self.pool, order_id).await
+                ensure_dispatch_job::run(&self.pool, &order_id, &attempt).await
             }
             OutboxTask::NotifyPaid { order_id } => {
-                notify::run(&self.pool, &self.notifier, notify::Notice::Paid, order_id).await
+                notify::run(&self.pool, &self.notifier, notify::Notice::Paid, &order_id).await
             }
             OutboxTask::NotifyDispute { order_id } => {
                 notify::run(
                     &self.pool,
                     &self.notifier,
                     notify::Notice::Dispute,
-                    order_id,
+                    &order_id,
                 )
                 .await
             }
             OutboxTask::Refund {
                 refund_request_id, ..
-            } => refund::run(&self.pool, &self.stripe, *refund_request_id).await,
+            } => refund::run(&self.pool, &self.stripe, refund_request_id).await,
         }
     }
 }

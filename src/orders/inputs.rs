@@ -1,0 +1,75 @@
+//! What an order's Checkout Session is made of: read from the order, or carried by its
+//! checkout task so that the worker asks Stripe without reading the order first
+//! (`checkout::fulfil`).
+
+use chrono::{DateTime, Utc};
+use sqlx::PgPool;
+use uuid::Uuid;
+
+use super::{OrderId, OrderStatus, cart::CartLine};
+use crate::stored::Stored;
+
+/// A new order's Checkout Session inputs as its checkout task carries them: what
+/// [`session_inputs`] reads of the order before anything else changes it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct CheckoutInputs {
+    pub customer_email: String,
+    pub cart: Vec<CartLine>,
+    pub metadata: std::collections::BTreeMap<String, String>,
+    pub success_url: String,
+    pub cancel_url: String,
+    pub created_at: DateTime<Utc>,
+}
+
+impl CheckoutInputs {
+    /// The inputs of a `pending_payment` order with neither job nor session yet.
+    pub fn session_inputs(self, order_id: &OrderId, checkout_trace_id: Uuid) -> SessionInputs {
+        SessionInputs {
+            order_id: order_id.clone(),
+            status: Stored::Known(OrderStatus::PendingPayment),
+            customer_email: self.customer_email,
+            cart_json: self.cart,
+            metadata_json: self.metadata,
+            success_url: Some(self.success_url),
+            cancel_url: Some(self.cancel_url),
+            checkout_trace_id: Some(checkout_trace_id),
+            dispatch_job_id: None,
+            stripe_session_id: None,
+            created_at: self.created_at,
+        }
+    }
+}
+
+/// What the worker needs to create an order's Checkout Session.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct SessionInputs {
+    pub order_id: OrderId,
+    pub status: Stored<OrderStatus>,
+    pub customer_email: String,
+    #[sqlx(json)]
+    pub cart_json: Vec<CartLine>,
+    #[sqlx(json)]
+    pub metadata_json: std::collections::BTreeMap<String, String>,
+    pub success_url: Option<String>,
+    pub cancel_url: Option<String>,
+    pub checkout_trace_id: Option<Uuid>,
+    pub dispatch_job_id: Option<Uuid>,
+    pub stripe_session_id: Option<String>,
+    pub created_at: DateTime<Utc>,
+}
+
+pub async fn session_inputs(
+    pool: &PgPool,
+    order_id: &OrderId,
+) -> Result<Option<SessionInputs>, sqlx::Error> {
+    sqlx::query_as(
+        r#"
+        SELECT order_id, status, customer_email, cart_json, metadata_json, success_url,
+               cancel_url, checkout_trace_id, dispatch_job_id, stripe_session_id, created_at
+        FROM h2s_orders WHERE order_id = $1
+        "#,
+    )
+    .bind(order_id)
+    .fetch_optional(pool)
+    .await
+}
