@@ -123,9 +123,15 @@ pub async fn ensure_job(
 /// Checkout Session carries it in its metadata, and every retry of the session's creation
 /// sends the same one (a job created before ids were derived keeps its own).
 pub fn job_id_for(order_id: &OrderId) -> Uuid {
-    /// This system's namespace for the ids it derives (a fixed random UUID).
-    const JOBS: Uuid = Uuid::from_u128(0x5b1c_8a4e_2f67_4d0b_9e3a_71c2_d84f_06a9);
-    Uuid::new_v5(&JOBS, order_id.as_str().as_bytes())
+    use sha2::Digest;
+    // A name-based UUID (version 8: SHA-256 of a fixed prefix and the order id, truncated).
+    let digest = sha2::Sha256::new()
+        .chain_update(b"h2s-dispatch job of order ")
+        .chain_update(order_id.as_str().as_bytes())
+        .finalize();
+    let mut bytes = [0u8; 16];
+    bytes.copy_from_slice(&digest[..16]);
+    uuid::Builder::from_custom_bytes(bytes).into_uuid()
 }
 
 async fn create_job(
