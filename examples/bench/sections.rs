@@ -8,7 +8,7 @@ use sqlx::PgPool;
 use stripe_standin::{Faults, PaymentStatus, StandIn, StandInConfig, WebhookTarget};
 
 use crate::{
-    Row,
+    Row, cpu,
     load::{self, Req},
     procs::{self, Env, WEBHOOK_SECRET},
 };
@@ -69,11 +69,18 @@ pub async fn accept(env: &Env, plan: &Plan) -> anyhow::Result<Vec<Row>> {
         .await;
         checkpoint(&pool).await;
         let (b, r) = (base.clone(), run.clone());
+        let meter = cpu::start(&db, Some(api.child.id())).await?;
         let mut api_stats =
             load::closed_loop(&http, c, Duration::from_secs(plan.secs), false, move |n| {
                 Some(load::checkout_req(&b, &r, n))
             })
             .await;
+        let (api_s, postgres_s) = meter.cpu().await;
+        let usage = cpu::Usage {
+            process_s: api_s,
+            postgres_s,
+            commits: 0,
+        };
         checkpoint(&pool).await;
         let (tps, pg_lat, _) =
             tokio::task::block_in_place(|| procs::pgbench(&db, &script, c, plan.secs))?;
@@ -87,12 +94,13 @@ pub async fn accept(env: &Env, plan: &Plan) -> anyhow::Result<Vec<Row>> {
             "1 accept",
             format!("{c} client(s), no worker"),
             format!(
-                "api {:.0} req/s (p50 {:.1} / p95 {:.1} / p99 {:.1} ms; {}) · pgbench {:.0} tx/s ({:.1} ms avg) · **ratio {:.2}** · pgbench with the trigger's NOTIFY in the transaction {:.0} tx/s",
+                "api {:.0} req/s (p50 {:.1} / p95 {:.1} / p99 {:.1} ms; {}) · **{}** (api) · pgbench {:.0} tx/s ({:.1} ms avg) · **ratio {:.2}** · pgbench with the trigger's NOTIFY in the transaction {:.0} tx/s",
                 api_stats.per_sec(),
                 api_stats.pct_ms(50.0),
                 api_stats.pct_ms(95.0),
                 api_stats.pct_ms(99.0),
                 if accepted == api_stats.count() { "all 202".to_string() } else { api_stats.statuses_text() },
+                usage.per(api_stats.count() as f64, "checkout"),
                 tps,
                 pg_lat,
                 ratio,
@@ -286,6 +294,8 @@ pub async fn drain(env: &Env, plan: &Plan) -> anyhow::Result<Vec<Row>> {
             let stripe = standin(latency_ms).await?;
             let (db, pool) = env.fresh_db("drain").await?;
             seed_checkouts(&pool, n).await?;
+            // Its backends exit, and so flush their counts before the meter starts.
+            pool.close().await;
             let started = Instant::now();
             let c = conc.to_string();
             let mut worker = env.worker(
@@ -293,21 +303,31 @@ pub async fn drain(env: &Env, plan: &Plan) -> anyhow::Result<Vec<Row>> {
                 &stripe.base_url(),
                 &["--concurrency", &c, "--stripe-max-rps", "100000"],
             )?;
+            let meter = cpu::start(&db, Some(worker.child.id())).await?;
+            let pool = meter.pool();
             let deadline = started + Duration::from_secs(240);
-            let mut left = pending_tasks(&pool).await;
+            let mut reads = 1;
+            let mut left = pending_tasks(pool).await;
             while left != 0 && Instant::now() < deadline {
                 tokio::time::sleep(Duration::from_millis(100)).await;
-                left = pending_tasks(&pool).await;
+                left = pending_tasks(pool).await;
+                reads += 1;
             }
             let wall = started.elapsed();
             let span: f64 = sqlx::query_scalar(
                 r#"SELECT COALESCE(EXTRACT(EPOCH FROM max(done_at) - min(done_at))::float8, 0) FROM apalis.jobs"#,
             )
-            .fetch_one(&pool)
+            .fetch_one(pool)
             .await?;
+            reads += 1;
             let rate = (n as f64 - 1.0) / span.max(1e-3);
+            let (worker_s, postgres_s) = meter.cpu().await;
             worker.stop(Duration::from_secs(10));
-            pool.close().await;
+            let usage = cpu::Usage {
+                process_s: worker_s,
+                postgres_s,
+                commits: meter.commits_since(reads).await,
+            };
             env.drop_db(&db).await;
             // The baseline, in the same run: pgbench running the worker's step.
             let baseline = if latency_ms == 0 && conc <= 16 {
@@ -330,8 +350,10 @@ pub async fn drain(env: &Env, plan: &Plan) -> anyhow::Result<Vec<Row>> {
                 "3 drain",
                 format!("{n} tasks, concurrency {conc}, stand-in {latency_ms} ms"),
                 format!(
-                    "**{rate:.0} tasks/s**{ideal} · empty after {:.1} s from worker start{}",
+                    "**{rate:.0} tasks/s**{ideal} · empty after {:.1} s from worker start · **{:.2} commits per task** · {} (worker){}",
                     wall.as_secs_f64(),
+                    usage.commits_per(n as f64),
+                    usage.per(n as f64, "task"),
                     if left != 0 {
                         format!(" · {left} LEFT")
                     } else {
@@ -460,6 +482,7 @@ pub async fn webhook(env: &Env, plan: &Plan) -> anyhow::Result<Vec<Row>> {
     let events = std::sync::Arc::new(events);
     let url = format!("{base}/api/stripe-webhook");
     let ev = events.clone();
+    let meter = cpu::start(&db, Some(api.child.id())).await?;
     let mut stats = load::closed_loop(&http, 16, Duration::from_secs(600), false, move |i| {
         ev.get(i as usize).map(|e| Req {
             url: url.clone(),
@@ -468,6 +491,12 @@ pub async fn webhook(env: &Env, plan: &Plan) -> anyhow::Result<Vec<Row>> {
         })
     })
     .await;
+    let (api_s, postgres_s) = meter.cpu().await;
+    let usage = cpu::Usage {
+        process_s: api_s,
+        postgres_s,
+        commits: 0,
+    };
     let paid: i64 = sqlx::query_scalar(r#"SELECT count(*) FROM h2s_orders WHERE status = 'paid'"#)
         .fetch_one(&pool)
         .await?;
@@ -483,11 +512,12 @@ pub async fn webhook(env: &Env, plan: &Plan) -> anyhow::Result<Vec<Row>> {
         "5 webhook",
         format!("{} distinct signed paid events, 16 clients", events.len()),
         format!(
-            "**{:.0} events/s** · p50 {:.1} ms · p99 {:.1} ms · {} · {paid} orders paid · pgbench, the webhook's transaction (prepared, 16 clients) {tps:.0} tx/s · **ratio {ratio:.2}**",
+            "**{:.0} events/s** · p50 {:.1} ms · p99 {:.1} ms · {} · **{}** (api; Postgres: every backend of the database, the worker's too) · {paid} orders paid · pgbench, the webhook's transaction (prepared, 16 clients) {tps:.0} tx/s · **ratio {ratio:.2}**",
             stats.per_sec(),
             stats.pct_ms(50.0),
             stats.pct_ms(99.0),
-            stats.statuses_text()
+            stats.statuses_text(),
+            usage.per(stats.count() as f64, "event"),
         ),
         "all 2xx, ratio ≥ 0.8",
         verdict(ok && ratio >= 0.8),
