@@ -223,6 +223,8 @@ pub async fn seed_checkouts(pool: &PgPool, n: usize) -> anyhow::Result<()> {
             "success_url": "https://shop.example/thanks",
             "cancel_url": "https://shop.example/cart",
             "created_at": now,
+            // Written straight into the outbox: no request waits on them.
+            "waited": false,
         }))
         .expect("checkout inputs");
         payloads.push(

@@ -55,7 +55,16 @@ pub async fn fulfil(
     inputs: Option<CheckoutInputs>,
     attempt: &Attempt,
 ) -> Result<(), TaskError> {
-    let order = match inputs.filter(|_| attempt.number() == 1) {
+    let carried = inputs.filter(|_| attempt.number() == 1);
+    // Nobody to tell when the request that made the order did not wait (a later attempt
+    // tells all the same: a replayed request may wait on it).
+    let told = carried.as_ref().is_none_or(|i| i.waited);
+    static SILENT: Signals = Signals::SILENT;
+    let with = Fulfil {
+        signals: if told { with.signals } else { &SILENT },
+        ..with
+    };
+    let order = match carried {
         Some(inputs) => inputs.session_inputs(order_id, trace_id),
         None => match payable(&with, order_id).await? {
             Some(order) => order,

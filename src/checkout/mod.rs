@@ -105,7 +105,10 @@ impl Checkouts {
             match repo::insert_checkout(&mut tx, &order_id, &checkout.order(), trace_id, keyed)
                 .await
             {
-                Ok(inputs) => inputs,
+                Ok(inputs) => repo::CheckoutInputs {
+                    waited: !self.wait.is_zero(),
+                    ..inputs
+                },
                 Err(e) => {
                     // The key was seen before (earlier, or by a concurrent request that won the race):
                     // the first order's answer, or 409 for another body. Looking the key up only on

@@ -166,10 +166,14 @@ impl Listening {
 /// to its wait budget (then 202 and a status URL); the order is stored either way.
 #[derive(Clone)]
 pub struct Signals {
-    ends: tokio::sync::mpsc::UnboundedSender<OrderId>,
+    /// `None`: tells nobody ([`Signals::SILENT`]).
+    ends: Option<tokio::sync::mpsc::UnboundedSender<OrderId>>,
 }
 
 impl Signals {
+    /// Tells nobody: for a checkout no request waits on.
+    pub const SILENT: Signals = Signals { ends: None };
+
     /// Starts the sending task; it ends with the last clone.
     pub fn start(pool: PgPool) -> Self {
         let (ends, mut told) = tokio::sync::mpsc::unbounded_channel::<OrderId>();
@@ -189,11 +193,13 @@ impl Signals {
                 batch.clear();
             }
         });
-        Self { ends }
+        Self { ends: Some(ends) }
     }
 
     /// After the commit that ends `order_id`'s checkout: its waiting requests will hear of it.
     pub fn done(&self, order_id: &OrderId) {
-        let _ = self.ends.send(order_id.clone());
+        if let Some(ends) = &self.ends {
+            let _ = ends.send(order_id.clone());
+        }
     }
 }

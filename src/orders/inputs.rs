@@ -19,6 +19,14 @@ pub struct CheckoutInputs {
     pub success_url: String,
     pub cancel_url: String,
     pub created_at: DateTime<Utc>,
+    /// A request waits for the checkout's end (the api's wait budget is not zero): the worker
+    /// tells it. Absent (older rows): assumed.
+    #[serde(default = "waited_by_default")]
+    pub waited: bool,
+}
+
+fn waited_by_default() -> bool {
+    true
 }
 
 impl CheckoutInputs {

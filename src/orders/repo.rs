@@ -64,6 +64,7 @@ pub async fn insert_checkout(
         success_url: checkout.success_url.to_owned(),
         cancel_url: checkout.cancel_url.to_owned(),
         created_at,
+        waited: true,
     })
 }
 

@@ -54,6 +54,10 @@ pub(super) struct Fetcher {
     again: bool,
     /// apalis has registered the worker (rows it claims name it: not before).
     registered: bool,
+    /// The last fetch came back full: more rows wait, so up to `concurrency` rows more than
+    /// the free slots are claimed ahead (a local queue, as graphile-worker's), one fetch
+    /// serving several attempts.
+    deep: bool,
 }
 
 impl Fetcher {
@@ -79,6 +83,7 @@ impl Fetcher {
             fetches: Vec::new(),
             again: true,
             registered: false,
+            deep: false,
         }
     }
 
@@ -92,12 +97,17 @@ impl Fetcher {
         }
     }
 
-    /// Free slots not already covered by buffered rows or by fetches in flight, within
-    /// `batch_size`.
+    /// Free slots (twice the concurrency on a deep queue) not already covered by buffered
+    /// rows or by fetches in flight, within `batch_size`.
     fn free(&self) -> usize {
         let claiming: usize = self.fetches.iter().map(|(_, limit)| limit).sum();
         let busy = self.in_flight.count() + self.buffer.len() + claiming;
-        self.concurrency
+        let capacity = if self.deep {
+            self.concurrency * 2
+        } else {
+            self.concurrency
+        };
+        capacity
             .saturating_sub(busy)
             .min(self.config.batch_size.max(1))
     }
@@ -136,10 +146,9 @@ impl Fetcher {
             let limit = *limit;
             self.fetches.swap_remove(i);
             let rows = result?;
-            if rows.len() >= limit {
-                // Full: more rows may be waiting; look again as soon as a slot is free.
-                self.again = true;
-            }
+            // Full: more rows may be waiting; look again as soon as a slot is free.
+            self.deep = rows.len() >= limit;
+            self.again |= self.deep;
             landed |= !rows.is_empty();
             self.buffer.extend(rows);
         }
@@ -182,6 +191,13 @@ impl Backend for Fetcher {
         loop {
             self.drain_wake_ups(cx);
             if let Some(task) = self.buffer.pop_front() {
+                // The last buffered row of a deep queue: the next rows are claimed meanwhile.
+                if self.buffer.is_empty() && self.deep && self.again && self.fetches.is_empty() {
+                    let free = self.free();
+                    if free > 0 {
+                        self.start_fetch(worker, free);
+                    }
+                }
                 return Poll::Ready(Some(Ok(task)));
             }
             match self.poll_fetches(cx) {
