@@ -4,6 +4,7 @@
 //!
 //! `cargo run --release --example bench -- --bin-dir target/release [--quick]`
 
+mod cpu;
 mod load;
 mod procs;
 mod queue;

@@ -79,8 +79,9 @@ async fn enqueue_one(pool: &PgPool) -> anyhow::Result<chrono::DateTime<chrono::U
 }
 
 /// Pickup latency: checkouts enqueued one per transaction at `rate`/s against a running
-/// worker (stand-in 0 ms); each task's start is its dispatch job's `created_at` (the
-/// transaction `checkout::fulfil` opens first, on the same clock). Returns (p50, p99) in ms.
+/// worker (stand-in 0 ms); each task's pickup is its claim, the row's `lock_at` (the claiming
+/// transaction's time, on the same clock; the checkout task's first write is its one commit,
+/// after the Stripe call). Returns (p50, p99) in ms.
 async fn pickup_at(env: &Env, rate: f64, n: usize) -> anyhow::Result<(f64, f64)> {
     let stripe = standin(0).await?;
     let (db, pool) = env.fresh_db("pickup").await?;
@@ -100,11 +101,10 @@ async fn pickup_at(env: &Env, rate: f64, n: usize) -> anyhow::Result<(f64, f64)>
         committed.push(enqueue_one(&pool).await?);
     }
     wait_jobs(&pool, n as i64 + 1, Duration::from_secs(60)).await?;
-    let created: Vec<chrono::DateTime<chrono::Utc>> = sqlx::query_scalar(
-        r#"SELECT created_at FROM h2s_dispatch_jobs ORDER BY created_at OFFSET 1"#,
-    )
-    .fetch_all(&pool)
-    .await?;
+    let created: Vec<chrono::DateTime<chrono::Utc>> =
+        sqlx::query_scalar(r#"SELECT lock_at FROM apalis.jobs ORDER BY lock_at OFFSET 1"#)
+            .fetch_all(&pool)
+            .await?;
     worker.stop(Duration::from_secs(10));
     pool.close().await;
     env.drop_db(&db).await;

@@ -8,7 +8,7 @@ use sqlx::PgPool;
 use stripe_standin::{Faults, PaymentStatus, StandIn, StandInConfig, WebhookTarget};
 
 use crate::{
-    Row,
+    Row, cpu,
     load::{self, Req},
     procs::{self, Env, WEBHOOK_SECRET},
 };
@@ -38,8 +38,8 @@ pub async fn standin(latency_ms: u64) -> anyhow::Result<StandIn> {
 /// row's trigger silent (`h2s.wake_after_commit`), the workers woken after the commit.
 const PGBENCH_SCRIPT: &str = r#"\set r random(1, 9000000000000000)
 BEGIN;
-INSERT INTO h2s_orders (order_id, status, customer_email, customer_name, customer_phone, cart_json, metadata_json, success_url, cancel_url, checkout_trace_id, idempotency_key, request_hash) VALUES ('PGB-' || :client_id::text || '-' || :r::text, 'pending_payment', 'pgbench+' || :r::text || '@example.com', 'Ann', '+15551234567', '[{"price_id":"price_123","qty":1}]', '{"service_address":"123 Test St"}', 'https://shop.example/thanks', 'https://shop.example/cart', gen_random_uuid(), 'pgb-' || :client_id::text || '-' || :r::text, 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855');
-INSERT INTO apalis.jobs (id, job_type, job, status, attempts, max_attempts, run_at, priority, idempotency_key) SELECT 'PGB' || :client_id::text || '-' || :r::text, 'h2s_outbox', convert_to('{"kind":"checkout","order_id":"PGB-' || :client_id::text || '-' || :r::text || '","checkout_trace_id":"00000000-0000-0000-0000-000000000000"}', 'UTF8'), 'Pending', 0, 9, now(), 0, 'checkout|PGB-' || :client_id::text || '-' || :r::text FROM (SELECT set_config('h2s.wake_after_commit', 'on', true)) AS quiet ON CONFLICT (job_type, idempotency_key) DO UPDATE SET status = 'Pending', attempts = 0, run_at = now(), lock_by = NULL, lock_at = NULL, done_at = NULL WHERE (apalis.jobs.status = 'Failed' AND apalis.jobs.attempts >= apalis.jobs.max_attempts) OR apalis.jobs.status = 'Killed';
+INSERT INTO h2s_orders (order_id, status, customer_email, customer_name, customer_phone, cart_json, metadata_json, success_url, cancel_url, checkout_trace_id, idempotency_key, request_hash) VALUES ('PGB-' || :client_id::text || '-' || :r::text, 'pending_payment', 'pgbench+' || :r::text || '@example.com', 'Ann', '+15551234567', '[{"price_id":"price_123","qty":1}]', '{"service_address":"123 Test St"}', 'https://shop.example/thanks', 'https://shop.example/cart', gen_random_uuid(), 'pgb-' || :client_id::text || '-' || :r::text, 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855') RETURNING created_at;
+INSERT INTO apalis.jobs (id, job_type, job, status, attempts, max_attempts, run_at, priority, idempotency_key) SELECT 'PGB' || :client_id::text || '-' || :r::text, 'h2s_outbox', convert_to('{"kind":"checkout","order_id":"PGB-' || :client_id::text || '-' || :r::text || '","checkout_trace_id":"00000000-0000-0000-0000-000000000000","inputs":{"customer_email":"pgbench+' || :r::text || '@example.com","cart":[{"price_id":"price_123","qty":1}],"metadata":{"service_address":"123 Test St"},"success_url":"https://shop.example/thanks","cancel_url":"https://shop.example/cart","created_at":"2026-12-07T20:00:00.123456Z"}}', 'UTF8'), 'Pending', 0, 9, now(), 0, 'checkout|PGB-' || :client_id::text || '-' || :r::text FROM (SELECT set_config('h2s.wake_after_commit', 'on', true)) AS quiet ON CONFLICT (job_type, idempotency_key) DO UPDATE SET status = 'Pending', attempts = 0, run_at = now(), lock_by = NULL, lock_at = NULL, done_at = NULL WHERE (apalis.jobs.status = 'Failed' AND apalis.jobs.attempts >= apalis.jobs.max_attempts) OR apalis.jobs.status = 'Killed';
 END;
 "#;
 
@@ -69,11 +69,18 @@ pub async fn accept(env: &Env, plan: &Plan) -> anyhow::Result<Vec<Row>> {
         .await;
         checkpoint(&pool).await;
         let (b, r) = (base.clone(), run.clone());
+        let meter = cpu::start(&db, Some(api.child.id())).await?;
         let mut api_stats =
             load::closed_loop(&http, c, Duration::from_secs(plan.secs), false, move |n| {
                 Some(load::checkout_req(&b, &r, n))
             })
             .await;
+        let (api_s, postgres_s) = meter.cpu().await;
+        let usage = cpu::Usage {
+            process_s: api_s,
+            postgres_s,
+            commits: 0,
+        };
         checkpoint(&pool).await;
         let (tps, pg_lat, _) =
             tokio::task::block_in_place(|| procs::pgbench(&db, &script, c, plan.secs))?;
@@ -87,12 +94,13 @@ pub async fn accept(env: &Env, plan: &Plan) -> anyhow::Result<Vec<Row>> {
             "1 accept",
             format!("{c} client(s), no worker"),
             format!(
-                "api {:.0} req/s (p50 {:.1} / p95 {:.1} / p99 {:.1} ms; {}) · pgbench {:.0} tx/s ({:.1} ms avg) · **ratio {:.2}** · pgbench with the trigger's NOTIFY in the transaction {:.0} tx/s",
+                "api {:.0} req/s (p50 {:.1} / p95 {:.1} / p99 {:.1} ms; {}) · **{}** (api) · pgbench {:.0} tx/s ({:.1} ms avg) · **ratio {:.2}** · pgbench with the trigger's NOTIFY in the transaction {:.0} tx/s",
                 api_stats.per_sec(),
                 api_stats.pct_ms(50.0),
                 api_stats.pct_ms(95.0),
                 api_stats.pct_ms(99.0),
                 if accepted == api_stats.count() { "all 202".to_string() } else { api_stats.statuses_text() },
+                usage.per(api_stats.count() as f64, "checkout"),
                 tps,
                 pg_lat,
                 ratio,
@@ -203,14 +211,28 @@ pub async fn seed_checkouts(pool: &PgPool, n: usize) -> anyhow::Result<()> {
     let mut task_ids = Vec::with_capacity(n);
     let mut traces = Vec::with_capacity(n);
     let mut payloads = Vec::with_capacity(n);
+    let now = chrono::Utc::now();
     for _ in 0..n {
         let id = OrderId::generate();
         let trace = uuid::Uuid::new_v4();
+        // What the api's task carries: the order's session inputs (as inserted below).
+        let inputs = serde_json::from_value(serde_json::json!({
+            "customer_email": format!("drain+{}@example.com", id.as_str()),
+            "cart": [{"price_id": "price_123", "qty": 1}],
+            "metadata": {"service_address": "1 Main St"},
+            "success_url": "https://shop.example/thanks",
+            "cancel_url": "https://shop.example/cart",
+            "created_at": now,
+            // Written straight into the outbox: no request waits on them.
+            "waited": false,
+        }))
+        .expect("checkout inputs");
         payloads.push(
             serde_json::to_vec(&h2s_dispatch::outbox::OutboxTask::Checkout {
                 order_id: id.clone(),
                 checkout_trace_id: trace,
                 request_id: None,
+                inputs: Some(Box::new(inputs)),
             })
             .unwrap(),
         );
@@ -274,6 +296,8 @@ pub async fn drain(env: &Env, plan: &Plan) -> anyhow::Result<Vec<Row>> {
             let stripe = standin(latency_ms).await?;
             let (db, pool) = env.fresh_db("drain").await?;
             seed_checkouts(&pool, n).await?;
+            // Its backends exit, and so flush their counts before the meter starts.
+            pool.close().await;
             let started = Instant::now();
             let c = conc.to_string();
             let mut worker = env.worker(
@@ -281,21 +305,31 @@ pub async fn drain(env: &Env, plan: &Plan) -> anyhow::Result<Vec<Row>> {
                 &stripe.base_url(),
                 &["--concurrency", &c, "--stripe-max-rps", "100000"],
             )?;
+            let meter = cpu::start(&db, Some(worker.child.id())).await?;
+            let pool = meter.pool();
             let deadline = started + Duration::from_secs(240);
-            let mut left = pending_tasks(&pool).await;
+            let mut reads = 1;
+            let mut left = pending_tasks(pool).await;
             while left != 0 && Instant::now() < deadline {
                 tokio::time::sleep(Duration::from_millis(100)).await;
-                left = pending_tasks(&pool).await;
+                left = pending_tasks(pool).await;
+                reads += 1;
             }
             let wall = started.elapsed();
             let span: f64 = sqlx::query_scalar(
                 r#"SELECT COALESCE(EXTRACT(EPOCH FROM max(done_at) - min(done_at))::float8, 0) FROM apalis.jobs"#,
             )
-            .fetch_one(&pool)
+            .fetch_one(pool)
             .await?;
+            reads += 1;
             let rate = (n as f64 - 1.0) / span.max(1e-3);
+            let (worker_s, postgres_s) = meter.cpu().await;
             worker.stop(Duration::from_secs(10));
-            pool.close().await;
+            let usage = cpu::Usage {
+                process_s: worker_s,
+                postgres_s,
+                commits: meter.commits_since(reads).await,
+            };
             env.drop_db(&db).await;
             // The baseline, in the same run: pgbench running the worker's step.
             let baseline = if latency_ms == 0 && conc <= 16 {
@@ -318,8 +352,10 @@ pub async fn drain(env: &Env, plan: &Plan) -> anyhow::Result<Vec<Row>> {
                 "3 drain",
                 format!("{n} tasks, concurrency {conc}, stand-in {latency_ms} ms"),
                 format!(
-                    "**{rate:.0} tasks/s**{ideal} · empty after {:.1} s from worker start{}",
+                    "**{rate:.0} tasks/s**{ideal} · empty after {:.1} s from worker start · **{:.2} commits per task** · {} (worker){}",
                     wall.as_secs_f64(),
+                    usage.commits_per(n as f64),
+                    usage.per(n as f64, "task"),
                     if left != 0 {
                         format!(" · {left} LEFT")
                     } else {
@@ -448,6 +484,7 @@ pub async fn webhook(env: &Env, plan: &Plan) -> anyhow::Result<Vec<Row>> {
     let events = std::sync::Arc::new(events);
     let url = format!("{base}/api/stripe-webhook");
     let ev = events.clone();
+    let meter = cpu::start(&db, Some(api.child.id())).await?;
     let mut stats = load::closed_loop(&http, 16, Duration::from_secs(600), false, move |i| {
         ev.get(i as usize).map(|e| Req {
             url: url.clone(),
@@ -456,6 +493,12 @@ pub async fn webhook(env: &Env, plan: &Plan) -> anyhow::Result<Vec<Row>> {
         })
     })
     .await;
+    let (api_s, postgres_s) = meter.cpu().await;
+    let usage = cpu::Usage {
+        process_s: api_s,
+        postgres_s,
+        commits: 0,
+    };
     let paid: i64 = sqlx::query_scalar(r#"SELECT count(*) FROM h2s_orders WHERE status = 'paid'"#)
         .fetch_one(&pool)
         .await?;
@@ -471,11 +514,12 @@ pub async fn webhook(env: &Env, plan: &Plan) -> anyhow::Result<Vec<Row>> {
         "5 webhook",
         format!("{} distinct signed paid events, 16 clients", events.len()),
         format!(
-            "**{:.0} events/s** · p50 {:.1} ms · p99 {:.1} ms · {} · {paid} orders paid · pgbench, the webhook's transaction (prepared, 16 clients) {tps:.0} tx/s · **ratio {ratio:.2}**",
+            "**{:.0} events/s** · p50 {:.1} ms · p99 {:.1} ms · {} · **{}** (api; Postgres: every backend of the database, the worker's too) · {paid} orders paid · pgbench, the webhook's transaction (prepared, 16 clients) {tps:.0} tx/s · **ratio {ratio:.2}**",
             stats.per_sec(),
             stats.pct_ms(50.0),
             stats.pct_ms(99.0),
-            stats.statuses_text()
+            stats.statuses_text(),
+            usage.per(stats.count() as f64, "event"),
         ),
         "all 2xx, ratio ≥ 0.8",
         verdict(ok && ratio >= 0.8),

@@ -12,7 +12,7 @@ use sqlx::PgPool;
 use tokio::time::Instant;
 use uuid::Uuid;
 
-pub use fulfil::fulfil;
+pub use fulfil::{Fulfil, fulfil};
 pub use request::IdempotencyKey;
 use request::{NewCheckout, request_hash};
 use waiter::{Waiter, Waiters};
@@ -103,7 +103,7 @@ impl Checkouts {
         let waiter = self.waiters.register(&order_id);
         let mut tx = self.commits.begin().await?;
         let keyed = key.as_ref().map(|k| (k.as_str(), hash.as_str()));
-        if let Err(e) = repo::insert_checkout(
+        let inputs = match repo::insert_checkout(
             &mut tx,
             &order_id,
             &checkout.order(self.capture),
@@ -112,23 +112,30 @@ impl Checkouts {
         )
         .await
         {
-            // The key was seen before (earlier, or by a concurrent request that won the race):
-            // the first order's answer, or 409 for another body. Looking the key up only on
-            // a conflict keeps the common path to one transaction.
-            if is_idempotency_key_conflict(&e)
-                && let Some(key) = &key
-            {
-                drop(tx);
-                if let Some(previous) = self.replay(key, &hash).await? {
-                    return Ok(previous);
+            Ok(inputs) => repo::CheckoutInputs {
+                waited: !self.wait.is_zero(),
+                ..inputs
+            },
+            Err(e) => {
+                // The key was seen before (earlier, or by a concurrent request that won the race):
+                // the first order's answer, or 409 for another body. Looking the key up only on
+                // a conflict keeps the common path to one transaction.
+                if is_idempotency_key_conflict(&e)
+                    && let Some(key) = &key
+                {
+                    drop(tx);
+                    if let Some(previous) = self.replay(key, &hash).await? {
+                        return Ok(previous);
+                    }
                 }
+                return Err(e.into());
             }
-            return Err(e.into());
-        }
+        };
         let task = OutboxTask::Checkout {
             order_id: order_id.clone(),
             checkout_trace_id: trace_id,
             request_id: request_id.map(str::to_owned),
+            inputs: Some(Box::new(inputs)),
         };
         outbox::enqueue(&mut tx, &task).await?;
         tx.commit().await?;

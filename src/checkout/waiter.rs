@@ -159,16 +159,47 @@ impl Listening {
 /// Sent by the worker once the transaction that finishes a checkout has committed, on a
 /// statement of its own: a NOTIFY inside that transaction would hold a cluster-wide lock
 /// through its WAL flush, and the worker's commits could not be grouped (BENCHMARKS.md: the
-/// drain stayed at ~200 tasks/s from concurrency 4 to 64). Best effort: a worker that dies
-/// between the commit and this leaves the request to its wait budget (then 202 and a status
-/// URL); the order is stored either way.
-pub async fn signal_done(pool: &PgPool, order_id: &OrderId) {
-    if let Err(e) = sqlx::query(r#"SELECT pg_notify($1, $2)"#)
-        .bind(CHANNEL)
-        .bind(order_id.as_str())
-        .execute(pool)
-        .await
-    {
-        tracing::warn!(error = %e, "could not signal the checkout's end to waiting requests");
+/// drain stayed at ~200 tasks/s from concurrency 4 to 64). One task per process sends the
+/// ends it is told of, at once when it is idle, else all those that came meanwhile in its
+/// next statement (`pg_notify` over an array: one round trip, no transaction id, nothing to
+/// flush). Best effort: a worker that dies between the commit and this leaves the request
+/// to its wait budget (then 202 and a status URL); the order is stored either way.
+#[derive(Clone)]
+pub struct Signals {
+    /// `None`: tells nobody ([`Signals::SILENT`]).
+    ends: Option<tokio::sync::mpsc::UnboundedSender<OrderId>>,
+}
+
+impl Signals {
+    /// Tells nobody: for a checkout no request waits on.
+    pub const SILENT: Signals = Signals { ends: None };
+
+    /// Starts the sending task; it ends with the last clone.
+    pub fn start(pool: PgPool) -> Self {
+        let (ends, mut told) = tokio::sync::mpsc::unbounded_channel::<OrderId>();
+        tokio::spawn(async move {
+            let mut batch = Vec::new();
+            while told.recv_many(&mut batch, 1024).await > 0 {
+                let ids: Vec<&str> = batch.iter().map(OrderId::as_str).collect();
+                if let Err(e) =
+                    sqlx::query(r#"SELECT pg_notify($1, id) FROM unnest($2::text[]) AS id"#)
+                        .bind(CHANNEL)
+                        .bind(&ids)
+                        .execute(&pool)
+                        .await
+                {
+                    tracing::warn!(error = %e, "could not signal the checkouts' end to waiting requests");
+                }
+                batch.clear();
+            }
+        });
+        Self { ends: Some(ends) }
+    }
+
+    /// After the commit that ends `order_id`'s checkout: its waiting requests will hear of it.
+    pub fn done(&self, order_id: &OrderId) {
+        if let Some(ends) = &self.ends {
+            let _ = ends.send(order_id.clone());
+        }
     }
 }

@@ -48,6 +48,8 @@ pub struct Ensured {
     pub linked: bool,
     /// Its status was brought in line with the order's (a paid order's job made `ready`).
     pub status_changed: bool,
+    /// The order's status, read under the lock.
+    pub order_status: OrderStatus,
 }
 
 impl Ensured {
@@ -113,7 +115,23 @@ pub async fn ensure_job(
         created,
         linked: linked && !created,
         status_changed,
+        order_status: status,
     })
+}
+
+/// The id an order's job is created with, known before the job exists: the checkout's
+/// Checkout Session carries it in its metadata, and every retry of the session's creation
+/// sends the same one (a job created before ids were derived keeps its own).
+pub fn job_id_for(order_id: &OrderId) -> Uuid {
+    use sha2::Digest;
+    // A name-based UUID (version 8: SHA-256 of a fixed prefix and the order id, truncated).
+    let digest = sha2::Sha256::new()
+        .chain_update(b"h2s-dispatch job of order ")
+        .chain_update(order_id.as_str().as_bytes())
+        .finalize();
+    let mut bytes = [0u8; 16];
+    bytes.copy_from_slice(&digest[..16]);
+    uuid::Builder::from_custom_bytes(bytes).into_uuid()
 }
 
 async fn create_job(
@@ -137,7 +155,7 @@ async fn create_job(
         RETURNING job_id
         "#,
     )
-    .bind(Uuid::new_v4())
+    .bind(job_id_for(order_id))
     .bind(order_id)
     .bind(recipient_id)
     .bind(JobStatus::for_order(status).as_str())

@@ -4,6 +4,7 @@ pub mod capture;
 pub mod cart;
 mod cursor;
 pub mod hold;
+mod inputs;
 pub mod repo;
 mod status;
 pub mod transition;

@@ -5,6 +5,7 @@ use sqlx::{PgPool, Postgres, Transaction};
 use uuid::Uuid;
 
 use super::cart::CartLine;
+pub use super::inputs::{CheckoutInputs, SessionInputs, session_inputs};
 use super::{OrderId, OrderStatus};
 use crate::stored::Stored;
 
@@ -22,23 +23,25 @@ pub struct NewOrder<'a> {
     pub capture: super::CaptureMethod,
 }
 
-/// Inserts a new checkout's order, `pending_payment`.
+/// Inserts a new checkout's order, `pending_payment`; what its Checkout Session is made of,
+/// for its task to carry (so that the worker calls Stripe without reading the order first).
 pub async fn insert_checkout(
     tx: &mut Transaction<'_, Postgres>,
     order_id: &OrderId,
     checkout: &NewOrder<'_>,
     checkout_trace_id: Uuid,
     idempotency: Option<(&str, &str)>,
-) -> Result<(), sqlx::Error> {
+) -> Result<CheckoutInputs, sqlx::Error> {
     let cart = serde_json::to_value(checkout.cart).expect("a cart serialises");
     let metadata = serde_json::to_value(checkout.metadata).expect("metadata serialises");
-    sqlx::query(
+    let created_at: DateTime<Utc> = sqlx::query_scalar(
         r#"
         INSERT INTO h2s_orders
             (order_id, status, customer_email, customer_name, customer_phone, cart_json,
              metadata_json, success_url, cancel_url, checkout_trace_id, idempotency_key,
              request_hash, customer_phone_e164, capture_method)
         VALUES ($1, 'pending_payment', $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
+        RETURNING created_at
         "#,
     )
     .bind(order_id)
@@ -54,9 +57,18 @@ pub async fn insert_checkout(
     .bind(idempotency.map(|(_, h)| h))
     .bind(checkout.phone_e164)
     .bind(checkout.capture.as_str())
-    .execute(&mut **tx)
+    .fetch_one(&mut **tx)
     .await?;
-    Ok(())
+    Ok(CheckoutInputs {
+        customer_email: checkout.email.to_owned(),
+        cart: checkout.cart.to_vec(),
+        metadata: checkout.metadata.clone(),
+        success_url: checkout.success_url.to_owned(),
+        cancel_url: checkout.cancel_url.to_owned(),
+        created_at,
+        capture: Some(checkout.capture),
+        waited: true,
+    })
 }
 
 /// The order an `Idempotency-Key` created before, with the hash of the body it came with.
@@ -78,47 +90,6 @@ pub async fn find_by_idempotency_key(
         "#,
     )
     .bind(key)
-    .fetch_optional(pool)
-    .await
-}
-
-/// What the worker needs to create an order's Checkout Session.
-#[derive(Debug, Clone, sqlx::FromRow)]
-pub struct SessionInputs {
-    pub order_id: OrderId,
-    pub status: Stored<OrderStatus>,
-    pub customer_email: String,
-    #[sqlx(json)]
-    pub cart_json: Vec<CartLine>,
-    #[sqlx(json)]
-    pub metadata_json: std::collections::BTreeMap<String, String>,
-    pub success_url: Option<String>,
-    pub cancel_url: Option<String>,
-    pub checkout_trace_id: Option<Uuid>,
-    pub dispatch_job_id: Option<Uuid>,
-    pub stripe_session_id: Option<String>,
-    pub created_at: DateTime<Utc>,
-    pub capture_method: String,
-    /// The payment attempt (0: the checkout's; one more per new payment link).
-    pub pay_attempt: i32,
-    /// When the current attempt began: a new payment link's request, else the checkout.
-    pub attempt_started_at: DateTime<Utc>,
-}
-
-pub async fn session_inputs(
-    pool: &PgPool,
-    order_id: &OrderId,
-) -> Result<Option<SessionInputs>, sqlx::Error> {
-    sqlx::query_as(
-        r#"
-        SELECT order_id, status, customer_email, cart_json, metadata_json, success_url,
-               cancel_url, checkout_trace_id, dispatch_job_id, stripe_session_id, created_at,
-               capture_method, pay_attempt,
-               COALESCE(pay_link_requested_at, created_at) AS attempt_started_at
-        FROM h2s_orders WHERE order_id = $1
-        "#,
-    )
-    .bind(order_id)
     .fetch_optional(pool)
     .await
 }

@@ -56,7 +56,9 @@ pub async fn revive(pool: &PgPool, id: &str) -> Result<bool, sqlx::Error> {
         r#"
         UPDATE apalis.jobs
         SET status = 'Pending', attempts = 0, run_at = now(),
-            lock_by = NULL, lock_at = NULL, done_at = NULL
+            lock_by = NULL, lock_at = NULL, done_at = NULL,
+            -- What a checkout carried for its first run (`outbox::enqueue`).
+            job = convert_to((convert_from(job, 'UTF8')::jsonb - 'inputs')::text, 'UTF8')
         WHERE id = $1 AND job_type = $2
           AND (status = 'Killed' OR (status = 'Failed' AND attempts >= max_attempts))
         "#,

@@ -45,7 +45,9 @@ pub fn revive_dead(revive_after: Duration, limit: i64) -> Stmt {
         revived AS (
             UPDATE apalis.jobs j
             SET status = 'Pending', attempts = 0, run_at = now(),
-                lock_by = NULL, lock_at = NULL, done_at = NULL
+                lock_by = NULL, lock_at = NULL, done_at = NULL,
+                -- What a checkout carried for its first run (`outbox::enqueue`).
+                job = convert_to((convert_from(j.job, 'UTF8')::jsonb - 'inputs')::text, 'UTF8')
             FROM due WHERE j.id = due.id
             RETURNING j.id
         ),

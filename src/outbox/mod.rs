@@ -57,8 +57,8 @@ macro_rules! declare_outbox_task {
 /// THE list of task kinds. It hands the list to `$callback`: here to declare [`OutboxTask`],
 /// in `worker::jobs` to declare each kind's job module and the one match that runs it. A new
 /// kind is one entry here and its job, one file `worker/jobs/<kind>.rs` with
-/// `pub(super) async fn run(tasks: &Tasks, <each field by reference>)`: the compiler keeps the
-/// two in step.
+/// `pub(super) async fn run(tasks: &Tasks, ack: &Attempt, <each field by reference>)`: the
+/// compiler keeps the two in step.
 macro_rules! with_task_kinds {
     ($callback:ident) => {
         $callback! {
@@ -70,6 +70,11 @@ macro_rules! with_task_kinds {
                 /// it too (absent from re-enqueued tasks and from rows written before it existed).
                 #[serde(default, skip_serializing_if = "Option::is_none")]
                 request_id: Option<String>,
+                /// What the order's Checkout Session is made of, written with the order, so
+                /// that the worker asks Stripe without reading the order first (absent from
+                /// re-enqueued and revived tasks and older rows: the worker reads the order).
+                #[serde(default, skip_serializing_if = "Option::is_none")]
+                inputs: Option<Box<crate::orders::repo::CheckoutInputs>>,
             }
             /// Make sure a (paid) order has its dispatch job, with the status its order implies.
             EnsureDispatchJob = ensure_dispatch_job { order_id: OrderId }
@@ -148,6 +153,10 @@ impl crate::queue::Job for OutboxTask {
 /// after the commit). A live task with the same idempotency key is
 /// left alone; a dead one (retries exhausted, or killed) is revived with fresh attempts. This
 /// is the one way work enters the outbox, for the API, the webhook and the reconciler.
+///
+/// A revived task (here, `dead::revive`, the sweep's `housekeeping::revive_dead`) drops what a checkout task
+/// carried for its first run (`inputs`): its next attempt reads the order, as any attempt
+/// after a first one does (`checkout::fulfil`), so its age is the order's.
 pub async fn enqueue(
     tx: &mut Transaction<'_, Postgres>,
     task: &OutboxTask,
@@ -171,7 +180,8 @@ const ENQUEUE_SQL: &str = r#"
     VALUES ($1, $2, $3, 'Pending', 0, $4, now(), 0, $5)
     ON CONFLICT (job_type, idempotency_key) DO UPDATE
         SET status = 'Pending', attempts = 0, run_at = now(),
-            lock_by = NULL, lock_at = NULL, done_at = NULL
+            lock_by = NULL, lock_at = NULL, done_at = NULL,
+            job = convert_to((convert_from(apalis.jobs.job, 'UTF8')::jsonb - 'inputs')::text, 'UTF8')
         WHERE (apalis.jobs.status = 'Failed' AND apalis.jobs.attempts >= apalis.jobs.max_attempts)
            OR apalis.jobs.status = 'Killed'
 "#;

@@ -7,10 +7,14 @@
 //! back a dead worker's rows, writing starts and completions in batches) and owns the fetch,
 //! shaped as graphile-worker's and River's:
 //! - a wake-up (a notification, the fallback poll, a reconnected listener) that comes while a
-//!   fetch is in flight or rows are buffered sets `again`: one more fetch follows at once;
+//!   fetch is in flight starts a second one at once when slots are free beyond what the first
+//!   may claim (what the notification announced may have committed after the first's
+//!   snapshot: it does not wait for that round trip); otherwise it sets `again`, and one more
+//!   fetch follows as soon as one may run;
 //! - a fetch that came back full is followed by another at once;
-//! - a fetch claims as many rows as there are free slots (capped by `batch_size`), and runs
-//!   on its own task, overlapping the completion writes;
+//! - a fetch claims as many rows as there are free slots (capped by `batch_size`), in one
+//!   statement (its own transaction: one round trip), and runs on its own task, overlapping
+//!   the completion writes;
 //! - apalis's writes of starts and completions no longer hold the next dispatch back.
 
 use std::{
@@ -31,6 +35,9 @@ use super::{service::Payload, slots::InFlight};
 
 type Fetch = JoinHandle<Result<Vec<PgTask>, Error>>;
 
+/// Fetches in flight at once: one, and one more for a wake-up that came during it.
+const MAX_FETCHES: usize = 2;
+
 pub(super) struct Fetcher {
     storage: PostgresStorage<Payload>,
     pool: PgPool,
@@ -41,12 +48,16 @@ pub(super) struct Fetcher {
     wake: mpsc::Receiver<()>,
     poll: Interval,
     buffer: VecDeque<PgTask>,
-    /// The fetch in flight, and how many rows it may claim.
-    fetch: Option<(Fetch, usize)>,
+    /// The fetches in flight (at most [`MAX_FETCHES`]), and how many rows each may claim.
+    fetches: Vec<(Fetch, usize)>,
     /// A wake-up came since the last fetch started: fetch (again) as soon as one may run.
     again: bool,
     /// apalis has registered the worker (rows it claims name it: not before).
     registered: bool,
+    /// The last fetch came back full: more rows wait, so up to `concurrency` rows more than
+    /// the free slots are claimed ahead (a local queue, as graphile-worker's), one fetch
+    /// serving several attempts.
+    deep: bool,
 }
 
 impl Fetcher {
@@ -69,9 +80,10 @@ impl Fetcher {
             wake,
             poll,
             buffer: VecDeque::new(),
-            fetch: None,
+            fetches: Vec::new(),
             again: true,
             registered: false,
+            deep: false,
         }
     }
 
@@ -85,52 +97,66 @@ impl Fetcher {
         }
     }
 
-    /// Free slots not already covered by buffered rows, within `batch_size`; at least one
-    /// (apalis asks for a row only when its service has a free slot).
-    fn claimable(&self) -> usize {
-        let busy = self.in_flight.count() + self.buffer.len();
-        self.concurrency
+    /// Free slots (twice the concurrency on a deep queue) not already covered by buffered
+    /// rows or by fetches in flight, within `batch_size`.
+    fn free(&self) -> usize {
+        let claiming: usize = self.fetches.iter().map(|(_, limit)| limit).sum();
+        let busy = self.in_flight.count() + self.buffer.len() + claiming;
+        let capacity = if self.deep {
+            self.concurrency * 2
+        } else {
+            self.concurrency
+        };
+        capacity
             .saturating_sub(busy)
-            .clamp(1, self.config.batch_size.max(1))
+            .min(self.config.batch_size.max(1))
     }
 
-    fn start_fetch(&mut self, worker: &WorkerContext) {
+    /// Starts a fetch of `limit` rows.
+    fn start_fetch(&mut self, worker: &WorkerContext, limit: usize) {
         self.again = false;
-        let limit = self.claimable();
         let config = self.config.clone().batch_size(limit);
         let pool = self.pool.clone();
         let worker = worker.clone();
         let fetch = tokio::spawn(async move {
-            let mut tx = pool.begin().await?;
-            let rows = apalis_postgres::queries::fetch_next(&mut *tx, &config, &worker).await?;
-            tx.commit().await?;
-            Ok(rows)
+            let mut conn = pool.acquire().await?;
+            apalis_postgres::queries::fetch_next(&mut *conn, &config, &worker).await
         });
-        self.fetch = Some((fetch, limit));
+        self.fetches.push((fetch, limit));
     }
 
-    /// Polls the fetch in flight; `Ready(Ok(()))` once none is (its rows buffered).
-    fn poll_fetch(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
-        let Some((fetch, limit)) = self.fetch.as_mut() else {
-            return Poll::Ready(Ok(()));
-        };
-        let result = match Pin::new(fetch).poll(cx) {
-            Poll::Pending => return Poll::Pending,
-            Poll::Ready(joined) => joined.unwrap_or_else(|e| {
-                Err(Error::Database(sqlx::Error::Protocol(format!(
-                    "the outbox fetch did not finish: {e}"
-                ))))
-            }),
-        };
-        let limit = *limit;
-        self.fetch = None;
-        let rows = result?;
-        if rows.len() >= limit {
+    /// Polls the fetches in flight, buffering the rows of those done; `Ready(Ok(()))` once
+    /// none is in flight, `Pending` while one is and nothing was buffered.
+    fn poll_fetches(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
+        let mut i = 0;
+        let mut landed = false;
+        while i < self.fetches.len() {
+            let (fetch, limit) = &mut self.fetches[i];
+            let result = match Pin::new(fetch).poll(cx) {
+                Poll::Pending => {
+                    i += 1;
+                    continue;
+                }
+                Poll::Ready(joined) => joined.unwrap_or_else(|e| {
+                    Err(Error::Database(sqlx::Error::Protocol(format!(
+                        "the outbox fetch did not finish: {e}"
+                    ))))
+                }),
+            };
+            let limit = *limit;
+            self.fetches.swap_remove(i);
+            let rows = result?;
             // Full: more rows may be waiting; look again as soon as a slot is free.
-            self.again = true;
+            self.deep = rows.len() >= limit;
+            self.again |= self.deep;
+            landed |= !rows.is_empty();
+            self.buffer.extend(rows);
         }
-        self.buffer.extend(rows);
-        Poll::Ready(Ok(()))
+        if self.fetches.is_empty() || landed {
+            Poll::Ready(Ok(()))
+        } else {
+            Poll::Pending
+        }
     }
 }
 
@@ -165,15 +191,32 @@ impl Backend for Fetcher {
         loop {
             self.drain_wake_ups(cx);
             if let Some(task) = self.buffer.pop_front() {
+                // The last buffered row of a deep queue: the next rows are claimed meanwhile.
+                if self.buffer.is_empty() && self.deep && self.again && self.fetches.is_empty() {
+                    let free = self.free();
+                    if free > 0 {
+                        self.start_fetch(worker, free);
+                    }
+                }
                 return Poll::Ready(Some(Ok(task)));
             }
-            match self.poll_fetch(cx) {
-                Poll::Pending => return Poll::Pending,
+            match self.poll_fetches(cx) {
                 Poll::Ready(Err(e)) => return Poll::Ready(Some(Err(e))),
                 Poll::Ready(Ok(())) if !self.buffer.is_empty() => continue,
-                Poll::Ready(Ok(())) if self.again => self.start_fetch(worker),
+                // None in flight: apalis asks for a row only when its service has a free
+                // slot, so at least one is claimed.
+                Poll::Ready(Ok(())) if self.again => self.start_fetch(worker, self.free().max(1)),
                 // Idle: the listener's and the poll's wakers are registered.
                 Poll::Ready(Ok(())) => return Poll::Pending,
+                // One in flight: a wake-up since it started claims at once what it may
+                // miss, with the slots it leaves free.
+                Poll::Pending if self.again && self.fetches.len() < MAX_FETCHES => {
+                    match self.free() {
+                        0 => return Poll::Pending,
+                        free => self.start_fetch(worker, free),
+                    }
+                }
+                Poll::Pending => return Poll::Pending,
             }
         }
     }
@@ -185,7 +228,7 @@ impl Backend for Fetcher {
         cx: &mut Context<'_>,
         worker: &WorkerContext,
     ) -> Poll<Result<(), Error>> {
-        if self.poll_fetch(cx).is_pending() {
+        if self.poll_fetches(cx).is_pending() || !self.fetches.is_empty() {
             return Poll::Pending;
         }
         self.buffer.clear();
@@ -195,7 +238,7 @@ impl Backend for Fetcher {
 
 impl Drop for Fetcher {
     fn drop(&mut self) {
-        if let Some((fetch, _)) = self.fetch.take() {
+        for (fetch, _) in self.fetches.drain(..) {
             fetch.abort();
         }
     }

@@ -5,7 +5,7 @@ use std::{future::Future, time::Duration};
 
 use serde::de::DeserializeOwned;
 
-use super::TaskError;
+use super::{Attempt, TaskError};
 
 /// A unit of work as a row's payload holds it (JSON).
 pub trait Job: DeserializeOwned + Send + 'static {
@@ -16,10 +16,16 @@ pub trait Job: DeserializeOwned + Send + 'static {
 }
 
 /// Does the work of one job. Implementations must be idempotent: an attempt may run again
-/// after a crash, a release at shutdown, or a worker declared dead.
+/// after a crash, a release at shutdown, or a worker declared dead. A job that writes may
+/// complete itself in the transaction of its writes ([`Attempt::complete_in`]), so that its
+/// work and its acknowledgement are one commit; otherwise the runner records its end.
 pub trait TaskHandler: Clone + Send + Sync + 'static {
     type Job: Job;
-    fn handle(&self, job: Self::Job) -> impl Future<Output = Result<(), TaskError>> + Send;
+    fn handle(
+        &self,
+        job: Self::Job,
+        attempt: Attempt,
+    ) -> impl Future<Output = Result<(), TaskError>> + Send;
 }
 
 /// What the runner tells of its attempts, for the app to count (River's middleware, the

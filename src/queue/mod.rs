@@ -7,10 +7,12 @@
 //! name (`<name>-r<n>`, backoff 1 s doubling to 30 s) when apalis stops on a database error;
 //! `fetch` claims rows (apalis's storage with a fetch that loses no wake-up and claims as many
 //! rows as there are free slots), `listen` wakes it on the insert trigger's notifications;
-//! `service` runs one attempt and maps its result to the row; `retry` decides whether and
+//! `service` runs one attempt and `complete` writes its end to the row (or lets the job
+//! complete itself in its own transaction, River's `JobCompleteTx`); `retry` decides whether and
 //! when a failed attempt runs again; `handler` is what the app implements; `error` how an
 //! attempt fails. Dead rows are `outbox::dead`'s.
 
+mod complete;
 pub mod defaults;
 mod error;
 mod fetch;
@@ -30,6 +32,7 @@ use sqlx::PgPool;
 
 use self::service::JobService;
 pub use self::{
+    complete::Attempt,
     error::{Cause, TaskError, UNSET_MAX_ATTEMPTS, attempt_limit},
     handler::{Job, Observer, TaskHandler, Unobserved},
     retry::RetryPolicy,
@@ -245,7 +248,11 @@ fn backend(
         .queue(config.queue)
         .batch_size(config.batch_size)
         .heartbeat_interval(config.heartbeat)
-        .missed_heartbeats(config.missed_heartbeats);
+        .missed_heartbeats(config.missed_heartbeats)
+        // The service writes each attempt's end itself, in one statement or in the job's own
+        // transaction (`complete`); the claim already marks the row taken.
+        .persist_results(false)
+        .lock_tasks(false);
     let (wake, woken) = tokio::sync::mpsc::channel(1);
     let listening = tokio::spawn(listen::listen(pool.clone(), config.queue.to_owned(), wake));
     let fetcher = fetch::Fetcher::new(

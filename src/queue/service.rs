@@ -1,11 +1,13 @@
 //! One attempt of one task, as the tower service apalis calls.
 //!
-//! apalis maps the service's result to the row's status: `Ok` → `Done`; an error wrapped in
-//! `AbortError` → `Killed` (never fetched again); any other error → `Failed` with `attempts`
-//! bumped, which apalis fetches again as soon as `run_at` has passed while
-//! `attempts < max_attempts`. apalis itself has no backoff, so before answering a retryable
-//! failure this service moves the row's `run_at` into the future, in the database: the
-//! schedule survives a crash of this process.
+//! This service writes the attempt's end to the row itself (apalis's own writes of starts
+//! and completions are off: `complete`), in one statement or none: a job that completed
+//! itself in its own transaction ([`super::Attempt::complete_in`]) needs no more; another
+//! success is `Done`; a permanent failure `Killed` (never fetched again); any other failure
+//! `Failed` with `attempts` bumped and `run_at` moved into the future (apalis has no
+//! backoff), which the fetch takes again once `run_at` has passed while
+//! `attempts < max_attempts`. The schedule is in the database: it survives a crash of this
+//! process.
 
 use std::{
     panic::AssertUnwindSafe,
@@ -21,6 +23,7 @@ use tracing::Instrument;
 
 use super::{Cause, TaskError, handler::Job};
 use super::{
+    complete::{Attempt, End, record},
     handler::{Observer, TaskHandler},
     retry::{RetryPolicy, Verdict},
     slots::InFlight,
@@ -93,35 +96,30 @@ impl<H: TaskHandler> JobService<H> {
     async fn attempt(self, task: Task<Payload>) -> Result<(), BoxDynError> {
         // apalis bumps the attempt counter before it first polls this future: 1 = first try.
         let attempt = i32::try_from(task.attempt()).unwrap_or(i32::MAX);
-        let row_max = task
-            .max_attempts()
-            .and_then(|m| i32::try_from(m).ok())
-            .unwrap_or(i32::MAX);
         let task_id = task.task_id().map(ToString::to_string).unwrap_or_default();
         let (payload, _) = task.take();
         let job: H::Job = match serde_json::from_value(payload) {
             Ok(job) => job,
             Err(e) => {
                 tracing::error!(task_id, attempt, error = %e, "undecodable task: killed");
-                return Err(Box::new(AbortError::new(e)));
+                let error = AbortError::new(e);
+                let attempt = Attempt::new(&task_id, self.worker.clone(), attempt);
+                let end = End::Killed {
+                    error: error.to_string(),
+                };
+                record(&self.pool, &attempt, end).await;
+                return Err(Box::new(error));
             }
         };
         let span = job.span(&task_id, attempt);
-        self.attempt_decoded(task_id, attempt, row_max, job)
-            .instrument(span)
-            .await
+        let attempt = Attempt::new(&task_id, self.worker.clone(), attempt);
+        self.attempt_decoded(attempt, job).instrument(span).await
     }
 
-    async fn attempt_decoded(
-        self,
-        task_id: String,
-        attempt: i32,
-        row_max: i32,
-        job: H::Job,
-    ) -> Result<(), BoxDynError> {
+    async fn attempt_decoded(self, attempt: Attempt, job: H::Job) -> Result<(), BoxDynError> {
         let started = Instant::now();
         let kind = job.kind();
-        let run = AssertUnwindSafe(self.handler.handle(job))
+        let run = AssertUnwindSafe(self.handler.handle(job, attempt.clone()))
             .catch_unwind()
             .map(|caught| {
                 caught.unwrap_or_else(|panic| {
@@ -138,13 +136,21 @@ impl<H: TaskHandler> JobService<H> {
         let outage = matches!(outcome, Err(TaskError::Outage { .. }));
         match outcome {
             Ok(()) => {
+                if !attempt.completed() {
+                    record(&self.pool, &attempt, End::Done).await;
+                }
                 tracing::info!(elapsed_ms, "outbox task done");
                 Ok(())
             }
             Err(error @ TaskError::Permanent { .. }) => {
                 tracing::error!(%error, elapsed_ms, "outbox task failed for good: not retried");
                 self.observer.died(kind);
-                Err(Box::new(AbortError::new(error)))
+                let error = AbortError::new(error);
+                let end = End::Killed {
+                    error: error.to_string(),
+                };
+                record(&self.pool, &attempt, end).await;
+                Err(Box::new(error))
             }
             Err(
                 TaskError::Retryable {
@@ -165,8 +171,7 @@ impl<H: TaskHandler> JobService<H> {
                     outage,
                     kind,
                 };
-                self.retry_later(&task_id, attempt, row_max, failure, elapsed_ms)
-                    .await
+                self.retry_later(&attempt, failure, elapsed_ms).await
             }
         }
     }
@@ -174,9 +179,7 @@ impl<H: TaskHandler> JobService<H> {
     /// Schedules the next attempt of a failed one (or lets the task die), and answers apalis.
     async fn retry_later(
         &self,
-        task_id: &str,
-        attempt: i32,
-        row_max: i32,
+        attempt: &Attempt,
         failure: Failure,
         elapsed_ms: u64,
     ) -> Result<(), BoxDynError> {
@@ -187,7 +190,9 @@ impl<H: TaskHandler> JobService<H> {
             outage,
             kind,
         } = failure;
-        let Verdict { allowed, next_in } = self.retry.after_failure(attempt, outage, retry_after);
+        let Verdict { allowed, next_in } =
+            self.retry
+                .after_failure(attempt.number(), outage, retry_after);
         match next_in {
             // The outage itself is logged loudly, once a minute, where it is seen.
             Some(delay) if outage => tracing::debug!(
@@ -211,41 +216,18 @@ impl<H: TaskHandler> JobService<H> {
                 self.observer.died(kind);
             }
         }
-        if (next_in.is_some() || allowed != row_max)
-            && let Err(e) = self.schedule(task_id, next_in, allowed).await
-        {
-            tracing::warn!(error = %e, "could not schedule the retry: it may come at once");
-        }
-        Err(Box::new(TaskError::Retryable {
+        let error = TaskError::Retryable {
             reason,
             retry_after,
             source,
-        }))
-    }
-
-    /// Moves the next attempt to `now() + delay` and sets `max_attempts` to `allowed`, on
-    /// the row this worker still holds (a row re-claimed from us meanwhile is left alone).
-    async fn schedule(
-        &self,
-        task_id: &str,
-        delay: Option<Duration>,
-        allowed: i32,
-    ) -> Result<(), sqlx::Error> {
-        sqlx::query(
-            r#"
-            UPDATE apalis.jobs
-            SET run_at = COALESCE(now() + make_interval(secs => $2), run_at),
-                max_attempts = $3
-            WHERE id = $1 AND lock_by = $4
-            "#,
-        )
-        .bind(task_id)
-        .bind(delay.map(|d| d.as_secs_f64()))
-        .bind(allowed)
-        .bind(&*self.worker)
-        .execute(&self.pool)
-        .await?;
-        Ok(())
+        };
+        let end = End::Failed {
+            error: error.to_string(),
+            retry_in: next_in,
+            max_attempts: allowed,
+        };
+        record(&self.pool, attempt, end).await;
+        Err(Box::new(error))
     }
 }
 

@@ -132,7 +132,11 @@ impl Scripted {
 impl TaskHandler for Scripted {
     type Job = TestJob;
 
-    fn handle(&self, _task: TestJob) -> impl Future<Output = Result<(), TaskError>> + Send {
+    fn handle(
+        &self,
+        _task: TestJob,
+        _attempt: super::Attempt,
+    ) -> impl Future<Output = Result<(), TaskError>> + Send {
         let call = {
             let mut calls = self.calls.lock().unwrap();
             calls.push(Instant::now());
@@ -868,4 +872,94 @@ proptest! {
             prop_assert!(delay >= policy.base);
         }
     }
+}
+
+/// A job that writes its effect and completes itself in one transaction; its first
+/// `rollbacks` attempts complete and then roll back and fail instead.
+#[derive(Clone)]
+struct SelfCompleting {
+    pool: PgPool,
+    rollbacks: usize,
+    calls: Arc<Mutex<usize>>,
+}
+
+impl TaskHandler for SelfCompleting {
+    type Job = TestJob;
+
+    async fn handle(&self, job: TestJob, attempt: Attempt) -> Result<(), TaskError> {
+        let call = {
+            let mut calls = self.calls.lock().unwrap();
+            *calls += 1;
+            *calls
+        };
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("INSERT INTO test_effects (id) VALUES ($1)")
+            .bind(job.id)
+            .execute(&mut *tx)
+            .await?;
+        attempt.complete_in(&mut tx).await?;
+        if call <= self.rollbacks {
+            tx.rollback().await?;
+            return Err(TaskError::retryable("rolled back after completing", None));
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+}
+
+/// The transaction that last wrote the task's row, and the one that wrote its effect.
+async fn writers(pool: &PgPool, task: &TestJob) -> (String, Option<String>) {
+    sqlx::query_as(
+        r#"
+        SELECT j.xmin::text, (SELECT e.xmin::text FROM test_effects e WHERE e.id = $2)
+        FROM apalis.jobs j WHERE j.idempotency_key = $1
+        "#,
+    )
+    .bind(task.idempotency_key())
+    .bind(task.id)
+    .fetch_one(pool)
+    .await
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_that_completes_itself_commits_its_effect_and_its_end_together_once() {
+    let db = fresh_db().await;
+    sqlx::query("CREATE TABLE test_effects (id uuid PRIMARY KEY)")
+        .execute(&db.pool)
+        .await
+        .unwrap();
+    let handler = SelfCompleting {
+        pool: db.pool.clone(),
+        rollbacks: 1,
+        calls: Arc::default(),
+    };
+    let (stop, stopped) = oneshot::channel::<()>();
+    let running = tokio::spawn(run(
+        db.pool.clone(),
+        fast_config(),
+        handler.clone(),
+        async {
+            let _ = stopped.await;
+        },
+    ));
+    let task = a_job();
+    enqueue(&db.pool, &task).await;
+
+    wait_for_status(&db.pool, &task, "Done", Duration::from_secs(10)).await;
+    assert_eq!(
+        *handler.calls.lock().unwrap(),
+        2,
+        "the rolled-back attempt ran again"
+    );
+    assert_eq!(row(&db.pool, &task).await.1, 2, "two attempts recorded");
+    let (row_writer, effect_writer) = writers(&db.pool, &task).await;
+    assert_eq!(
+        Some(row_writer),
+        effect_writer,
+        "the row was last written by the transaction of the job's effect, and by nothing after"
+    );
+    let _ = stop.send(());
+    running.await.unwrap().unwrap();
+    drop(db);
 }

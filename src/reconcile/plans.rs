@@ -26,6 +26,7 @@ pub async fn explain(
             order_id: start.order_id.clone(),
             checkout_trace_id: uuid::Uuid::nil(),
             request_id: None,
+            inputs: None,
         }
         .idempotency_key()]),
         tidy::dead_tasks(),

@@ -54,6 +54,7 @@ pub(super) async fn repair(ctx: &mut Ctx<'_>) {
                 order_id,
                 checkout_trace_id,
                 request_id: None,
+                inputs: None,
             })
             .collect();
         let lost = match without_live_task(ctx, tasks).await {

@@ -43,12 +43,12 @@ impl WorkerConfig {
 
     /// What the jobs run with: the pool, the Stripe client, the notifier and the settings.
     pub fn tasks(&self, pool: PgPool) -> anyhow::Result<Tasks> {
-        Ok(Tasks {
+        Ok(Tasks::new(
             pool,
-            stripe: StripeHttp::new(self.stripe.clone()).context("building the Stripe client")?,
-            notifier: Notifier::new(self.settings.outbox.notify_webhook_url.clone()),
-            settings: self.settings.clone(),
-        })
+            StripeHttp::new(self.stripe.clone()).context("building the Stripe client")?,
+            Notifier::new(self.settings.outbox.notify_webhook_url.clone()),
+            self.settings.clone(),
+        ))
     }
 }
 

@@ -427,6 +427,16 @@ async fn a_checkout_older_than_stripes_idempotency_window_fails_instead_of_riski
     .execute(&app.pool)
     .await
     .unwrap();
+    // The task carries the order's age for its first run: aged the same.
+    sqlx::query(
+        "UPDATE apalis.jobs SET job = convert_to(jsonb_set(convert_from(job, 'UTF8')::jsonb,
+             '{inputs,created_at}', to_jsonb(now() - interval '24 hours'))::text, 'UTF8')
+         WHERE idempotency_key = 'checkout:' || $1",
+    )
+    .bind(&order_id)
+    .execute(&app.pool)
+    .await
+    .unwrap();
 
     // The worker's step, run in-process: no waiting on a real worker.
     app.run_pending_tasks().await;

@@ -281,10 +281,18 @@ async fn a_webhook_before_the_worker_still_ends_with_one_job_and_one_session() {
         .as_str()
         .unwrap()
         .to_owned();
-    // The session exists at Stripe (say a worker created it and crashed before storing it).
-    let session_id = app
-        .create_session_at_stripe("early@example.com", &order_id, &[])
-        .await;
+    // The session exists at Stripe: a worker created it, as the checkout task asks for it
+    // (the order's key, its job id), and crashed before storing it.
+    let session_id = {
+        use h2s_dispatch::{dispatch, orders::OrderId, orders::repo, stripe};
+        let id = OrderId::parse(&order_id).unwrap();
+        let inputs = repo::session_inputs(&app.pool, &id).await.unwrap().unwrap();
+        let client = stripe::StripeHttp::new(app.worker_config().stripe).unwrap();
+        stripe::sessions::create(&client, &inputs, dispatch::job_id_for(&id))
+            .await
+            .unwrap()
+            .id
+    };
 
     let d = app
         .stripe

@@ -7,7 +7,7 @@
 
 use h2s_dispatch::{
     outbox::{OutboxTask, QUEUE, TaskError, attempt_limit},
-    queue::TaskHandler,
+    queue::{Attempt, TaskHandler},
 };
 use sqlx::PgPool;
 
@@ -82,6 +82,12 @@ pub async fn finish(
     .expect("the task row updated");
 }
 
+/// The attempt a handler runs `runnable` as. The row is not claimed (no `lock_by`), so a
+/// task that completes itself in its transaction leaves the row to [`finish`].
+pub fn attempt(runnable: &Runnable) -> Attempt {
+    Attempt::new(&runnable.id, "in-process", runnable.attempts + 1)
+}
+
 /// Runs runnable tasks one at a time until none is left (tasks that others enqueue included),
 /// at most `max_runs` attempts; returns how many ran.
 pub async fn run_pending_tasks(
@@ -95,7 +101,9 @@ pub async fn run_pending_tasks(
         let Some(runnable) = next_runnable(pool, None).await else {
             break;
         };
-        let outcome = handler.handle(runnable.task.clone()).await;
+        let outcome = handler
+            .handle(runnable.task.clone(), attempt(&runnable))
+            .await;
         finish(pool, &runnable, Some(outcome), policy_max_attempts).await;
         runs += 1;
     }

@@ -8,6 +8,7 @@
 mod bad_input;
 mod capture_crash;
 mod chaos;
+mod checkout_crash;
 mod crashes;
 mod db_restart;
 mod db_wait;

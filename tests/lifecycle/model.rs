@@ -700,26 +700,36 @@ impl Model {
             this.checkout = this.checkout.crashed();
             return;
         }
-        // The job first, whatever happens next, with the status the order implies.
-        this.ensure_job();
         let needs_session = !this.session_stored && this.status == OrderStatus::PendingPayment;
-        let created = needs_session && fault.is_none();
-        if needs_session && fault == Some(StripeFault::Timeout) && this.at_stripe == AtStripe::No {
+        // The first attempt since the task was made or revived carries the order's inputs and
+        // asks Stripe without reading the order; a later one reads it, and asks only for a
+        // session still needed.
+        let first = matches!(this.checkout, Task::Live { attempts: 0, .. });
+        let asks = needs_session || first;
+        let answered = asks && fault.is_none();
+        if asks && fault == Some(StripeFault::Timeout) && this.at_stripe == AtStripe::No {
             this.at_stripe = AtStripe::Maybe;
         }
-        if created {
+        if answered {
             this.at_stripe = AtStripe::Yes;
         }
         if crash == Some(Crash::AfterStripeCall) {
             this.checkout = this.checkout.crashed();
             return;
         }
-        if created {
+        if asks && !answered {
+            // An outage: nothing written.
+            this.checkout = this.checkout.outage();
+            return;
+        }
+        // The step's one commit: the job, with the status the order implies; the session
+        // while the order waits for one; the task done.
+        this.ensure_job();
+        if needs_session {
             this.session_stored = true;
         }
         this.checkout = match crash {
             Some(_) => this.checkout.crashed(),
-            None if needs_session && !created => this.checkout.outage(),
             None => Task::Done,
         };
     }

@@ -126,12 +126,12 @@ impl System {
         let api_stop = Stop::default();
         tokio::spawn(app.run(api_stop.stopped()));
         System {
-            tasks: Tasks {
-                pool: pool.clone(),
-                stripe: stripe_client(&stripe),
-                notifier: Notifier::new(None),
-                settings: worker_settings,
-            },
+            tasks: Tasks::new(
+                pool.clone(),
+                stripe_client(&stripe),
+                Notifier::new(None),
+                worker_settings,
+            ),
             sweeper: stripe_client(&stripe),
             pool,
             db,
@@ -363,38 +363,58 @@ impl System {
             return;
         };
         let task = runnable.task.clone();
+        let attempt = outbox_steps::attempt(&runnable);
         let outcome = match (crash, &task) {
             (Some(Crash::BeforeJob), _) => None,
-            (Some(Crash::AfterStripeCall), OutboxTask::Checkout { order_id, .. }) => {
-                self.until_stripe_call(order_id).await;
+            (
+                Some(Crash::AfterStripeCall),
+                OutboxTask::Checkout {
+                    order_id,
+                    inputs,
+                    checkout_trace_id,
+                    ..
+                },
+            ) => {
+                let carried = inputs.as_deref().filter(|_| attempt.number() == 1);
+                let carried =
+                    carried.and_then(|i| i.clone().session_inputs(order_id, *checkout_trace_id));
+                self.until_stripe_call(order_id, carried).await;
                 None
             }
             (Some(Crash::AfterStoring), _) => {
-                let _ = self.tasks.handle(task).await;
+                let _ = self.tasks.handle(task, attempt).await;
                 None
             }
-            (Some(Crash::AfterStripeCall), _) | (None, _) => Some(self.tasks.handle(task).await),
+            (Some(Crash::AfterStripeCall), _) | (None, _) => {
+                Some(self.tasks.handle(task, attempt).await)
+            }
         };
         outbox_steps::finish(&self.pool, &runnable, outcome, MAX_ATTEMPTS).await;
     }
 
-    /// `checkout::fulfil` up to its Stripe call, through the functions it runs: the job
-    /// ensured and committed, the session requested under the order's idempotency key.
-    async fn until_stripe_call(&self, order_id: &OrderId) {
-        let mut tx = self.pool.begin().await.expect("a transaction");
-        let job_id = dispatch::ensure_job(&mut tx, order_id)
-            .await
-            .expect("the job")
-            .job_id;
-        tx.commit().await.expect("commit");
-        let order = repo::session_inputs(&self.pool, order_id)
-            .await
-            .expect("the order")
-            .expect("the order exists");
-        let payable = order.status.known() == Some(OrderStatus::PendingPayment);
-        if order.stripe_session_id.is_none() && payable {
-            let _ = sessions::create(&self.tasks.stripe, &order, job_id).await;
-        }
+    /// `checkout::fulfil` up to its Stripe call, through the functions it runs: the order's
+    /// inputs as the task carries them (its first attempt) or read, the session requested
+    /// under the order's idempotency key with the job id derived from the order; nothing
+    /// written.
+    async fn until_stripe_call(&self, order_id: &OrderId, carried: Option<repo::SessionInputs>) {
+        let order = match carried {
+            Some(order) => order,
+            None => {
+                let order = repo::session_inputs(&self.pool, order_id)
+                    .await
+                    .expect("the order")
+                    .expect("the order exists");
+                let payable = order.status.known() == Some(OrderStatus::PendingPayment);
+                if order.stripe_session_id.is_some() || !payable {
+                    return;
+                }
+                order
+            }
+        };
+        let job_id = order
+            .dispatch_job_id
+            .unwrap_or_else(|| dispatch::job_id_for(order_id));
+        let _ = sessions::create(&self.tasks.stripe, &order, job_id).await;
     }
 
     pub async fn seen(&self, o: usize) -> Seen {

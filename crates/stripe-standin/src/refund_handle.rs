@@ -1,5 +1,5 @@
-//! What a test asks the stand-in about refunds (`refunds.rs`), and the switch that holds
-//! their answers back.
+//! What a test asks the stand-in about refunds (`refunds.rs`), and the switches that hold
+//! their answers (and sessions') back.
 
 use serde_json::Value;
 
@@ -19,5 +19,15 @@ impl StandIn {
 
     pub fn release_refund_answers(&self) {
         self.shared.lock().refunds.hold(false);
+    }
+
+    /// From now on, `POST /v1/checkout/sessions` makes the session and then holds its answer
+    /// back until [`StandIn::release_session_answers`].
+    pub fn hold_session_answers(&self) {
+        self.shared.session_answers_held.send_replace(true);
+    }
+
+    pub fn release_session_answers(&self) {
+        self.shared.session_answers_held.send_replace(false);
     }
 }

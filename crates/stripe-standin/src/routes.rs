@@ -59,6 +59,9 @@ async fn create_session(
 ) -> Response {
     let key = headers.get("idempotency-key").and_then(|v| v.to_str().ok());
     let answer = shared.create_session(key, &body);
+    // The session is made; a held answer waits (the caller may be killed meanwhile).
+    let mut held = shared.session_answers_held.subscribe();
+    let _ = held.wait_for(|held| !*held).await;
     answer.respond(key)
 }
 

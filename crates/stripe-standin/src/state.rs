@@ -18,6 +18,8 @@ pub(crate) struct Shared {
     /// Where session `url`s point (`public_base_url`, else the bound address).
     pub public_base_url: String,
     pub http: reqwest::Client,
+    /// While `true`, a created session's answer waits (`StandIn::hold_session_answers`).
+    pub session_answers_held: tokio::sync::watch::Sender<bool>,
 }
 
 #[derive(Default)]
@@ -131,6 +133,7 @@ impl Shared {
             inner: Mutex::new(inner),
             public_base_url,
             http,
+            session_answers_held: tokio::sync::watch::Sender::new(false),
         }
     }
 

@@ -9,10 +9,11 @@ use std::sync::Arc;
 use sqlx::PgPool;
 
 use crate::{
+    checkout::waiter::Signals,
     config::WorkerSettings,
     notify::Notifier,
     outbox::OutboxTask,
-    queue::{TaskError, TaskHandler},
+    queue::{Attempt, TaskError, TaskHandler},
     stripe::StripeHttp,
 };
 
@@ -26,9 +27,36 @@ pub struct Tasks {
     /// The worker's settings, read once: a job reads a setting as
     /// `tasks.settings.<section>.<field>`.
     pub settings: Arc<WorkerSettings>,
+    /// Where checkouts tell their end to the requests waiting on them.
+    pub signals: Signals,
 }
 
 impl Tasks {
+    /// The tasks' handles, and the task that sends the checkouts' ends (`Signals`).
+    pub fn new(
+        pool: PgPool,
+        stripe: StripeHttp,
+        notifier: Notifier,
+        settings: Arc<WorkerSettings>,
+    ) -> Self {
+        Tasks {
+            signals: Signals::start(pool.clone()),
+            pool,
+            stripe,
+            notifier,
+            settings,
+        }
+    }
+
+    /// What a checkout (or a new payment link) is fulfilled with (`checkout::fulfil`).
+    fn fulfil(&self) -> crate::checkout::Fulfil<'_> {
+        crate::checkout::Fulfil {
+            pool: &self.pool,
+            stripe: &self.stripe,
+            signals: &self.signals,
+        }
+    }
+
     /// Puts the order's `checkout_trace_id` (and the checkout request's id) on the task's
     /// span, so that its lines join the order's trace. Tasks other than the checkout carry
     /// no trace id: it is read from the order (best effort: a miss only costs the field).
@@ -62,7 +90,8 @@ impl Tasks {
 }
 
 /// Declares each kind's job module (`<kind>.rs`) and runs a task with its file's `run`, given
-/// the [`Tasks`] and each of the task's fields by reference.
+/// the [`Tasks`], the attempt it runs as (a job that writes may complete itself in its own
+/// transaction: [`Attempt::complete_in`]) and each of the task's fields by reference.
 macro_rules! jobs {
     ($($(#[$doc:meta])* $variant:ident = $kind:ident {
         $($(#[$fmeta:meta])* $field:ident : $ty:ty),* $(,)?
@@ -72,10 +101,12 @@ macro_rules! jobs {
         impl TaskHandler for Tasks {
             type Job = OutboxTask;
 
-            async fn handle(&self, task: OutboxTask) -> Result<(), TaskError> {
+            async fn handle(&self, task: OutboxTask, ack: Attempt) -> Result<(), TaskError> {
                 self.trace(&task).await;
                 match &task {
-                    $(OutboxTask::$variant { $($field),* } => $kind::run(self, $($field),*).await,)*
+                    $(OutboxTask::$variant { $($field),* } => {
+                        $kind::run(self, &ack, $($field),*).await
+                    })*
                 }
             }
         }

@@ -2,8 +2,15 @@
 //! on hold (`notify::Notifier`).
 
 use super::Tasks;
-use crate::{orders::OrderId, queue::TaskError};
+use crate::{
+    orders::OrderId,
+    queue::{Attempt, TaskError},
+};
 
-pub(super) async fn run(tasks: &Tasks, order_id: &OrderId) -> Result<(), TaskError> {
+pub(super) async fn run(
+    tasks: &Tasks,
+    _ack: &Attempt,
+    order_id: &OrderId,
+) -> Result<(), TaskError> {
     tasks.notifier.dispute(&tasks.pool, order_id).await
 }

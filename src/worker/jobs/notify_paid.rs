@@ -1,8 +1,15 @@
 //! `notify_paid`: tell the management channel about a newly paid order (`notify::Notifier`).
 
 use super::Tasks;
-use crate::{orders::OrderId, queue::TaskError};
+use crate::{
+    orders::OrderId,
+    queue::{Attempt, TaskError},
+};
 
-pub(super) async fn run(tasks: &Tasks, order_id: &OrderId) -> Result<(), TaskError> {
+pub(super) async fn run(
+    tasks: &Tasks,
+    _ack: &Attempt,
+    order_id: &OrderId,
+) -> Result<(), TaskError> {
     tasks.notifier.paid_order(&tasks.pool, order_id).await
 }

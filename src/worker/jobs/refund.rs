@@ -3,10 +3,14 @@
 use uuid::Uuid;
 
 use super::Tasks;
-use crate::{orders::OrderId, queue::TaskError};
+use crate::{
+    orders::OrderId,
+    queue::{Attempt, TaskError},
+};
 
 pub(super) async fn run(
     tasks: &Tasks,
+    _ack: &Attempt,
     _order_id: &OrderId,
     refund_request_id: &Uuid,
 ) -> Result<(), TaskError> {
