@@ -4,7 +4,7 @@
 
 use sqlx::{Postgres, Transaction};
 
-use super::error::ApplyError;
+use super::{error::ApplyError, refund_requests::RefundFate};
 use crate::{
     alerts::{self, AlertKind},
     events::{self, Event},
@@ -31,29 +31,40 @@ pub(super) async fn refunded_at_least(
     Ok(whole)
 }
 
-/// Records one refund; the sum of the order's refunds that went through.
+/// Records one refund as Stripe reported it; the sum of the order's refunds that went
+/// through. A refund only moves forward (`pending` to `succeeded`, either to `failed` or
+/// `canceled`; Stripe may fail one that had succeeded), while its events come in any order
+/// (the reconciler lists a `refund.created` long after its `refund.updated` was delivered):
+/// a report of an earlier state than the one recorded changes nothing, so a late `pending`
+/// never takes back money that went back to the customer.
 pub(super) async fn record_refund(
     tx: &mut Transaction<'_, Postgres>,
     order_id: &OrderId,
     refund_id: &str,
     amount: i64,
-    succeeded: bool,
+    fate: RefundFate<'_>,
 ) -> Result<i64, sqlx::Error> {
+    // Stored statuses and their order along a refund's life (`not_succeeded`: not yet).
+    let status = match fate {
+        RefundFate::Pending => "not_succeeded",
+        RefundFate::Succeeded => "succeeded",
+        RefundFate::Failed(_) => "failed",
+    };
     sqlx::query(
         r#"
         INSERT INTO h2s_refunds (refund_id, order_id, amount, status) VALUES ($1, $2, $3, $4)
         ON CONFLICT (refund_id) DO UPDATE
         SET amount = EXCLUDED.amount, status = EXCLUDED.status, updated_at = now()
+        WHERE array_position(ARRAY['not_succeeded', 'succeeded', 'failed'], EXCLUDED.status)
+            > COALESCE(
+                array_position(ARRAY['not_succeeded', 'succeeded', 'failed'], h2s_refunds.status),
+                0)
         "#,
     )
     .bind(refund_id)
     .bind(order_id)
     .bind(amount)
-    .bind(if succeeded {
-        "succeeded"
-    } else {
-        "not_succeeded"
-    })
+    .bind(status)
     .execute(&mut **tx)
     .await?;
     sqlx::query_scalar(

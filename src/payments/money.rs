@@ -212,7 +212,7 @@ async fn book(
             if let RefundFate::Failed(reason) = fate {
                 refund_failed(tx, order_id, refund_id, *amount, reason).await?;
             }
-            let sum = record_refund(tx, order_id, refund_id, *amount, *succeeded).await?;
+            let sum = record_refund(tx, order_id, refund_id, *amount, fate).await?;
             let whole = refunded_at_least(tx, order_id, sum, false).await?;
             (whole.then_some(PaymentEvent::Refunded), None)
         }
