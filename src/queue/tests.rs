@@ -423,11 +423,12 @@ async fn the_worker_policy_caps_a_row_enqueued_with_more_attempts() {
         cap: Duration::from_millis(100),
     };
     let handler = Scripted::new(|_| Err(retryable(None)));
-    let worker = start(&db.pool, config, handler.clone());
     let task = a_job();
 
+    // Written with a higher limit before this worker starts (see the next test for why before).
     enqueue(&db.pool, &task).await;
     set_max_attempts(&db.pool, &task, 21).await;
+    let worker = start(&db.pool, config, handler.clone());
 
     wait_for(
         "two attempts, then dead",
@@ -451,12 +452,14 @@ async fn the_worker_policy_also_raises_a_row_enqueued_with_fewer_attempts() {
         cap: Duration::from_millis(100),
     };
     let handler = Scripted::new(|_| Err(retryable(None)));
-    let worker = start(&db.pool, config, handler.clone());
     let task = a_job();
 
-    // Enqueued by a process configured with a single attempt.
+    // Enqueued by a process configured with a single attempt, before this worker starts (a
+    // worker running already could claim the row between the two statements: the limit is
+    // the row's as written, not one changed under a claim).
     enqueue(&db.pool, &task).await;
     set_max_attempts(&db.pool, &task, 1).await;
+    let worker = start(&db.pool, config, handler.clone());
 
     wait_for(
         "four attempts (the worker's policy), then dead",
