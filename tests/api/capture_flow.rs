@@ -35,6 +35,17 @@ async fn held(app: &TestApp, email: &str) -> (String, String) {
         .unwrap();
     assert_eq!(delivery.status, 200);
     wait_for_status(app, &order_id, "authorized").await;
+    // The hold can be told by its events before the worker has read the PaymentIntent (the
+    // session's `check_hold`, enqueued by the session's event, delivered above): a test that
+    // then changes the PaymentIntent must not race that read.
+    wait_until("the hold read by the worker", WAIT, || async {
+        app.count(&format!(
+            "apalis.jobs WHERE idempotency_key LIKE 'check_hold:{order_id}:%' AND status <> 'Done'"
+        ))
+        .await
+            == 0
+    })
+    .await;
     let pi = app.order_row(&order_id).await["stripe_payment_intent_id"]
         .as_str()
         .unwrap()
