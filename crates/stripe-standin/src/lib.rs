@@ -29,6 +29,7 @@ mod intent_book;
 mod intent_routes;
 mod intents;
 mod lifecycle;
+mod list_lag;
 mod lists;
 mod money;
 mod objects;

@@ -41,9 +41,12 @@ impl ListQuery {
 
 impl Shared {
     /// `GET /v1/events`: filtered by `type` (`checkout.session.*` works) or `types[]`, and
-    /// `created[gte]`; `starting_after` is an event id.
+    /// `created[gte]`; `starting_after` is an event id. An event younger than the listing lag
+    /// is not listed yet.
     pub(crate) fn list_events(&self, query: &ListQuery) -> Value {
         let inner = self.lock();
+        let lag = i64::try_from(inner.listing_lag.as_secs()).unwrap_or(i64::MAX / 2);
+        let listable_until = crate::charge::now() - lag;
         let type_matches = |actual: &str| {
             let one = |t: &str| match t.strip_suffix('*') {
                 Some(prefix) => actual.starts_with(prefix),
@@ -54,6 +57,7 @@ impl Shared {
         };
         let matching = inner.events.iter().rev().filter(|e| {
             type_matches(e["type"].as_str().unwrap_or_default())
+                && e["created"].as_i64().unwrap_or_default() <= listable_until
                 && query
                     .created_gte
                     .is_none_or(|gte| e["created"].as_i64().unwrap_or_default() >= gte)

@@ -52,6 +52,9 @@ pub(crate) struct Inner {
     pub(crate) intents: crate::intent_book::IntentBook,
     /// The API version events are rendered in, when a test set one (else [`crate::API_VERSION`]).
     pub api_version: Option<String>,
+    /// How long after its `created` an event first appears in `GET /v1/events`
+    /// (`StandIn::set_listing_lag`); zero unless a test set it.
+    pub listing_lag: Duration,
 }
 
 fn trim(window: &mut VecDeque<Instant>, now: Instant) {

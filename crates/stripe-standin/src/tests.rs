@@ -453,30 +453,28 @@ async fn expiring_a_session_over_the_api_and_listing_events() {
         .unwrap();
     assert_eq!(delivery.status, 0, "no webhook target: recorded, not sent");
 
-    let list: Value = client
-        .get(format!("{}/v1/events?limit=1", s.base_url()))
-        .bearer_auth("sk_test_1")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(list["object"], "list");
-    assert_eq!(list["has_more"], true);
-    assert_eq!(list["data"][0]["type"], "checkout.session.completed");
-    let url = format!("{}/v1/events?type=checkout.session.expired", s.base_url());
-    let list: Value = client
-        .get(url)
-        .bearer_auth("sk_test_1")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(list["data"].as_array().unwrap().len(), 1);
-    assert_eq!(list["data"][0]["data"]["object"]["id"], id.as_str());
+    let list = |query: &str| {
+        let request = client
+            .get(format!("{}/v1/events{query}", s.base_url()))
+            .bearer_auth("sk_test_1");
+        async move {
+            let answer = request.send().await.unwrap();
+            answer.json::<Value>().await.unwrap()
+        }
+    };
+    let newest = list("?limit=1").await;
+    assert_eq!(newest["object"], "list");
+    assert_eq!(newest["has_more"], true);
+    assert_eq!(newest["data"][0]["type"], "checkout.session.completed");
+    let expired = list("?type=checkout.session.expired").await;
+    assert_eq!(expired["data"].as_array().unwrap().len(), 1);
+    assert_eq!(expired["data"][0]["data"]["object"]["id"], id.as_str());
+
+    // A lagging list: the events of the last minute are not listed yet.
+    s.set_listing_lag(Duration::from_secs(60));
+    assert_eq!(list("").await["data"], serde_json::json!([]));
+    s.set_listing_lag(Duration::ZERO);
+    assert_eq!(list("").await["data"].as_array().unwrap().len(), 2);
 }
 
 #[tokio::test]
