@@ -62,25 +62,20 @@ pub async fn create(
     }
     let new =
         NewRefund::parse(raw).map_err(|(field, message)| ApiError::invalid(field, message))?;
-    if crate::payments::hold::refund_held(&state.pool, &order_id).await? {
-        return Ok((
-            StatusCode::ACCEPTED,
-            Json(RefundAccepted {
+    let accepted =
+        match refunds::refund_or_release(&state.pool, &order_id, &new, key.as_ref()).await? {
+            refunds::Asked::Releasing => RefundAccepted {
                 ok: true,
                 refund_request_id: None,
                 status: "releasing".into(),
-            }),
-        ));
-    }
-    let id = refunds::request(&state.pool, &order_id, &new, key.as_ref()).await?;
-    Ok((
-        StatusCode::ACCEPTED,
-        Json(RefundAccepted {
-            ok: true,
-            refund_request_id: Some(id.0),
-            status: "requested".into(),
-        }),
-    ))
+            },
+            refunds::Asked::Requested(id) => RefundAccepted {
+                ok: true,
+                refund_request_id: Some(id.0),
+                status: "requested".into(),
+            },
+        };
+    Ok((StatusCode::ACCEPTED, Json(accepted)))
 }
 
 /// The order's refund requests and their outcome, oldest first.
@@ -130,6 +125,7 @@ impl From<RefundError> for ApiError {
             RefundError::Duplicate(_) => conflict("duplicate_request", Some("Idempotency-Key")),
             RefundError::KeyReused => conflict("conflict", Some("Idempotency-Key")),
             RefundError::Job(_) => conflict("job_refused", None),
+            RefundError::Hold(h) => h.into(),
             RefundError::Refused(r) => match r {
                 Refusal::TooMuch { .. } => refused(
                     StatusCode::UNPROCESSABLE_ENTITY,

@@ -13,4 +13,4 @@ pub mod task;
 
 pub use guards::Refusal;
 pub use new::{Invalid, NewRefund, REASON_MAX, RawRefund, RefundRequestId};
-pub use request::{RefundError, request};
+pub use request::{Asked, RefundError, refund_or_release, request};

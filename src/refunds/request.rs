@@ -15,7 +15,10 @@ use crate::{
     dispatch::{self, JobEvent, MoveError},
     orders::OrderId,
     outbox::{self, OutboxTask},
-    payments::refund_requests::{self, NewRequest},
+    payments::{
+        hold::{self, HoldError},
+        refund_requests::{self, NewRequest},
+    },
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -31,8 +34,47 @@ pub enum RefundError {
     KeyReused,
     #[error(transparent)]
     Job(dispatch::Refused),
+    /// A held payment's release refused (its capture was asked already).
+    #[error(transparent)]
+    Hold(HoldError),
     #[error(transparent)]
     Database(#[from] sqlx::Error),
+}
+
+impl From<HoldError> for RefundError {
+    fn from(e: HoldError) -> Self {
+        match e {
+            HoldError::NoSuchOrder => RefundError::NoSuchOrder,
+            HoldError::Database(d) => RefundError::Database(d),
+            other => RefundError::Hold(other),
+        }
+    }
+}
+
+/// What an operator's refund did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Asked {
+    /// A refund request, carried out by the worker.
+    Requested(RefundRequestId),
+    /// The payment was only held (`authorized`): nothing was taken, so nothing is refunded;
+    /// the hold is released instead, and the order becomes `released` when Stripe confirms.
+    Releasing,
+}
+
+/// An operator's refund, from the admin API or the console alike: a held payment's hold
+/// released, any other payment's refund requested ([`request`]).
+pub async fn refund_or_release(
+    pool: &PgPool,
+    order_id: &OrderId,
+    new: &NewRefund,
+    key: Option<&IdempotencyKey>,
+) -> Result<Asked, RefundError> {
+    if hold::refund_held(pool, order_id).await? {
+        return Ok(Asked::Releasing);
+    }
+    request(pool, order_id, new, key)
+        .await
+        .map(Asked::Requested)
 }
 
 impl From<MoveError> for RefundError {

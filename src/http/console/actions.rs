@@ -152,17 +152,25 @@ async fn refund(
         );
     }
     let key = form.key.as_deref().and_then(IdempotencyKey::parse);
-    match refunds::request(&state.pool, &order_id, &new, key.as_ref()).await {
-        Ok(id) => {
+    let asked = refunds::refund_or_release(&state.pool, &order_id, &new, key.as_ref()).await;
+    refund_answer(&order_id, asked)
+}
+
+/// The page after a refund: back to the order with what was done, or why not.
+fn refund_answer(order_id: &OrderId, asked: Result<refunds::Asked, RefundError>) -> Response {
+    let notice = match asked {
+        Ok(refunds::Asked::Requested(id)) => {
             tracing::info!(order_id = %order_id, refund_request_id = %id, "console: refund requested");
-            Redirect::to(&format!(
-                "/admin/orders?q={order_id}&notice=Refund+requested"
-            ))
-            .into_response()
+            "Refund+requested"
         }
-        Err(RefundError::Database(e)) => failed(e),
-        Err(e) => refused(StatusCode::CONFLICT, &e.to_string()),
-    }
+        Ok(refunds::Asked::Releasing) => {
+            tracing::info!(order_id = %order_id, "console: held payment released");
+            "Hold+released+(nothing+was+taken)"
+        }
+        Err(RefundError::Database(e)) => return failed(e),
+        Err(e) => return refused(StatusCode::CONFLICT, &e.to_string()),
+    };
+    Redirect::to(&format!("/admin/orders?q={order_id}&notice={notice}")).into_response()
 }
 
 impl ActionForm {
