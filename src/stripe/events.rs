@@ -71,12 +71,16 @@ impl StripeEvent {
     pub fn from_json(event: &serde_json::Value) -> Option<Self> {
         let id = event["id"].as_str()?.to_owned();
         let event_type = event["type"].as_str()?.to_owned();
-        let (payment, money, unusable) = match read_object(&event_type, &event["data"]["object"]) {
-            Ok(Facts::Payment(payment_event, facts)) => (Some((payment_event, *facts)), None, None),
-            Ok(Facts::Money(facts)) => (None, Some(facts), None),
-            Ok(Facts::NotActedOn) => (None, None, None),
-            Err(missing) => (None, None, Some(missing)),
-        };
+        let object = &event["data"]["object"];
+        let (payment, money, unusable) =
+            match read_object(&event_type, object, event["api_version"].as_str()) {
+                Ok(Facts::Payment(payment_event, facts)) => {
+                    (Some((payment_event, *facts)), None, None)
+                }
+                Ok(Facts::Money(facts)) => (None, Some(facts), None),
+                Ok(Facts::NotActedOn) => (None, None, None),
+                Err(missing) => (None, None, Some(missing)),
+            };
         Some(StripeEvent {
             id,
             event_type,
@@ -123,8 +127,13 @@ enum Facts {
     NotActedOn,
 }
 
-/// The object of an event of type `event_type`, read for what that type does.
-fn read_object(event_type: &str, object: &serde_json::Value) -> Result<Facts, Missing> {
+/// The object of an event of type `event_type`, read for what that type does in the event's
+/// `api_version`.
+fn read_object(
+    event_type: &str,
+    object: &serde_json::Value,
+    api_version: Option<&str>,
+) -> Result<Facts, Missing> {
     if !ACTED_ON.contains(&event_type) {
         return Ok(Facts::NotActedOn);
     }
@@ -134,10 +143,12 @@ fn read_object(event_type: &str, object: &serde_json::Value) -> Result<Facts, Mi
         "checkout.session.async_payment_failed" => Some(PaymentEvent::AsyncFailed),
         "checkout.session.expired" => Some(PaymentEvent::Expired),
         _ => {
-            return Ok(match MoneyFacts::read(event_type, object)? {
-                Some(facts) => Facts::Money(facts),
-                None => Facts::NotActedOn,
-            });
+            return Ok(
+                match MoneyFacts::read_in(event_type, object, api_version)? {
+                    Some(facts) => Facts::Money(facts),
+                    None => Facts::NotActedOn,
+                },
+            );
         }
     };
     let facts = SessionFacts::read(object)?;

@@ -30,7 +30,14 @@ pub struct ObjectFields {
 pub const READ: &[ObjectFields] = &[
     ObjectFields {
         object: "event",
-        read: &["id", "type", "created", "livemode", "data.object"],
+        read: &[
+            "id",
+            "type",
+            "created",
+            "livemode",
+            "api_version",
+            "data.object",
+        ],
         needed: &["id", "type"],
         in_events: "every event",
     },
@@ -62,6 +69,7 @@ pub const READ: &[ObjectFields] = &[
             "amount",
             "amount_refunded",
             "refunded",
+            "captured",
             "amount_captured",
             "payment_intent",
         ],

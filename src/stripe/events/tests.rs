@@ -110,3 +110,18 @@ fn every_listed_type_and_no_other_is_acted_on() {
         );
     }
 }
+
+#[test]
+fn an_older_versions_charge_refunded_for_a_released_hold_moves_no_money() {
+    let event = |version: &str| {
+        json!({"id": "evt_rel", "type": "charge.refunded", "api_version": version,
+               "data": {"object": {"id": "ch_rel", "amount": 8_000, "captured": false,
+                                   "amount_captured": null, "amount_refunded": 8_000,
+                                   "refunded": true, "payment_intent": "pi_rel"}}})
+    };
+    let old = StripeEvent::from_json(&event("2024-06-20")).expect("parsed");
+    assert!(old.money.is_none() && old.unusable.is_none(), "{old:?}");
+    // The same object in a version where it could only be a refund: read as one.
+    let new = StripeEvent::from_json(&event("2026-09-30.endive")).expect("parsed");
+    assert!(new.money.is_some(), "{new:?}");
+}

@@ -130,3 +130,62 @@ fn a_hold_is_read_from_its_payment_intent_status_never_from_the_event_type_alone
         Some(MoneyChange::Hold(HoldChange::Lapsed))
     );
 }
+
+/// Before 2025-03-31 a hold's release was booked on the charge as refunded money: a cancel
+/// refunded all of an uncaptured charge, a partial capture the rest. Such a `charge.refunded`
+/// gives no money back; a later refund counts only what it gave back.
+#[test]
+fn an_older_versions_release_booked_as_a_refund_is_not_a_refund() {
+    const ACACIA: Option<&str> = Some("2025-02-24.acacia");
+    const BASIL: Option<&str> = Some("2025-03-31.basil");
+    let charge = |captured: bool, amount_captured: Option<i64>, refunded: i64| {
+        json!({"id": "ch_h", "object": "charge", "amount": 10_000, "captured": captured,
+               "amount_captured": amount_captured, "amount_refunded": refunded,
+               "refunded": refunded == 10_000, "payment_intent": "pi_h"})
+    };
+    let read = |o: &Value, version| {
+        MoneyFacts::read_in("charge.refunded", o, version)
+            .unwrap()
+            .map(|f| f.change)
+    };
+    let refunded = |amount_refunded, full| {
+        Some(MoneyChange::ChargeRefunded {
+            charge_id: "ch_h".into(),
+            amount_refunded,
+            full,
+        })
+    };
+
+    // A cancel of the hold (older versions: `amount_captured` null).
+    let cancelled = charge(false, None, 10_000);
+    assert_eq!(read(&cancelled, ACACIA), None);
+    // A partial capture of 7,000: the 3,000 released.
+    assert_eq!(read(&charge(true, Some(7_000), 3_000), ACACIA), None);
+    // Then 2,000 refunded, then all of the 7,000 captured.
+    assert_eq!(
+        read(&charge(true, Some(7_000), 5_000), ACACIA),
+        refunded(2_000, false)
+    );
+    assert_eq!(
+        read(&charge(true, Some(7_000), 10_000), ACACIA),
+        refunded(7_000, true)
+    );
+    // A charge captured in full: nothing to discount, in any version.
+    assert_eq!(
+        read(&charge(true, Some(10_000), 2_500), ACACIA),
+        refunded(2_500, false)
+    );
+    // Since 2025-03-31 the release is not booked: `amount_refunded` is money given back.
+    assert_eq!(
+        read(&charge(true, Some(7_000), 2_000), BASIL),
+        refunded(2_000, false)
+    );
+    assert_eq!(
+        read(&charge(true, Some(7_000), 2_000), None),
+        refunded(2_000, false)
+    );
+    // An older charge without `captured` or `amount_captured`: nothing discounted on a guess.
+    let bare = json!({"id": "ch_h", "amount": 10_000, "amount_refunded": 2_500,
+                      "payment_intent": "pi_h"});
+    assert_eq!(read(&bare, ACACIA), refunded(2_500, false));
+}
