@@ -47,11 +47,13 @@ impl Application {
             .await
             .context("cannot LISTEN for checkout results")?;
         // The checkout's and the webhook's transactions are quiet: after each commit they
-        // wake the workers and the event feed's delivery loop.
+        // wake the workers, and the webhook's also the event feed's delivery loop (a
+        // checkout records no feed event, so it wakes no one there).
+        let workers = Waker::start(pool.clone(), outbox::QUEUE);
         let commits = Commits::quiet(
             pool.clone(),
             vec![
-                Waker::start(pool.clone(), outbox::QUEUE),
+                workers.clone(),
                 Waker::on_channel(
                     pool.clone(),
                     crate::events::CHANNEL,
@@ -63,7 +65,7 @@ impl Application {
             pool: pool.clone(),
             commits: commits.clone(),
             checkouts: Checkouts {
-                commits,
+                commits: Commits::quiet(pool.clone(), vec![workers]),
                 pool,
                 waiters,
                 wait: settings.http.checkout_wait(),

@@ -93,7 +93,11 @@ impl Checkouts {
         request_id: Option<&str>,
     ) -> Result<CheckoutOutcome, CheckoutError> {
         let deadline = Instant::now() + self.wait;
-        let hash = request_hash(&checkout);
+        // Only a keyed request is compared with an earlier one.
+        let hash = key
+            .as_ref()
+            .map(|_| request_hash(&checkout))
+            .unwrap_or_default();
         let order_id = OrderId::generate();
         let trace_id = Uuid::new_v4();
         let span = tracing::Span::current();

@@ -57,7 +57,9 @@ pub async fn create_checkout(
     body: Result<JsonBody<RawCheckout>, ApiError>,
 ) -> Result<Response, ApiError> {
     let started = std::time::Instant::now();
-    let outcome = accept(&state, &headers, body).await;
+    // Boxed: the checkout's future is large, and the router moves the handler's future
+    // several times before it runs; a pointer is cheaper to move than the whole state.
+    let outcome = Box::pin(accept(&state, &headers, body)).await;
     if let Ok(done) = &outcome {
         super::request_trace::record_checkout_trace_id(done.checkout_trace_id());
     }

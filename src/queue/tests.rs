@@ -966,3 +966,36 @@ async fn a_job_that_completes_itself_commits_its_effect_and_its_end_together_onc
     running.await.unwrap().unwrap();
     drop(db);
 }
+
+/// The waker keeps one connection for its notifications; when that connection dies (a
+/// restart, a failover, an idle timeout), the next wake still arrives, on a fresh one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wake_after_the_wakers_connection_died_still_arrives() {
+    let db = fresh_db().await;
+    let pool = db.pool.clone();
+    let mut listener = listening(&pool).await;
+    let waker = Waker::start(pool.clone(), QUEUE);
+    waker.wake();
+    assert!(heard(&mut listener).await.contains(QUEUE));
+    // Every other session of this database ends, the waker's kept connection among them.
+    let ended: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM (SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+         WHERE datname = current_database() AND pid <> pg_backend_pid()
+           AND query LIKE '%pg_notify%') AS t",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!(ended, 1, "the waker's one connection");
+    waker.wake();
+    assert!(heard(&mut listener).await.contains(QUEUE));
+}
+
+/// The payload of the next notification `listener` hears, within 10 s.
+async fn heard(listener: &mut sqlx::postgres::PgListener) -> String {
+    let next = tokio::time::timeout(Duration::from_secs(10), listener.recv())
+        .await
+        .expect("a notification within 10 s")
+        .unwrap();
+    next.payload().to_owned()
+}

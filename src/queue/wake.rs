@@ -159,6 +159,9 @@ impl Waker {
 }
 
 async fn send(pool: PgPool, channel: &'static str, payload: String, inner: std::sync::Weak<Inner>) {
+    // A connection of its own, kept between notifications: one `NOTIFY` per commit at low
+    // load, and taking a pooled connection each time cost more CPU than the statement.
+    let mut conn: Option<sqlx::pool::PoolConnection<Postgres>> = None;
     loop {
         let Some(strong) = inner.upgrade() else {
             return;
@@ -172,16 +175,49 @@ async fn send(pool: PgPool, channel: &'static str, payload: String, inner: std::
             continue;
         }
         drop(strong);
-        if let Err(e) = sqlx::query("SELECT pg_notify($1, $2)")
-            .bind(channel)
-            .bind(&payload)
-            .execute(&pool)
-            .await
-        {
+        // A kept connection may have died since (a restart, a failover, an idle timeout):
+        // then once more on a fresh one.
+        let kept = conn.is_some();
+        let mut sent = notify(&pool, &mut conn, channel, &payload).await;
+        if sent.is_err() && kept {
+            sent = notify(&pool, &mut conn, channel, &payload).await;
+        }
+        if let Err(e) = sent {
             // The workers' fallback poll finds the rows.
             tracing::warn!(error = %e, "could not wake the workers after a commit");
         }
     }
+}
+
+/// How long one `NOTIFY` may take before its connection is given up (a stalled one).
+const NOTIFY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// `NOTIFY channel, payload` on the kept connection (taken from the pool when there is
+/// none); a connection that failed or stalled is dropped.
+async fn notify(
+    pool: &PgPool,
+    conn: &mut Option<sqlx::pool::PoolConnection<Postgres>>,
+    channel: &str,
+    payload: &str,
+) -> Result<(), sqlx::Error> {
+    let sent = tokio::time::timeout(NOTIFY_TIMEOUT, async {
+        let c = match conn {
+            Some(c) => c,
+            None => conn.insert(pool.acquire().await?),
+        };
+        sqlx::query("SELECT pg_notify($1, $2)")
+            .bind(channel)
+            .bind(payload)
+            .execute(&mut **c)
+            .await
+            .map(drop)
+    })
+    .await
+    .unwrap_or_else(|_| Err(sqlx::Error::Io(std::io::ErrorKind::TimedOut.into())));
+    if sent.is_err() {
+        *conn = None;
+    }
+    sent
 }
 
 #[cfg(test)]
