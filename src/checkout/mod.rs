@@ -14,7 +14,7 @@ use uuid::Uuid;
 
 pub use fulfil::{Fulfil, fulfil};
 pub use request::IdempotencyKey;
-use request::{NewCheckout, request_hash};
+use request::{NewCheckout, keyed_hash};
 use waiter::{Waiter, Waiters};
 
 use crate::{
@@ -93,11 +93,7 @@ impl Checkouts {
         request_id: Option<&str>,
     ) -> Result<CheckoutOutcome, CheckoutError> {
         let deadline = Instant::now() + self.wait;
-        // Only a keyed request is compared with an earlier one.
-        let hash = key
-            .as_ref()
-            .map(|_| request_hash(&checkout))
-            .unwrap_or_default();
+        let hash = keyed_hash(&checkout, key.as_ref());
         let order_id = OrderId::generate();
         let trace_id = Uuid::new_v4();
         let span = tracing::Span::current();

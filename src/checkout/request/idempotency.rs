@@ -24,3 +24,9 @@ pub fn request_hash(checkout: &NewCheckout) -> String {
     let canonical = serde_json::to_vec(checkout).expect("a checkout serialises");
     hex::encode(Sha256::digest(&canonical))
 }
+
+/// The hash a keyed request is stored and compared with; empty for a request without a key
+/// (never compared, so never computed).
+pub fn keyed_hash(checkout: &NewCheckout, key: Option<&IdempotencyKey>) -> String {
+    key.map(|_| request_hash(checkout)).unwrap_or_default()
+}

@@ -14,7 +14,7 @@ mod urls;
 pub use body::{NewCheckout, RawCheckout};
 pub use cart::{CartLine, PriceId, Quantity};
 pub use customer::{Customer, e164};
-pub use idempotency::{IdempotencyKey, request_hash};
+pub use idempotency::{IdempotencyKey, keyed_hash, request_hash};
 pub use invalid::Invalid;
 pub use limits::{
     MAX_CART_LINES, MAX_METADATA_KEY_LEN, MAX_METADATA_KEYS, MAX_METADATA_VALUE_LEN, MAX_NAME_LEN,
