@@ -223,10 +223,17 @@ pub async fn seed_checkouts(pool: &PgPool, n: usize) -> anyhow::Result<()> {
             "success_url": "https://shop.example/thanks",
             "cancel_url": "https://shop.example/cart",
             "created_at": now,
+            "capture": "automatic",
             // Written straight into the outbox: no request waits on them.
             "waited": false,
         }))
         .expect("checkout inputs");
+        // What the worker takes as carried (else it reads the order and tells a waiter).
+        let carried: &h2s_dispatch::orders::repo::CheckoutInputs = &inputs;
+        anyhow::ensure!(
+            carried.clone().session_inputs(&id, trace).is_some(),
+            "the seeded checkout's inputs are not what the api writes"
+        );
         payloads.push(
             serde_json::to_vec(&h2s_dispatch::outbox::OutboxTask::Checkout {
                 order_id: id.clone(),
