@@ -52,10 +52,11 @@ impl Application {
             pool.clone(),
             vec![
                 Waker::start(pool.clone(), outbox::QUEUE),
-                Waker::on_channel(
+                Waker::on_channel_when(
                     pool.clone(),
                     crate::events::CHANNEL,
                     crate::events::WAKE.to_owned(),
+                    crate::events::WAKE_WHEN,
                 ),
             ],
         );

@@ -143,11 +143,24 @@ impl Waker {
     /// The same for another listener: `NOTIFY channel, payload` after the commits it is told
     /// of (the event feed's delivery loop, whose events a quiet transaction recorded).
     pub fn on_channel(pool: PgPool, channel: &'static str, payload: String) -> Self {
+        Self::on_channel_when(pool, channel, payload, "true")
+    }
+
+    /// The same, sent only when `when` (an SQL condition, read at the notification's time,
+    /// after the commits it covers) holds: a listener that would find nothing to do is not
+    /// woken (the event feed's delivery loop while no endpoint is enabled).
+    pub fn on_channel_when(
+        pool: PgPool,
+        channel: &'static str,
+        payload: String,
+        when: &'static str,
+    ) -> Self {
         let inner = Arc::new(Inner {
             pending: AtomicBool::new(false),
             signal: Arc::default(),
         });
-        tokio::spawn(send(pool, channel, payload, Arc::downgrade(&inner)));
+        let notify = format!("SELECT pg_notify($1, $2) WHERE {when}");
+        tokio::spawn(send(pool, channel, payload, notify, Arc::downgrade(&inner)));
         Waker { inner }
     }
 
@@ -158,7 +171,13 @@ impl Waker {
     }
 }
 
-async fn send(pool: PgPool, channel: &'static str, payload: String, inner: std::sync::Weak<Inner>) {
+async fn send(
+    pool: PgPool,
+    channel: &'static str,
+    payload: String,
+    notify: String,
+    inner: std::sync::Weak<Inner>,
+) {
     loop {
         let Some(strong) = inner.upgrade() else {
             return;
@@ -172,7 +191,7 @@ async fn send(pool: PgPool, channel: &'static str, payload: String, inner: std::
             continue;
         }
         drop(strong);
-        if let Err(e) = sqlx::query("SELECT pg_notify($1, $2)")
+        if let Err(e) = sqlx::query(sqlx::AssertSqlSafe(notify.as_str()))
             .bind(channel)
             .bind(&payload)
             .execute(&pool)
