@@ -25,6 +25,9 @@ pub struct OrderNotice {
     pub currency: Option<String>,
     pub customer_email: String,
     pub service_address: Option<String>,
+    /// Put on the task's span (the read that would fetch it alone is saved).
+    #[serde(skip)]
+    checkout_trace_id: Option<Uuid>,
 }
 
 #[derive(Clone)]
@@ -46,10 +49,16 @@ impl Notifier {
     /// Sends the notice for one paid order. Without a URL, logs it. A failure is retryable:
     /// the outbox task comes back with backoff, and never touches the webhook's answer. An
     /// order no longer paid by the time this runs (refunded, say) was paid all the same: the
-    /// notice goes, saying what it is now.
+    /// notice goes, saying what it is now. The order's `checkout_trace_id` is recorded on
+    /// `task` (the task's span) as the order is read.
     #[tracing::instrument(skip_all, fields(order_id = %order_id))]
-    pub async fn paid_order(&self, pool: &PgPool, order_id: &OrderId) -> Result<(), TaskError> {
-        let mut notice = self.notice(pool, order_id, |n| n.was_paid).await?;
+    pub async fn paid_order(
+        &self,
+        pool: &PgPool,
+        order_id: &OrderId,
+        task: &tracing::Span,
+    ) -> Result<(), TaskError> {
+        let mut notice = self.notice(pool, order_id, task, |n| n.was_paid).await?;
         notice.text = format!(
             "New paid order {} — {} — {}{}",
             notice.order_id,
@@ -68,8 +77,13 @@ impl Notifier {
 
     /// Sends the notice for a disputed payment: the job is on hold, evidence is due.
     #[tracing::instrument(skip_all, fields(order_id = %order_id))]
-    pub async fn dispute(&self, pool: &PgPool, order_id: &OrderId) -> Result<(), TaskError> {
-        let mut notice = self.notice(pool, order_id, |n| n.disputed).await?;
+    pub async fn dispute(
+        &self,
+        pool: &PgPool,
+        order_id: &OrderId,
+        task: &tracing::Span,
+    ) -> Result<(), TaskError> {
+        let mut notice = self.notice(pool, order_id, task, |n| n.disputed).await?;
         notice.text = format!(
             "Payment disputed for order {} — {} — job on hold; respond in the Stripe dashboard \
              (order now {})",
@@ -80,11 +94,13 @@ impl Notifier {
         self.post(&notice, "dispute").await
     }
 
-    /// The order's notice, if `applies` to it (else a permanent error: nothing to tell).
+    /// The order's notice, if `applies` to it (else a permanent error: nothing to tell); its
+    /// `checkout_trace_id` recorded on `task` either way.
     async fn notice(
         &self,
         pool: &PgPool,
         order_id: &OrderId,
+        task: &tracing::Span,
         applies: fn(&OrderNotice) -> bool,
     ) -> Result<OrderNotice, TaskError> {
         let notice: Option<OrderNotice> = sqlx::query_as(
@@ -92,13 +108,17 @@ impl Notifier {
             SELECT order_id, status, dispatch_job_id AS job_id, amount_total, currency,
                    customer_email, metadata_json->>'service_address' AS service_address,
                    paid_at IS NOT NULL AS was_paid,
-                   EXISTS (SELECT 1 FROM h2s_disputes d WHERE d.order_id = o.order_id) AS disputed
+                   EXISTS (SELECT 1 FROM h2s_disputes d WHERE d.order_id = o.order_id) AS disputed,
+                   checkout_trace_id
             FROM h2s_orders o WHERE order_id = $1
             "#,
         )
         .bind(order_id)
         .fetch_optional(pool)
         .await?;
+        if let Some(id) = notice.as_ref().and_then(|n| n.checkout_trace_id) {
+            task.record("checkout_trace_id", tracing::field::display(id));
+        }
         notice
             .filter(applies)
             .ok_or_else(|| TaskError::permanent(format!("order {order_id}: nothing to notify")))

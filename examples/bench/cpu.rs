@@ -88,8 +88,19 @@ impl Usage {
     }
 }
 
-/// Starts measuring `pid` (if any) and the database at `db`.
+/// Starts measuring `pid` (if any) and the database at `db`. With `BENCH_PG_STAT_STATEMENTS`
+/// set, on a server that loads `pg_stat_statements` (with the extension created in its
+/// `postgres` database), its counts are reset first: read them per statement after the run.
 pub async fn start(db: &str, pid: Option<u32>) -> anyhow::Result<Meter> {
+    if std::env::var_os("BENCH_PG_STAT_STATEMENTS").is_some()
+        && let Some((server, _)) = db.rsplit_once('/')
+    {
+        let admin = PgPool::connect(&format!("{server}/postgres")).await?;
+        sqlx::query("SELECT pg_stat_statements_reset()")
+            .execute(&admin)
+            .await?;
+        admin.close().await;
+    }
     let pool = sqlx::postgres::PgPoolOptions::new()
         .max_connections(1)
         .connect(db)

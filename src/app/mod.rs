@@ -54,10 +54,11 @@ impl Application {
             pool.clone(),
             vec![
                 workers.clone(),
-                Waker::on_channel(
+                Waker::on_channel_when(
                     pool.clone(),
                     crate::events::CHANNEL,
                     crate::events::WAKE.to_owned(),
+                    crate::events::WAKE_WHEN,
                 ),
             ],
         );

@@ -55,19 +55,19 @@ pub async fn fulfil(
     inputs: Option<CheckoutInputs>,
     attempt: &Attempt,
 ) -> Result<(), TaskError> {
-    let carried = inputs
-        .filter(|_| attempt.number() == 1)
-        .and_then(|i| Some((i.waited, i.session_inputs(order_id, trace_id)?)));
+    let first = inputs.filter(|_| attempt.number() == 1);
     // Nobody to tell when the request that made the order did not wait (a later attempt
-    // tells all the same: a replayed request may wait on it).
-    let told = carried.as_ref().is_none_or(|(waited, _)| *waited);
+    // tells all the same: a replayed request may wait on it), whether or not its inputs
+    // carry all the session needs.
+    let told = first.as_ref().is_none_or(|i| i.waited);
+    let carried = first.and_then(|i| i.session_inputs(order_id, trace_id));
     static SILENT: Signals = Signals::SILENT;
     let with = Fulfil {
         signals: if told { with.signals } else { &SILENT },
         ..with
     };
     let order = match carried {
-        Some((_, order)) => order,
+        Some(order) => order,
         None => match payable(&with, order_id).await? {
             Some(order) => order,
             None => return settle(&with, order_id, attempt).await,

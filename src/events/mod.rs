@@ -16,4 +16,4 @@ pub mod kind;
 mod record;
 
 pub use kind::{CancelReason, DisputeOutcome, Event, EventType};
-pub use record::{CHANNEL, EventId, WAKE, record};
+pub use record::{CHANNEL, EventId, WAKE, WAKE_WHEN, record};

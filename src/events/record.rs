@@ -14,6 +14,9 @@ pub const CHANNEL: &str = "h2s_event_deliveries";
 /// The one payload sent on [`CHANNEL`]: identical notifications of one transaction are
 /// delivered once.
 pub const WAKE: &str = "due";
+/// When a wake-up sent after a commit (`queue::Waker::on_channel_when`) can find work: an
+/// event fans out to enabled endpoints only, and the loop claims for enabled ones only.
+pub const WAKE_WHEN: &str = "EXISTS (SELECT 1 FROM h2s_event_endpoints WHERE enabled)";
 
 /// An event's id: `msg_` and 32 hex digits. The `webhook-id` of every delivery of it.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -143,11 +143,24 @@ impl Waker {
     /// The same for another listener: `NOTIFY channel, payload` after the commits it is told
     /// of (the event feed's delivery loop, whose events a quiet transaction recorded).
     pub fn on_channel(pool: PgPool, channel: &'static str, payload: String) -> Self {
+        Self::on_channel_when(pool, channel, payload, "true")
+    }
+
+    /// The same, sent only when `when` (an SQL condition, read at the notification's time,
+    /// after the commits it covers) holds: a listener that would find nothing to do is not
+    /// woken (the event feed's delivery loop while no endpoint is enabled).
+    pub fn on_channel_when(
+        pool: PgPool,
+        channel: &'static str,
+        payload: String,
+        when: &'static str,
+    ) -> Self {
         let inner = Arc::new(Inner {
             pending: AtomicBool::new(false),
             signal: Arc::default(),
         });
-        tokio::spawn(send(pool, channel, payload, Arc::downgrade(&inner)));
+        let notify = format!("SELECT pg_notify($1, $2) WHERE {when}");
+        tokio::spawn(send(pool, channel, payload, notify, Arc::downgrade(&inner)));
         Waker { inner }
     }
 
@@ -158,7 +171,13 @@ impl Waker {
     }
 }
 
-async fn send(pool: PgPool, channel: &'static str, payload: String, inner: std::sync::Weak<Inner>) {
+async fn send(
+    pool: PgPool,
+    channel: &'static str,
+    payload: String,
+    notify_sql: String,
+    inner: std::sync::Weak<Inner>,
+) {
     // A connection of its own, kept between notifications: one `NOTIFY` per commit at low
     // load, and taking a pooled connection each time cost more CPU than the statement.
     let mut conn: Option<sqlx::pool::PoolConnection<Postgres>> = None;
@@ -178,9 +197,9 @@ async fn send(pool: PgPool, channel: &'static str, payload: String, inner: std::
         // A kept connection may have died since (a restart, a failover, an idle timeout):
         // then once more on a fresh one.
         let kept = conn.is_some();
-        let mut sent = notify(&pool, &mut conn, channel, &payload).await;
+        let mut sent = notify(&pool, &mut conn, &notify_sql, channel, &payload).await;
         if sent.is_err() && kept {
-            sent = notify(&pool, &mut conn, channel, &payload).await;
+            sent = notify(&pool, &mut conn, &notify_sql, channel, &payload).await;
         }
         if let Err(e) = sent {
             // The workers' fallback poll finds the rows.
@@ -192,11 +211,12 @@ async fn send(pool: PgPool, channel: &'static str, payload: String, inner: std::
 /// How long one `NOTIFY` may take before its connection is given up (a stalled one).
 const NOTIFY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
-/// `NOTIFY channel, payload` on the kept connection (taken from the pool when there is
+/// `sql` (`NOTIFY channel, payload`, perhaps under a condition) on the kept connection (taken from the pool when there is
 /// none); a connection that failed or stalled is dropped.
 async fn notify(
     pool: &PgPool,
     conn: &mut Option<sqlx::pool::PoolConnection<Postgres>>,
+    sql: &str,
     channel: &str,
     payload: &str,
 ) -> Result<(), sqlx::Error> {
@@ -205,7 +225,7 @@ async fn notify(
             Some(c) => c,
             None => conn.insert(pool.acquire().await?),
         };
-        sqlx::query("SELECT pg_notify($1, $2)")
+        sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(channel)
             .bind(payload)
             .execute(&mut **c)

@@ -59,7 +59,8 @@ impl Tasks {
 
     /// Puts the order's `checkout_trace_id` (and the checkout request's id) on the task's
     /// span, so that its lines join the order's trace. Tasks other than the checkout carry
-    /// no trace id: it is read from the order (best effort: a miss only costs the field).
+    /// no trace id: it is read from the order (best effort: a miss only costs the field),
+    /// by the notifications' own read of the order, or here.
     async fn trace(&self, task: &OutboxTask) {
         let span = tracing::Span::current();
         let trace_id = match task {
@@ -73,6 +74,7 @@ impl Tasks {
                 }
                 Some(*checkout_trace_id)
             }
+            OutboxTask::NotifyPaid { .. } | OutboxTask::NotifyDispute { .. } => None,
             other => sqlx::query_scalar::<_, Option<uuid::Uuid>>(
                 r#"SELECT checkout_trace_id FROM h2s_orders WHERE order_id = $1"#,
             )

@@ -12,5 +12,7 @@ pub(super) async fn run(
     _ack: &Attempt,
     order_id: &OrderId,
 ) -> Result<(), TaskError> {
-    tasks.notifier.dispute(&tasks.pool, order_id).await
+    // The task's span: the notice's read puts the order's trace id on it.
+    let task = tracing::Span::current();
+    tasks.notifier.dispute(&tasks.pool, order_id, &task).await
 }
