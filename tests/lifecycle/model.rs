@@ -70,7 +70,8 @@ pub fn spec_job(status: OrderStatus) -> JobStatus {
     }
 }
 
-/// What an order costs (one `price_123`, the stand-in's price), and a partial refund of it.
+/// What an order costs (one `price_123`, the stand-in's price), and a partial refund (or
+/// capture) of it.
 pub const TOTAL: i64 = 10_000;
 pub const PARTIAL: i64 = 2_500;
 
@@ -91,7 +92,7 @@ pub enum Task {
 }
 
 impl Task {
-    fn fresh() -> Task {
+    pub(crate) fn fresh() -> Task {
         Task::Live {
             attempts: 0,
             max: MAX_ATTEMPTS,
@@ -159,6 +160,47 @@ pub enum Session {
     PaidAfterExpiry,
 }
 
+/// A hold's PaymentIntent (manual capture, issue 34) as Stripe keeps it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pi {
+    /// No PaymentIntent yet (the session is not paid).
+    None,
+    /// A delayed payment method: `processing`, no hold to tell.
+    Processing,
+    /// `requires_capture`.
+    Held,
+    /// `succeeded`: this much was captured.
+    Captured(i64),
+    /// `canceled` on request.
+    Released,
+    /// `canceled`, `expired`.
+    Lapsed,
+}
+
+impl Pi {
+    /// The hold's fate as the PaymentIntent (read, or answered) tells it.
+    fn told(self) -> Option<PaymentEvent> {
+        match self {
+            Pi::None | Pi::Processing => None,
+            Pi::Held => Some(PaymentEvent::Authorized),
+            Pi::Captured(_) => Some(PaymentEvent::Captured),
+            Pi::Released => Some(PaymentEvent::Released),
+            Pi::Lapsed => Some(PaymentEvent::Lapsed),
+        }
+    }
+}
+
+/// The outbox tasks of one payment attempt of a held payment (`<kind>:<order>:<attempt>`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct HoldTasks {
+    /// `check_hold`: the PaymentIntent read.
+    pub check: Option<Task>,
+    pub capture: Option<Task>,
+    pub release: Option<Task>,
+    /// `pay_link`: a new attempt's session made.
+    pub pay_link: Option<Task>,
+}
+
 /// What an event says.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
@@ -187,6 +229,15 @@ pub enum Kind {
     OperatorRefund {
         amount: i64,
         request: usize,
+    },
+    /// A PaymentIntent's or charge's event of the payment attempt `attempt`'s hold:
+    /// `charge.succeeded` (`told`: `None`, not acted on),
+    /// `payment_intent.amount_capturable_updated` (authorized), `charge.captured` and
+    /// `payment_intent.succeeded` (captured), `payment_intent.canceled` (released, or lapsed)
+    /// and `charge.expired` (lapsed).
+    Hold {
+        told: Option<PaymentEvent>,
+        attempt: usize,
     },
 }
 
@@ -262,28 +313,65 @@ pub struct Order {
     pub operator_cancelled: bool,
     /// The operator's refund requests, in the order they were made.
     pub requests: Vec<crate::operator::Request>,
+    /// `"capture": "manual"`: the payment is held, and captured when the job is completed.
+    pub manual: bool,
+    /// The current payment attempt's PaymentIntent at Stripe (a held payment's).
+    pub pi: Pi,
+    /// Per payment attempt (a new payment link starts the next), its hold's tasks; the last
+    /// is the current attempt.
+    pub attempts: Vec<HoldTasks>,
+    /// The current attempt's capture was asked (by the job's completion; its amount), or its
+    /// release (the job cancelled, or an operator's refund).
+    pub capture_asked: Option<i64>,
+    pub release_asked: bool,
+    /// Sessions of earlier payment attempts (one each) at Stripe.
+    pub old_sessions: usize,
 }
 
 impl Order {
     /// Stripe holds a successful payment for the session (one a refund or a dispute can
-    /// concern; a payment after expiry is left out: its session names no PaymentIntent).
+    /// concern; a payment after expiry is left out: its session names no PaymentIntent); a
+    /// held payment once captured.
     fn paid_at_stripe(&self) -> bool {
-        matches!(self.session, Session::Complete { paid: true, .. })
+        match self.manual {
+            false => matches!(self.session, Session::Complete { paid: true, .. }),
+            true => matches!(self.pi, Pi::Captured(_)),
+        }
+    }
+
+    /// What Stripe took: the order's total, or what was captured of a hold.
+    pub(crate) fn charged(&self) -> i64 {
+        match self.pi {
+            Pi::Captured(amount) => amount,
+            _ => TOTAL,
+        }
+    }
+
+    pub(crate) fn attempt(&self) -> usize {
+        self.attempts.len() - 1
+    }
+
+    pub(crate) fn current(&mut self) -> &mut HoldTasks {
+        self.attempts
+            .last_mut()
+            .expect("every order has its first attempt")
     }
 }
 
 /// What the system must do for an operation, as the model resolves it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Action {
-    /// A new order in the next slot.
-    NewOrder,
-    /// A repeat of a keyed checkout: the answer names slot `.0`, nothing new.
-    Replay(usize),
+    /// A new order in the next slot, holding its payment (`true`) or not.
+    NewOrder(bool),
+    /// A repeat of a keyed checkout: the answer names slot `.0`, nothing new (`.1`: the
+    /// order's capture mode, sent again).
+    Replay(usize, bool),
     Step(usize, Option<Crash>),
-    /// Every runnable task once; the operator's refunds too when Stripe is healthy (a refund
-    /// call under a fault is not modelled: the model cannot tell when a hung call lands).
+    /// Every runnable task once; the operator's refunds and the holds' tasks too when Stripe
+    /// is healthy (a refund or hold call under a fault is not modelled: the model cannot tell
+    /// when a hung call lands).
     Drain {
-        refunds: bool,
+        stripe_ok: bool,
     },
     Fault(Option<StripeFault>),
     /// Stripe completes the open session (`paid` or delayed) and records the event.
@@ -314,6 +402,13 @@ pub enum Action {
         act: crate::script::JobAct,
         accepted: bool,
     },
+    /// The hold lapses at Stripe (two events).
+    Lapse(usize),
+    /// An operator asks for a new payment link; `accepted`: 202 (else 409).
+    PayLink {
+        order: usize,
+        accepted: bool,
+    },
 }
 
 /// The order an operation names (0 for those that name none).
@@ -329,7 +424,9 @@ fn op_order(op: Op) -> u8 {
         | Op::CloseDispute { order, .. }
         | Op::AdminRetry { order }
         | Op::OperatorRefund { order, .. }
-        | Op::Job { order, .. } => order,
+        | Op::Job { order, .. }
+        | Op::Lapse { order, .. }
+        | Op::PayLink { order } => order,
         _ => 0,
     }
 }
@@ -351,11 +448,17 @@ impl Model {
             |o: usize, nth: usize, times: u8| (0..times).map(move |_| Action::Deliver(o, nth));
         let next_event = |o: usize| self.orders[o].events.len();
         Some(match op {
-            Op::Checkout { key } => {
+            Op::Checkout { key, manual } => {
                 let existing = key.and_then(|k| self.orders.iter().position(|o| o.key == Some(k)));
                 match existing {
-                    Some(o) => (op, vec![Action::Replay(o)]),
-                    None if self.orders.len() < 3 => (op, vec![Action::NewOrder]),
+                    Some(o) => {
+                        let manual = self.orders[o].manual;
+                        (
+                            Op::Checkout { key, manual },
+                            vec![Action::Replay(o, manual)],
+                        )
+                    }
+                    None if self.orders.len() < 3 => (op, vec![Action::NewOrder(manual)]),
                     None => return None,
                 }
             }
@@ -369,7 +472,7 @@ impl Model {
             Op::Drain => (
                 op,
                 vec![Action::Drain {
-                    refunds: self.fault.is_none(),
+                    stripe_ok: self.fault.is_none(),
                 }],
             ),
             Op::OperatorRefund { .. } | Op::Job { .. } => {
@@ -389,11 +492,20 @@ impl Model {
                 }
                 let first = match this.session {
                     Session::Open => Action::Complete(i, paid),
-                    Session::Expired if paid => Action::PayAfterExpiry(i),
+                    // A payment after expiry is made up of the session alone: a hold is not.
+                    Session::Expired if paid && !this.manual => Action::PayAfterExpiry(i),
                     _ => return None,
                 };
                 let mut actions = vec![first];
-                actions.extend(delivered(i, next_event(i), deliver));
+                let at = next_event(i);
+                if this.manual && paid {
+                    // `charge.succeeded` (not acted on), then the hold's event and the
+                    // session's, in Stripe's order.
+                    actions.extend(delivered(i, at + 1, deliver));
+                    actions.extend(delivered(i, at + 2, deliver));
+                } else {
+                    actions.extend(delivered(i, at, deliver));
+                }
                 (op, actions)
             }
             Op::Async {
@@ -446,7 +558,7 @@ impl Model {
             } => {
                 let i = order(o)?;
                 let this = &self.orders[i];
-                let left = TOTAL - this.money.refunded;
+                let left = this.charged() - this.money.refunded;
                 let amount = if full { left } else { PARTIAL };
                 if !this.paid_at_stripe() || this.money.dispute.is_some() || amount > left {
                     return None;
@@ -466,7 +578,7 @@ impl Model {
                 let this = &self.orders[i];
                 let disputable = this.paid_at_stripe()
                     && this.money.dispute.is_none()
-                    && this.money.refunded < TOTAL;
+                    && this.money.refunded < this.charged();
                 if !disputable {
                     return None;
                 }
@@ -493,12 +605,38 @@ impl Model {
                 matches!(self.orders[i].checkout, Task::Dead { .. })
                     .then(|| (op, vec![Action::AdminRetry(i)]))?
             }
+            Op::Lapse { order: o, deliver } => {
+                let i = order(o)?;
+                if self.orders[i].pi != Pi::Held {
+                    return None;
+                }
+                let first = next_event(i);
+                let mut actions = vec![Action::Lapse(i)];
+                actions.extend(delivered(i, first, deliver));
+                actions.extend(delivered(i, first + 1, deliver));
+                (op, actions)
+            }
+            Op::PayLink { order: o } => {
+                let i = order(o)?;
+                let this = &self.orders[i];
+                if !this.manual {
+                    return None;
+                }
+                let accepted = match this.status {
+                    OrderStatus::AuthorizationExpired => true,
+                    OrderStatus::PendingPayment | OrderStatus::AwaitingPayment => {
+                        this.attempt() > 0
+                    }
+                    _ => false,
+                };
+                (op, vec![Action::PayLink { order: i, accepted }])
+            }
         })
     }
 
     pub fn apply(&mut self, action: Action, key: Option<u8>) {
         match action {
-            Action::NewOrder => self.orders.push(Order {
+            Action::NewOrder(manual) => self.orders.push(Order {
                 key,
                 status: OrderStatus::PendingPayment,
                 job: None,
@@ -514,11 +652,17 @@ impl Model {
                 held_from: None,
                 operator_cancelled: false,
                 requests: Vec::new(),
+                manual,
+                pi: Pi::None,
+                attempts: vec![HoldTasks::default()],
+                capture_asked: None,
+                release_asked: false,
+                old_sessions: 0,
             }),
-            Action::Replay(_) => {}
+            Action::Replay(..) => {}
             Action::Step(o, crash) => self.step(o, crash),
-            Action::Drain { refunds } => {
-                if refunds {
+            Action::Drain { stripe_ok } => {
+                if stripe_ok {
                     self.carry_out_refunds();
                 }
                 for o in 0..self.orders.len() {
@@ -531,9 +675,32 @@ impl Model {
                             *notify = Some(Task::Done);
                         }
                     }
+                    if stripe_ok {
+                        self.hold_tasks(o);
+                    }
                 }
             }
             Action::Fault(f) => self.fault = f,
+            Action::Complete(o, paid) if self.orders[o].manual => {
+                // A card held (`paid`), or a delayed payment method still processing; either
+                // completes `unpaid`, and neither settles by the session (no `async`).
+                let this = &mut self.orders[o];
+                this.session = Session::Complete {
+                    paid: false,
+                    settled: true,
+                };
+                let attempt = this.attempt();
+                if paid {
+                    this.pi = Pi::Held;
+                    for told in [None, Some(PaymentEvent::Authorized)] {
+                        this.events.push(Event::money(Kind::Hold { told, attempt }));
+                    }
+                } else {
+                    this.pi = Pi::Processing;
+                }
+                this.events
+                    .push(Event::session(PaymentEvent::CompletedUnpaid, true, true));
+            }
             Action::Complete(o, paid) => {
                 let this = &mut self.orders[o];
                 this.session = Session::Complete {
@@ -601,6 +768,108 @@ impl Model {
             Action::RequestRefund { order, .. } | Action::JobAct { order, .. } => {
                 self.operator(order, action)
             }
+            Action::Lapse(o) => {
+                let this = &mut self.orders[o];
+                this.pi = Pi::Lapsed;
+                let (told, attempt) = (Some(PaymentEvent::Lapsed), this.attempt());
+                for _ in 0..2 {
+                    this.events.push(Event::money(Kind::Hold { told, attempt }));
+                }
+            }
+            Action::PayLink { order, accepted } => {
+                if accepted && self.orders[order].status == OrderStatus::AuthorizationExpired {
+                    self.new_attempt(order);
+                }
+            }
+        }
+    }
+
+    /// A new payment link for a lapsed hold: the next payment attempt, whose session the
+    /// `pay_link` task makes; the old attempt's session, PaymentIntent and asks forgotten (a
+    /// late event of the old PaymentIntent finds no order).
+    fn new_attempt(&mut self, o: usize) {
+        let this = &mut self.orders[o];
+        assert!(
+            this.books.parked.is_empty(),
+            "a lapsed hold's PaymentIntent was known"
+        );
+        this.old_sessions += 1;
+        this.at_stripe = AtStripe::No;
+        this.session_stored = false;
+        this.session = Session::Open;
+        this.pi = Pi::None;
+        this.books.pi_known = false;
+        this.capture_asked = None;
+        this.release_asked = false;
+        this.attempts.push(HoldTasks {
+            pay_link: Some(Task::fresh()),
+            ..HoldTasks::default()
+        });
+        self.pay(o, PaymentEvent::NewPayLink);
+    }
+
+    /// The holds' tasks of order `o`, every attempt's in turn, each run once if live (Stripe
+    /// healthy): `check_hold`, `capture`, `release`, `pay_link`. A task of an attempt that is
+    /// not the current one, or of an order no longer waiting for it, does nothing.
+    fn hold_tasks(&mut self, o: usize) {
+        for a in 0..self.orders[o].attempts.len() {
+            let tasks = self.orders[o].attempts[a];
+            let current = a == self.orders[o].attempt();
+            if tasks.check.is_some_and(Task::is_live) {
+                self.orders[o].attempts[a].check = Some(Task::Done);
+                let waiting = matches!(
+                    self.orders[o].status,
+                    OrderStatus::Authorized | OrderStatus::AwaitingPayment
+                );
+                if current && waiting {
+                    // Read, as its event would be.
+                    if let Some(told) = self.orders[o].pi.told() {
+                        self.pay(o, told);
+                    }
+                }
+            }
+            if tasks.capture.is_some_and(Task::is_live) {
+                self.orders[o].attempts[a].capture = Some(Task::Done);
+                if current && self.orders[o].status == OrderStatus::Authorized {
+                    let this = &mut self.orders[o];
+                    if this.pi == Pi::Held {
+                        let amount = this.capture_asked.expect("a capture task is asked");
+                        this.pi = Pi::Captured(amount);
+                        let told = Some(PaymentEvent::Captured);
+                        for _ in 0..2 {
+                            this.events
+                                .push(Event::money(Kind::Hold { told, attempt: a }));
+                        }
+                    }
+                    // Stripe's answer (a capture refused: the PaymentIntent's state).
+                    if let Some(told) = self.orders[o].pi.told() {
+                        self.pay(o, told);
+                    }
+                }
+            }
+            if tasks.release.is_some_and(Task::is_live) {
+                self.orders[o].attempts[a].release = Some(Task::Done);
+                if current && self.orders[o].status == OrderStatus::Authorized {
+                    let this = &mut self.orders[o];
+                    if this.pi == Pi::Held {
+                        this.pi = Pi::Released;
+                        let told = Some(PaymentEvent::Released);
+                        this.events
+                            .push(Event::money(Kind::Hold { told, attempt: a }));
+                    }
+                    if let Some(told) = self.orders[o].pi.told() {
+                        self.pay(o, told);
+                    }
+                }
+            }
+            if tasks.pay_link.is_some_and(Task::is_live) {
+                let this = &mut self.orders[o];
+                this.attempts[a].pay_link = Some(Task::Done);
+                if current && !this.session_stored && this.status == OrderStatus::PendingPayment {
+                    this.at_stripe = AtStripe::Yes;
+                    this.session_stored = true;
+                }
+            }
         }
     }
 
@@ -608,6 +877,7 @@ impl Model {
     /// refund or dispute before the order's PaymentIntent is known waits (parked) for the
     /// session event that names it, and is applied just before that event.
     fn receive(&mut self, o: usize, nth: usize) {
+        let attempt_now = self.orders[o].attempt();
         let event = &mut self.orders[o].events[nth];
         if event.seen {
             return;
@@ -626,7 +896,9 @@ impl Model {
                 }
                 self.pay(o, payment);
             }
-            Kind::RefundCreated => {}
+            Kind::RefundCreated | Kind::Hold { told: None, .. } => {}
+            // An earlier attempt's PaymentIntent: no order has it now (kept for good).
+            Kind::Hold { attempt, .. } if attempt != attempt_now => {}
             _ if !books.pi_known => books.parked.push(nth),
             money => self.money(o, money),
         }
@@ -635,16 +907,18 @@ impl Model {
     /// A refund or a dispute, applied: recorded, then the payment event it amounts to.
     pub(crate) fn money(&mut self, o: usize, kind: Kind) {
         let this = &mut self.orders[o];
+        // All that Stripe took went back: the order's total, or all a hold's capture took.
+        let charged = this.charged();
         let books = &mut this.books;
         let event = match kind {
             Kind::ChargeRefunded { refunded } => {
                 books.amount_refunded = books.amount_refunded.max(refunded);
-                (books.amount_refunded >= TOTAL).then_some(PaymentEvent::Refunded)
+                (books.amount_refunded >= charged).then_some(PaymentEvent::Refunded)
             }
             Kind::RefundUpdated { amount } => {
                 books.refund_sum += amount;
                 books.amount_refunded = books.amount_refunded.max(books.refund_sum);
-                (books.amount_refunded >= TOTAL).then_some(PaymentEvent::Refunded)
+                (books.amount_refunded >= charged).then_some(PaymentEvent::Refunded)
             }
             Kind::OperatorRefund { amount, request } => {
                 let r = &mut this.requests[request];
@@ -655,7 +929,7 @@ impl Model {
                 r.status = crate::operator::RequestStatus::Succeeded;
                 books.refund_sum += amount;
                 books.amount_refunded = books.amount_refunded.max(books.refund_sum);
-                (books.amount_refunded >= TOTAL).then_some(PaymentEvent::Refunded)
+                (books.amount_refunded >= charged).then_some(PaymentEvent::Refunded)
             }
             Kind::DisputeCreated if books.dispute.is_none() => {
                 books.dispute = Some(false);
@@ -670,6 +944,8 @@ impl Model {
                     PaymentEvent::DisputeLost
                 })
             }
+            // Only a held payment's PaymentIntent tells a hold.
+            Kind::Hold { told, .. } if this.manual => told,
             _ => None,
         };
         if let Some(event) = event {
@@ -686,9 +962,20 @@ impl Model {
             this.notify.get_or_insert(Task::fresh());
         }
         match this.status {
-            // Paid or disputed: its one job (made if missing), as the order implies.
-            OrderStatus::Paid | OrderStatus::Disputed => this.ensure_job(),
+            // Paid, disputed or held: its one job (made if missing), as the order implies.
+            OrderStatus::Paid | OrderStatus::Disputed | OrderStatus::Authorized => {
+                this.ensure_job()
+            }
             now => this.follow(now),
+        }
+        // A held payment's order newly waiting for (or holding) it: the worker reads the
+        // PaymentIntent, once per attempt.
+        let waits = matches!(
+            this.status,
+            OrderStatus::AwaitingPayment | OrderStatus::Authorized
+        );
+        if this.manual && waits && this.status != before {
+            this.current().check.get_or_insert(Task::fresh());
         }
     }
 
@@ -718,8 +1005,12 @@ impl Model {
             return;
         }
         if asks && !answered {
-            // An outage: nothing written.
-            this.checkout = this.checkout.outage();
+            // An outage: nothing written; the attempt counts as an outage only if the worker
+            // lives to record it (dying after the step, it spends an attempt like any crash).
+            this.checkout = match crash {
+                Some(_) => this.checkout.crashed(),
+                None => this.checkout.outage(),
+            };
             return;
         }
         // The step's one commit: the job, with the status the order implies; the session
@@ -747,7 +1038,7 @@ impl Model {
             }
         }
         for this in &mut self.orders {
-            if this.status == OrderStatus::Paid {
+            if matches!(this.status, OrderStatus::Paid | OrderStatus::Authorized) {
                 this.ensure_job();
             }
             this.checkout = this.checkout.revived();
