@@ -166,7 +166,9 @@ pub async fn link_job(
 }
 
 /// Grows the order's refunded amount to at least `amount` (amounts only grow: events come
-/// in any order): `(refunded now, the order's total, refunded before)`.
+/// in any order): `(refunded now, what Stripe took, refunded before)`. What Stripe took is
+/// the order's total, or what was captured of a held payment (issue 34): a refund of all of
+/// a partial capture is a refund in full.
 pub async fn refunded_at_least(
     tx: &mut Transaction<'_, Postgres>,
     order_id: &OrderId,
@@ -179,7 +181,8 @@ pub async fn refunded_at_least(
             updated_at = CASE WHEN o.amount_refunded < $2 THEN now() ELSE o.updated_at END
         FROM (SELECT amount_refunded FROM h2s_orders WHERE order_id = $1) b
         WHERE o.order_id = $1
-        RETURNING o.amount_refunded, o.amount_total, b.amount_refunded
+        RETURNING o.amount_refunded, COALESCE(o.amount_captured, o.amount_total),
+                  b.amount_refunded
         "#,
     )
     .bind(order_id)

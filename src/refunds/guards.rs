@@ -8,7 +8,9 @@ use crate::{dispatch::JobStatus, orders::OrderStatus, stored::Stored};
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct OrderMoney {
     pub status: Stored<OrderStatus>,
-    pub amount_total: Option<i64>,
+    /// What Stripe took: the order's total, or what was captured of a held payment (a
+    /// partial capture released the rest, which is no one's to refund).
+    pub amount_charged: Option<i64>,
     pub amount_refunded: i64,
     /// Requests still `requested`: money that is on its way back.
     pub in_flight: i64,
@@ -67,7 +69,7 @@ pub fn decide(
     if order.payment_intent.is_none() {
         return Err(Refusal::PaymentUnknown);
     }
-    let total = order.amount_total.unwrap_or(0);
+    let total = order.amount_charged.unwrap_or(0);
     let remaining = (total - order.amount_refunded - order.in_flight).max(0);
     let amount = new.amount.unwrap_or(remaining);
     if amount <= 0 || amount > remaining {

@@ -187,7 +187,7 @@ async fn lock_order(
     }
     let order: OrderMoney = sqlx::query_as(
         r#"
-        SELECT status, amount_total, amount_refunded,
+        SELECT status, COALESCE(amount_captured, amount_total) AS amount_charged, amount_refunded,
                stripe_payment_intent_id AS payment_intent,
                (SELECT COALESCE(sum(amount), 0)::bigint FROM h2s_refund_requests r
                 WHERE r.order_id = o.order_id AND r.status = 'requested') AS in_flight

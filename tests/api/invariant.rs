@@ -269,6 +269,56 @@ async fn paid_orders_written_into_the_tables_with_a_cancelled_job_no_link_or_no_
     app.shutdown().await;
 }
 
+/// Issue 34: the invariant extends to an `authorized` order (its money is held): it has
+/// exactly one job, linked both ways and `ready` or later, as a paid one does. The query finds
+/// one with no job and one whose job is on hold; the sweep repairs both, and leaves a held
+/// order whose job the dispatcher has alone.
+#[tokio::test]
+async fn authorized_orders_written_with_no_job_or_a_held_job_break_the_invariant_until_a_sweep() {
+    let app = spawn_app_with(Options {
+        start_worker: false,
+        ..Options::default()
+    })
+    .await;
+    for statement in [
+        r#"INSERT INTO h2s_recipients (recipient_id, email)
+           VALUES ('00000000-0000-0000-0000-0000000000ab', 'held@example.com')"#,
+        r#"INSERT INTO h2s_orders (order_id, status, capture_method, customer_email)
+           VALUES ('HELD-NOJOB', 'authorized', 'manual', 'held@example.com'),
+                  ('HELD-ONHOLD', 'authorized', 'manual', 'held@example.com'),
+                  ('HELD-HEALTHY', 'authorized', 'manual', 'held@example.com')"#,
+        r#"INSERT INTO h2s_dispatch_jobs (job_id, order_id, recipient_id, status)
+           VALUES ('00000000-0000-0000-0000-0000000000d1', 'HELD-ONHOLD',
+                   '00000000-0000-0000-0000-0000000000ab', 'on_hold'),
+                  ('00000000-0000-0000-0000-0000000000d2', 'HELD-HEALTHY',
+                   '00000000-0000-0000-0000-0000000000ab', 'scheduled')"#,
+        r#"UPDATE h2s_orders o
+           SET dispatch_job_id = j.job_id,
+               metadata_json = jsonb_build_object('dispatch_job_id', j.job_id::text)
+           FROM h2s_dispatch_jobs j WHERE j.order_id = o.order_id"#,
+    ] {
+        sqlx::query(statement).execute(&app.pool).await.unwrap();
+    }
+    assert_eq!(invariant::count(&app.pool).await.unwrap(), 2);
+
+    let report = sweep(&app, &options()).await;
+
+    assert_eq!(report.invariant_violations_before, 2, "{report:?}");
+    assert_eq!(report.invariant_violations_after, 0, "{report:?}");
+    for order_id in ["HELD-NOJOB", "HELD-ONHOLD"] {
+        assert_eq!(
+            facts(&app.pool, order_id).await,
+            ("authorized".into(), Some("ready".into()), 1, true),
+            "{order_id}"
+        );
+    }
+    assert_eq!(
+        facts(&app.pool, "HELD-HEALTHY").await,
+        ("authorized".into(), Some("scheduled".into()), 1, true),
+    );
+    app.shutdown().await;
+}
+
 // ---------------------------------------------------------------------------------------
 // Missed webhooks through the Events API
 // ---------------------------------------------------------------------------------------

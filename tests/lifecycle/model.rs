@@ -8,6 +8,7 @@ use h2s_dispatch::{
     orders::{OrderStatus, transition::PaymentEvent},
 };
 
+pub use crate::hold::{HoldTasks, Pi};
 use crate::script::{Crash, Op, StripeFault};
 
 /// `max_attempts` of every task row (the api's and the worker's policy): 1 try + 1 retry, so
@@ -70,7 +71,8 @@ pub fn spec_job(status: OrderStatus) -> JobStatus {
     }
 }
 
-/// What an order costs (one `price_123`, the stand-in's price), and a partial refund of it.
+/// What an order costs (one `price_123`, the stand-in's price), and a partial refund (or
+/// capture) of it.
 pub const TOTAL: i64 = 10_000;
 pub const PARTIAL: i64 = 2_500;
 
@@ -91,7 +93,7 @@ pub enum Task {
 }
 
 impl Task {
-    fn fresh() -> Task {
+    pub(crate) fn fresh() -> Task {
         Task::Live {
             attempts: 0,
             max: MAX_ATTEMPTS,
@@ -188,6 +190,15 @@ pub enum Kind {
         amount: i64,
         request: usize,
     },
+    /// A PaymentIntent's or charge's event of the payment attempt `attempt`'s hold:
+    /// `charge.succeeded` (`told`: `None`, not acted on),
+    /// `payment_intent.amount_capturable_updated` (authorized), `charge.captured` and
+    /// `payment_intent.succeeded` (captured), `payment_intent.canceled` (released, or lapsed)
+    /// and `charge.expired` (lapsed).
+    Hold {
+        told: Option<PaymentEvent>,
+        attempt: usize,
+    },
 }
 
 /// An event Stripe generated for the order.
@@ -262,28 +273,55 @@ pub struct Order {
     pub operator_cancelled: bool,
     /// The operator's refund requests, in the order they were made.
     pub requests: Vec<crate::operator::Request>,
+    /// `"capture": "manual"`: the payment is held, and captured when the job is completed.
+    pub manual: bool,
+    /// The current payment attempt's PaymentIntent at Stripe (a held payment's).
+    pub pi: Pi,
+    /// Per payment attempt (a new payment link starts the next), its hold's tasks; the last
+    /// is the current attempt.
+    pub attempts: Vec<HoldTasks>,
+    /// The current attempt's capture was asked (by the job's completion; its amount), or its
+    /// release (the job cancelled, or an operator's refund).
+    pub capture_asked: Option<i64>,
+    pub release_asked: bool,
+    /// Sessions of earlier payment attempts (one each) at Stripe.
+    pub old_sessions: usize,
 }
 
 impl Order {
     /// Stripe holds a successful payment for the session (one a refund or a dispute can
-    /// concern; a payment after expiry is left out: its session names no PaymentIntent).
+    /// concern; a payment after expiry is left out: its session names no PaymentIntent); a
+    /// held payment once captured.
     fn paid_at_stripe(&self) -> bool {
-        matches!(self.session, Session::Complete { paid: true, .. })
+        match self.manual {
+            false => matches!(self.session, Session::Complete { paid: true, .. }),
+            true => matches!(self.pi, Pi::Captured(_)),
+        }
+    }
+
+    /// What Stripe took: the order's total, or what was captured of a hold.
+    pub(crate) fn charged(&self) -> i64 {
+        match self.pi {
+            Pi::Captured(amount) => amount,
+            _ => TOTAL,
+        }
     }
 }
 
 /// What the system must do for an operation, as the model resolves it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Action {
-    /// A new order in the next slot.
-    NewOrder,
-    /// A repeat of a keyed checkout: the answer names slot `.0`, nothing new.
-    Replay(usize),
+    /// A new order in the next slot, holding its payment (`true`) or not.
+    NewOrder(bool),
+    /// A repeat of a keyed checkout: the answer names slot `.0`, nothing new (`.1`: the
+    /// order's capture mode, sent again).
+    Replay(usize, bool),
     Step(usize, Option<Crash>),
-    /// Every runnable task once; the operator's refunds too when Stripe is healthy (a refund
-    /// call under a fault is not modelled: the model cannot tell when a hung call lands).
+    /// Every runnable task once; the operator's refunds and the holds' tasks too when Stripe
+    /// is healthy (a refund or hold call under a fault is not modelled: the model cannot tell
+    /// when a hung call lands).
     Drain {
-        refunds: bool,
+        stripe_ok: bool,
     },
     Fault(Option<StripeFault>),
     /// Stripe completes the open session (`paid` or delayed) and records the event.
@@ -314,6 +352,13 @@ pub enum Action {
         act: crate::script::JobAct,
         accepted: bool,
     },
+    /// The hold lapses at Stripe (two events).
+    Lapse(usize),
+    /// An operator asks for a new payment link; `accepted`: 202 (else 409).
+    PayLink {
+        order: usize,
+        accepted: bool,
+    },
 }
 
 /// The order an operation names (0 for those that name none).
@@ -329,7 +374,9 @@ fn op_order(op: Op) -> u8 {
         | Op::CloseDispute { order, .. }
         | Op::AdminRetry { order }
         | Op::OperatorRefund { order, .. }
-        | Op::Job { order, .. } => order,
+        | Op::Job { order, .. }
+        | Op::Lapse { order, .. }
+        | Op::PayLink { order } => order,
         _ => 0,
     }
 }
@@ -351,11 +398,17 @@ impl Model {
             |o: usize, nth: usize, times: u8| (0..times).map(move |_| Action::Deliver(o, nth));
         let next_event = |o: usize| self.orders[o].events.len();
         Some(match op {
-            Op::Checkout { key } => {
+            Op::Checkout { key, manual } => {
                 let existing = key.and_then(|k| self.orders.iter().position(|o| o.key == Some(k)));
                 match existing {
-                    Some(o) => (op, vec![Action::Replay(o)]),
-                    None if self.orders.len() < 3 => (op, vec![Action::NewOrder]),
+                    Some(o) => {
+                        let manual = self.orders[o].manual;
+                        (
+                            Op::Checkout { key, manual },
+                            vec![Action::Replay(o, manual)],
+                        )
+                    }
+                    None if self.orders.len() < 3 => (op, vec![Action::NewOrder(manual)]),
                     None => return None,
                 }
             }
@@ -369,7 +422,7 @@ impl Model {
             Op::Drain => (
                 op,
                 vec![Action::Drain {
-                    refunds: self.fault.is_none(),
+                    stripe_ok: self.fault.is_none(),
                 }],
             ),
             Op::OperatorRefund { .. } | Op::Job { .. } => {
@@ -389,11 +442,20 @@ impl Model {
                 }
                 let first = match this.session {
                     Session::Open => Action::Complete(i, paid),
-                    Session::Expired if paid => Action::PayAfterExpiry(i),
+                    // A payment after expiry is made up of the session alone: a hold is not.
+                    Session::Expired if paid && !this.manual => Action::PayAfterExpiry(i),
                     _ => return None,
                 };
                 let mut actions = vec![first];
-                actions.extend(delivered(i, next_event(i), deliver));
+                let at = next_event(i);
+                if this.manual && paid {
+                    // `charge.succeeded` (not acted on), then the hold's event and the
+                    // session's, in Stripe's order.
+                    actions.extend(delivered(i, at + 1, deliver));
+                    actions.extend(delivered(i, at + 2, deliver));
+                } else {
+                    actions.extend(delivered(i, at, deliver));
+                }
                 (op, actions)
             }
             Op::Async {
@@ -446,7 +508,7 @@ impl Model {
             } => {
                 let i = order(o)?;
                 let this = &self.orders[i];
-                let left = TOTAL - this.money.refunded;
+                let left = this.charged() - this.money.refunded;
                 let amount = if full { left } else { PARTIAL };
                 if !this.paid_at_stripe() || this.money.dispute.is_some() || amount > left {
                     return None;
@@ -466,7 +528,7 @@ impl Model {
                 let this = &self.orders[i];
                 let disputable = this.paid_at_stripe()
                     && this.money.dispute.is_none()
-                    && this.money.refunded < TOTAL;
+                    && this.money.refunded < this.charged();
                 if !disputable {
                     return None;
                 }
@@ -493,12 +555,38 @@ impl Model {
                 matches!(self.orders[i].checkout, Task::Dead { .. })
                     .then(|| (op, vec![Action::AdminRetry(i)]))?
             }
+            Op::Lapse { order: o, deliver } => {
+                let i = order(o)?;
+                if self.orders[i].pi != Pi::Held {
+                    return None;
+                }
+                let first = next_event(i);
+                let mut actions = vec![Action::Lapse(i)];
+                actions.extend(delivered(i, first, deliver));
+                actions.extend(delivered(i, first + 1, deliver));
+                (op, actions)
+            }
+            Op::PayLink { order: o } => {
+                let i = order(o)?;
+                let this = &self.orders[i];
+                if !this.manual {
+                    return None;
+                }
+                let accepted = match this.status {
+                    OrderStatus::AuthorizationExpired => true,
+                    OrderStatus::PendingPayment | OrderStatus::AwaitingPayment => {
+                        this.attempt() > 0
+                    }
+                    _ => false,
+                };
+                (op, vec![Action::PayLink { order: i, accepted }])
+            }
         })
     }
 
     pub fn apply(&mut self, action: Action, key: Option<u8>) {
         match action {
-            Action::NewOrder => self.orders.push(Order {
+            Action::NewOrder(manual) => self.orders.push(Order {
                 key,
                 status: OrderStatus::PendingPayment,
                 job: None,
@@ -514,11 +602,17 @@ impl Model {
                 held_from: None,
                 operator_cancelled: false,
                 requests: Vec::new(),
+                manual,
+                pi: Pi::None,
+                attempts: vec![HoldTasks::default()],
+                capture_asked: None,
+                release_asked: false,
+                old_sessions: 0,
             }),
-            Action::Replay(_) => {}
+            Action::Replay(..) => {}
             Action::Step(o, crash) => self.step(o, crash),
-            Action::Drain { refunds } => {
-                if refunds {
+            Action::Drain { stripe_ok } => {
+                if stripe_ok {
                     self.carry_out_refunds();
                 }
                 for o in 0..self.orders.len() {
@@ -531,9 +625,32 @@ impl Model {
                             *notify = Some(Task::Done);
                         }
                     }
+                    if stripe_ok {
+                        self.hold_tasks(o);
+                    }
                 }
             }
             Action::Fault(f) => self.fault = f,
+            Action::Complete(o, paid) if self.orders[o].manual => {
+                // A card held (`paid`), or a delayed payment method still processing; either
+                // completes `unpaid`, and neither settles by the session (no `async`).
+                let this = &mut self.orders[o];
+                this.session = Session::Complete {
+                    paid: false,
+                    settled: true,
+                };
+                let attempt = this.attempt();
+                if paid {
+                    this.pi = Pi::Held;
+                    for told in [None, Some(PaymentEvent::Authorized)] {
+                        this.events.push(Event::money(Kind::Hold { told, attempt }));
+                    }
+                } else {
+                    this.pi = Pi::Processing;
+                }
+                this.events
+                    .push(Event::session(PaymentEvent::CompletedUnpaid, true, true));
+            }
             Action::Complete(o, paid) => {
                 let this = &mut self.orders[o];
                 this.session = Session::Complete {
@@ -601,6 +718,19 @@ impl Model {
             Action::RequestRefund { order, .. } | Action::JobAct { order, .. } => {
                 self.operator(order, action)
             }
+            Action::Lapse(o) => {
+                let this = &mut self.orders[o];
+                this.pi = Pi::Lapsed;
+                let (told, attempt) = (Some(PaymentEvent::Lapsed), this.attempt());
+                for _ in 0..2 {
+                    this.events.push(Event::money(Kind::Hold { told, attempt }));
+                }
+            }
+            Action::PayLink { order, accepted } => {
+                if accepted && self.orders[order].status == OrderStatus::AuthorizationExpired {
+                    self.new_attempt(order);
+                }
+            }
         }
     }
 
@@ -608,6 +738,7 @@ impl Model {
     /// refund or dispute before the order's PaymentIntent is known waits (parked) for the
     /// session event that names it, and is applied just before that event.
     fn receive(&mut self, o: usize, nth: usize) {
+        let attempt_now = self.orders[o].attempt();
         let event = &mut self.orders[o].events[nth];
         if event.seen {
             return;
@@ -626,7 +757,9 @@ impl Model {
                 }
                 self.pay(o, payment);
             }
-            Kind::RefundCreated => {}
+            Kind::RefundCreated | Kind::Hold { told: None, .. } => {}
+            // An earlier attempt's PaymentIntent: no order has it now (kept for good).
+            Kind::Hold { attempt, .. } if attempt != attempt_now => {}
             _ if !books.pi_known => books.parked.push(nth),
             money => self.money(o, money),
         }
@@ -635,16 +768,18 @@ impl Model {
     /// A refund or a dispute, applied: recorded, then the payment event it amounts to.
     pub(crate) fn money(&mut self, o: usize, kind: Kind) {
         let this = &mut self.orders[o];
+        // All that Stripe took went back: the order's total, or all a hold's capture took.
+        let charged = this.charged();
         let books = &mut this.books;
         let event = match kind {
             Kind::ChargeRefunded { refunded } => {
                 books.amount_refunded = books.amount_refunded.max(refunded);
-                (books.amount_refunded >= TOTAL).then_some(PaymentEvent::Refunded)
+                (books.amount_refunded >= charged).then_some(PaymentEvent::Refunded)
             }
             Kind::RefundUpdated { amount } => {
                 books.refund_sum += amount;
                 books.amount_refunded = books.amount_refunded.max(books.refund_sum);
-                (books.amount_refunded >= TOTAL).then_some(PaymentEvent::Refunded)
+                (books.amount_refunded >= charged).then_some(PaymentEvent::Refunded)
             }
             Kind::OperatorRefund { amount, request } => {
                 let r = &mut this.requests[request];
@@ -655,7 +790,7 @@ impl Model {
                 r.status = crate::operator::RequestStatus::Succeeded;
                 books.refund_sum += amount;
                 books.amount_refunded = books.amount_refunded.max(books.refund_sum);
-                (books.amount_refunded >= TOTAL).then_some(PaymentEvent::Refunded)
+                (books.amount_refunded >= charged).then_some(PaymentEvent::Refunded)
             }
             Kind::DisputeCreated if books.dispute.is_none() => {
                 books.dispute = Some(false);
@@ -670,6 +805,8 @@ impl Model {
                     PaymentEvent::DisputeLost
                 })
             }
+            // Only a held payment's PaymentIntent tells a hold.
+            Kind::Hold { told, .. } if this.manual => told,
             _ => None,
         };
         if let Some(event) = event {
@@ -678,7 +815,7 @@ impl Model {
     }
 
     /// A payment event moves the order; its job follows.
-    fn pay(&mut self, o: usize, payment: PaymentEvent) {
+    pub(crate) fn pay(&mut self, o: usize, payment: PaymentEvent) {
         let this = &mut self.orders[o];
         let before = this.status;
         this.status = spec_next(before, payment);
@@ -686,9 +823,20 @@ impl Model {
             this.notify.get_or_insert(Task::fresh());
         }
         match this.status {
-            // Paid or disputed: its one job (made if missing), as the order implies.
-            OrderStatus::Paid | OrderStatus::Disputed => this.ensure_job(),
+            // Paid, disputed or held: its one job (made if missing), as the order implies.
+            OrderStatus::Paid | OrderStatus::Disputed | OrderStatus::Authorized => {
+                this.ensure_job()
+            }
             now => this.follow(now),
+        }
+        // A held payment's order newly waiting for (or holding) it: the worker reads the
+        // PaymentIntent, once per attempt.
+        let waits = matches!(
+            this.status,
+            OrderStatus::AwaitingPayment | OrderStatus::Authorized
+        );
+        if this.manual && waits && this.status != before {
+            this.current().check.get_or_insert(Task::fresh());
         }
     }
 
@@ -718,8 +866,12 @@ impl Model {
             return;
         }
         if asks && !answered {
-            // An outage: nothing written.
-            this.checkout = this.checkout.outage();
+            // An outage: nothing written; the attempt counts as an outage only if the worker
+            // lives to record it (dying after the step, it spends an attempt like any crash).
+            this.checkout = match crash {
+                Some(_) => this.checkout.crashed(),
+                None => this.checkout.outage(),
+            };
             return;
         }
         // The step's one commit: the job, with the status the order implies; the session
@@ -747,7 +899,7 @@ impl Model {
             }
         }
         for this in &mut self.orders {
-            if this.status == OrderStatus::Paid {
+            if matches!(this.status, OrderStatus::Paid | OrderStatus::Authorized) {
                 this.ensure_job();
             }
             this.checkout = this.checkout.revived();

@@ -5,7 +5,7 @@
 use h2s_dispatch::{dispatch::JobStatus, orders::OrderStatus};
 
 use crate::{
-    model::{Action, Event, Kind, Model, Order, PARTIAL, TOTAL, spec_job},
+    model::{Action, Event, Kind, Model, Order, PARTIAL, TOTAL, Task, spec_job},
     script::{JobAct, Op},
 };
 
@@ -45,9 +45,9 @@ impl Order {
     }
 
     /// A payment moves the job (if any) only where the contract allows: never out of
-    /// `completed`, out of `scheduled` only into a hold (a won dispute gives it back) or by a
-    /// lost dispute (in whichever order its two events come), never an operator's
-    /// cancellation.
+    /// `completed`, out of `scheduled` only into a dispute's hold (a won dispute gives it
+    /// back; a lapsed hold of the payment leaves it scheduled) or by a lost dispute (in
+    /// whichever order its two events come), never an operator's cancellation.
     pub(crate) fn follow(&mut self, status: OrderStatus) {
         use JobStatus as J;
         let Some(job) = self.job else { return };
@@ -65,6 +65,9 @@ impl Order {
                 J::Ready => &[J::AwaitingPayment, J::Cancelled, J::OnHold],
                 J::AwaitingPayment => &[J::Ready],
                 J::Cancelled => &[J::AwaitingPayment, J::Ready, J::OnHold],
+                J::OnHold if status == OrderStatus::AuthorizationExpired => {
+                    &[J::AwaitingPayment, J::Ready, J::Cancelled]
+                }
                 J::OnHold => &[J::AwaitingPayment, J::Ready, J::Scheduled, J::Cancelled],
                 J::Scheduled | J::Completed => &[],
             };
@@ -90,7 +93,8 @@ impl Order {
         if self.status != OrderStatus::Paid || !self.books.pi_known {
             return None;
         }
-        let remaining = TOTAL - self.books.amount_refunded - self.in_flight();
+        // All that Stripe took (a held payment's capture) and has not given back.
+        let remaining = self.charged() - self.books.amount_refunded - self.in_flight();
         let amount = if full { remaining } else { PARTIAL };
         if amount <= 0 || amount > remaining {
             return None;
@@ -101,6 +105,14 @@ impl Order {
             // The override goes with `cancel` in these operations.
             Some(JobStatus::Scheduled) if calls_off && !cancel => None,
             _ => Some(amount),
+        }
+    }
+
+    /// The held payment's release asked (once per attempt): the `release` task.
+    fn release(&mut self) {
+        if !self.release_asked {
+            self.release_asked = true;
+            self.current().release = Some(Task::fresh());
         }
     }
 
@@ -122,8 +134,8 @@ fn job_next(job: JobStatus, act: JobAct) -> Result<Option<JobStatus>, ()> {
     use JobStatus as J;
     match (act, job) {
         (JobAct::Schedule, J::Ready | J::Scheduled) => Ok(Some(J::Scheduled)),
-        (JobAct::Complete, J::Scheduled) => Ok(Some(J::Completed)),
-        (JobAct::Complete, J::Completed) => Ok(None),
+        (JobAct::Complete | JobAct::CompletePartial, J::Scheduled) => Ok(Some(J::Completed)),
+        (JobAct::Complete | JobAct::CompletePartial, J::Completed) => Ok(None),
         (JobAct::Cancel, J::AwaitingPayment | J::Ready | J::Scheduled) => Ok(Some(J::Cancelled)),
         (JobAct::Cancel, J::Cancelled) => Ok(None),
         _ => Err(()),
@@ -138,13 +150,29 @@ impl Model {
                 order: o,
                 full,
                 cancel,
-                accepted: this.refund_amount(full, cancel).is_some(),
+                // A held payment is released instead, unless its capture was asked.
+                accepted: match this.status {
+                    OrderStatus::Authorized => this.capture_asked.is_none(),
+                    _ => this.refund_amount(full, cancel).is_some(),
+                },
             }),
-            Op::Job { act, .. } => Some(Action::JobAct {
-                order: o,
-                act,
-                accepted: job_next(this.job?, act).is_ok(),
-            }),
+            Op::Job { act, .. } => {
+                let job = this.job?;
+                let held = this.status == OrderStatus::Authorized;
+                let accepted = match act {
+                    // One capture per payment attempt; an amount only for a held payment.
+                    JobAct::Complete | JobAct::CompletePartial if this.capture_asked.is_some() => {
+                        false
+                    }
+                    JobAct::CompletePartial if !held => false,
+                    _ => job_next(job, act).is_ok(),
+                };
+                Some(Action::JobAct {
+                    order: o,
+                    act,
+                    accepted,
+                })
+            }
             _ => None,
         }
     }
@@ -152,12 +180,19 @@ impl Model {
     pub(crate) fn operator(&mut self, o: usize, action: Action) {
         let this = &mut self.orders[o];
         match action {
+            // A held payment is released (unless its capture was asked: refused).
+            Action::RequestRefund { accepted: true, .. }
+                if this.status == OrderStatus::Authorized =>
+            {
+                this.release()
+            }
+            Action::RequestRefund { .. } if this.status == OrderStatus::Authorized => {}
             Action::RequestRefund { full, cancel, .. } => {
                 let Some(amount) = this.refund_amount(full, cancel) else {
                     return;
                 };
-                let calls_off =
-                    cancel || amount == TOTAL - this.books.amount_refunded - this.in_flight();
+                let calls_off = cancel
+                    || amount == this.charged() - this.books.amount_refunded - this.in_flight();
                 this.requests.push(Request {
                     amount,
                     status: RequestStatus::Requested,
@@ -167,15 +202,32 @@ impl Model {
                     this.cancel_job();
                 }
             }
-            Action::JobAct { act, .. } => {
-                let Some(Ok(Some(to))) = this.job.map(|job| job_next(job, act)) else {
+            Action::JobAct { act, accepted, .. } => {
+                if !accepted {
                     return;
+                }
+                let held = this.status == OrderStatus::Authorized;
+                let moved = this.job.map(|job| job_next(job, act));
+                if let Some(Ok(Some(to))) = moved {
+                    if to == JobStatus::Cancelled {
+                        this.cancel_job();
+                        if held {
+                            this.release();
+                        }
+                    } else {
+                        this.job = Some(to);
+                        this.held_from = None;
+                    }
+                }
+                // The visit done: the held payment's capture asked, all of it or a part.
+                let amount = match act {
+                    JobAct::Complete => TOTAL,
+                    JobAct::CompletePartial => PARTIAL,
+                    _ => return,
                 };
-                if to == JobStatus::Cancelled {
-                    this.cancel_job();
-                } else {
-                    this.job = Some(to);
-                    this.held_from = None;
+                if held {
+                    this.capture_asked = Some(amount);
+                    this.current().capture = Some(Task::fresh());
                 }
             }
             _ => {}
@@ -193,7 +245,7 @@ impl Model {
                 if request.status != RequestStatus::Requested {
                     continue;
                 }
-                let left = TOTAL - this.money.refunded;
+                let left = this.charged() - this.money.refunded;
                 if this.money.dispute.is_some() || request.amount > left {
                     this.requests[r].status = RequestStatus::Failed;
                     continue;

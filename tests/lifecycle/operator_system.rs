@@ -46,8 +46,10 @@ impl System {
                     }
                     crate::script::JobAct::Cancel => Some(json!({"reason": "model"})),
                     crate::script::JobAct::Complete => None,
+                    crate::script::JobAct::CompletePartial => Some(json!({"amount": PARTIAL})),
                 };
-                let url = format!("/api/admin/dispatch-jobs/{job_id}/{}", act.as_str());
+                let path = act.as_str().split(' ').next().unwrap_or_default();
+                let url = format!("/api/admin/dispatch-jobs/{job_id}/{path}");
                 (url, body, accepted, 200)
             }
             _ => return Ok(()),

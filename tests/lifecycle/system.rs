@@ -22,7 +22,7 @@ use serde_json::{Value, json};
 use sqlx::PgPool;
 use stripe_standin::{Faults, PaymentStatus, StandIn, StandInConfig, sign_payload};
 
-use crate::model::{Action, MAX_ATTEMPTS, Task};
+use crate::model::{Action, HoldTasks, MAX_ATTEMPTS, Task};
 use crate::outbox_steps;
 use crate::script::{Crash, StripeFault};
 use crate::settings;
@@ -69,7 +69,14 @@ pub struct Seen {
     pub amount_refunded: i64,
     /// The operator's refund requests' statuses, oldest first.
     pub requests: Vec<String>,
+    /// The order knows its (current attempt's) PaymentIntent.
+    pub pi_known: bool,
+    /// Per payment attempt that has any, the holds' tasks.
+    pub holds: Vec<HoldTasks>,
 }
+
+/// The holds' task kinds, in the order a drain runs them.
+const HOLD_TASKS: [&str; 4] = ["check_hold", "capture", "release", "pay_link"];
 
 pub struct System {
     pub pool: PgPool,
@@ -155,16 +162,16 @@ impl System {
     /// Carries out one action; `Err` when the system answers other than the contract says.
     pub async fn run(&mut self, action: Action, key: Option<u8>) -> Result<(), String> {
         match action {
-            Action::NewOrder => {
-                let order_id = self.checkout(key).await?;
+            Action::NewOrder(manual) => {
+                let order_id = self.checkout(key, manual).await?;
                 if self.orders.contains(&order_id) {
                     return Err(format!("a new checkout answered an old order {order_id}"));
                 }
                 self.orders.push(order_id);
                 self.events.push(Vec::new());
             }
-            Action::Replay(o) => {
-                let order_id = self.checkout(key).await?;
+            Action::Replay(o, manual) => {
+                let order_id = self.checkout(key, manual).await?;
                 if order_id != self.orders[o] {
                     return Err(format!(
                         "a repeated checkout with its key answered {order_id}, not {}",
@@ -176,11 +183,11 @@ impl System {
                 let order_id = self.orders[o].clone();
                 self.step(&format!("checkout:{order_id}"), crash).await;
             }
-            Action::Drain { refunds } => {
-                if refunds {
+            Action::Drain { stripe_ok } => {
+                if stripe_ok {
                     self.drain_refunds().await;
                 }
-                for order_id in self.orders.clone() {
+                for (o, order_id) in self.orders.clone().into_iter().enumerate() {
                     for kind in [
                         "checkout",
                         "notify_paid",
@@ -188,6 +195,9 @@ impl System {
                         "ensure_dispatch_job",
                     ] {
                         self.step(&format!("{kind}:{order_id}"), None).await;
+                    }
+                    if stripe_ok {
+                        self.drain_holds(o).await;
                     }
                 }
             }
@@ -199,11 +209,42 @@ impl System {
                 } else {
                     PaymentStatus::Unpaid
                 };
-                let event = self
-                    .stripe
+                // A held payment's events come first (`charge.succeeded`,
+                // `payment_intent.amount_capturable_updated`), the session's last.
+                let before = self.stripe.events().len();
+                self.stripe
                     .complete_session_silently(&session, status)
                     .map_err(|e| format!("Stripe refused to complete: {e}"))?;
-                self.events[o].push(event);
+                let made = self.stripe.events().split_off(before);
+                self.events[o].extend(made);
+            }
+            Action::Lapse(o) => {
+                let session = self.session_id(o).await;
+                let pi = (self.stripe.session(&session))
+                    .and_then(|s| s["payment_intent"].as_str().map(str::to_owned))
+                    .ok_or("the held session has no PaymentIntent")?;
+                let events = self
+                    .stripe
+                    .lapse_hold_silently(&pi)
+                    .map_err(|e| format!("Stripe refused to lapse the hold: {e}"))?;
+                self.events[o].extend(events);
+            }
+            Action::PayLink { order, accepted } => {
+                let url = format!(
+                    "{}/api/admin/orders/{}/pay-link",
+                    self.base_url, self.orders[order]
+                );
+                let response = (self.http.post(&url).bearer_auth(ADMIN_TOKEN).send())
+                    .await
+                    .map_err(|e| format!("pay-link: {e}"))?;
+                let status = response.status().as_u16();
+                if (accepted, status) != (true, 202) && (accepted, status) != (false, 409) {
+                    let body = response.text().await.unwrap_or_default();
+                    return Err(format!(
+                        "pay-link answered {status} {body}; the model expected {}",
+                        if accepted { "202" } else { "409" }
+                    ));
+                }
             }
             Action::PayAfterExpiry(o) => {
                 let session = self.session_id(o).await;
@@ -319,18 +360,22 @@ impl System {
         Ok(())
     }
 
-    async fn checkout(&self, key: Option<u8>) -> Result<OrderId, String> {
+    async fn checkout(&self, key: Option<u8>, manual: bool) -> Result<OrderId, String> {
+        let mut body = json!({
+            "__action": "create_checkout_session",
+            "customer": {"email": "ann@example.com", "name": "Ann", "phone": "+15551234567"},
+            "cart": [{"price_id": "price_123", "qty": 1}],
+            "metadata": {"service_address": "123 Test St"},
+            "success_url": "https://shop.example/thanks",
+            "cancel_url": "https://shop.example/cart"
+        });
+        if manual {
+            body["capture"] = json!("manual");
+        }
         let mut request = self
             .http
             .post(format!("{}/api/shop", self.base_url))
-            .json(&json!({
-                "__action": "create_checkout_session",
-                "customer": {"email": "ann@example.com", "name": "Ann", "phone": "+15551234567"},
-                "cart": [{"price_id": "price_123", "qty": 1}],
-                "metadata": {"service_address": "123 Test St"},
-                "success_url": "https://shop.example/thanks",
-                "cancel_url": "https://shop.example/cart"
-            }));
+            .json(&body);
         if let Some(k) = key {
             request = request.header("Idempotency-Key", format!("key-{k}"));
         }
@@ -344,6 +389,40 @@ impl System {
             .as_str()
             .and_then(OrderId::parse)
             .ok_or_else(|| format!("checkout answered no order id: {body}"))
+    }
+
+    /// The holds' tasks of order `o`, each attempt's (up to the order's current one) in turn,
+    /// each run once if runnable; the events Stripe recorded for each call go to the order's
+    /// list.
+    async fn drain_holds(&mut self, o: usize) {
+        let order_id = self.orders[o].clone();
+        let attempt: i32 =
+            sqlx::query_scalar(r#"SELECT pay_attempt FROM h2s_orders WHERE order_id = $1"#)
+                .bind(&order_id)
+                .fetch_one(&self.pool)
+                .await
+                .expect("the order's payment attempt");
+        // Those runnable now (a hold's task makes no other), then each in its turn.
+        let keys: Vec<String> = (0..=attempt)
+            .flat_map(|a| HOLD_TASKS.map(|kind| format!("{kind}:{order_id}:{a}")))
+            .collect();
+        let runnable: Vec<String> = sqlx::query_scalar(
+            r#"
+            SELECT idempotency_key FROM apalis.jobs
+            WHERE idempotency_key = ANY($1)
+              AND (status = 'Pending' OR (status = 'Failed' AND attempts < max_attempts))
+            "#,
+        )
+        .bind(&keys)
+        .fetch_all(&self.pool)
+        .await
+        .expect("the holds' runnable tasks");
+        for key in keys.iter().filter(|k| runnable.contains(k)) {
+            let before = self.stripe.events().len();
+            self.step(key, None).await;
+            let made = self.stripe.events().split_off(before);
+            self.events[o].extend(made);
+        }
     }
 
     async fn session_id(&self, o: usize) -> String {
@@ -419,12 +498,13 @@ impl System {
 
     pub async fn seen(&self, o: usize) -> Seen {
         let order_id = &self.orders[o];
-        let (status, job, linked, session_stored, amount_refunded): (
+        let (status, job, linked, session_stored, amount_refunded, pi_known): (
             String,
             Option<String>,
             bool,
             bool,
             i64,
+            bool,
         ) = sqlx::query_as(
             r#"
                 SELECT o.status,
@@ -432,7 +512,8 @@ impl System {
                        (j.job_id IS NOT NULL AND o.dispatch_job_id = j.job_id
                         AND o.metadata_json->>'dispatch_job_id' = j.job_id::text),
                        o.stripe_session_id IS NOT NULL,
-                       o.amount_refunded
+                       o.amount_refunded,
+                       o.stripe_payment_intent_id IS NOT NULL
                 FROM h2s_orders o LEFT JOIN h2s_dispatch_jobs j ON j.order_id = o.order_id
                 WHERE o.order_id = $1
                 "#,
@@ -446,34 +527,68 @@ impl System {
             job,
             linked,
             session_stored,
-            checkout: self
-                .task(&format!("checkout:{order_id}"))
-                .await
-                .expect("every order has its checkout task"),
-            notify: self.task(&format!("notify_paid:{order_id}")).await,
-            notify_dispute: self.task(&format!("notify_dispute:{order_id}")).await,
             amount_refunded,
             requests: self.requests(o).await,
+            pi_known,
+            ..self.tasks_of(order_id).await
         }
     }
 
-    async fn task(&self, key: &str) -> Option<Task> {
-        let row: Option<(String, i32, i32)> = sqlx::query_as(
-            r#"SELECT status, attempts, max_attempts FROM apalis.jobs WHERE idempotency_key = $1"#,
+    /// The order's outbox tasks, in one query: its checkout task, its notifications, and
+    /// per payment attempt (up to the last that has one) its hold's.
+    async fn tasks_of(&self, order_id: &OrderId) -> Seen {
+        let keys = ["checkout", "notify_paid", "notify_dispute"].map(|k| format!("{k}:{order_id}"));
+        let holds = HOLD_TASKS.map(|kind| format!("{kind}:{order_id}:%"));
+        let rows: Vec<(String, String, i32, i32)> = sqlx::query_as(
+            r#"
+            SELECT idempotency_key, status, attempts, max_attempts FROM apalis.jobs
+            WHERE idempotency_key = ANY($1) OR idempotency_key LIKE ANY($2)
+            "#,
         )
-        .bind(key)
-        .fetch_optional(&self.pool)
+        .bind(keys.to_vec())
+        .bind(holds.to_vec())
+        .fetch_all(&self.pool)
         .await
-        .expect("the outbox");
-        // The limit the worker applies, as the console shows it (a row no attempt has failed
-        // yet carries none of its own).
-        row.map(|(status, attempts, max)| (status, attempts, attempt_limit(max, MAX_ATTEMPTS)))
-            .map(|(status, attempts, max)| match status.as_str() {
-                "Done" => Task::Done,
-                "Killed" => Task::Dead { attempts, max },
-                "Failed" if attempts >= max => Task::Dead { attempts, max },
-                _ => Task::Live { attempts, max },
-            })
+        .expect("the order's tasks");
+        let mut seen = Seen {
+            status: OrderStatus::PendingPayment,
+            job: None,
+            linked: false,
+            session_stored: false,
+            checkout: Task::Done,
+            notify: None,
+            notify_dispute: None,
+            amount_refunded: 0,
+            requests: Vec::new(),
+            pi_known: false,
+            holds: Vec::new(),
+        };
+        let mut checkout = None;
+        for (key, status, attempts, max) in rows {
+            let task = Some(task_of(&status, attempts, max));
+            match keys.iter().position(|k| *k == key) {
+                Some(0) => checkout = task,
+                Some(1) => seen.notify = task,
+                Some(2) => seen.notify_dispute = task,
+                _ => {
+                    let (kind, attempt) = key.rsplit_once(':').expect("kind:order:attempt");
+                    let kind = kind.split_once(':').expect("kind:order").0;
+                    let attempt: usize = attempt.parse().expect("an attempt number");
+                    if seen.holds.len() <= attempt {
+                        seen.holds.resize(attempt + 1, HoldTasks::default());
+                    }
+                    let tasks: &mut HoldTasks = &mut seen.holds[attempt];
+                    match kind {
+                        "check_hold" => tasks.check = task,
+                        "capture" => tasks.capture = task,
+                        "release" => tasks.release = task,
+                        _ => tasks.pay_link = task,
+                    }
+                }
+            }
+        }
+        seen.checkout = checkout.expect("every order has its checkout task");
+        seen
     }
 
     /// Jobs of the order (the schema allows one; counted all the same).
@@ -505,6 +620,18 @@ impl System {
         .fetch_one(&self.pool)
         .await
         .expect("count tasks")
+    }
+}
+
+/// An outbox row in the model's terms, with the limit the worker applies, as the console
+/// shows it (a row no attempt has failed yet carries none of its own).
+fn task_of(status: &str, attempts: i32, max: i32) -> Task {
+    let max = attempt_limit(max, MAX_ATTEMPTS);
+    match status {
+        "Done" => Task::Done,
+        "Killed" => Task::Dead { attempts, max },
+        "Failed" if attempts >= max => Task::Dead { attempts, max },
+        _ => Task::Live { attempts, max },
     }
 }
 

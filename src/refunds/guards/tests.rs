@@ -4,7 +4,7 @@ use crate::{dispatch::JobStatus, orders::OrderStatus, refunds::NewRefund, stored
 fn paid(refunded: i64, in_flight: i64) -> OrderMoney {
     OrderMoney {
         status: Stored::Known(OrderStatus::Paid),
-        amount_total: Some(10_000),
+        amount_charged: Some(10_000),
         amount_refunded: refunded,
         in_flight,
         payment_intent: Some("pi_1".into()),
