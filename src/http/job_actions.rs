@@ -168,6 +168,12 @@ impl From<HoldError> for ApiError {
                 message: e.to_string(),
                 field: Some("amount"),
             },
+            HoldError::JobScheduled => ApiError::Refused {
+                status: StatusCode::CONFLICT,
+                code: "job_scheduled",
+                message: e.to_string(),
+                field: Some("override_dispatched"),
+            },
             HoldError::CaptureAsked => ApiError::Refused {
                 status: StatusCode::CONFLICT,
                 code: "capture_asked",

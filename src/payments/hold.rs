@@ -27,6 +27,11 @@ pub enum HoldError {
     NoSuchOrder,
     #[error(transparent)]
     Refused(Refused),
+    /// A held order's refund while its visit is booked, without `override_dispatched`.
+    #[error(
+        "the job is scheduled: set override_dispatched to cancel the visit and release the hold"
+    )]
+    JobScheduled,
     /// The job's completion asked for the capture already: one capture per payment.
     #[error("the job was completed and its payment captured (or being captured) already")]
     CaptureAsked,
@@ -147,10 +152,16 @@ pub async fn release(
 
 /// An operator's refund of an order whose payment is only held: nothing was taken, so
 /// nothing is refunded; the hold is released instead (no refund object at Stripe), and the
-/// order becomes `released` (its job `cancelled`) when Stripe confirms. `false` when the
-/// order's payment is not held: the refund takes its own path.
+/// order becomes `released` (its job `cancelled`) when Stripe confirms. As for a paid
+/// order's refund, a `scheduled` visit is refused unless `visit.override_dispatched`, and
+/// then cancelled at once: no technician goes to a customer whose payment was let go.
+/// `false` when the order's payment is not held: the refund takes its own path.
 #[tracing::instrument(skip_all, fields(%order_id))]
-pub async fn refund_held(pool: &PgPool, order_id: &OrderId) -> Result<bool, HoldError> {
+pub async fn refund_held(
+    pool: &PgPool,
+    order_id: &OrderId,
+    visit: HeldVisit<'_>,
+) -> Result<bool, HoldError> {
     let mut tx = pool.begin().await?;
     let Some(order) = hold::lock(&mut tx, order_id).await? else {
         return Err(HoldError::NoSuchOrder);
@@ -161,9 +172,28 @@ pub async fn refund_held(pool: &PgPool, order_id: &OrderId) -> Result<bool, Hold
     if order.capture_requested_at.is_some() {
         return Err(HoldError::CaptureAsked);
     }
+    let job = dispatch::job_status(&mut tx, order_id).await?;
+    if job.and_then(|s| s.known()) == Some(dispatch::JobStatus::Scheduled) {
+        if !visit.override_dispatched {
+            return Err(HoldError::JobScheduled);
+        }
+        let cancel = JobEvent::Cancel {
+            reason: visit.reason,
+        };
+        dispatch::transition::apply(&mut tx, order_id, &cancel).await?;
+    }
     release(&mut tx, &order).await?;
     tx.commit().await?;
     Ok(true)
+}
+
+/// What an operator's refund says of the visit, for a held order's release.
+#[derive(Debug, Clone, Copy)]
+pub struct HeldVisit<'a> {
+    /// The refund's reason: a scheduled visit cancelled is cancelled with it.
+    pub reason: &'a str,
+    /// Cancel a `scheduled` visit (else the release is refused).
+    pub override_dispatched: bool,
 }
 
 /// An order's payment link, as `pay-link` answers.

@@ -46,6 +46,7 @@ impl From<HoldError> for RefundError {
         match e {
             HoldError::NoSuchOrder => RefundError::NoSuchOrder,
             HoldError::Database(d) => RefundError::Database(d),
+            HoldError::JobScheduled => RefundError::Refused(Refusal::JobScheduled),
             other => RefundError::Hold(other),
         }
     }
@@ -69,7 +70,11 @@ pub async fn refund_or_release(
     new: &NewRefund,
     key: Option<&IdempotencyKey>,
 ) -> Result<Asked, RefundError> {
-    if hold::refund_held(pool, order_id).await? {
+    let visit = hold::HeldVisit {
+        reason: &new.reason,
+        override_dispatched: new.override_dispatched,
+    };
+    if hold::refund_held(pool, order_id, visit).await? {
         return Ok(Asked::Releasing);
     }
     request(pool, order_id, new, key)

@@ -295,6 +295,55 @@ async fn an_operator_refund_of_a_held_order_releases_the_hold_and_refunds_nothin
     app.shutdown().await;
 }
 
+/// A held order's refund while its visit is booked is refused unless the operator says to
+/// cancel the visit, as for a paid order: releasing the hold under a booked visit would
+/// send a technician to a customer whose payment was let go.
+#[tokio::test]
+async fn a_held_orders_refund_with_a_scheduled_visit_needs_the_override_and_cancels_it() {
+    let app = app().await;
+    let (order_id, pi) = held_checkout(&app, "refund-held-scheduled@example.com").await;
+    deliver(&app, authorized("evt_auth_rs", &pi)).await;
+    app.schedule_job(&order_id).await;
+
+    let plain = json!({"reason": "the customer cancelled"});
+    let refused = app.request_refund(&order_id, &plain, None).await;
+    assert_eq!(refused.status, 409, "{}", refused.body);
+    assert_eq!(refused.code(), "job_scheduled", "{}", refused.body);
+    assert_eq!(
+        app.tasks(&format!("release:{order_id}:0")).await,
+        0,
+        "nothing written"
+    );
+    assert_eq!(app.order_status(&order_id).await, "authorized");
+    assert_eq!(
+        app.job_status(&order_id).await.as_deref(),
+        Some("scheduled")
+    );
+
+    let body = json!({"reason": "the customer cancelled", "override_dispatched": true});
+    let answer = app.request_refund(&order_id, &body, None).await;
+    assert_eq!(answer.status, 202, "{}", answer.body);
+    assert_eq!(answer.body["status"], "releasing");
+    assert_eq!(
+        app.job_status(&order_id).await.as_deref(),
+        Some("cancelled")
+    );
+    assert_eq!(app.tasks(&format!("release:{order_id}:0")).await, 1);
+    let canceled = pi_event(
+        "evt_pi_canceled_rs",
+        "payment_intent.canceled",
+        &pi,
+        json!({"status": "canceled", "cancellation_reason": "requested_by_customer"}),
+    );
+    deliver(&app, canceled).await;
+    assert_eq!(app.order_status(&order_id).await, "released");
+    assert_eq!(
+        app.job_status(&order_id).await.as_deref(),
+        Some("cancelled")
+    );
+    app.shutdown().await;
+}
+
 #[tokio::test]
 async fn a_lapsed_hold_puts_the_job_on_hold_and_a_new_pay_link_authorizes_it_again() {
     let app = app().await;

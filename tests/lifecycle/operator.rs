@@ -150,9 +150,13 @@ impl Model {
                 order: o,
                 full,
                 cancel,
-                // A held payment is released instead, unless its capture was asked.
+                // A held payment is released instead, unless its capture was asked; a
+                // booked visit needs the override (which goes with `cancel` here).
                 accepted: match this.status {
-                    OrderStatus::Authorized => this.capture_asked.is_none(),
+                    OrderStatus::Authorized => {
+                        this.capture_asked.is_none()
+                            && (cancel || this.job != Some(JobStatus::Scheduled))
+                    }
                     _ => this.refund_amount(full, cancel).is_some(),
                 },
             }),
@@ -180,10 +184,14 @@ impl Model {
     pub(crate) fn operator(&mut self, o: usize, action: Action) {
         let this = &mut self.orders[o];
         match action {
-            // A held payment is released (unless its capture was asked: refused).
+            // A held payment is released (unless its capture was asked: refused), its
+            // booked visit cancelled at once (with the override).
             Action::RequestRefund { accepted: true, .. }
                 if this.status == OrderStatus::Authorized =>
             {
+                if this.job == Some(JobStatus::Scheduled) {
+                    this.cancel_job();
+                }
                 this.release()
             }
             Action::RequestRefund { .. } if this.status == OrderStatus::Authorized => {}
