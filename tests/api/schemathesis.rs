@@ -14,6 +14,8 @@ use crate::helpers::{ADMIN_TOKEN, Options, spawn_app_with};
 /// against, little enough for a few minutes on two busy cores.
 const EXAMPLES: &str = "12";
 const SEED: &str = "20261207";
+/// The message of CPython issue 106905 (Python 3.11's `ast` recursion bookkeeping).
+const INTERPRETER_BUG: &str = "AST constructor recursion depth mismatch";
 
 fn schemathesis() -> String {
     std::env::var("SCHEMATHESIS").unwrap_or_else(|_| {
@@ -83,9 +85,23 @@ async fn schemathesis_finds_no_failure_with_and_without_the_admin_token() {
     let base_url = app.base_url.clone();
     for token in [Some(ADMIN_TOKEN), None] {
         let base_url = base_url.clone();
-        let (ok, report) = tokio::task::spawn_blocking(move || run(&base_url, token))
-            .await
-            .unwrap();
+        let (ok, report) = tokio::task::spawn_blocking(move || {
+            let first = run(&base_url, token);
+            // CPython 3.11's `ast` can fail on its own recursion bookkeeping (python/cpython
+            // issue 106905) when Hypothesis parses a source file on a deep stack: an error of
+            // the interpreter, reported by Schemathesis as a "Runtime Error" of one operation,
+            // not a finding about the api. That one error, and no other, gets a second run.
+            if first.0 || !first.1.contains(INTERPRETER_BUG) {
+                return first;
+            }
+            println!(
+                "{}\n(the interpreter's ast error above: run again)",
+                first.1
+            );
+            run(&base_url, token)
+        })
+        .await
+        .unwrap();
         println!("{report}");
         assert!(
             ok,
