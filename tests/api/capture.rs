@@ -280,19 +280,22 @@ async fn an_operator_refund_of_a_held_order_releases_the_hold_and_refunds_nothin
     assert_eq!(answer.body["refund_request_id"], Value::Null);
     assert_eq!(app.tasks(&format!("release:{order_id}:0")).await, 1);
     assert_eq!(app.count("h2s_refund_requests").await, 0);
+    released_at_stripe(&app, &order_id, &pi, "evt_pi_canceled_rf").await;
+    app.shutdown().await;
+}
+
+/// Stripe confirms the release (`payment_intent.canceled` on request): the order ends
+/// `released`, its job `cancelled`.
+async fn released_at_stripe(app: &TestApp, order_id: &str, pi: &str, event_id: &str) {
     let canceled = pi_event(
-        "evt_pi_canceled_rf",
+        event_id,
         "payment_intent.canceled",
-        &pi,
+        pi,
         json!({"status": "canceled", "cancellation_reason": "requested_by_customer"}),
     );
-    deliver(&app, canceled).await;
-    assert_eq!(app.order_status(&order_id).await, "released");
-    assert_eq!(
-        app.job_status(&order_id).await.as_deref(),
-        Some("cancelled")
-    );
-    app.shutdown().await;
+    deliver(app, canceled).await;
+    assert_eq!(app.order_status(order_id).await, "released");
+    assert_eq!(app.job_status(order_id).await.as_deref(), Some("cancelled"));
 }
 
 /// A held order's refund while its visit is booked is refused unless the operator says to
@@ -329,18 +332,7 @@ async fn a_held_orders_refund_with_a_scheduled_visit_needs_the_override_and_canc
         Some("cancelled")
     );
     assert_eq!(app.tasks(&format!("release:{order_id}:0")).await, 1);
-    let canceled = pi_event(
-        "evt_pi_canceled_rs",
-        "payment_intent.canceled",
-        &pi,
-        json!({"status": "canceled", "cancellation_reason": "requested_by_customer"}),
-    );
-    deliver(&app, canceled).await;
-    assert_eq!(app.order_status(&order_id).await, "released");
-    assert_eq!(
-        app.job_status(&order_id).await.as_deref(),
-        Some("cancelled")
-    );
+    released_at_stripe(&app, &order_id, &pi, "evt_pi_canceled_rs").await;
     app.shutdown().await;
 }
 
