@@ -38,12 +38,7 @@ pub(crate) async fn held_checkout(app: &TestApp, email: &str) -> (String, String
         .unwrap()
         .to_owned();
     app.run_pending_tasks().await;
-    let session_id: String =
-        sqlx::query_scalar("SELECT stripe_session_id FROM h2s_orders WHERE order_id = $1")
-            .bind(&order_id)
-            .fetch_one(&app.pool)
-            .await
-            .unwrap();
+    let session_id = session_of(app, &order_id).await;
     let delivery = app
         .stripe
         .complete_session(&session_id, PaymentStatus::Unpaid)
@@ -395,14 +390,31 @@ fn pay_link_url(app: &TestApp, order_id: &str) -> String {
     format!("{}/api/admin/orders/{order_id}/pay-link", app.base_url)
 }
 
+/// The order's current Checkout Session.
+async fn session_of(app: &TestApp, order_id: &str) -> String {
+    sqlx::query_scalar("SELECT stripe_session_id FROM h2s_orders WHERE order_id = $1")
+        .bind(order_id)
+        .fetch_one(&app.pool)
+        .await
+        .unwrap()
+}
+
+/// Completes a session at Stripe without delivering its event: `(the event, its PaymentIntent)`.
+fn completed_silently(app: &TestApp, session_id: &str, paid: PaymentStatus) -> (Value, String) {
+    let completed = app
+        .stripe
+        .complete_session_silently(session_id, paid)
+        .unwrap();
+    let pi = completed["data"]["object"]["payment_intent"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    (completed, pi)
+}
+
 /// Completes the order's current session `unpaid`: `(session, PaymentIntent)`.
 async fn complete_new_session(app: &TestApp, order_id: &str) -> (String, String) {
-    let session_id: String =
-        sqlx::query_scalar("SELECT stripe_session_id FROM h2s_orders WHERE order_id = $1")
-            .bind(order_id)
-            .fetch_one(&app.pool)
-            .await
-            .unwrap();
+    let session_id = session_of(app, order_id).await;
     let delivery = app
         .stripe
         .complete_session(&session_id, PaymentStatus::Unpaid)
@@ -483,22 +495,10 @@ async fn an_automatic_orders_payment_intent_events_change_nothing_even_seen_befo
         app.order_row(&order_id).await["capture_method"],
         "automatic"
     );
-    let session_id: String =
-        sqlx::query_scalar("SELECT stripe_session_id FROM h2s_orders WHERE order_id = $1")
-            .bind(&order_id)
-            .fetch_one(&app.pool)
-            .await
-            .unwrap();
+    let session_id = session_of(&app, &order_id).await;
     // Paid at Stripe, its session's event not delivered yet: the PaymentIntent's comes first
     // (kept until the session names the PaymentIntent), then the session's.
-    let completed = app
-        .stripe
-        .complete_session_silently(&session_id, PaymentStatus::Paid)
-        .unwrap();
-    let pi = completed["data"]["object"]["payment_intent"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let (_, pi) = completed_silently(&app, &session_id, PaymentStatus::Paid);
     let succeeded = pi_event(
         "evt_auto_succeeded",
         "payment_intent.succeeded",
@@ -580,20 +580,8 @@ async fn a_holds_events_in_any_order_and_duplicated_end_the_same() {
             let accepted: Value = app.post_checkout(&body).await.json().await.unwrap();
             let order_id = accepted["order_id"].as_str().unwrap().to_owned();
             app.run_pending_tasks().await;
-            let session_id: String =
-                sqlx::query_scalar("SELECT stripe_session_id FROM h2s_orders WHERE order_id = $1")
-                    .bind(&order_id)
-                    .fetch_one(&app.pool)
-                    .await
-                    .unwrap();
-            let completed = app
-                .stripe
-                .complete_session_silently(&session_id, PaymentStatus::Unpaid)
-                .unwrap();
-            let pi = completed["data"]["object"]["payment_intent"]
-                .as_str()
-                .unwrap()
-                .to_owned();
+            let session_id = session_of(&app, &order_id).await;
+            let (completed, pi) = completed_silently(&app, &session_id, PaymentStatus::Unpaid);
             let (events, status, job) = fates(&pi, cases).swap_remove(fate);
             let mut all = vec![completed];
             all.extend(events);
