@@ -325,6 +325,18 @@ const REGRESSIONS: &[(&str, &str)] = &[
          drain
          sweep",
     ),
+    (
+        // Found by CI (case 2, shrunk in 56 runs): the model had a revived checkout task's
+        // first attempt carry the order's inputs and ask Stripe, but a revival drops them;
+        // the attempt reads the order and, its session stored, asks Stripe nothing.
+        "a revived checkout task whose session is stored asks Stripe nothing",
+        "checkout
+         step A crash before-job
+         step A crash after-storing
+         stripe 500
+         sweep
+         step A",
+    ),
 ];
 
 /// Operations that took effect, by kind, over a run (printed, to see what the cases reach).

@@ -261,6 +261,9 @@ pub struct Order {
     pub session: Session,
     pub at_stripe: AtStripe,
     pub checkout: Task,
+    /// The checkout task still carries the order's inputs (a revived one does not: its
+    /// first attempt reads the order, and asks Stripe only for a session still needed).
+    pub carries_inputs: bool,
     /// The paid-order notification, once the order is paid.
     pub notify: Option<Task>,
     /// The dispute notification, once a dispute is recorded opened.
@@ -286,6 +289,17 @@ pub struct Order {
     pub release_asked: bool,
     /// Sessions of earlier payment attempts (one each) at Stripe.
     pub old_sessions: usize,
+}
+
+impl Order {
+    /// A dead checkout task made runnable again (the sweep, an operator's retry): without
+    /// the order's inputs, which a revival drops.
+    fn revive_checkout(&mut self) {
+        if matches!(self.checkout, Task::Dead { .. }) {
+            self.carries_inputs = false;
+        }
+        self.checkout = self.checkout.revived();
+    }
 }
 
 impl Order {
@@ -594,6 +608,7 @@ impl Model {
                 session: Session::Open,
                 at_stripe: AtStripe::No,
                 checkout: Task::fresh(),
+                carries_inputs: true,
                 notify: None,
                 notify_dispute: None,
                 events: Vec::new(),
@@ -713,7 +728,7 @@ impl Model {
             Action::Sweep(true) => {}
             Action::Sweep(false) => self.sweep(),
             Action::AdminRetry(o) => {
-                self.orders[o].checkout = self.orders[o].checkout.revived();
+                self.orders[o].revive_checkout();
             }
             Action::RequestRefund { order, .. } | Action::JobAct { order, .. } => {
                 self.operator(order, action)
@@ -852,7 +867,7 @@ impl Model {
         // The first attempt since the task was made or revived carries the order's inputs and
         // asks Stripe without reading the order; a later one reads it, and asks only for a
         // session still needed.
-        let first = matches!(this.checkout, Task::Live { attempts: 0, .. });
+        let first = this.carries_inputs && matches!(this.checkout, Task::Live { attempts: 0, .. });
         let asks = needs_session || first;
         let answered = asks && fault.is_none();
         if asks && fault == Some(StripeFault::Timeout) && this.at_stripe == AtStripe::No {
@@ -902,7 +917,7 @@ impl Model {
             if matches!(this.status, OrderStatus::Paid | OrderStatus::Authorized) {
                 this.ensure_job();
             }
-            this.checkout = this.checkout.revived();
+            this.revive_checkout();
             for n in [&mut this.notify, &mut this.notify_dispute]
                 .into_iter()
                 .flatten()
