@@ -18,7 +18,7 @@ use super::waiter::Signals;
 use crate::{
     dispatch,
     orders::{
-        OrderId, OrderStatus,
+        OrderId, OrderStatus, SessionLink,
         repo::{self, CheckoutInputs},
         transition::{Amounts, PaymentEvent},
     },
@@ -157,18 +157,13 @@ async fn store(
     attempt: &Attempt,
 ) -> Result<(), TaskError> {
     let mut tx = with.pool.begin().await?;
-    let ensured = dispatch::ensure_job(&mut tx, order_id).await?;
+    let link = SessionLink {
+        id: &session.id,
+        url: session.url.as_deref(),
+        expires_at: session.expires_at,
+    };
+    let ensured = dispatch::ensure_job_with_session(&mut tx, order_id, &link).await?;
     let payable = ensured.order_status == OrderStatus::PendingPayment;
-    if payable {
-        repo::store_session(
-            &mut tx,
-            order_id,
-            &session.id,
-            session.url.as_deref(),
-            session.expires_at,
-        )
-        .await?;
-    }
     attempt.complete_in(&mut tx).await?;
     tx.commit().await?;
     with.signals.done(order_id);

@@ -13,12 +13,13 @@ pub use transition::{JobEvent, MoveError, Refused, Visit};
 
 use crate::{
     events,
-    orders::{OrderId, OrderStatus},
+    orders::{self, OrderId, OrderStatus, SessionLink},
     recipients,
     stored::Stored,
 };
 
-/// The order row as `ensure_job` reads it, under lock.
+/// The order row as `ensure_job` reads it, under lock, with its job (if the statement's
+/// snapshot has one) and the links it holds.
 #[derive(sqlx::FromRow)]
 struct LockedOrder {
     status: Stored<OrderStatus>,
@@ -26,6 +27,17 @@ struct LockedOrder {
     customer_name: Option<String>,
     customer_phone: Option<String>,
     service_address: Option<String>,
+    job_id: Option<Uuid>,
+    linked_column: Option<Uuid>,
+    linked_metadata: Option<String>,
+}
+
+impl LockedOrder {
+    /// The order names `job_id` in both places.
+    fn links(&self, job_id: Uuid) -> bool {
+        self.linked_column == Some(job_id)
+            && self.linked_metadata.as_deref() == Some(job_id.to_string().as_str())
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -74,13 +86,38 @@ pub async fn ensure_job(
     tx: &mut Transaction<'_, Postgres>,
     order_id: &OrderId,
 ) -> Result<Ensured, EnsureJobError> {
+    ensure(tx, order_id, None).await
+}
+
+/// [`ensure_job`] for a checkout's task with Stripe's answer: the session is stored, while
+/// the order still waits for its payment, in the statement that links the job (one row
+/// version, one round trip).
+pub async fn ensure_job_with_session(
+    tx: &mut Transaction<'_, Postgres>,
+    order_id: &OrderId,
+    session: &SessionLink<'_>,
+) -> Result<Ensured, EnsureJobError> {
+    ensure(tx, order_id, Some(session)).await
+}
+
+async fn ensure(
+    tx: &mut Transaction<'_, Postgres>,
+    order_id: &OrderId,
+    session: Option<&SessionLink<'_>>,
+) -> Result<Ensured, EnsureJobError> {
+    // One round trip: the order, locked, with its job and links. The lock is taken on the
+    // order's newest row, but a job is joined from the statement's snapshot, taken before a
+    // wait for the lock: a job created by the transaction it waited for is not seen here,
+    // and is found by `create_job`'s `ON CONFLICT (order_id)` instead.
     let order: Option<LockedOrder> = sqlx::query_as(
         r#"
-        SELECT status, customer_email, customer_name, customer_phone,
-               metadata_json->>'service_address' AS service_address
-        FROM h2s_orders
-        WHERE order_id = $1
-        FOR UPDATE
+        SELECT o.status, o.customer_email, o.customer_name, o.customer_phone,
+               o.metadata_json->>'service_address' AS service_address,
+               j.job_id, o.dispatch_job_id AS linked_column,
+               o.metadata_json->>'dispatch_job_id' AS linked_metadata
+        FROM h2s_orders o LEFT JOIN h2s_dispatch_jobs j ON j.order_id = o.order_id
+        WHERE o.order_id = $1
+        FOR UPDATE OF o
         "#,
     )
     .bind(order_id)
@@ -90,16 +127,15 @@ pub async fn ensure_job(
     let status =
         (order.status.known()).ok_or_else(|| EnsureJobError::UnknownStatus(order_id.clone()))?;
     // The order's own job, whatever its row says it links.
-    let existing: Option<Uuid> =
-        sqlx::query_scalar(r#"SELECT job_id FROM h2s_dispatch_jobs WHERE order_id = $1"#)
-            .bind(order_id)
-            .fetch_optional(&mut **tx)
-            .await?;
-    let (job_id, created) = match existing {
+    let (job_id, created) = match order.job_id {
         Some(job_id) => (job_id, false),
-        None => (create_job(tx, order_id, &order, status).await?, true),
+        None => create_job(tx, order_id, &order, status).await?,
     };
-    let linked = crate::orders::repo::link_job(tx, order_id, job_id).await?;
+    let linked = !order.links(job_id);
+    let session = session.filter(|_| status == OrderStatus::PendingPayment);
+    if linked || session.is_some() {
+        orders::link_job(tx, order_id, job_id, session).await?;
+    }
     let status_changed = !created && sync_status(tx, order_id, status).await?;
     if created {
         tracing::info!(%job_id, "dispatch job created");
@@ -139,7 +175,7 @@ async fn create_job(
     order_id: &OrderId,
     order: &LockedOrder,
     status: OrderStatus,
-) -> Result<Uuid, sqlx::Error> {
+) -> Result<(Uuid, bool), sqlx::Error> {
     let recipient_id = recipients::resolve(
         tx,
         &order.customer_email,
@@ -147,12 +183,14 @@ async fn create_job(
         order.customer_phone.as_deref(),
     )
     .await?;
-    let job_id = sqlx::query_scalar(
+    // `inserted`: false when the order's job was there after all (created by a transaction
+    // that committed after `ensure_job`'s snapshot), which is then the job, existing.
+    let (job_id, inserted): (Uuid, bool) = sqlx::query_as(
         r#"
         INSERT INTO h2s_dispatch_jobs (job_id, order_id, recipient_id, status, service_address)
         VALUES ($1, $2, $3, $4, $5)
         ON CONFLICT (order_id) DO UPDATE SET updated_at = h2s_dispatch_jobs.updated_at
-        RETURNING job_id
+        RETURNING job_id, xmax = 0 AS inserted
         "#,
     )
     .bind(job_id_for(order_id))
@@ -162,11 +200,14 @@ async fn create_job(
     .bind(order.service_address.as_deref())
     .fetch_one(&mut **tx)
     .await?;
+    if !inserted {
+        return Ok((job_id, false));
+    }
     // A job born `ready` (or `on_hold`) is news for the feed; one awaiting payment is not yet.
     if let Some(told) = told::new_job(JobStatus::for_order(status)) {
         events::record(tx, order_id, told).await?;
     }
-    Ok(job_id)
+    Ok((job_id, true))
 }
 
 /// Brings an existing job in line with its order's payment status, through the one job

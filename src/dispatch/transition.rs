@@ -219,17 +219,23 @@ async fn write(
         JobEvent::Payment(order) => (None, Some(format!("order {}", order.as_str()))),
         JobEvent::Complete => (None, None),
     };
+    // The move and its record, in one statement (one round trip).
     sqlx::query(
         r#"
-        UPDATE h2s_dispatch_jobs
-        SET status = $2,
-            held_from = CASE WHEN $2 = 'on_hold' THEN status END,
-            window_start = COALESCE($3, window_start),
-            window_end = COALESCE($4, window_end),
-            technician = COALESCE($5, technician),
-            cancel_reason = CASE WHEN $2 = 'cancelled' THEN $6 END,
-            updated_at = now()
-        WHERE job_id = $1
+        WITH moved AS (
+            UPDATE h2s_dispatch_jobs
+            SET status = $2,
+                held_from = CASE WHEN $2 = 'on_hold' THEN status END,
+                window_start = COALESCE($3, window_start),
+                window_end = COALESCE($4, window_end),
+                technician = COALESCE($5, technician),
+                cancel_reason = CASE WHEN $2 = 'cancelled' THEN $6 END,
+                updated_at = now()
+            WHERE job_id = $1
+            RETURNING job_id
+        )
+        INSERT INTO h2s_job_moves (job_id, from_status, to_status, cause, detail)
+        SELECT job_id, $7, $2, $8, $9 FROM moved
         "#,
     )
     .bind(job_id)
@@ -238,17 +244,7 @@ async fn write(
     .bind(visit.map(|v| v.window_end))
     .bind(visit.map(|v| v.technician.as_str()))
     .bind(reason)
-    .execute(&mut **tx)
-    .await?;
-    sqlx::query(
-        r#"
-        INSERT INTO h2s_job_moves (job_id, from_status, to_status, cause, detail)
-        VALUES ($1, $2, $3, $4, $5)
-        "#,
-    )
-    .bind(job_id)
     .bind(from.as_str())
-    .bind(to.as_str())
     .bind(event.cause())
     .bind(detail)
     .execute(&mut **tx)

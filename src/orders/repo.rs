@@ -94,35 +94,6 @@ pub async fn find_by_idempotency_key(
     .await
 }
 
-/// Records the order's Checkout Session. The first session stored wins: a second one (which
-/// the idempotency key should make impossible) is never silently swapped in.
-pub async fn store_session(
-    tx: &mut Transaction<'_, Postgres>,
-    order_id: &OrderId,
-    session_id: &str,
-    session_url: Option<&str>,
-    expires_at: Option<i64>,
-) -> Result<bool, sqlx::Error> {
-    let expires_at = expires_at.and_then(|secs| DateTime::<Utc>::from_timestamp(secs, 0));
-    let done = sqlx::query(
-        r#"
-        UPDATE h2s_orders
-        SET stripe_session_id = $2,
-            stripe_session_url = COALESCE($3, stripe_session_url),
-            stripe_session_expires_at = COALESCE($4, stripe_session_expires_at),
-            updated_at = now()
-        WHERE order_id = $1 AND (stripe_session_id IS NULL OR stripe_session_id = $2)
-        "#,
-    )
-    .bind(order_id)
-    .bind(session_id)
-    .bind(session_url)
-    .bind(expires_at)
-    .execute(&mut **tx)
-    .await?;
-    Ok(done.rows_affected() == 1)
-}
-
 /// The order's payment status, read inside `tx` (`None`: no such order, or a status this
 /// system does not know).
 pub async fn status(
@@ -135,34 +106,6 @@ pub async fn status(
             .fetch_optional(&mut **tx)
             .await?;
     Ok(status.and_then(|s| s.known()))
-}
-
-/// Names `job_id` as the order's job, both ways in one statement: the column (indexed, the
-/// source of truth) and `metadata_json.dispatch_job_id`, where the admin portal and the
-/// operators' runbook queries read it. Only when either is wrong, so a healthy order is not
-/// rewritten. `true` if it was.
-pub async fn link_job(
-    tx: &mut Transaction<'_, Postgres>,
-    order_id: &OrderId,
-    job_id: Uuid,
-) -> Result<bool, sqlx::Error> {
-    let done = sqlx::query(
-        r#"
-        UPDATE h2s_orders
-        SET dispatch_job_id = $2,
-            metadata_json = jsonb_set(COALESCE(metadata_json, '{}'::jsonb),
-                                      '{dispatch_job_id}', to_jsonb($2::text)),
-            updated_at = now()
-        WHERE order_id = $1
-          AND (dispatch_job_id IS DISTINCT FROM $2
-               OR (metadata_json->>'dispatch_job_id') IS DISTINCT FROM $2::text)
-        "#,
-    )
-    .bind(order_id)
-    .bind(job_id)
-    .execute(&mut **tx)
-    .await?;
-    Ok(done.rows_affected() == 1)
 }
 
 /// Grows the order's refunded amount to at least `amount` (amounts only grow: events come

@@ -7,7 +7,7 @@ use sqlx::{Postgres, Transaction};
 use super::{error::ApplyError, event::apply_event, money};
 use crate::{
     orders::{
-        OrderId, OrderStatus, repo,
+        self, OrderId, OrderStatus, SessionLink,
         transition::{Amounts, PaymentEvent},
     },
     stripe::SessionFacts,
@@ -42,14 +42,12 @@ pub async fn apply_session(
         None => (create_from_session(tx, facts).await?, true),
     };
     tracing::Span::current().record("order_id", tracing::field::display(&order_id));
-    repo::store_session(
-        tx,
-        &order_id,
-        &facts.session_id,
-        facts.url.as_deref(),
-        facts.expires_at,
-    )
-    .await?;
+    let session = SessionLink {
+        id: &facts.session_id,
+        url: facts.url.as_deref(),
+        expires_at: facts.expires_at,
+    };
+    orders::store_session(tx, &order_id, &session).await?;
     let amounts = Amounts {
         amount_total: facts.amount_total,
         currency: facts.currency.clone(),

@@ -7,6 +7,7 @@ mod checkout;
 mod console;
 mod console_refund;
 mod console_speaks;
+mod ensure_race;
 mod event_delivery;
 mod event_endpoints;
 #[path = "../common/event_feed.rs"]
