@@ -134,35 +134,6 @@ pub async fn refunded_at_least(
     .await
 }
 
-/// Stores the PaymentIntent a session names, with the session's amounts, unless the order
-/// has one or another order holds this one. `true` if it was stored.
-pub async fn store_payment_intent(
-    tx: &mut Transaction<'_, Postgres>,
-    order_id: &OrderId,
-    payment_intent: &str,
-    amount_total: Option<i64>,
-    currency: Option<&str>,
-) -> Result<bool, sqlx::Error> {
-    let done = sqlx::query(
-        r#"
-        UPDATE h2s_orders
-        SET stripe_payment_intent_id = $2,
-            amount_total = COALESCE($3, amount_total),
-            currency = COALESCE($4, currency),
-            updated_at = now()
-        WHERE order_id = $1 AND stripe_payment_intent_id IS NULL
-          AND NOT EXISTS (SELECT 1 FROM h2s_orders WHERE stripe_payment_intent_id = $2)
-        "#,
-    )
-    .bind(order_id)
-    .bind(payment_intent)
-    .bind(amount_total)
-    .bind(currency)
-    .execute(&mut **tx)
-    .await?;
-    Ok(done.rows_affected() == 1)
-}
-
 /// An order made from a Stripe session we had no record of (`payments::apply`).
 pub struct AdoptedOrder<'a> {
     pub order_id: &'a OrderId,

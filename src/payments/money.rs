@@ -115,24 +115,29 @@ pub(super) async fn store_payment_intent(
     payment_intent: &str,
     amounts: &Amounts,
 ) -> Result<(), ApplyError> {
-    let stored = crate::orders::repo::store_payment_intent(
-        tx,
-        order_id,
-        payment_intent,
-        amounts.amount_total,
-        amounts.currency.as_deref(),
-    )
-    .await?;
-    if !stored {
-        return Ok(());
-    }
+    // One statement: the PaymentIntent stored (unless the order has one or another order
+    // holds this one), and only then what was parked for it taken.
     let mut parked: Vec<(String, i64, Json<MoneyFacts>)> = sqlx::query_as(
         r#"
-        DELETE FROM h2s_parked_events WHERE payment_intent_id = $1
+        WITH stored AS (
+            UPDATE h2s_orders
+            SET stripe_payment_intent_id = $2,
+                amount_total = COALESCE($3, amount_total),
+                currency = COALESCE($4, currency),
+                updated_at = now()
+            WHERE order_id = $1 AND stripe_payment_intent_id IS NULL
+              AND NOT EXISTS (SELECT 1 FROM h2s_orders WHERE stripe_payment_intent_id = $2)
+            RETURNING order_id
+        )
+        DELETE FROM h2s_parked_events
+        WHERE payment_intent_id = $2 AND EXISTS (SELECT 1 FROM stored)
         RETURNING event_id, seq, facts
         "#,
     )
+    .bind(order_id)
     .bind(payment_intent)
+    .bind(amounts.amount_total)
+    .bind(amounts.currency.as_deref())
     .fetch_all(&mut **tx)
     .await?;
     parked.sort_by_key(|(_, seq, _)| *seq);
