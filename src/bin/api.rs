@@ -9,6 +9,11 @@ use h2s_dispatch::{
     db, migrate, telemetry,
 };
 
+/// mimalloc: the api's and worker's allocations are many and short-lived (a request's, a
+/// task's); measured in BENCHMARKS.md against the system allocator.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(about = "h2s-dispatch HTTP API")]
 struct Cli {

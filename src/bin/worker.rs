@@ -11,6 +11,11 @@ use h2s_dispatch::{
     worker::{self, WorkerConfig},
 };
 
+/// mimalloc: the api's and worker's allocations are many and short-lived (a request's, a
+/// task's); measured in BENCHMARKS.md against the system allocator.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(about = "h2s-dispatch outbox worker")]
 struct Cli {
