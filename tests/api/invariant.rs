@@ -43,6 +43,18 @@ async fn sweep(app: &TestApp, options: &SweepOptions) -> SweepReport {
         .expect("the sweep runs")
 }
 
+/// `violations` counted before a sweep, all repaired by it: its report.
+async fn sweep_repairs_every_violation(app: &TestApp, violations: i64) -> SweepReport {
+    assert_eq!(invariant::count(&app.pool).await.unwrap(), violations);
+    let report = sweep(app, &options()).await;
+    assert_eq!(
+        report.invariant_violations_before, violations as u64,
+        "{report:?}"
+    );
+    assert_eq!(report.invariant_violations_after, 0, "{report:?}");
+    report
+}
+
 /// `(order status, status of the job the order links, jobs of the order, metadata link
 /// equals the column)`.
 async fn facts(pool: &PgPool, order_id: &str) -> (String, Option<String>, i64, bool) {
@@ -235,12 +247,7 @@ async fn paid_orders_written_into_the_tables_with_a_cancelled_job_no_link_or_no_
     ] {
         sqlx::query(statement).execute(&app.pool).await.unwrap();
     }
-    assert_eq!(invariant::count(&app.pool).await.unwrap(), 3);
-
-    let report = sweep(&app, &options()).await;
-
-    assert_eq!(report.invariant_violations_before, 3, "{report:?}");
-    assert_eq!(report.invariant_violations_after, 0, "{report:?}");
+    let report = sweep_repairs_every_violation(&app, 3).await;
     assert_eq!(report.orphans_repaired, 3, "{report:?}");
     assert_eq!(report.failed, 0, "{report:?}");
     for order_id in ["TBL-CANCELLED", "TBL-NOMETA", "TBL-NOJOB"] {
@@ -299,12 +306,7 @@ async fn authorized_orders_written_with_no_job_or_a_held_job_break_the_invariant
     ] {
         sqlx::query(statement).execute(&app.pool).await.unwrap();
     }
-    assert_eq!(invariant::count(&app.pool).await.unwrap(), 2);
-
-    let report = sweep(&app, &options()).await;
-
-    assert_eq!(report.invariant_violations_before, 2, "{report:?}");
-    assert_eq!(report.invariant_violations_after, 0, "{report:?}");
+    sweep_repairs_every_violation(&app, 2).await;
     for order_id in ["HELD-NOJOB", "HELD-ONHOLD"] {
         assert_eq!(
             facts(&app.pool, order_id).await,
