@@ -1,5 +1,7 @@
-//! What a measured run cost: CPU time of the process under test and of the Postgres backends
-//! serving its database (`/proc/<pid>/stat`, user + system), and commits (`pg_stat_database`).
+//! What a measured run cost: CPU time of the process under test, of the Postgres backends
+//! serving its database, of this driver (the load client and the in-process Stripe stand-in)
+//! and of a process running beside (`/proc/<pid>/stat`, user + system), and commits
+//! (`pg_stat_database`).
 
 use std::{collections::HashMap, time::Duration};
 
@@ -56,6 +58,8 @@ async fn commits(pool: &PgPool) -> i64 {
 pub struct Meter {
     pool: PgPool,
     process: Option<(u32, f64)>,
+    beside: Option<(u32, f64)>,
+    driver: f64,
     backends: HashMap<u32, f64>,
     commits: i64,
 }
@@ -68,18 +72,27 @@ pub struct Usage {
     /// CPU seconds of the database's backends (those alive at the end; one that ended during
     /// the run is not counted).
     pub postgres_s: f64,
+    /// CPU seconds of this driver: the load client, and the stand-in where it answers.
+    pub driver_s: f64,
+    /// CPU seconds of the process running beside the one under test (the webhook's worker).
+    pub beside_s: Option<f64>,
     /// Commits in the database, the meter's own reads taken out.
     pub commits: i64,
 }
 
 impl Usage {
-    /// `process ms · postgres ms` per unit, for the table.
+    /// `process ms · postgres ms · driver ms` per unit, for the table.
     pub fn per(&self, units: f64, unit: &str) -> String {
-        let units = units.max(1.0);
+        let ms = |s: f64| s * 1e3 / units.max(1.0);
+        let beside = self
+            .beside_s
+            .map(|s| format!(", {:.3} ms beside", ms(s)))
+            .unwrap_or_default();
         format!(
-            "CPU per {unit}: {:.3} ms process, {:.3} ms Postgres",
-            self.process_s * 1e3 / units,
-            self.postgres_s * 1e3 / units
+            "CPU per {unit}: {:.3} ms process, {:.3} ms Postgres, {:.3} ms driver{beside}",
+            ms(self.process_s),
+            ms(self.postgres_s),
+            ms(self.driver_s)
         )
     }
 
@@ -88,10 +101,10 @@ impl Usage {
     }
 }
 
-/// Starts measuring `pid` (if any) and the database at `db`. With `BENCH_PG_STAT_STATEMENTS`
+/// Starts measuring `pid` (if any), `beside` (if any), this driver and the database at `db`. With `BENCH_PG_STAT_STATEMENTS`
 /// set, on a server that loads `pg_stat_statements` (with the extension created in its
 /// `postgres` database), its counts are reset first: read them per statement after the run.
-pub async fn start(db: &str, pid: Option<u32>) -> anyhow::Result<Meter> {
+pub async fn start(db: &str, pid: Option<u32>, beside: Option<u32>) -> anyhow::Result<Meter> {
     if std::env::var_os("BENCH_PG_STAT_STATEMENTS").is_some()
         && let Some((server, _)) = db.rsplit_once('/')
     {
@@ -110,6 +123,8 @@ pub async fn start(db: &str, pid: Option<u32>) -> anyhow::Result<Meter> {
         .await;
     Ok(Meter {
         process: pid.and_then(|p| Some((p, cpu_secs(p)?))),
+        beside: beside.and_then(|p| Some((p, cpu_secs(p)?))),
+        driver: cpu_secs(std::process::id()).unwrap_or(0.0),
         backends: backends(&pool).await,
         commits: commits(&pool).await,
         pool,
@@ -123,19 +138,23 @@ impl Meter {
         &self.pool
     }
 
-    /// The CPU of the process and backends so far (a process or backend that exited since
-    /// the start counts what it had at the start only: read before stopping it).
-    pub async fn cpu(&self) -> (f64, f64) {
-        let process = self
-            .process
-            .and_then(|(pid, at)| Some(cpu_secs(pid)? - at))
-            .unwrap_or(0.0);
-        let postgres = backends(&self.pool)
+    /// The CPU of the processes and backends so far, commits not yet counted (a process or
+    /// backend that exited since the start counts what it had at the start only: read before
+    /// stopping it).
+    pub async fn cpu(&self) -> Usage {
+        let since = |p: Option<(u32, f64)>| p.and_then(|(pid, at)| Some(cpu_secs(pid)? - at));
+        let postgres_s = backends(&self.pool)
             .await
             .into_iter()
             .map(|(pid, now)| now - self.backends.get(&pid).copied().unwrap_or(0.0))
             .sum();
-        (process, postgres)
+        Usage {
+            process_s: since(self.process).unwrap_or(0.0),
+            postgres_s,
+            driver_s: since(Some((std::process::id(), self.driver))).unwrap_or(0.0),
+            beside_s: since(self.beside),
+            commits: 0,
+        }
     }
 
     /// The run's cost, with `own_reads` statements of the caller's polling taken out of the

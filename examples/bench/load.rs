@@ -133,10 +133,9 @@ fn record(stats: &mut Stats, latency: Duration, status: Option<u16>, body: Optio
     }
 }
 
-/// `concurrency` clients, each sending its next request as soon as the last is answered,
-/// for `duration` or until `make` returns `None`.
+/// `concurrency` clients, each on its own keep-alive connection (`wire`), sending its next
+/// request as soon as the last is answered, for `duration` or until `make` returns `None`.
 pub async fn closed_loop(
-    http: &reqwest::Client,
     concurrency: usize,
     duration: Duration,
     keep_ids: bool,
@@ -148,15 +147,22 @@ pub async fn closed_loop(
     let end = started + duration;
     let mut clients = Vec::new();
     for _ in 0..concurrency {
-        let (http, make, next) = (http.clone(), make.clone(), next.clone());
+        let (make, next) = (make.clone(), next.clone());
         clients.push(tokio::spawn(async move {
             let mut stats = Stats::default();
+            let mut conn = crate::wire::Conn::new();
             while Instant::now() < end {
                 let Some(req) = make(next.fetch_add(1, Ordering::Relaxed)) else {
                     break;
                 };
                 let t = Instant::now();
-                let (status, body) = send(&http, req, keep_ids).await;
+                let (status, body) = match conn.send(&req, keep_ids).await {
+                    Ok(answer) => (
+                        Some(answer.status),
+                        answer.body.and_then(|b| serde_json::from_slice(&b).ok()),
+                    ),
+                    Err(_) => (None, None),
+                };
                 record(&mut stats, t.elapsed(), status, body);
             }
             stats

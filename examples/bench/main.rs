@@ -10,6 +10,7 @@ mod procs;
 mod queue;
 mod sections;
 mod webhook_sql;
+mod wire;
 
 use std::path::PathBuf;
 

@@ -57,30 +57,23 @@ pub async fn accept(env: &Env, plan: &Plan) -> anyhow::Result<Vec<Row>> {
             "'h2s.wake_after_commit', 'off'",
         ),
     )?;
-    let http = load::client();
     let mut rows = Vec::new();
     for &c in &plan.concurrencies {
         let run = format!("acc{c}-{}", &uuid::Uuid::new_v4().simple().to_string()[..6]);
         let warm_base = base.clone();
         let warm_run = format!("{run}w");
-        load::closed_loop(&http, c, Duration::from_secs(2), false, move |n| {
+        load::closed_loop(c, Duration::from_secs(2), false, move |n| {
             Some(load::checkout_req(&warm_base, &warm_run, n))
         })
         .await;
         checkpoint(&pool).await;
         let (b, r) = (base.clone(), run.clone());
-        let meter = cpu::start(&db, Some(api.child.id())).await?;
-        let mut api_stats =
-            load::closed_loop(&http, c, Duration::from_secs(plan.secs), false, move |n| {
-                Some(load::checkout_req(&b, &r, n))
-            })
-            .await;
-        let (api_s, postgres_s) = meter.cpu().await;
-        let usage = cpu::Usage {
-            process_s: api_s,
-            postgres_s,
-            commits: 0,
-        };
+        let meter = cpu::start(&db, Some(api.child.id()), None).await?;
+        let mut api_stats = load::closed_loop(c, Duration::from_secs(plan.secs), false, move |n| {
+            Some(load::checkout_req(&b, &r, n))
+        })
+        .await;
+        let usage = meter.cpu().await;
         checkpoint(&pool).await;
         let (tps, pg_lat, _) =
             tokio::task::block_in_place(|| procs::pgbench(&db, &script, c, plan.secs))?;
@@ -312,7 +305,7 @@ pub async fn drain(env: &Env, plan: &Plan) -> anyhow::Result<Vec<Row>> {
                 &stripe.base_url(),
                 &["--concurrency", &c, "--stripe-max-rps", "100000"],
             )?;
-            let meter = cpu::start(&db, Some(worker.child.id())).await?;
+            let meter = cpu::start(&db, Some(worker.child.id()), None).await?;
             let pool = meter.pool();
             let deadline = started + Duration::from_secs(240);
             let mut reads = 1;
@@ -330,13 +323,9 @@ pub async fn drain(env: &Env, plan: &Plan) -> anyhow::Result<Vec<Row>> {
             .await?;
             reads += 1;
             let rate = (n as f64 - 1.0) / span.max(1e-3);
-            let (worker_s, postgres_s) = meter.cpu().await;
+            let mut usage = meter.cpu().await;
             worker.stop(Duration::from_secs(10));
-            let usage = cpu::Usage {
-                process_s: worker_s,
-                postgres_s,
-                commits: meter.commits_since(reads).await,
-            };
+            usage.commits = meter.commits_since(reads).await;
             env.drop_db(&db).await;
             // The baseline, in the same run: pgbench running the worker's step.
             let baseline = if latency_ms == 0 && conc <= 16 {
@@ -465,11 +454,10 @@ pub async fn webhook(env: &Env, plan: &Plan) -> anyhow::Result<Vec<Row>> {
         &stripe.base_url(),
         &["--concurrency", "16", "--stripe-max-rps", "100000"],
     )?;
-    let http = load::client();
     let run = format!("wh-{}", &uuid::Uuid::new_v4().simple().to_string()[..6]);
     let b = base.clone();
     let total = n as u64;
-    let created = load::closed_loop(&http, 16, Duration::from_secs(600), true, move |i| {
+    let created = load::closed_loop(16, Duration::from_secs(600), true, move |i| {
         (i < total).then(|| load::checkout_req(&b, &run, i))
     })
     .await;
@@ -491,8 +479,8 @@ pub async fn webhook(env: &Env, plan: &Plan) -> anyhow::Result<Vec<Row>> {
     let events = std::sync::Arc::new(events);
     let url = format!("{base}/api/stripe-webhook");
     let ev = events.clone();
-    let meter = cpu::start(&db, Some(api.child.id())).await?;
-    let mut stats = load::closed_loop(&http, 16, Duration::from_secs(600), false, move |i| {
+    let meter = cpu::start(&db, Some(api.child.id()), Some(worker.child.id())).await?;
+    let mut stats = load::closed_loop(16, Duration::from_secs(600), false, move |i| {
         ev.get(i as usize).map(|e| Req {
             url: url.clone(),
             body: e.payload.clone(),
@@ -500,7 +488,7 @@ pub async fn webhook(env: &Env, plan: &Plan) -> anyhow::Result<Vec<Row>> {
         })
     })
     .await;
-    let (api_s, postgres_s) = meter.cpu().await;
+    let mut usage = meter.cpu().await;
     // The tasks the events enqueued (`notify_paid`), run by the worker: then every commit
     // of the events' handling is counted.
     let deadline = Instant::now() + Duration::from_secs(60);
@@ -509,11 +497,7 @@ pub async fn webhook(env: &Env, plan: &Plan) -> anyhow::Result<Vec<Row>> {
         tokio::time::sleep(Duration::from_millis(50)).await;
         reads += 1;
     }
-    let usage = cpu::Usage {
-        process_s: api_s,
-        postgres_s,
-        commits: meter.commits_since(reads).await,
-    };
+    usage.commits = meter.commits_since(reads).await;
     let paid: i64 = sqlx::query_scalar(r#"SELECT count(*) FROM h2s_orders WHERE status = 'paid'"#)
         .fetch_one(&pool)
         .await?;
@@ -529,7 +513,7 @@ pub async fn webhook(env: &Env, plan: &Plan) -> anyhow::Result<Vec<Row>> {
         "5 webhook",
         format!("{} distinct signed paid events, 16 clients", events.len()),
         format!(
-            "**{:.0} events/s** · p50 {:.1} ms · p99 {:.1} ms · {} · **{}** (api; Postgres: every backend of the database, the worker's too) · **{:.2} commits per event** (api and worker, its `notify_paid` tasks included) · {paid} orders paid · pgbench, the webhook's transaction (prepared, 16 clients) {tps:.0} tx/s · **ratio {ratio:.2}**",
+            "**{:.0} events/s** · p50 {:.1} ms · p99 {:.1} ms · {} · **{}** (api; beside: the worker, its `notify_paid` tasks; Postgres: every backend of the database, the worker's too) · **{:.2} commits per event** (api and worker, its `notify_paid` tasks included) · {paid} orders paid · pgbench, the webhook's transaction (prepared, 16 clients) {tps:.0} tx/s · **ratio {ratio:.2}**",
             stats.per_sec(),
             stats.pct_ms(50.0),
             stats.pct_ms(99.0),
