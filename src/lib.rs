@@ -11,6 +11,10 @@
 // sets do.
 #[cfg(test)]
 extern crate self as h2s_dispatch;
+/// Fresh databases for the unit tests that need one.
+#[cfg(test)]
+#[path = "../tests/common/test_db.rs"]
+mod test_db;
 
 pub mod alerts;
 pub mod app;

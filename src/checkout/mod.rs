@@ -1,6 +1,7 @@
 //! Checkout: the API side (order + outbox task in one transaction, then wait) and the worker
 //! side (`fulfil`: recipient, dispatch job, Stripe session).
 
+mod accept;
 mod fulfil;
 pub mod request;
 pub mod view;
@@ -17,10 +18,7 @@ pub use request::IdempotencyKey;
 use request::{NewCheckout, keyed_hash};
 use waiter::{Waiter, Waiters};
 
-use crate::{
-    orders::{OrderId, OrderStatus, repo},
-    outbox::{self, OutboxTask},
-};
+use crate::orders::{OrderId, OrderStatus, repo};
 
 /// Where a checkout stands when the API answers.
 #[derive(Debug, Clone)]
@@ -83,7 +81,7 @@ pub struct Checkouts {
 }
 
 impl Checkouts {
-    /// Writes the order and its outbox task in one transaction, then waits (woken by
+    /// Writes the order and its outbox task in one statement (`accept`), then waits (woken by
     /// `NOTIFY`) up to the budget for the worker's result.
     #[tracing::instrument(skip_all, fields(order_id, checkout_trace_id))]
     pub async fn create(
@@ -101,44 +99,31 @@ impl Checkouts {
         span.record("checkout_trace_id", tracing::field::display(trace_id));
 
         let waiter = self.waiters.register(&order_id);
-        let mut tx = self.commits.begin().await?;
-        let keyed = key.as_ref().map(|k| (k.as_str(), hash.as_str()));
-        let inputs = match repo::insert_checkout(
-            &mut tx,
-            &order_id,
-            &checkout.order(self.capture),
-            trace_id,
-            keyed,
-        )
-        .await
-        {
-            Ok(inputs) => repo::CheckoutInputs {
+        let order = checkout.order(self.capture);
+        let accepted = accept::accept(
+            &self.commits,
+            accept::Accept {
+                order_id: &order_id,
+                order: &order,
+                checkout_trace_id: trace_id,
+                keyed: key.as_ref().map(|k| (k.as_str(), hash.as_str())),
+                request_id,
                 waited: !self.wait.is_zero(),
-                ..inputs
             },
-            Err(e) => {
-                // The key was seen before (earlier, or by a concurrent request that won the race):
-                // the first order's answer, or 409 for another body. Looking the key up only on
-                // a conflict keeps the common path to one transaction.
-                if is_idempotency_key_conflict(&e)
-                    && let Some(key) = &key
-                {
-                    drop(tx);
-                    if let Some(previous) = self.replay(key, &hash).await? {
-                        return Ok(previous);
-                    }
-                }
-                return Err(e.into());
+        )
+        .await;
+        if let Err(e) = accepted {
+            // The key was seen before (earlier, or by a concurrent request that won the race):
+            // the first order's answer, or 409 for another body. Looking the key up only on a
+            // conflict keeps the common path to one statement.
+            if is_idempotency_key_conflict(&e)
+                && let Some(key) = &key
+                && let Some(previous) = self.replay(key, &hash).await?
+            {
+                return Ok(previous);
             }
-        };
-        let task = OutboxTask::Checkout {
-            order_id: order_id.clone(),
-            checkout_trace_id: trace_id,
-            request_id: request_id.map(str::to_owned),
-            inputs: Some(Box::new(inputs)),
-        };
-        outbox::enqueue(&mut tx, &task).await?;
-        tx.commit().await?;
+            return Err(e.into());
+        }
         tracing::info!("checkout accepted");
         // Fresh order: the worker cannot be done before it is notified, so wait first.
         let outcome = self

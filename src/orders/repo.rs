@@ -23,43 +23,54 @@ pub struct NewOrder<'a> {
     pub capture: super::CaptureMethod,
 }
 
-/// Inserts a new checkout's order, `pending_payment`; what its Checkout Session is made of,
-/// for its task to carry (so that the worker calls Stripe without reading the order first).
-pub async fn insert_checkout(
-    tx: &mut Transaction<'_, Postgres>,
-    order_id: &OrderId,
-    checkout: &NewOrder<'_>,
-    checkout_trace_id: Uuid,
-    idempotency: Option<(&str, &str)>,
-) -> Result<CheckoutInputs, sqlx::Error> {
-    let cart = serde_json::to_value(checkout.cart).expect("a cart serialises");
-    let metadata = serde_json::to_value(checkout.metadata).expect("metadata serialises");
-    let created_at: DateTime<Utc> = sqlx::query_scalar(
-        r#"
+/// A new checkout's order row, `pending_payment`, as the data-modifying CTE `new_order`
+/// (returning its `created_at`), for a statement that writes more than it: its values are
+/// `$first`.. (13 of them, bound by [`bind_checkout`] in that place), taken once for the row
+/// of `from` (a `FROM` clause).
+pub fn checkout_order_cte(first: usize, from: &str) -> String {
+    let at = |i: usize| format!("${}", first + i);
+    let rest = (1..13).map(at).collect::<Vec<_>>().join(", ");
+    format!(
+        r#"new_order AS (
         INSERT INTO h2s_orders
             (order_id, status, customer_email, customer_name, customer_phone, cart_json,
              metadata_json, success_url, cancel_url, checkout_trace_id, idempotency_key,
              request_hash, customer_phone_e164, capture_method)
-        VALUES ($1, 'pending_payment', $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
+        SELECT {}, 'pending_payment', {rest} {from}
         RETURNING created_at
-        "#,
+    )"#,
+        at(0)
     )
-    .bind(order_id)
-    .bind(checkout.email)
-    .bind(checkout.name)
-    .bind(checkout.phone)
-    .bind(cart)
-    .bind(metadata)
-    .bind(checkout.success_url)
-    .bind(checkout.cancel_url)
-    .bind(checkout_trace_id)
-    .bind(idempotency.map(|(k, _)| k))
-    .bind(idempotency.map(|(_, h)| h))
-    .bind(checkout.phone_e164)
-    .bind(checkout.capture.as_str())
-    .fetch_one(&mut **tx)
-    .await?;
-    Ok(CheckoutInputs {
+}
+
+/// Binds a new checkout's order as the 13 values of [`checkout_order_cte`], in its order.
+pub fn bind_checkout<'q>(
+    query: sqlx::query::Query<'q, Postgres, sqlx::postgres::PgArguments>,
+    order_id: &'q OrderId,
+    checkout: &'q NewOrder<'q>,
+    checkout_trace_id: Uuid,
+    idempotency: Option<(&'q str, &'q str)>,
+) -> sqlx::query::Query<'q, Postgres, sqlx::postgres::PgArguments> {
+    query
+        .bind(order_id)
+        .bind(checkout.email)
+        .bind(checkout.name)
+        .bind(checkout.phone)
+        .bind(serde_json::to_value(checkout.cart).expect("a cart serialises"))
+        .bind(serde_json::to_value(checkout.metadata).expect("metadata serialises"))
+        .bind(checkout.success_url)
+        .bind(checkout.cancel_url)
+        .bind(checkout_trace_id)
+        .bind(idempotency.map(|(k, _)| k))
+        .bind(idempotency.map(|(_, h)| h))
+        .bind(checkout.phone_e164)
+        .bind(checkout.capture.as_str())
+}
+
+/// What a new checkout's Checkout Session is made of, for its task to carry (so that the
+/// worker calls Stripe without reading the order first); `created_at` is the order row's.
+pub fn checkout_inputs(checkout: &NewOrder<'_>, created_at: DateTime<Utc>) -> CheckoutInputs {
+    CheckoutInputs {
         customer_email: checkout.email.to_owned(),
         cart: checkout.cart.to_vec(),
         metadata: checkout.metadata.clone(),
@@ -68,7 +79,7 @@ pub async fn insert_checkout(
         created_at,
         capture: Some(checkout.capture),
         waited: true,
-    })
+    }
 }
 
 /// The order an `Idempotency-Key` created before, with the hash of the body it came with.

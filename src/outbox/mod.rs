@@ -7,6 +7,8 @@ pub mod dead;
 pub mod depth;
 pub mod housekeeping;
 
+use std::sync::LazyLock;
+
 use serde::{Deserialize, Serialize};
 use sqlx::{Postgres, Transaction};
 use uuid::Uuid;
@@ -161,30 +163,45 @@ pub async fn enqueue(
     tx: &mut Transaction<'_, Postgres>,
     task: &OutboxTask,
 ) -> Result<(), sqlx::Error> {
-    let payload = serde_json::to_vec(task).expect("an outbox task always serialises");
-    sqlx::query(ENQUEUE_SQL)
-        .bind(ulid::Ulid::new().to_string())
-        .bind(QUEUE)
-        .bind(payload)
-        .bind(UNSET_MAX_ATTEMPTS)
-        .bind(task.idempotency_key())
+    static SQL: LazyLock<String> = LazyLock::new(|| insert_sql("$3", ""));
+    bind(sqlx::query(sqlx::AssertSqlSafe(SQL.as_str())), task)
         .execute(&mut **tx)
         .await?;
     Ok(())
 }
 
-/// The outbox row's `INSERT`.
-const ENQUEUE_SQL: &str = r#"
+/// The outbox row's `INSERT` (see [`enqueue`]), for a statement that writes more than it:
+/// `$1`..`$5` bound by [`bind`], the payload stored as `payload` (an SQL expression over
+/// `$3`, the task's JSON), one row for each row of `from` (a `FROM` clause, or nothing).
+pub fn insert_sql(payload: &str, from: &str) -> String {
+    format!(
+        r#"
     INSERT INTO apalis.jobs
         (id, job_type, job, status, attempts, max_attempts, run_at, priority, idempotency_key)
-    VALUES ($1, $2, $3, 'Pending', 0, $4, now(), 0, $5)
+    SELECT $1, $2, {payload}, 'Pending', 0, $4, now(), 0, $5 {from}
     ON CONFLICT (job_type, idempotency_key) DO UPDATE
         SET status = 'Pending', attempts = 0, run_at = now(),
             lock_by = NULL, lock_at = NULL, done_at = NULL,
             job = convert_to((convert_from(apalis.jobs.job, 'UTF8')::jsonb - 'inputs')::text, 'UTF8')
         WHERE (apalis.jobs.status = 'Failed' AND apalis.jobs.attempts >= apalis.jobs.max_attempts)
            OR apalis.jobs.status = 'Killed'
-"#;
+"#
+    )
+}
+
+/// Binds `task` as `$1`..`$5` of [`insert_sql`]'s statement: a new id, the queue, the JSON
+/// payload, the attempts (the runner's default) and its idempotency key.
+pub fn bind<'q>(
+    query: sqlx::query::Query<'q, Postgres, sqlx::postgres::PgArguments>,
+    task: &OutboxTask,
+) -> sqlx::query::Query<'q, Postgres, sqlx::postgres::PgArguments> {
+    query
+        .bind(ulid::Ulid::new().to_string())
+        .bind(QUEUE)
+        .bind(serde_json::to_vec(task).expect("an outbox task always serialises"))
+        .bind(UNSET_MAX_ATTEMPTS)
+        .bind(task.idempotency_key())
+}
 
 #[cfg(test)]
 mod tests {

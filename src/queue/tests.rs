@@ -15,8 +15,7 @@ use serde::{Deserialize, Serialize};
 
 use super::*;
 
-#[path = "../../tests/common/test_db.rs"]
-mod test_db;
+use crate::test_db;
 
 async fn fresh_db() -> test_db::TestDatabase {
     test_db::TestDatabase::migrated(12).await

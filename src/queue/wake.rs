@@ -25,6 +25,10 @@ use tokio::sync::Notify;
 /// The `BEGIN` of a quiet transaction: marked in the same round trip.
 const QUIET_BEGIN: &str = "BEGIN; SELECT set_config('h2s.wake_after_commit', 'on', true)";
 
+/// The same mark for a statement that is its own transaction: a CTE it reads from (one row),
+/// so that the mark is set before it writes; `$n` is `on` (quiet) or empty (not).
+const QUIET_CTE: &str = "quiet AS (SELECT set_config('h2s.wake_after_commit', $n, true) AS mark)";
+
 /// `pg_notify`, unless the transaction is quiet.
 const NOTIFY_UNLESS_QUIET: &str = "SELECT pg_notify($1, $2) \
     WHERE NOT coalesce(current_setting('h2s.wake_after_commit', true), '') = 'on'";
@@ -74,6 +78,25 @@ impl Commits {
         &self.pool
     }
 
+    /// The CTE `quiet` that a statement standing as its own transaction starts with and reads
+    /// from (a CTE nothing reads is not run), its parameter `$param` bound to
+    /// [`Commits::quiet_value`]. Once the statement has returned, [`Commits::committed`]
+    /// wakes as [`Tx::commit`] does.
+    pub fn quiet_cte(param: usize) -> String {
+        QUIET_CTE.replace("$n", &format!("${param}"))
+    }
+
+    /// What [`Commits::quiet_cte`]'s parameter is bound to: quiet when these commits are.
+    pub fn quiet_value(&self) -> &'static str {
+        if self.quiet.is_some() { "on" } else { "" }
+    }
+
+    /// After a statement that was its own transaction (begun with [`Commits::quiet_cte`])
+    /// has returned: wakes the listeners of quiet commits.
+    pub fn committed(&self) {
+        wake_all(&self.quiet);
+    }
+
     pub async fn begin(&self) -> Result<Tx, sqlx::Error> {
         let tx = match &self.quiet {
             Some(_) => self.pool.begin_with(QUIET_BEGIN).await?,
@@ -97,14 +120,18 @@ impl Tx {
     /// Commits, then wakes the listeners of a quiet transaction.
     pub async fn commit(self) -> Result<(), sqlx::Error> {
         self.tx.commit().await?;
-        for waker in self.wakers.iter().flat_map(|w| w.iter()) {
-            waker.wake();
-        }
+        wake_all(&self.wakers);
         Ok(())
     }
 
     pub async fn rollback(self) -> Result<(), sqlx::Error> {
         self.tx.rollback().await
+    }
+}
+
+fn wake_all(wakers: &Option<Arc<[Waker]>>) {
+    for waker in wakers.iter().flat_map(|w| w.iter()) {
+        waker.wake();
     }
 }
 
@@ -251,6 +278,7 @@ mod tests {
             .nth(1)
             .expect("a quoted setting name");
         assert!(super::NOTIFY_UNLESS_QUIET.contains(&format!("current_setting('{set}', true)")));
+        assert!(super::QUIET_CTE.contains(&format!("set_config('{set}', $n, true)")));
         let trigger = std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/migrations"))
             .unwrap()
             .flatten()
