@@ -50,7 +50,7 @@ pub struct NewCheckout {
 }
 
 impl NewCheckout {
-    /// The order this checkout stores (`orders::repo::insert_checkout`), paid as the request
+    /// The order this checkout stores (`checkout::accept`), paid as the request
     /// chose, else as `default_capture` (`PAYMENT_CAPTURE`).
     pub fn order(&self, default_capture: CaptureMethod) -> crate::orders::repo::NewOrder<'_> {
         crate::orders::repo::NewOrder {
