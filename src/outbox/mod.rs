@@ -154,7 +154,8 @@ impl crate::queue::Job for OutboxTask {
 /// apalis's insert trigger wakes the workers, or in a quiet transaction its `queue::Commits`
 /// after the commit). A live task with the same idempotency key is
 /// left alone; a dead one (retries exhausted, or killed) is revived with fresh attempts. This
-/// is the one way work enters the outbox, for the API, the webhook and the reconciler.
+/// is the one way work enters the outbox, for the API, the webhook and the reconciler (the
+/// API's checkout runs the same `INSERT` inside a statement of its own: [`insert_sql`]).
 ///
 /// A revived task (here, `dead::revive`, the sweep's `housekeeping::revive_dead`) drops what a checkout task
 /// carried for its first run (`inputs`): its next attempt reads the order, as any attempt
